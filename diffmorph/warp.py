@@ -1,0 +1,145 @@
+"""Dense image warp: bilinear backward warping of an NHWC image by a per-pixel flow.
+
+This is a from-scratch implementation of the semantics of
+``tfa.image.dense_image_warp`` (tensorflow-addons 0.23.0), which DiffMorph uses and
+which no longer imports on TensorFlow 2.16+. Parity with tfa is pinned by
+``tests/test_warp.py`` against fixtures written by ``tools/make_warp_fixtures.py``.
+
+Convention (the same as tfa's)::
+
+    out[n, y, x, c] = image[n, y - flow[n, y, x, 0], x - flow[n, y, x, 1], c]
+
+* flow channel 0 is the row offset ``dy``, channel 1 the column offset ``dx``, both in
+  pixels; a positive ``dx`` moves content to the right (each output pixel samples
+  from further left).
+* sampling is bilinear. Per axis, the floor of the query is clamped to
+  ``[0, size - 2]`` and the fractional weight to ``[0, 1]``, so queries outside the
+  image take the border values (edge clamp).
+* the result is differentiable with respect to both ``image`` and ``flow``. As in tfa,
+  the weight clamp passes no gradient where the weight sits exactly on 0 (an exact
+  integer query), nor outside the image.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+__all__ = ["dense_image_warp", "warp_rows", "bilinear_taps", "gather_taps"]
+
+
+def bilinear_taps(flow: tf.Tensor, height: int, width: int, row0: int = 0):
+    """Corner indices and weights of the bilinear samples that a flow asks for.
+
+    Args:
+      flow: float32 ``(N, h, W, 2)``; channel 0 = dy, channel 1 = dx, in pixels. Its
+        rows are the output rows ``row0 .. row0 + h - 1`` of an ``H x W`` image.
+      height, width: the sampled image's size ``H``, ``W`` (each >= 2), Python ints.
+      row0: the image row of the flow's first row (0 when the flow covers the image).
+
+    Returns:
+      ``(index, wy, wx)``: ``index`` int32 ``(N, h*W, 4)``, flat row indices into the
+      image reshaped to ``(N*H*W, C)`` for the top-left, top-right, bottom-left and
+      bottom-right corners; ``wy``, ``wx`` float32 ``(N, h*W, 1)``, the clamped
+      fractional weights in [0, 1] along rows and columns.
+    """
+    batch = tf.shape(flow)[0]
+    out_rows = flow.shape[1]
+    rows = tf.range(row0, row0 + out_rows, dtype=flow.dtype)[:, None]  # (h, 1)
+    cols = tf.range(width, dtype=flow.dtype)[None, :]  # (1, W)
+    qy = tf.reshape(rows - flow[..., 0], [batch, out_rows * width])  # (N, h*W) query rows
+    qx = tf.reshape(cols - flow[..., 1], [batch, out_rows * width])  # (N, h*W) query cols
+
+    def axis(q, size):
+        floor = tf.minimum(tf.maximum(0.0, tf.floor(q)), float(size - 2))
+        alpha = tf.minimum(tf.maximum(0.0, q - floor), 1.0)  # same op order as tfa
+        return tf.cast(floor, tf.int32), alpha[..., None]
+
+    y0, wy = axis(qy, height)
+    x0, wx = axis(qx, width)
+    base = tf.range(batch, dtype=tf.int32)[:, None] * (height * width)  # (N, 1)
+    top_left = base + y0 * width + x0  # (N, H*W)
+    index = tf.stack([top_left, top_left + 1, top_left + width, top_left + width + 1], axis=-1)
+    return index, wy, wx
+
+
+def gather_taps(image: tf.Tensor, index: tf.Tensor, wy: tf.Tensor, wx: tf.Tensor,
+                out_rows: int | None = None) -> tf.Tensor:
+    """Bilinearly combine the four corner samples named by :func:`bilinear_taps`.
+
+    Args:
+      image: float32 ``(N, H, W, C)``.
+      index, wy, wx: as returned by :func:`bilinear_taps` for this ``H``, ``W``.
+      out_rows: rows ``h`` of the flow the taps came from (default ``H``).
+
+    Returns:
+      float32 ``(N, h, W, C)``, the warped rows.
+    """
+    shape = tf.shape(image)
+    flat = tf.reshape(image, [-1, shape[3]])  # (N*H*W, C)
+    corners = tf.gather(flat, index)  # (N, h*W, 4, C)
+    top = corners[:, :, 0] + wx * (corners[:, :, 1] - corners[:, :, 0])  # (N, h*W, C)
+    bottom = corners[:, :, 2] + wx * (corners[:, :, 3] - corners[:, :, 2])  # (N, h*W, C)
+    rows = shape[1] if out_rows is None else out_rows
+    return tf.reshape(top + wy * (bottom - top), [shape[0], rows, shape[2], shape[3]])
+
+
+def dense_image_warp(image: tf.Tensor, flow: tf.Tensor) -> tf.Tensor:
+    """Warp ``image`` by ``flow`` with bilinear sampling and edge clamp (tfa semantics).
+
+    ``out[n, y, x, c] = image[n, y - flow[n, y, x, 0], x - flow[n, y, x, 1], c]``
+
+    Args:
+      image: float32 ``(N, H, W, C)``, any value range; ``H`` and ``W`` must be >= 2
+        and known when the graph is traced.
+      flow: float32 ``(N, H, W, 2)``; channel 0 = dy (rows), channel 1 = dx (columns),
+        in pixels at this image's resolution.
+
+    Returns:
+      float32 ``(N, H, W, C)``. Differentiable in ``image`` and ``flow``; works inside
+      ``tf.function``, also with ``jit_compile=True``.
+
+    Raises:
+      ValueError: if the ranks are not 4, the flow does not have 2 channels, the
+        spatial sizes differ, or ``H`` or ``W`` is below 2.
+    """
+    image = tf.convert_to_tensor(image)
+    flow = tf.convert_to_tensor(flow, dtype=image.dtype)
+    if image.shape.rank != 4 or flow.shape.rank != 4:
+        raise ValueError(
+            f"image and flow must be NHWC (rank 4); got shapes {image.shape} and {flow.shape}"
+        )
+    if flow.shape[3] is not None and flow.shape[3] != 2:
+        raise ValueError(f"flow must have 2 channels (dy, dx); got shape {flow.shape}")
+    height, width = image.shape[1], image.shape[2]
+    if height is None or width is None:
+        raise ValueError("image height and width must be static")
+    if height < 2 or width < 2:
+        raise ValueError(f"image height and width must be >= 2; got {height}x{width}")
+    if flow.shape[1:3] != image.shape[1:3]:
+        raise ValueError(
+            f"flow size {flow.shape[1:3]} does not match image size {image.shape[1:3]}"
+        )
+    index, wy, wx = bilinear_taps(flow, height, width)
+    return gather_taps(image, index, wy, wx)
+
+
+def warp_rows(image: tf.Tensor, flow: tf.Tensor, row0: int) -> tf.Tensor:
+    """Rows ``row0 .. row0 + h - 1`` of ``dense_image_warp(image, full_flow)``.
+
+    Lets a large image be warped in horizontal bands with bounded memory: ``flow``
+    holds only the band's rows of the full flow, while samples may come from any row
+    of ``image``. Same convention, clamping and gradients as :func:`dense_image_warp`.
+
+    Args:
+      image: float32 ``(N, H, W, C)``, ``H``, ``W`` >= 2 and static.
+      flow: float32 ``(N, h, W, 2)``, (dy, dx) in pixels, ``row0 + h <= H``.
+      row0: Python int, the image row of the band's first row.
+
+    Returns:
+      float32 ``(N, h, W, C)``.
+    """
+    height, width = image.shape[1], image.shape[2]
+    if not 0 <= row0 <= row0 + flow.shape[1] <= height or flow.shape[2] != width:
+        raise ValueError(f"flow band {flow.shape} at row {row0} does not fit image {image.shape}")
+    index, wy, wx = bilinear_taps(flow, height, width, row0)
+    return gather_taps(image, index, wy, wx, flow.shape[1])
