@@ -1,0 +1,102 @@
+"""The 16 map channels, named once, and how a set of maps transforms an image.
+
+The net predicts 16 channels ("preds"), two directions of 8::
+
+    channels 0..7   source -> target (A->B)    channels 8..15  target -> source (B->A)
+    within each 8:  0:3 mult, 3:6 add, 6:8 flow (dy, dx)
+
+Applying a direction's maps to an image (DiffMorph's formula)::
+
+    colour = I * max(0.1, 1 + mult * m_s) + add * 2 * a_s        (add_first=False)
+    colour = (I + add * 2 * a_s) * max(0.1, 1 + mult * m_s)      (add_first=True)
+    out    = dense_image_warp(colour, flow * flow_scale)
+
+where ``flow_scale`` is pixels per flow unit (``size * w_s`` at the working size).
+Rendering scales every map of a direction by a strength in [0, 1].
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from .config import MULT_FLOOR, MorphConfig
+from .warp import dense_image_warp
+
+MAP_CHANNELS = 16
+DIRECTION_CHANNELS = 8
+
+
+class Maps(NamedTuple):
+    """One direction's maps, each float32 NHWC at the same spatial size.
+
+    mult: ``(N, H, W, 3)`` colour multiplier map, unitless (scaled by m_s).
+    add: ``(N, H, W, 3)`` colour offset map, unitless (scaled by 2 * a_s).
+    flow: ``(N, H, W, 2)`` (dy, dx) in flow units (pixels = flow * flow_scale).
+    """
+
+    mult: tf.Tensor
+    add: tf.Tensor
+    flow: tf.Tensor
+
+    def scaled(self, strength) -> "Maps":
+        """Every map multiplied by ``strength`` (a scalar in [0, 1])."""
+        return Maps(self.mult * strength, self.add * strength, self.flow * strength)
+
+
+def split_direction(maps8) -> Maps:
+    """Split 8 channels ``(..., 8)`` into mult ``0:3``, add ``3:6``, flow ``6:8``."""
+    return Maps(maps8[..., 0:3], maps8[..., 3:6], maps8[..., 6:8])
+
+
+def split_maps(preds) -> tuple[Maps, Maps]:
+    """Split the net's 16 channels into the (A->B, B->A) directions.
+
+    Args:
+      preds: float32 ``(N, H, W, 16)`` tensor or array.
+
+    Returns:
+      ``(a_to_b, b_to_a)``, two :class:`Maps`.
+    """
+    return (split_direction(preds[..., :DIRECTION_CHANNELS]),
+            split_direction(preds[..., DIRECTION_CHANNELS:MAP_CHANNELS]))
+
+
+def colour_transform(image, maps: Maps, config: MorphConfig):
+    """The per-pixel colour change of DiffMorph, before the warp.
+
+    Args:
+      image: float32 ``(N, H, W, 3)`` in [-1, 1].
+      maps: the direction's maps at the image's size.
+      config: supplies ``mult_scale``, ``add_scale`` and ``add_first``.
+
+    Returns:
+      float32 ``(N, H, W, 3)``, not clipped.
+    """
+    gain = tf.maximum(MULT_FLOOR, 1 + maps.mult * config.mult_scale)
+    offset = maps.add * 2 * config.add_scale
+    if config.add_first:
+        return (image + offset) * gain
+    return image * gain + offset
+
+
+def flow_pixels(flow, flow_scale):
+    """Flow units to pixels: ``flow * (dy_scale, dx_scale)``, shape unchanged."""
+    return flow * tf.constant(flow_scale, dtype=tf.float32)
+
+
+def apply_maps(image, maps: Maps, config: MorphConfig, flow_scale):
+    """Colour-transform ``image`` with ``maps`` and warp it by their flow.
+
+    Args:
+      image: float32 ``(N, H, W, 3)`` in [-1, 1].
+      maps: :class:`Maps` at size ``H x W``.
+      config: the morph's settings.
+      flow_scale: ``(dy, dx)`` pixels per flow unit, see :meth:`MorphConfig.flow_scale`.
+
+    Returns:
+      float32 ``(N, H, W, 3)``, not clipped.
+    """
+    return dense_image_warp(colour_transform(image, maps, config),
+                            flow_pixels(maps.flow, flow_scale))

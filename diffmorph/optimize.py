@@ -1,0 +1,204 @@
+"""The loss and the Adam loop that fits the map net to one image pair.
+
+One step ("epoch" in the original) evaluates the net, upsamples its output to the
+working size (the 16-channel "preds"), and minimises::
+
+    loss = 1.0 * MSE(input, warp(warp(input, flow A->B), flow B->A))   # consistency
+         + 0.3 * MSE(warp_A->B(A), B) + 0.3 * MSE(warp_B->A(B), A)
+
+with Adam (lr 0.0002, Keras defaults otherwise). Every MSE is the mean over all
+elements. The core yields :class:`Progress` and writes no files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Iterator
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .config import CONSISTENCY_WEIGHT, IMAGE_WEIGHT, MorphConfig
+from .maps import apply_maps, colour_transform, flow_pixels, split_maps
+from .model import build_map_net, net_input, shrink_input, upsample_maps
+from .warp import dense_image_warp
+
+__all__ = ["Trainer", "Progress", "NonFiniteLossError", "optimize", "is_snapshot_step",
+           "morph_loss", "morph_loss_fused"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the maps are unusable."""
+
+
+def mse(a, b):
+    """Mean squared error over all elements (Keras ``MeanSquaredError`` on one batch)."""
+    return tf.reduce_mean(tf.square(a - b))
+
+
+def morph_loss(preds, maps_input, source, target, config: MorphConfig):
+    """DiffMorph's loss, written as the original does it: four separate warps.
+
+    Args:
+      preds: float32 ``(1, S, S, 16)`` maps at the working size.
+      maps_input: float32 ``(1, S, S, 8)`` net input (grid, A * 0.1, B * 0.1).
+      source, target: float32 ``(1, S, S, 3)`` in [-1, 1].
+      config: the morph's settings.
+
+    Returns:
+      float32 scalar.
+    """
+    fs = config.flow_scale()
+    a_to_b, b_to_a = split_maps(preds)
+    warped_a = apply_maps(source, a_to_b, config, fs)  # (1, S, S, 3)
+    warped_b = apply_maps(target, b_to_a, config, fs)  # (1, S, S, 3)
+    there = dense_image_warp(maps_input, flow_pixels(a_to_b.flow, fs))  # (1, S, S, 8)
+    back = dense_image_warp(there, flow_pixels(b_to_a.flow, fs))  # (1, S, S, 8)
+    return (CONSISTENCY_WEIGHT * mse(maps_input, back)
+            + IMAGE_WEIGHT * mse(warped_a, target) + IMAGE_WEIGHT * mse(warped_b, source))
+
+
+def morph_loss_fused(preds, maps_input, source, target, config: MorphConfig):
+    """The same loss as :func:`morph_loss` with the warps that share a flow fused.
+
+    The A->B image warp and the first consistency warp use the same flow, as do the
+    B->A image warp and the second consistency warp, so each pair is one warp of the
+    channels stacked (3 + 8 = 11): the bilinear taps are computed once and gathered
+    once. The values are identical; only the work is shared.
+    """
+    fs = config.flow_scale()
+    a_to_b, b_to_a = split_maps(preds)
+    stack_a = tf.concat([colour_transform(source, a_to_b, config), maps_input], -1)  # (1, S, S, 11)
+    out_a = dense_image_warp(stack_a, flow_pixels(a_to_b.flow, fs))  # (1, S, S, 11)
+    stack_b = tf.concat([colour_transform(target, b_to_a, config), out_a[..., 3:]], -1)  # (1, S, S, 11)
+    out_b = dense_image_warp(stack_b, flow_pixels(b_to_a.flow, fs))  # (1, S, S, 11)
+    return (CONSISTENCY_WEIGHT * mse(maps_input, out_b[..., 3:])
+            + IMAGE_WEIGHT * mse(out_a[..., :3], target) + IMAGE_WEIGHT * mse(out_b[..., :3], source))
+
+
+def is_snapshot_step(step: int, last: int) -> bool:
+    """The original's snapshot schedule (1-based ``step``), plus always the last step."""
+    return ((step < 100 and step % 10 == 0) or (step < 1000 and step % 100 == 0)
+            or step % 1000 == 0 or step == last)
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """What one optimisation step reports.
+
+    step: 1-based step number. loss: this step's loss (before its update).
+    mean_loss: running mean of all losses so far (what the original displayed).
+    maps: the net's output after this step's update, float32 ``(1, 84, 84, 16)``
+    (see :meth:`Trainer.low_maps`), at snapshot steps (:func:`is_snapshot_step`),
+    else ``None``.
+    """
+
+    step: int
+    loss: float
+    mean_loss: float
+    maps: np.ndarray | None = None
+
+
+class Trainer:
+    """The map net, its Adam state and the step count for one image pair.
+
+    Args:
+      source, target: float32 ``(1, S, S, 3)`` in [-1, 1], S = ``config.size``.
+      config: the morph's settings (``config.fast`` picks the fused XLA step).
+    """
+
+    def __init__(self, source: np.ndarray, target: np.ndarray, config: MorphConfig):
+        expected = (1, config.size, config.size, 3)
+        if source.shape != expected or target.shape != expected:
+            raise ValueError(f"source and target must have shape {expected}; "
+                             f"got {source.shape} and {target.shape}")
+        self.config = config
+        self.source = tf.constant(source, tf.float32)
+        self.target = tf.constant(target, tf.float32)
+        self.maps_input = tf.constant(net_input(source, target))  # (1, S, S, 8)
+        self.small_input = shrink_input(self.maps_input, config)  # (1, 96, 96, 8)
+        self.net = build_map_net(config)
+        self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+        self.optimizer.build(self.net.trainable_variables)
+        self.step_count = 0
+        self.loss_sum = 0.0
+        loss_fn = morph_loss_fused if config.fast else morph_loss
+        self._loss_fn = loss_fn
+        self._train_step = tf.function(self._step, jit_compile=config.fast)
+        self._predict_low = tf.function(self.net, jit_compile=config.fast)
+
+    def _maps(self):
+        return upsample_maps(self.net(self.small_input), self.config.size)  # (1, S, S, 16)
+
+    def _step(self):
+        variables = self.net.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = self._loss_fn(self._maps(), self.maps_input, self.source, self.target,
+                                 self.config)
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    def step(self) -> float:
+        """Run one Adam step; return its loss (computed before the update)."""
+        loss = float(self._train_step())
+        self.step_count += 1
+        self.loss_sum += loss
+        return loss
+
+    def low_maps(self) -> np.ndarray:
+        """The net's current output, float32 ``(1, 84, 84, 16)`` (``map_size - 12``).
+
+        The working-size maps are ``model.upsample_maps(low, size)``: a deterministic
+        bilinear resize, so storing ``low`` (450 KB) is storing the maps.
+        """
+        return self._predict_low(self.small_input).numpy()
+
+    def maps(self) -> np.ndarray:
+        """The current maps at the working size, float32 ``(1, S, S, 16)``."""
+        return upsample_maps(self.low_maps(), self.config.size).numpy()
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything needed to resume: net weights, Adam variables, step, loss sum."""
+        out = {f"net_{i}": v.numpy() for i, v in enumerate(self.net.weights)}
+        out.update({f"adam_{i}": np.asarray(v.numpy()) for i, v in enumerate(self.optimizer.variables)})
+        out["step"] = np.asarray(self.step_count, np.int64)
+        out["loss_sum"] = np.asarray(self.loss_sum, np.float64)
+        return out
+
+    def load_state(self, state) -> None:
+        """Restore what :meth:`state` returned (shapes must match this config).
+
+        Raises:
+          ValueError: if a variable is missing or has another shape.
+        """
+        pairs = [(f"net_{i}", v) for i, v in enumerate(self.net.weights)]
+        pairs += [(f"adam_{i}", v) for i, v in enumerate(self.optimizer.variables)]
+        for key, var in pairs:
+            if key not in state or tuple(state[key].shape) != tuple(var.shape):
+                raise ValueError(f"checkpoint does not match this net ({key})")
+        for key, var in pairs:
+            var.assign(state[key])
+        self.step_count = int(state["step"])
+        self.loss_sum = float(state["loss_sum"])
+
+
+def optimize(trainer: Trainer, epochs: int) -> Iterator[Progress]:
+    """Step ``trainer`` until it has done ``epochs`` steps, yielding after each.
+
+    Resumes from ``trainer.step_count`` (0 for a fresh trainer).
+
+    Raises:
+      NonFiniteLossError: as soon as a step's loss is NaN or infinite.
+    """
+    while trainer.step_count < epochs:
+        loss = trainer.step()
+        step = trainer.step_count
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(
+                f"the loss became {loss} at step {step}; the scales are likely too large "
+                f"(add {trainer.config.add_scale}, mult {trainer.config.mult_scale}, "
+                f"warp {trainer.config.warp_scale})")
+        maps = trainer.low_maps() if is_snapshot_step(step, epochs) else None
+        yield Progress(step, loss, trainer.loss_sum / step, maps)

@@ -1,0 +1,270 @@
+"""Rendering: scale the maps by a strength from 0 to 1 and blend the two directions.
+
+Frame i of ``steps`` (the original's schedule)::
+
+    s = i / (steps - 1)               # A->B strength
+    t = (steps - 1 - i) / (steps - 1) # B->A strength
+    a2b = clip(apply_maps(A, maps_A->B * s), -1, 1)
+    b2a = clip(apply_maps(B, maps_B->A * t), -1, 1)
+    frame = a2b * t + b2a * s
+
+so frame 0 is exactly A and the last frame exactly B. Two ways to get output pixels:
+
+* ``native`` (default): the maps are resized (bilinear) to the source's own size
+  ``H x W`` and the flow is scaled per axis (dy by ``H * w_s``, dx by ``W * w_s``),
+  the same geometry as the working size, without resampling the images. Large
+  outputs are processed in horizontal bands so memory stays bounded.
+* ``working``: render at ``S x S`` and resize each frame to ``H x W`` with
+  ``INTER_AREA`` (the original's path, blurrier when ``H, W > S``... or ``< S``).
+
+Float images are in [-1, 1]; uint8 conversion rounds to nearest.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, NamedTuple
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from .config import MorphConfig
+from .maps import DIRECTION_CHANNELS, Maps, colour_transform, flow_pixels, split_direction, split_maps
+from .warp import warp_rows
+
+MAPS_BUDGET_BYTES = 256 * 2**20  # native maps held at once (bands beyond this)
+STRIP_EVERY = 10  # the original's strip takes every 10th frame
+
+
+def to_uint8(x) -> np.ndarray:
+    """Float in [-1, 1] (any shape) to uint8 0..255, clipped and rounded to nearest."""
+    return np.rint((np.clip(np.asarray(x, np.float32), -1, 1) + 1) * 127.5).astype(np.uint8)
+
+
+def to_float(image: np.ndarray) -> np.ndarray:
+    """uint8 ``(H, W, 3)`` to float32 ``(1, H, W, 3)`` in [-1, 1] (``x / 127.5 - 1``)."""
+    return (image.astype(np.float32) / 127.5 - 1)[None]
+
+
+def to_working(image: np.ndarray, size: int) -> np.ndarray:
+    """uint8 ``(H, W, 3)`` to the working size: float32 ``(1, S, S, 3)`` in [-1, 1].
+
+    Resized with ``INTER_AREA`` (aspect ratio not kept), as the original does.
+    """
+    return to_float(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA))
+
+
+def strengths(steps: int) -> list[tuple[float, float]]:
+    """``(s, t)`` for each frame: A->B strength ``i/(steps-1)``, B->A ``(steps-1-i)/(steps-1)``.
+
+    Raises:
+      ValueError: if ``steps < 2``.
+    """
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2 (got {steps})")
+    last = steps - 1
+    return [(i / last, (last - i) / last) for i in range(steps)]
+
+
+def strip_indices(steps: int) -> list[int]:
+    """Frames in ``result.jpg``: every 10th (``(i + 1) % 10 == 0``), or the last if none."""
+    picked = [i for i in range(steps) if (i + 1) % STRIP_EVERY == 0]
+    return picked or [steps - 1]
+
+
+def _resize_weights(out_size: int, in_size: int, start: int, stop: int):
+    """tf.image.resize bilinear (half-pixel centres) taps for outputs ``start..stop-1``."""
+    pos = (np.arange(start, stop) + 0.5) * (in_size / out_size) - 0.5
+    floor = np.floor(pos)
+    lo = np.clip(floor, 0, in_size - 1).astype(np.int64)
+    hi = np.clip(np.ceil(pos), 0, in_size - 1).astype(np.int64)
+    return lo, hi, (pos - floor).astype(np.float32)
+
+
+def resize_maps_rows(maps: np.ndarray, height: int, width: int, row0: int, row1: int) -> np.ndarray:
+    """Rows ``row0..row1-1`` of the maps resized bilinearly to ``height x width``.
+
+    Equals ``tf.image.resize(maps, [height, width])[:, row0:row1]`` up to float
+    rounding, without building the whole resized array.
+
+    Args:
+      maps: float32 ``(1, S, S, C)``.
+
+    Returns:
+      float32 ``(1, row1 - row0, width, C)``.
+    """
+    lo, hi, ly = _resize_weights(height, maps.shape[1], row0, row1)
+    rows = maps[0, lo] + (maps[0, hi] - maps[0, lo]) * ly[:, None, None]  # (h, S, C)
+    lo, hi, lx = _resize_weights(width, maps.shape[2], 0, width)
+    out = rows[:, lo] + (rows[:, hi] - rows[:, lo]) * lx[None, :, None]  # (h, W, C)
+    return out[None].astype(np.float32)
+
+
+class Frame(NamedTuple):
+    """One rendered frame, uint8 ``(H, W, 3)`` RGB at the output size.
+
+    ``tiles`` is ``(frame, a2b, b2a)`` at the working size ``S x S`` for frames that
+    go into the strip (:func:`strip_indices`), else ``None``.
+    """
+
+    index: int
+    image: np.ndarray
+    tiles: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+
+
+class _Band(NamedTuple):
+    row0: int
+    a_to_b: Maps  # (1, h, W, c) each, float32 tensors
+    b_to_a: Maps
+
+
+class FrameRenderer:
+    """Renders the morph's frames from final maps, one at a time.
+
+    Args:
+      source: uint8 ``(H, W, 3)`` RGB, the source at its own size.
+      target: uint8 ``(H, W, 3)`` RGB, the target already resized to the source's size.
+      maps: float32 ``(1, S, S, 16)`` final maps at the working size.
+      config: the morph's settings (``render``, scales, ``steps``, ``fast``).
+      maps_budget: bytes of native-size maps held at once; larger outputs are
+        rendered in horizontal bands whose maps are recomputed for every frame.
+
+    Raises:
+      ValueError: if the shapes disagree.
+    """
+
+    def __init__(self, source: np.ndarray, target: np.ndarray, maps: np.ndarray,
+                 config: MorphConfig, maps_budget: int = MAPS_BUDGET_BYTES):
+        if source.shape != target.shape or source.ndim != 3 or source.shape[2] != 3:
+            raise ValueError(f"source and target must be equal (H, W, 3); got {source.shape}, {target.shape}")
+        size = config.size
+        if maps.shape != (1, size, size, 16):
+            raise ValueError(f"maps must have shape (1, {size}, {size}, 16); got {maps.shape}")
+        self.config = config
+        self.out_size = source.shape[:2]  # (H, W)
+        self.maps = maps.astype(np.float32)
+        self.working_a = to_working(source, size)  # (1, S, S, 3)
+        self.working_b = to_working(target, size)
+        if config.render == "native":
+            self.image_a, self.image_b = to_float(source), to_float(target)  # (1, H, W, 3)
+        else:
+            self.image_a, self.image_b = self.working_a, self.working_b
+        height, width = self.image_a.shape[1:3]
+        rows_per_band = max(1, maps_budget // (width * 16 * 4))
+        self.bounds = [(r, min(height, r + rows_per_band)) for r in range(0, height, rows_per_band)]
+        self.flow_scale = config.flow_scale(height, width)
+        self._cached = [self._band(r0, r1) for r0, r1 in self.bounds] if len(self.bounds) == 1 else None
+        self._colour = tf.function(self._colour_fn, jit_compile=config.fast)
+        self._warp = tf.function(self._warp_fn, jit_compile=config.fast)
+
+    def _band(self, row0: int, row1: int) -> _Band:
+        height, width = self.image_a.shape[1:3]
+        if self.config.render == "working":
+            band = self.maps[:, row0:row1]
+        else:
+            band = resize_maps_rows(self.maps, height, width, row0, row1)  # (1, h, W, 16)
+        band = tf.constant(band)
+        a_to_b, b_to_a = split_maps(band)
+        return _Band(row0, a_to_b, b_to_a)
+
+    def _bands(self):
+        if self._cached is not None:
+            return self._cached
+        return (self._band(r0, r1) for r0, r1 in self.bounds)
+
+    def _colour_fn(self, image, maps: Maps, strength):
+        return colour_transform(image, maps.scaled(strength), self.config)
+
+    def _warp_fn(self, colour, flow, strength, row0):
+        return tf.clip_by_value(
+            warp_rows(colour, flow_pixels(flow * strength, self.flow_scale), row0), -1.0, 1.0)
+
+    def render(self, index: int, s: float, t: float, with_tiles: bool = False) -> Frame:
+        """Frame ``index`` with A->B strength ``s`` and B->A strength ``t``."""
+        s32, t32 = tf.constant(s, tf.float32), tf.constant(t, tf.float32)
+        colour_a, colour_b = [], []
+        for band in self._bands():
+            rows = slice(band.row0, band.row0 + band.a_to_b.flow.shape[1])
+            colour_a.append(self._colour(self.image_a[:, rows], band.a_to_b, s32))
+            colour_b.append(self._colour(self.image_b[:, rows], band.b_to_a, t32))
+        colour_a, colour_b = tf.concat(colour_a, 1), tf.concat(colour_b, 1)  # (1, H, W, 3)
+        a2b, b2a = [], []
+        for band in self._bands():
+            a2b.append(self._warp(colour_a, band.a_to_b.flow, s32, band.row0).numpy()[0])
+            b2a.append(self._warp(colour_b, band.b_to_a.flow, t32, band.row0).numpy()[0])
+        a2b, b2a = np.concatenate(a2b, 0), np.concatenate(b2a, 0)  # (H, W, 3)
+        blend = to_uint8(a2b * t + b2a * s)
+        a2b, b2a = to_uint8(a2b), to_uint8(b2a)
+        height, width = self.out_size
+        tiles = None
+        if self.config.render == "working":
+            if with_tiles:
+                tiles = (blend, a2b, b2a)
+            if blend.shape[:2] != (height, width):
+                blend = cv2.resize(blend, (width, height), interpolation=cv2.INTER_AREA)
+        elif with_tiles:
+            size = (self.config.size, self.config.size)
+            tiles = tuple(cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (blend, a2b, b2a))
+        return Frame(index, blend, tiles)
+
+    def frames(self) -> Iterator[Frame]:
+        """All ``config.steps`` frames in order; strip frames carry their tiles."""
+        picked = set(strip_indices(self.config.steps))
+        for i, (s, t) in enumerate(strengths(self.config.steps)):
+            yield self.render(i, s, t, with_tiles=i in picked)
+
+
+def full_warps(source: np.ndarray, target: np.ndarray, maps: np.ndarray,
+               config: MorphConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Both directions at full strength at the working size (the training snapshots).
+
+    Args:
+      source, target: float32 ``(1, S, S, 3)`` in [-1, 1].
+      maps: float32 ``(1, S, S, 16)``.
+
+    Returns:
+      ``(a_to_b, b_to_a)``, uint8 ``(S, S, 3)`` each.
+    """
+    from .maps import apply_maps
+
+    a_to_b, b_to_a = split_maps(tf.constant(maps))
+    fs = config.flow_scale()
+    return (to_uint8(apply_maps(source, a_to_b, config, fs)[0]),
+            to_uint8(apply_maps(target, b_to_a, config, fs)[0]))
+
+
+class StripBuilder:
+    """Builds ``result.jpg``: rows frame / a2b / b2a, one ``S x S`` tile per strip frame."""
+
+    def __init__(self, steps: int, size: int):
+        self.columns = {i: c for c, i in enumerate(strip_indices(steps))}
+        self.size = size
+        self.image = np.zeros((3 * size, len(self.columns) * size, 3), np.uint8)  # (3S, kS, 3)
+
+    def add(self, frame: Frame) -> None:
+        """Place a frame's tiles if it is a strip frame."""
+        if frame.tiles is None or frame.index not in self.columns:
+            return
+        c, s = self.columns[frame.index], self.size
+        for row, tile in enumerate(frame.tiles):
+            self.image[row * s:(row + 1) * s, c * s:(c + 1) * s] = tile
+
+
+def maps_image(maps: np.ndarray) -> np.ndarray:
+    """``maps.jpg``: 2 x 3 tiles of ``S x S``, uint8 ``(2S, 3S, 3)`` RGB.
+
+    Row 0 is A->B, row 1 B->A; columns mult (RGB), add (RGB), flow (dy in R, dx in
+    G, B = 0 i.e. -1 mapped to 0); values clipped to [-1, 1] and mapped to 0..255.
+    """
+    size = maps.shape[1]
+    out = np.zeros((2 * size, 3 * size, 3), np.float32)  # (2S, 3S, 3), 0 -> 127.5 later
+    for row in range(2):
+        direction = split_direction(maps[0, ..., row * DIRECTION_CHANNELS:(row + 1) * DIRECTION_CHANNELS])
+        for col, part in enumerate(direction):
+            out[row * size:(row + 1) * size, col * size:col * size + size, :part.shape[-1]] = part
+    return to_uint8_truncated(out)
+
+
+def to_uint8_truncated(x: np.ndarray) -> np.ndarray:
+    """The original's conversion for ``maps.jpg``: clip to [-1, 1], ``(x + 1) * 127.5``, floor."""
+    return ((np.clip(x, -1, 1) + 1) * 127.5).astype(np.uint8)

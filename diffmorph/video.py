@@ -1,0 +1,181 @@
+"""Frame writers: H.264 MP4 (imageio-ffmpeg), looping GIF (Pillow), numbered PNGs.
+
+Each writer takes uint8 ``(H, W, 3)`` RGB frames one at a time (frames are streamed,
+never all held, except the GIF's downsized palette frames) and publishes its file
+atomically on :meth:`close`; :meth:`abort` discards the partial output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .io import OutputError, atomic_path, save_image
+
+MP4_CRF = 18  # x264 quality: 18 is visually lossless for most content
+DEFAULT_GIF_MAX_SIDE = 512
+
+
+def even_pad(frame: np.ndarray) -> np.ndarray:
+    """Pad odd width/height by one replicated edge pixel (yuv420p needs even sizes)."""
+    height, width = frame.shape[:2]
+    if height % 2 == 0 and width % 2 == 0:
+        return frame
+    return np.pad(frame, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+
+
+class Mp4Writer:
+    """H.264 (libx264, yuv420p, CRF 18, faststart) MP4 through imageio-ffmpeg's ffmpeg.
+
+    Encoding runs in a background thread so that rendering the next frame overlaps
+    it. Odd sizes are padded by one edge pixel.
+
+    Args:
+      path: the final ``.mp4`` path. size: ``(height, width)`` of the frames.
+      fps: frames per second (> 0).
+    """
+
+    def __init__(self, path, size: tuple[int, int], fps: float):
+        import imageio_ffmpeg
+
+        self.path = Path(path)
+        self._atomic = atomic_path(self.path, ".mp4")
+        self._tmp = self._atomic.__enter__()
+        height, width = size
+        self._writer = imageio_ffmpeg.write_frames(
+            str(self._tmp), (width + width % 2, height + height % 2), fps=fps,
+            codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p", quality=None,
+            macro_block_size=1, ffmpeg_log_level="error",
+            output_params=["-crf", str(MP4_CRF), "-movflags", "+faststart"])
+        self._writer.send(None)
+        self._queue: queue.Queue = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._encode, daemon=True)
+        self._thread.start()
+
+    def _encode(self):
+        while True:
+            frame = self._queue.get()
+            if frame is None:
+                return
+            if self._error is None:
+                try:
+                    self._writer.send(np.ascontiguousarray(frame))
+                except BaseException as exc:  # reported on the caller's thread
+                    self._error = exc
+
+    def _check(self):
+        if self._error is not None:
+            raise OutputError(f"video encoding failed for {self.path}: {self._error}")
+
+    def write(self, frame: np.ndarray) -> None:
+        """Queue one uint8 ``(H, W, 3)`` RGB frame."""
+        self._check()
+        self._queue.put(even_pad(frame))
+
+    def close(self) -> None:
+        """Finish encoding and move the file into place."""
+        self._queue.put(None)
+        self._thread.join()
+        try:
+            self._check()
+            self._writer.close()
+        except BaseException as exc:
+            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+            if isinstance(exc, OSError | RuntimeError):
+                raise OutputError(f"video encoding failed for {self.path}: {exc}") from None
+            raise
+        self._atomic.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        """Stop encoding and delete the partial file."""
+        with contextlib.suppress(BaseException):
+            self._queue.put(None)
+            self._thread.join()
+            self._writer.close()
+        exc = RuntimeError("aborted")
+        with contextlib.suppress(BaseException):
+            self._atomic.__exit__(RuntimeError, exc, None)
+
+
+class GifWriter:
+    """Looping GIF through Pillow: adaptive palette per frame, duration from fps.
+
+    Frames are downsized (``INTER_AREA``) so that the longer side is at most
+    ``max_side`` and kept as 8-bit palette images until :meth:`close` writes the
+    file. GIF timing has 10 ms resolution, so the duration is rounded to it.
+    """
+
+    def __init__(self, path, fps: float, max_side: int = DEFAULT_GIF_MAX_SIDE):
+        self.path = Path(path)
+        self.duration_ms = max(10, int(round(100.0 / fps)) * 10)
+        self.max_side = max_side
+        self._frames = []
+
+    def write(self, frame: np.ndarray) -> None:
+        import cv2
+        from PIL import Image
+
+        height, width = frame.shape[:2]
+        scale = self.max_side / max(height, width)
+        if scale < 1:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        self._frames.append(Image.fromarray(frame).quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                                                             dither=Image.Dither.FLOYDSTEINBERG))
+
+    def close(self) -> None:
+        try:
+            with atomic_path(self.path, ".gif") as tmp:
+                first, *rest = self._frames
+                first.save(tmp, format="GIF", save_all=True, append_images=rest, loop=0,
+                           duration=self.duration_ms, disposal=1, optimize=False)
+        except OutputError:
+            raise
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        finally:
+            self._frames = []
+
+    def abort(self) -> None:
+        self._frames = []
+
+
+class FramesWriter:
+    """Numbered PNG frames ``frame_00000.png``... in a folder (each written atomically)."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create {self.folder}: {exc.strerror or exc}") from None
+        self._count = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        save_image(self.folder / f"frame_{self._count:05d}.png", frame)
+        self._count += 1
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def count_mp4_frames(path) -> int:
+    """Number of video frames in a file, by decoding it with imageio-ffmpeg."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.count_frames_and_secs(str(path))[0]
+
+
+def remove_quietly(path) -> None:
+    """Delete ``path`` if it exists; ignore errors."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)
