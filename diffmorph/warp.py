@@ -24,7 +24,21 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["dense_image_warp", "warp_rows", "bilinear_taps", "gather_taps"]
+__all__ = ["dense_image_warp", "dense_image_warp_fast", "warp_rows", "bilinear_taps", "gather_taps"]
+
+
+def _clamped_axis(q: tf.Tensor, size: int):
+    """tfa's per-axis clamp: floor in [0, size - 2], weight in [0, 1].
+
+    Returns ``(floor, alpha, passes)``: int32 floor, float32 weight with a trailing
+    axis of 1, and a float32 0/1 mask of where tfa's ``minimum(maximum(0, a), 1)``
+    routes the gradient to ``a`` (the unclamped weight is in (0, 1]).
+    """
+    floor = tf.minimum(tf.maximum(0.0, tf.floor(q)), float(size - 2))
+    raw = q - floor
+    alpha = tf.minimum(tf.maximum(0.0, raw), 1.0)  # same op order as tfa
+    passes = tf.cast((raw > 0.0) & (raw <= 1.0), q.dtype)
+    return tf.cast(floor, tf.int32), alpha[..., None], passes
 
 
 def bilinear_taps(flow: tf.Tensor, height: int, width: int, row0: int = 0):
@@ -49,13 +63,8 @@ def bilinear_taps(flow: tf.Tensor, height: int, width: int, row0: int = 0):
     qy = tf.reshape(rows - flow[..., 0], [batch, out_rows * width])  # (N, h*W) query rows
     qx = tf.reshape(cols - flow[..., 1], [batch, out_rows * width])  # (N, h*W) query cols
 
-    def axis(q, size):
-        floor = tf.minimum(tf.maximum(0.0, tf.floor(q)), float(size - 2))
-        alpha = tf.minimum(tf.maximum(0.0, q - floor), 1.0)  # same op order as tfa
-        return tf.cast(floor, tf.int32), alpha[..., None]
-
-    y0, wy = axis(qy, height)
-    x0, wx = axis(qx, width)
+    y0, wy, _ = _clamped_axis(qy, height)
+    x0, wx, _ = _clamped_axis(qx, width)
     base = tf.range(batch, dtype=tf.int32)[:, None] * (height * width)  # (N, 1)
     top_left = base + y0 * width + x0  # (N, H*W)
     index = tf.stack([top_left, top_left + 1, top_left + width, top_left + width + 1], axis=-1)
@@ -104,6 +113,14 @@ def dense_image_warp(image: tf.Tensor, flow: tf.Tensor) -> tf.Tensor:
     """
     image = tf.convert_to_tensor(image)
     flow = tf.convert_to_tensor(flow, dtype=image.dtype)
+    _check_shapes(image, flow)
+    height, width = image.shape[1], image.shape[2]
+    index, wy, wx = bilinear_taps(flow, height, width)
+    return gather_taps(image, index, wy, wx)
+
+
+def _check_shapes(image: tf.Tensor, flow: tf.Tensor) -> None:
+    """Raise ValueError unless image is (N, H, W, C), flow (N, H, W, 2), H, W >= 2 static."""
     if image.shape.rank != 4 or flow.shape.rank != 4:
         raise ValueError(
             f"image and flow must be NHWC (rank 4); got shapes {image.shape} and {flow.shape}"
@@ -119,8 +136,6 @@ def dense_image_warp(image: tf.Tensor, flow: tf.Tensor) -> tf.Tensor:
         raise ValueError(
             f"flow size {flow.shape[1:3]} does not match image size {image.shape[1:3]}"
         )
-    index, wy, wx = bilinear_taps(flow, height, width)
-    return gather_taps(image, index, wy, wx)
 
 
 def warp_rows(image: tf.Tensor, flow: tf.Tensor, row0: int) -> tf.Tensor:
@@ -143,3 +158,99 @@ def warp_rows(image: tf.Tensor, flow: tf.Tensor, row0: int) -> tf.Tensor:
         raise ValueError(f"flow band {flow.shape} at row {row0} does not fit image {image.shape}")
     index, wy, wx = bilinear_taps(flow, height, width, row0)
     return gather_taps(image, index, wy, wx, flow.shape[1])
+
+
+def _weights_and_masks(flow: tf.Tensor, height: int, width: int):
+    """Like :func:`bilinear_taps`, plus where tfa's weight clamp passes a gradient.
+
+    Returns ``(top_left, wy, wx, pass_y, pass_x)``: ``top_left`` int32 ``(N*H*W,)``;
+    ``wy``, ``wx`` float32 ``(N, H*W, 1)``; ``pass_y``, ``pass_x`` float32
+    ``(N, H*W)``, 1 where the unclamped weight is in (0, 1] (tfa's
+    ``minimum(maximum(0, a), 1)`` routes the gradient to ``a`` exactly there), else 0.
+    """
+    batch = tf.shape(flow)[0]
+    rows = tf.range(height, dtype=flow.dtype)[:, None]  # (H, 1)
+    cols = tf.range(width, dtype=flow.dtype)[None, :]  # (1, W)
+    qy = tf.reshape(rows - flow[..., 0], [batch, height * width])  # (N, H*W)
+    qx = tf.reshape(cols - flow[..., 1], [batch, height * width])  # (N, H*W)
+    y0, wy, pass_y = _clamped_axis(qy, height)
+    x0, wx, pass_x = _clamped_axis(qx, width)
+    base = tf.range(batch, dtype=tf.int32)[:, None] * (height * width)  # (N, 1)
+    top_left = tf.reshape(base + y0 * width + x0, [-1])  # (N*H*W,)
+    return top_left, wy, wx, pass_y, pass_x
+
+
+def _scatter_corners(contrib: tf.Tensor, top_left: tf.Tensor, shape) -> tf.Tensor:
+    """Adjoint of the 4-corner gather, as ONE scatter of 4*C-wide rows.
+
+    ``contrib`` float32 ``(N*H*W, 4*C)`` holds, per output pixel, the gradient owed to
+    its top-left, top-right, bottom-left and bottom-right samples. Scattering all
+    four at the top-left index and shifting three of them by one pixel afterwards
+    does the work of four scatters with a quarter of the indices.
+    """
+    n, h, w, c = shape
+    acc = tf.scatter_nd(top_left[:, None], contrib, [n * h * w, 4 * c])  # (N*H*W, 4C)
+    acc = tf.reshape(acc, [n, h, w, 4, c])  # (N, H, W, 4, C)
+    right = tf.pad(acc[:, :, :-1, 1], [[0, 0], [0, 0], [1, 0], [0, 0]])  # moved 1 column right
+    below = tf.pad(acc[:, :-1, :, 2], [[0, 0], [1, 0], [0, 0], [0, 0]])  # moved 1 row down
+    diagonal = tf.pad(acc[:, :-1, :-1, 3], [[0, 0], [1, 0], [1, 0], [0, 0]])
+    return acc[..., 0, :] + right + below + diagonal  # (N, H, W, C)
+
+
+def dense_image_warp_fast(image: tf.Tensor, flow: tf.Tensor, constant: tf.Tensor | None = None):
+    """:func:`dense_image_warp` with a hand-written gradient; optionally two images at once.
+
+    Same values and the same gradients as :func:`dense_image_warp` (and tfa), but
+    the backward pass scatters once with 4*C-wide rows instead of four times, and
+    ``constant`` (channels that need no gradient of their own, e.g. the fixed net
+    input) is warped by the same taps while only contributing to the flow's gradient.
+
+    Args:
+      image: float32 ``(N, H, W, C)``; gradients flow to it.
+      flow: float32 ``(N, H, W, 2)``, (dy, dx) in pixels.
+      constant: optional float32 ``(N, H, W, K)``, treated as a constant.
+
+    Returns:
+      The warped ``image`` ``(N, H, W, C)``, or ``(warped image, warped constant)``
+      when ``constant`` is given.
+
+    Raises:
+      ValueError: as :func:`dense_image_warp`.
+    """
+    image = tf.convert_to_tensor(image)
+    flow = tf.convert_to_tensor(flow, dtype=image.dtype)
+    _check_shapes(image, flow)
+    n, h, w, c = image.shape
+    both = image if constant is None else tf.concat([image, tf.stop_gradient(constant)], -1)
+    channels = both.shape[-1]
+
+    @tf.custom_gradient
+    def warp(source, flow):
+        top_left, wy, wx, pass_y, pass_x = _weights_and_masks(flow, h, w)
+        index = tf.stack([top_left, top_left + 1, top_left + w, top_left + w + 1], -1)  # (N*H*W, 4)
+        corners = tf.gather(tf.reshape(source, [-1, channels]), index)  # (N*H*W, 4, K)
+        corners = tf.reshape(corners, [-1, h * w, 4, channels])  # (N, H*W, 4, K)
+        tl, tr, bl, br = corners[:, :, 0], corners[:, :, 1], corners[:, :, 2], corners[:, :, 3]
+        top = tl + wx * (tr - tl)  # (N, H*W, K)
+        bottom = bl + wx * (br - bl)  # (N, H*W, K)
+        out = tf.reshape(top + wy * (bottom - top), [-1, h, w, channels])
+
+        def grad(upstream):
+            g = tf.reshape(upstream, [-1, h * w, channels])  # (N, H*W, K)
+            d_wy = tf.reduce_sum(g * (bottom - top), -1) * pass_y  # (N, H*W)
+            d_wx = tf.reduce_sum(g * ((1 - wy) * (tr - tl) + wy * (br - bl)), -1) * pass_x
+            d_flow = -tf.reshape(tf.stack([d_wy, d_wx], -1), tf.shape(flow))  # q = grid - flow
+            g = g[..., :c]  # only ``image`` channels get an image gradient
+            upper, lower = g * (1 - wy), g * wy
+            contrib = tf.concat([upper * (1 - wx), upper * wx, lower * (1 - wx), lower * wx], -1)
+            d_source = _scatter_corners(tf.reshape(contrib, [-1, 4 * c]), top_left, (n, h, w, c))
+            if channels > c:
+                d_source = tf.concat([d_source, tf.zeros_like(source[..., c:])], -1)
+            return d_source, d_flow
+
+        return out, grad
+
+    out = warp(both, flow)
+    if constant is None:
+        return out
+    return out[..., :c], out[..., c:]
