@@ -87,5 +87,75 @@ def shrink_input(maps_input, config: MorphConfig):
 
 
 def upsample_maps(low, size: int):
-    """Resize the net's ``(1, h, w, 16)`` output to ``(1, size, size, 16)`` (bilinear)."""
+    """Resize the net's ``(1, h, w, 16)`` output to ``(1, size, size, 16)`` (bilinear).
+
+    ``tf.image.resize`` (half-pixel centres, no antialias), as the original. This is
+    the reference used by the plain path, rendering and maps files;
+    :class:`FastUpsampler` computes the same values faster for training.
+    """
     return tf.image.resize(low, [size, size])
+
+
+def bilinear_taps_1d(out_size: int, in_size: int):
+    """``tf.image.resize`` bilinear taps along one axis (half-pixel centres).
+
+    Returns ``(lo, hi, frac)``: int32 ``(out_size,)`` lower/upper source indices and
+    float32 ``(out_size,)`` weight of ``hi``, so ``out = in[lo] + (in[hi] - in[lo]) * frac``.
+    """
+    pos = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
+    floor = np.floor(pos)
+    lo = np.clip(floor, 0, in_size - 1).astype(np.int32)
+    hi = np.clip(np.ceil(pos), 0, in_size - 1).astype(np.int32)
+    return lo, hi, (pos - floor).astype(np.float32)
+
+
+class FastUpsampler:
+    """Bilinear upsampling of ``(1, n, n, C)`` to ``(1, S, S, C)`` with a sparse gradient.
+
+    Same values as :func:`upsample_maps` (to float rounding, ~1e-6). Rows are
+    interpolated by a small dense matmul ``(S x n)``; columns by gathering the two
+    taps and blending. The gradient gathers, for each of the ``n`` source columns,
+    the (at most K) output columns that read from it and sums them with their
+    weights: one pass over the ``S x S`` gradient instead of XLA's resize gradient.
+    """
+
+    def __init__(self, in_size: int, size: int):
+        lo, hi, frac = bilinear_taps_1d(size, in_size)
+        matrix = np.zeros((size, in_size), np.float32)  # (S, n): row interpolation
+        np.add.at(matrix, (np.arange(size), lo), 1 - frac)
+        np.add.at(matrix, (np.arange(size), hi), frac)
+        readers = [dict() for _ in range(in_size)]  # source column -> {output column: weight}
+        for x, (a, b, w) in enumerate(zip(lo, hi, frac)):
+            readers[a][x] = readers[a].get(x, 0.0) + (1 - w)
+            readers[b][x] = readers[b].get(x, 0.0) + w
+        k = max(len(r) for r in readers)
+        index = np.zeros((in_size, k), np.int32)  # (n, K) output columns; padding reads 0 with weight 0
+        weight = np.zeros((in_size, k), np.float32)  # (n, K)
+        for j, r in enumerate(readers):
+            index[j, :len(r)], weight[j, :len(r)] = list(r.keys()), list(r.values())
+        self.size, self.in_size, self.k = size, in_size, k
+        self.matrix = tf.constant(matrix)
+        self.lo, self.hi = tf.constant(lo), tf.constant(hi)
+        self.frac = tf.constant(frac)[None, None, :, None]  # (1, 1, S, 1)
+        self.index = tf.constant(index.reshape(-1))  # (n*K,)
+        self.weight = tf.constant(weight)
+
+    def __call__(self, low):
+        """float32 ``(1, n, n, C)`` -> ``(1, S, S, C)``; differentiable."""
+
+        @tf.custom_gradient
+        def upsample(low):
+            rows = tf.einsum("yi,nijc->nyjc", self.matrix, low)  # (1, S, n, C)
+            left = tf.gather(rows, self.lo, axis=2)  # (1, S, S, C)
+            right = tf.gather(rows, self.hi, axis=2)  # (1, S, S, C)
+
+            def grad(upstream):
+                channels = upstream.shape[-1]
+                readers = tf.gather(upstream, self.index, axis=2)  # (1, S, n*K, C)
+                readers = tf.reshape(readers, [1, self.size, self.in_size, self.k, channels])
+                d_rows = tf.einsum("nyjkc,jk->nyjc", readers, self.weight)  # (1, S, n, C)
+                return tf.einsum("yi,nyjc->nijc", self.matrix, d_rows)  # (1, n, n, C)
+
+            return left + (right - left) * self.frac, grad
+
+        return upsample(low)

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from .config import CONSISTENCY_WEIGHT, IMAGE_WEIGHT, MorphConfig
 from .maps import apply_maps, colour_transform, flow_pixels, split_maps
-from .model import build_map_net, net_input, shrink_input, upsample_maps
+from .model import KERNEL, FastUpsampler, build_map_net, net_input, shrink_input, upsample_maps
 from .warp import dense_image_warp, dense_image_warp_fast
 
 __all__ = ["Trainer", "Progress", "NonFiniteLossError", "optimize", "is_snapshot_step",
@@ -131,8 +131,10 @@ class Trainer:
             # Three XLA programs chained by hand (maps; loss and its gradient w.r.t. the
             # maps; the vector-Jacobian product through upsample and net). One program
             # for all of it measured ~15% slower: XLA fuses the upsample into its many
-            # consumers and recomputes it.
-            self._maps_xla = tf.function(self._maps, jit_compile=True)
+            # consumers and recomputes it. The upsample has its own sparse gradient.
+            low_size = config.map_size - 3 * (KERNEL - 1)
+            self._upsample = FastUpsampler(low_size, config.size)
+            self._maps_xla = tf.function(self._maps_fast, jit_compile=True)
             self._loss_grad_xla = tf.function(self._loss_and_grad, jit_compile=True)
             self._vjp_xla = tf.function(self._net_vjp, jit_compile=True)
             self._train_step = tf.function(self._chained_step)
@@ -141,6 +143,9 @@ class Trainer:
 
     def _maps(self):
         return upsample_maps(self.net(self.small_input), self.config.size)  # (1, S, S, 16)
+
+    def _maps_fast(self):
+        return self._upsample(self.net(self.small_input))  # (1, S, S, 16)
 
     def _step(self):
         """Plain path: one graph, autodiff through the four separate warps."""
@@ -158,7 +163,7 @@ class Trainer:
 
     def _net_vjp(self, preds_grad):
         with tf.GradientTape() as tape:
-            preds = self._maps()
+            preds = self._maps_fast()
         return tape.gradient(preds, self.net.trainable_variables, output_gradients=preds_grad)
 
     def _chained_step(self):
