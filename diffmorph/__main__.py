@@ -1,0 +1,7 @@
+"""``python -m diffmorph`` runs the command line (same as ``diffmorph``)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
