@@ -24,6 +24,7 @@ MIN_SIZE = 16  # smallest working resolution accepted
 MIN_STEPS = 2  # frames: first is the source, last the target
 MULT_FLOOR = 0.1  # the colour multiplier is max(MULT_FLOOR, 1 + mult * m_s)
 RENDER_MODES = ("native", "working")
+MAX_SEED = 2**32  # seeds are [0, 2**32); the net's layers use seed, seed + 1, seed + 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +82,8 @@ class MorphConfig:
             out.append(f"--fps must be a finite number > 0 (got {self.fps})")
         if not math.isfinite(self.learning_rate) or self.learning_rate <= 0:
             out.append(f"learning rate must be > 0 (got {self.learning_rate})")
+        if self.seed is not None and not (isinstance(self.seed, int) and 0 <= self.seed < MAX_SEED):
+            out.append(f"--seed must be an integer in [0, {MAX_SEED}) (got {self.seed})")
         if self.map_size < 13:
             out.append(f"map_size must be >= 13 (got {self.map_size})")
         if self.render not in RENDER_MODES:

@@ -254,7 +254,7 @@ def maps_image(maps: np.ndarray) -> np.ndarray:
     """``maps.jpg``: 2 x 3 tiles of ``S x S``, uint8 ``(2S, 3S, 3)`` RGB.
 
     Row 0 is A->B, row 1 B->A; columns mult (RGB), add (RGB), flow (dy in R, dx in
-    G, B = 0 i.e. -1 mapped to 0); values clipped to [-1, 1] and mapped to 0..255.
+    G, B = 0, shown as 127); values clipped to [-1, 1] and mapped to 0..255.
     """
     size = maps.shape[1]
     out = np.zeros((2 * size, 3 * size, 3), np.float32)  # (2S, 3S, 3), 0 -> 127.5 later

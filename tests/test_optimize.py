@@ -1,0 +1,340 @@
+"""Tests of the loss and the Adam loop (``diffmorph.optimize``) at a small working size."""
+
+from __future__ import annotations
+
+import math
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from diffmorph.config import MorphConfig  # noqa: E402
+from diffmorph.model import net_input  # noqa: E402
+from diffmorph.optimize import (NonFiniteLossError, Progress, Trainer, is_snapshot_step,  # noqa: E402
+                                morph_loss, morph_loss_fused, optimize)
+from diffmorph.warp import dense_image_warp  # noqa: E402
+
+S = 64
+TRAIN_STEPS = 60
+
+
+def _config(**changes):
+    return MorphConfig(size=S, seed=0, **changes)
+
+
+# ----------------------------------------------------------------------------- the loss
+
+
+def _random_preds(seed=0, scale=0.4):
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, scale, (1, S, S, 16)).astype(np.float32)
+
+
+def _spec_loss(preds, maps_input, a, b, config):
+    """The loss as the reference describes it, written independently of diffmorph.maps."""
+    px = S * config.warp_scale  # pixels per flow unit at the working size
+
+    def direction(image, maps8):
+        mult, add, flow = maps8[..., 0:3], maps8[..., 3:6], maps8[..., 6:8]
+        gain = np.maximum(0.1, 1 + mult * config.mult_scale)
+        offset = add * 2 * config.add_scale
+        colour = (image + offset) * gain if config.add_first else image * gain + offset
+        return np.asarray(dense_image_warp(tf.constant(colour, tf.float32),
+                                           tf.constant(flow * px, tf.float32)), np.float64)
+
+    a2b = direction(a, preds[..., 0:8])
+    b2a = direction(b, preds[..., 8:16])
+    there = dense_image_warp(tf.constant(maps_input), tf.constant(preds[..., 6:8] * px))
+    back = np.asarray(dense_image_warp(there, tf.constant(preds[..., 14:16] * px)), np.float64)
+
+    def mse(x, y):
+        return np.mean((np.asarray(x, np.float64) - np.asarray(y, np.float64)) ** 2)
+
+    return 1.0 * mse(maps_input, back) + 0.3 * mse(a2b, b) + 0.3 * mse(b2a, a)
+
+
+@pytest.mark.parametrize("add_first", [False, True])
+def test_loss_plain_fused_and_spec_agree(toy_working, add_first):
+    a, b = toy_working
+    config = _config(add_first=add_first)
+    maps_input = net_input(a, b)
+    preds = _random_preds()
+    plain = float(morph_loss(tf.constant(preds), tf.constant(maps_input), tf.constant(a), tf.constant(b),
+                             config))
+    fused = float(morph_loss_fused(tf.constant(preds), tf.constant(maps_input), tf.constant(a),
+                                   tf.constant(b), config))
+    spec = _spec_loss(preds, maps_input, a, b, config)
+    assert plain > 0.01
+    assert fused == pytest.approx(plain, rel=1e-6)
+    assert plain == pytest.approx(spec, rel=1e-5)
+
+
+def test_loss_add_first_changes_the_value(toy_working):
+    a, b = toy_working
+    maps_input = net_input(a, b)
+    preds = tf.constant(_random_preds(1))
+    plain = float(morph_loss(preds, maps_input, a, b, _config()))
+    first = float(morph_loss(preds, maps_input, a, b, _config(add_first=True)))
+    assert abs(plain - first) > 1e-4
+
+
+def test_loss_of_zero_maps(toy_working):
+    """Zero maps: no warp, no colour change, so only the image terms remain."""
+    a, b = toy_working
+    maps_input = net_input(a, b)
+    zero = tf.zeros((1, S, S, 16))
+    expected = 0.3 * np.mean((a - b) ** 2) * 2
+    for fn in (morph_loss, morph_loss_fused):
+        assert float(fn(zero, maps_input, a, b, _config())) == pytest.approx(expected, rel=1e-5)
+
+
+# ----------------------------------------------------------------------------- snapshot schedule
+
+
+def _snapshots(last):
+    return {step for step in range(1, last + 1) if is_snapshot_step(step, last)}
+
+
+def test_snapshot_schedule_of_the_original():
+    expected = set(range(10, 100, 10)) | set(range(100, 1000, 100)) | {1000, 2000}
+    assert _snapshots(2000) == expected
+    assert _snapshots(1000) == expected - {2000}
+    assert _snapshots(2500) == expected | {2500}
+
+
+@pytest.mark.parametrize("last, expected", [
+    (12, {10, 12}),
+    (5, {5}),
+    (1, {1}),
+    (10, {10}),
+    (100, set(range(10, 101, 10))),
+    (105, set(range(10, 101, 10)) | {105}),
+])
+def test_snapshot_schedule_plus_last(last, expected):
+    assert _snapshots(last) == expected
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@pytest.fixture(scope="module")
+def trained(toy_working):
+    """A 60-step run at size 64, seed 0 (fast path), recording what optimize() yields."""
+    a, b = toy_working
+    trainer = Trainer(a, b, _config())
+    progress, live_maps = [], {}
+    for p in optimize(trainer, TRAIN_STEPS):
+        progress.append(p)
+        if p.maps is not None:
+            live_maps[p.step] = trainer.low_maps()
+    return trainer, progress, live_maps
+
+
+def test_training_reduces_the_loss(trained):
+    _, progress, _ = trained
+    losses = [p.loss for p in progress]
+    assert all(math.isfinite(x) for x in losses)
+    assert losses[-1] < 0.7 * losses[0]
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+
+
+def test_optimize_progress(trained):
+    trainer, progress, live_maps = trained
+    assert all(isinstance(p, Progress) for p in progress)
+    assert [p.step for p in progress] == list(range(1, TRAIN_STEPS + 1))
+    assert trainer.step_count == TRAIN_STEPS
+    running = 0.0
+    for p in progress:
+        running += p.loss
+        assert p.mean_loss == pytest.approx(running / p.step, rel=1e-9)
+    with_maps = {p.step for p in progress if p.maps is not None}
+    assert with_maps == _snapshots(TRAIN_STEPS) == {10, 20, 30, 40, 50, 60}
+    for p in progress:
+        if p.maps is not None:
+            assert p.maps.shape == (1, 84, 84, 16)
+            assert p.maps.dtype == np.float32
+            # the maps after this step's update
+            np.testing.assert_array_equal(p.maps, live_maps[p.step])
+    assert not np.array_equal(progress[9].maps, progress[-1].maps)
+    final = trainer.maps()
+    assert final.shape == (1, S, S, 16)
+    np.testing.assert_allclose(final, tf.image.resize(progress[-1].maps, [S, S]).numpy(), atol=1e-6)
+
+
+def test_optimize_on_finished_trainer_yields_nothing(trained):
+    trainer, _, _ = trained
+    assert list(optimize(trainer, TRAIN_STEPS)) == []
+
+
+def _losses(trainer, n):
+    return [trainer.step() for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def fast_ten(toy_working):
+    """A second fast-path trainer with seed 0, 10 steps: (losses, low maps)."""
+    trainer = Trainer(*toy_working, _config())
+    losses = _losses(trainer, 10)
+    return losses, trainer.low_maps()
+
+
+def test_same_seed_is_repeatable(trained, fast_ten):
+    _, progress, _ = trained
+    losses, low = fast_ten
+    assert losses == [p.loss for p in progress[:10]]
+    np.testing.assert_array_equal(low, progress[9].maps)
+
+
+def test_different_seed_differs(toy_working, trained):
+    _, progress, _ = trained
+    trainer = Trainer(*toy_working, MorphConfig(size=S, seed=1, fast=False))
+    losses = _losses(trainer, 3)
+    assert losses != [p.loss for p in progress[:3]]
+    assert abs(losses[0] - progress[0].loss) > 1e-6
+
+
+def test_plain_and_fast_paths_agree(toy_working, fast_ten):
+    fast_losses, fast_low = fast_ten
+    trainer = Trainer(*toy_working, _config(fast=False))
+    plain_losses = _losses(trainer, 10)
+    np.testing.assert_allclose(plain_losses, fast_losses, rtol=1e-4)
+    np.testing.assert_allclose(trainer.low_maps(), fast_low, rtol=1e-3, atol=1e-4)
+
+
+def test_state_round_trip(toy_working):
+    config = _config(fast=False)
+    first = Trainer(*toy_working, config)
+    _losses(first, 5)
+    state = first.state()
+    assert int(state["step"]) == 5
+    second = Trainer(*toy_working, config.replace(seed=7))  # other weights until loaded
+    second.load_state(state)
+    assert second.step_count == 5
+    assert second.loss_sum == pytest.approx(first.loss_sum, rel=1e-12)
+    np.testing.assert_array_equal(second.low_maps(), first.low_maps())
+    assert _losses(first, 3) == _losses(second, 3)
+    np.testing.assert_array_equal(second.low_maps(), first.low_maps())
+    # optimize() resumes from the loaded step count
+    steps = [p.step for p in optimize(second, 10)]
+    assert steps == [9, 10]
+
+
+def test_load_state_refuses_a_mismatch(toy_working):
+    trainer = Trainer(*toy_working, _config(fast=False))
+    state = trainer.state()
+    broken = dict(state)
+    broken["net_0"] = np.zeros((3, 3, 8, 64), np.float32)
+    with pytest.raises(ValueError):
+        trainer.load_state(broken)
+    missing = {k: v for k, v in state.items() if k != "net_0"}
+    with pytest.raises(ValueError):
+        trainer.load_state(missing)
+
+
+def test_trainer_refuses_wrong_shapes(toy_working):
+    a, b = toy_working
+    with pytest.raises(ValueError):
+        Trainer(a[:, :32, :32], b[:, :32, :32], _config())
+
+
+def test_huge_scales_raise_non_finite_loss(toy_working):
+    trainer = Trainer(*toy_working, _config(fast=False, add_scale=1e38, mult_scale=1e38))
+    seen = []
+    with pytest.raises(NonFiniteLossError) as info:
+        for p in optimize(trainer, 5):
+            seen.append(p)
+    assert seen == []  # the very first step already fails
+    message = str(info.value)
+    assert "step 1" in message
+    assert "scale" in message
+    assert "1e+38" in message
+    assert "add" in message and "mult" in message and "warp" in message
+
+
+def test_nan_loss_raises(toy_working, monkeypatch):
+    trainer = Trainer(*toy_working, _config(fast=False))
+    calls = []
+
+    def fake_step(self):
+        calls.append(1)
+        self.step_count += 1
+        return float("nan") if len(calls) == 3 else 0.5
+
+    monkeypatch.setattr(Trainer, "step", fake_step)
+    seen = []
+    with pytest.raises(NonFiniteLossError, match="nan"):
+        for p in optimize(trainer, 10):
+            seen.append(p.step)
+    assert seen == [1, 2]
+
+
+# ----------------------------------------------------------------------------- gradients
+# Adam's update is nearly invariant to the gradient's scale, so matching loss curves
+# alone would not catch a fast path whose gradient is off by a factor: compare the
+# gradients themselves.
+
+
+def _loss_grad(fn, preds, maps_input, a, b, config):
+    preds = tf.constant(preds)
+    with tf.GradientTape() as tape:
+        tape.watch(preds)
+        loss = fn(preds, tf.constant(maps_input), tf.constant(a), tf.constant(b), config)
+    return float(loss), tape.gradient(loss, preds).numpy()
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "xla"])
+def test_fused_loss_gradient_matches_plain(toy_working, jit):
+    a, b = toy_working
+    config = _config()
+    maps_input = net_input(a, b)
+    preds = _random_preds(2)
+    plain_loss, plain_grad = _loss_grad(morph_loss, preds, maps_input, a, b, config)
+    fused = tf.function(morph_loss_fused, jit_compile=True) if jit else morph_loss_fused
+    fused_loss, fused_grad = _loss_grad(fused, preds, maps_input, a, b, config)
+    assert fused_loss == pytest.approx(plain_loss, rel=1e-5)
+    assert np.abs(plain_grad).max() > 0
+    for name, channels in (("mult", [0, 1, 2, 8, 9, 10]), ("add", [3, 4, 5, 11, 12, 13]),
+                           ("flow", [6, 7, 14, 15])):
+        p, f = plain_grad[..., channels], fused_grad[..., channels]
+        assert np.abs(p).max() > 0, name
+        np.testing.assert_allclose(f, p, rtol=1e-3, atol=1e-4 * np.abs(p).max(), err_msg=name)
+
+
+def test_fast_upsampler_matches_resize():
+    from diffmorph import model
+
+    if not hasattr(model, "FastUpsampler"):
+        pytest.skip("no FastUpsampler in this version")
+    rng = np.random.default_rng(4)
+    low = tf.constant(rng.normal(0, 1, (1, 84, 84, 16)).astype(np.float32))
+    weights = tf.constant(rng.normal(0, 1, (1, S, S, 16)).astype(np.float32))
+    up = model.FastUpsampler(84, S)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(low)
+        fast = up(low)
+        reference = model.upsample_maps(low, S)
+        fast_loss = tf.reduce_sum(fast * weights)
+        reference_loss = tf.reduce_sum(reference * weights)
+    np.testing.assert_allclose(fast.numpy(), reference.numpy(), atol=1e-5)
+    np.testing.assert_allclose(tape.gradient(fast_loss, low).numpy(), tape.gradient(reference_loss, low).numpy(),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_fast_trainer_gradient_matches_plain(toy_working):
+    """The whole fast step (upsample, fused loss, chained gradient) against the plain one.
+
+    After one Adam step from the same weights, Adam's first moment is ``0.1 * gradient``
+    for every variable, so comparing the moments compares the gradients.
+    """
+    moments = {}
+    for fast in (False, True):
+        trainer = Trainer(*toy_working, _config(fast=fast))
+        trainer.step()
+        moments[fast] = [np.asarray(v) for v in trainer.optimizer.variables if v.path.endswith("_momentum")]
+    assert len(moments[False]) == len(moments[True]) == 6
+    for p, f in zip(moments[False], moments[True]):
+        assert np.abs(p).max() > 0
+        np.testing.assert_allclose(f, p, rtol=1e-3, atol=1e-4 * np.abs(p).max())

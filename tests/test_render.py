@@ -1,0 +1,263 @@
+"""Tests of rendering (``diffmorph.render``): strengths, strip, frames, bands, maps image."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from diffmorph.config import MorphConfig  # noqa: E402
+from diffmorph.render import (Frame, FrameRenderer, StripBuilder, full_warps, maps_image,  # noqa: E402
+                              resize_maps_rows, strengths, strip_indices, to_float, to_uint8,
+                              to_working)
+
+S = 64
+OUT_W, OUT_H = 48, 40  # a non-square output size
+STEPS = 5
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+@pytest.mark.parametrize("steps", [2, 3, 12, 100])
+def test_strengths(steps):
+    pairs = strengths(steps)
+    assert len(pairs) == steps
+    assert pairs[0] == (0.0, 1.0)
+    assert pairs[-1] == (1.0, 0.0)
+    for i, (s, t) in enumerate(pairs):
+        assert s == pytest.approx(i / (steps - 1))
+        assert s + t == pytest.approx(1.0)
+    assert [s for s, _ in pairs] == sorted(s for s, _ in pairs)
+
+
+@pytest.mark.parametrize("steps", [1, 0, -4])
+def test_strengths_refuses_fewer_than_two(steps):
+    with pytest.raises(ValueError):
+        strengths(steps)
+
+
+@pytest.mark.parametrize("steps, expected", [
+    (100, list(range(9, 100, 10))),
+    (12, [9]),
+    (5, [4]),
+    (2, [1]),
+    (10, [9]),
+    (25, [9, 19]),
+])
+def test_strip_indices(steps, expected):
+    assert strip_indices(steps) == expected
+
+
+# ----------------------------------------------------------------------------- conversions
+
+
+def test_uint8_float_round_trip():
+    pixels = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
+    x = to_float(pixels)
+    assert x.shape == (1, 16, 16, 3) and x.dtype == np.float32
+    assert x.min() == -1.0 and x.max() == 1.0
+    np.testing.assert_array_equal(to_uint8(x[0]), pixels)
+    assert to_uint8(np.float32([-5, 5]))[0] == 0 and to_uint8(np.float32([-5, 5]))[1] == 255
+
+
+def test_to_working():
+    image = np.zeros((30, 40, 3), np.uint8)
+    image[:, :20] = 255
+    w = to_working(image, S)
+    assert w.shape == (1, S, S, 3) and w.dtype == np.float32
+    expected = cv2.resize(image, (S, S), interpolation=cv2.INTER_AREA).astype(np.float32) / 127.5 - 1
+    np.testing.assert_allclose(w[0], expected, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- renderer
+
+
+@pytest.fixture(scope="module")
+def small_pair(toy_pair):
+    """The toy pair resized to OUT_W x OUT_H, uint8 (40, 48, 3)."""
+    return tuple(cv2.resize(x, (OUT_W, OUT_H), interpolation=cv2.INTER_AREA) for x in toy_pair)
+
+
+@pytest.fixture(scope="module")
+def random_maps():
+    """Smallish random maps at the working size, smooth enough to look like the net's."""
+    rng = np.random.default_rng(0)
+    low = rng.normal(0, 0.4, (1, 12, 12, 16)).astype(np.float32)
+    return tf.image.resize(low, [S, S]).numpy()
+
+
+@pytest.fixture(scope="module")
+def native_frames(small_pair, random_maps):
+    config = MorphConfig(size=S, steps=STEPS, render="native")
+    renderer = FrameRenderer(*small_pair, random_maps, config)
+    return renderer, list(renderer.frames())
+
+
+def test_native_frames_start_and_end_exactly(native_frames, small_pair):
+    _, frames = native_frames
+    a, b = small_pair
+    assert [f.index for f in frames] == list(range(STEPS))
+    for f in frames:
+        assert isinstance(f, Frame)
+        assert f.image.shape == a.shape == (OUT_H, OUT_W, 3)
+        assert f.image.dtype == np.uint8
+    np.testing.assert_array_equal(frames[0].image, a)
+    np.testing.assert_array_equal(frames[-1].image, b)
+    # the frames in between are neither endpoint, and move from A towards B
+    diffs_a = [np.abs(f.image.astype(int) - a).mean() for f in frames]
+    diffs_b = [np.abs(f.image.astype(int) - b).mean() for f in frames]
+    assert all(d > 1 for d in diffs_a[1:]) and all(d > 1 for d in diffs_b[:-1])
+    assert diffs_a[1] < diffs_a[-1] and diffs_b[-2] < diffs_b[0]
+
+
+def test_native_frames_tiles(native_frames):
+    _, frames = native_frames
+    picked = set(strip_indices(STEPS))
+    for f in frames:
+        if f.index in picked:
+            assert f.tiles is not None and len(f.tiles) == 3
+            for tile in f.tiles:
+                assert tile.shape == (S, S, 3) and tile.dtype == np.uint8
+        else:
+            assert f.tiles is None
+    last = frames[-1]  # strength 1: the blend is B, and the b2a tile is B
+    np.testing.assert_array_equal(last.tiles[0], last.tiles[2])
+
+
+def test_native_render_matches_formula(native_frames, small_pair, random_maps):
+    """A middle frame recomputed from the documented formula at the native size."""
+    from diffmorph.maps import apply_maps, split_maps
+
+    renderer, frames = native_frames
+    a, b = small_pair
+    config = renderer.config
+    maps = tf.image.resize(random_maps, [OUT_H, OUT_W])
+    a_to_b, b_to_a = split_maps(maps)
+    fs = config.flow_scale(OUT_H, OUT_W)
+    i = 2
+    s, t = strengths(STEPS)[i]
+    a2b = np.clip(apply_maps(to_float(a), a_to_b.scaled(s), config, fs).numpy()[0], -1, 1)
+    b2a = np.clip(apply_maps(to_float(b), b_to_a.scaled(t), config, fs).numpy()[0], -1, 1)
+    expected = to_uint8(a2b * t + b2a * s)
+    diff = np.abs(frames[i].image.astype(int) - expected)
+    assert diff.max() <= 1
+
+
+def test_working_frames(small_pair, random_maps):
+    a, b = small_pair
+    config = MorphConfig(size=S, steps=STEPS, render="working")
+    renderer = FrameRenderer(a, b, random_maps, config)
+    frames = list(renderer.frames())
+    assert len(frames) == STEPS
+    for f in frames:
+        assert f.image.shape == (OUT_H, OUT_W, 3) and f.image.dtype == np.uint8
+    # frame 0 is A after an INTER_AREA round trip through S x S
+    round_trip = cv2.resize(cv2.resize(a, (S, S), interpolation=cv2.INTER_AREA), (OUT_W, OUT_H),
+                            interpolation=cv2.INTER_AREA)
+    assert np.abs(frames[0].image.astype(int) - round_trip).max() <= 1
+    assert np.abs(frames[0].image.astype(int) - a).mean() < 4
+    assert np.abs(frames[-1].image.astype(int) - b).mean() < 4
+    # the strip tiles are the S x S frames; the blend tile of the last frame is B at S x S
+    last = frames[-1]
+    assert last.tiles is not None and all(t.shape == (S, S, 3) for t in last.tiles)
+    np.testing.assert_array_equal(last.tiles[0], to_uint8(to_working(b, S)[0]))
+
+
+def test_banded_native_equals_single_band(native_frames, small_pair, random_maps):
+    _, single = native_frames
+    config = MorphConfig(size=S, steps=STEPS, render="native")
+    per_row = OUT_W * 16 * 4  # bytes of maps per output row
+    banded = FrameRenderer(*small_pair, random_maps, config, maps_budget=7 * per_row)
+    assert len(banded.bounds) >= 5
+    frames = list(banded.frames())
+    assert len(frames) == len(single)
+    for x, y in zip(frames, single):
+        assert x.image.shape == y.image.shape
+        assert np.abs(x.image.astype(int) - y.image.astype(int)).max() <= 1, f"frame {x.index}"
+        if y.tiles is not None:
+            for p, q in zip(x.tiles, y.tiles):
+                assert np.abs(p.astype(int) - q.astype(int)).max() <= 1
+
+
+def test_renderer_refuses_bad_shapes(small_pair, random_maps):
+    a, b = small_pair
+    config = MorphConfig(size=S, steps=STEPS)
+    with pytest.raises(ValueError):
+        FrameRenderer(a, b[:-1], random_maps, config)
+    with pytest.raises(ValueError):
+        FrameRenderer(a, b, random_maps[:, :32, :32], config)
+
+
+@pytest.mark.parametrize("height, width, rows", [
+    (40, 48, [(0, 40), (0, 7), (7, 14), (33, 40)]),
+    (150, 130, [(0, 150), (0, 1), (75, 101), (149, 150)]),
+    (64, 64, [(0, 64), (10, 20)]),
+])
+def test_resize_maps_rows_matches_tf_resize(random_maps, height, width, rows):
+    rng = np.random.default_rng(5)
+    maps = (random_maps + rng.normal(0, 0.2, random_maps.shape)).astype(np.float32)
+    full = tf.image.resize(maps, [height, width]).numpy()
+    for r0, r1 in rows:
+        got = resize_maps_rows(maps, height, width, r0, r1)
+        assert got.shape == (1, r1 - r0, width, 16) and got.dtype == np.float32
+        np.testing.assert_allclose(got, full[:, r0:r1], atol=1e-5, rtol=0)
+
+
+def test_full_warps_with_zero_maps_are_the_inputs(toy_working):
+    a, b = toy_working
+    a2b, b2a = full_warps(a, b, np.zeros((1, S, S, 16), np.float32), MorphConfig(size=S))
+    assert a2b.shape == b2a.shape == (S, S, 3) and a2b.dtype == np.uint8
+    np.testing.assert_array_equal(a2b, to_uint8(a[0]))
+    np.testing.assert_array_equal(b2a, to_uint8(b[0]))
+
+
+# ----------------------------------------------------------------------------- maps image and strip
+
+
+def test_maps_image_layout():
+    maps = np.zeros((1, S, S, 16), np.float32)
+    maps[..., 0] = 1.0  # A->B mult R       -> tile (0, 0) R = 255
+    maps[..., 4] = -1.0  # A->B add G       -> tile (0, 1) G = 0
+    maps[..., 6] = 0.5  # A->B dy           -> tile (0, 2) R = floor(1.5 * 127.5) = 191
+    maps[..., 7] = -3.0  # A->B dx, clipped -> tile (0, 2) G = 0
+    maps[..., 10] = 2.0  # B->A mult B, clipped -> tile (1, 0) B = 255
+    maps[..., 15] = 1.0  # B->A dx          -> tile (1, 2) G = 255
+    image = maps_image(maps)
+    assert image.shape == (2 * S, 3 * S, 3) and image.dtype == np.uint8
+
+    def tile(row, col):
+        return image[row * S:(row + 1) * S, col * S:(col + 1) * S]
+
+    expected = {
+        (0, 0): (255, 127, 127), (0, 1): (127, 0, 127), (0, 2): (191, 0, 127),
+        (1, 0): (127, 127, 255), (1, 1): (127, 127, 127), (1, 2): (127, 255, 127),
+    }
+    for (row, col), rgb in expected.items():
+        t = tile(row, col)
+        for channel, value in enumerate(rgb):
+            assert (t[..., channel] == value).all(), (row, col, channel, np.unique(t[..., channel]))
+
+
+def test_strip_builder():
+    size, steps = 8, 30  # strip frames 9, 19, 29
+    strip = StripBuilder(steps, size)
+    assert strip.image.shape == (3 * size, 3 * size, 3) and strip.image.dtype == np.uint8
+    for i in range(steps):
+        value = i * 8
+        tiles = tuple(np.full((size, size, 3), value + k, np.uint8) for k in range(3))
+        # every frame offers tiles; only strip frames may be placed
+        strip.add(Frame(i, np.zeros((5, 5, 3), np.uint8), tiles))
+    for col, i in enumerate([9, 19, 29]):
+        for row in range(3):
+            block = strip.image[row * size:(row + 1) * size, col * size:(col + 1) * size]
+            assert (block == i * 8 + row).all(), (row, col)
+    strip2 = StripBuilder(12, size)
+    assert strip2.image.shape == (3 * size, size, 3)
+    strip2.add(Frame(9, np.zeros((5, 5, 3), np.uint8), None))  # no tiles: ignored
+    assert not strip2.image.any()
