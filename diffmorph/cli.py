@@ -158,15 +158,16 @@ class OutputPaths:
     def frames(self) -> Path:
         return self.frames_dir if self.frames_dir is not None else self.morph / "frames"
 
-    def prepare(self) -> None:
-        """Create the folders and check they are writable (fail fast, before any work).
+    def prepare(self, frames: bool = False) -> None:
+        """Create the folders (and the frames folder if ``frames``) and check they are
+        writable: fail fast, before any work.
 
         Raises:
           OutputError: with a one-line reason.
         """
-        from .io import OutputError
+        from .errors import OutputError
 
-        for folder in (self.root, self.train, self.morph):
+        for folder in (self.root, self.train, self.morph) + ((self.frames,) if frames else ()):
             if folder.exists() and not folder.is_dir():
                 raise OutputError(f"{folder} exists and is not a folder")
             try:
@@ -220,7 +221,8 @@ def optimise_maps(a, b, digests, config, paths: OutputPaths, resume: bool, quiet
     from tqdm import tqdm
 
     from . import mapsfile
-    from .io import InputError, save_image, save_npy
+    from .errors import InputError
+    from .io import save_image, save_npy
     from .model import upsample_maps
     from .optimize import Trainer, optimize
     from .render import full_warps, to_working
@@ -319,14 +321,14 @@ def run(args, parser) -> int:
         parser.error("--force only applies with --maps")
     paths = OutputPaths(Path(args.output_dir), Path(args.frames_dir) if args.frames_dir else None)
 
-    import_tensorflow_quietly()
-    from . import mapsfile
-    from .io import InputError, OutputError
-    from .optimize import NonFiniteLossError
+    from .errors import InputError, NonFiniteLossError, OutputError
 
     try:
-        a, b, digests = load_pair(args.source, args.target)
-        paths.prepare()
+        a, b, digests = load_pair(args.source, args.target)  # input errors before TensorFlow loads
+        paths.prepare(frames="frames" in args.formats)
+        import_tensorflow_quietly()
+        from . import mapsfile
+
         if args.maps:
             meta, arrays = mapsfile.load(args.maps)
             problems = mapsfile.mismatches(meta, config, *digests)

@@ -22,6 +22,7 @@ CONSISTENCY_WEIGHT = 1.0
 IMAGE_WEIGHT = 0.3
 MIN_SIZE = 16  # smallest working resolution accepted
 MIN_STEPS = 2  # frames: first is the source, last the target
+MIN_FPS, MAX_FPS = 0.1, 1000.0  # what both H.264 and GIF timing can hold
 MULT_FLOOR = 0.1  # the colour multiplier is max(MULT_FLOOR, 1 + mult * m_s)
 RENDER_MODES = ("native", "working")
 MAX_SEED = 2**32  # seeds are [0, 2**32); the net's layers use seed, seed + 1, seed + 2
@@ -78,8 +79,8 @@ class MorphConfig:
                 out.append(f"{flag} must be a finite number >= 0 (got {value})")
         if not isinstance(self.steps, int) or self.steps < MIN_STEPS:
             out.append(f"--steps must be an integer >= {MIN_STEPS} (got {self.steps})")
-        if not math.isfinite(self.fps) or self.fps <= 0:
-            out.append(f"--fps must be a finite number > 0 (got {self.fps})")
+        if not MIN_FPS <= self.fps <= MAX_FPS:  # also refuses NaN
+            out.append(f"--fps must be between {MIN_FPS:g} and {MAX_FPS:g} (got {self.fps})")
         if not math.isfinite(self.learning_rate) or self.learning_rate <= 0:
             out.append(f"learning rate must be > 0 (got {self.learning_rate})")
         if self.seed is not None and not (isinstance(self.seed, int) and 0 <= self.seed < MAX_SEED):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -17,16 +18,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .errors import InputError, OutputError
+
 MAX_PIXELS = 50_000_000  # larger inputs are refused (about 8660 x 5773)
 MIN_SIDE = 2  # smallest accepted width and height, in pixels
-
-
-class InputError(ValueError):
-    """An input file cannot be used; the message is one line for the user."""
-
-
-class OutputError(OSError):
-    """An output cannot be written; the message is one line for the user."""
 
 
 class LoadedImage(NamedTuple):
@@ -61,6 +56,8 @@ def load_image(path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
         raise InputError(f"{path}: no such file")
     if p.is_dir():
         raise InputError(f"{path}: is a directory, not an image file")
+    if not p.is_file():  # a FIFO or device would block or never end
+        raise InputError(f"{path}: is not a regular file")
     try:
         with open(p, "rb") as handle:
             empty = not handle.read(1)
@@ -85,9 +82,14 @@ def load_image(path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
                 pixels = _to_rgb(image)
     except InputError:
         raise
+    except Image.DecompressionBombError as exc:  # Pillow's own limit (> 2 x 89 MP) fired first
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "too many megapixels"
+        raise InputError(f"{path}: image is {size}; the limit is {max_pixels / 1e6:.0f} "
+                         f"(downscale it first)") from None
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image file in a format Pillow can read") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{path}: truncated or corrupt image ({exc})") from None
     if min(pixels.shape[:2]) < MIN_SIDE:
         raise InputError(f"{path}: {pixels.shape[1]}x{pixels.shape[0]} pixels is too small; "

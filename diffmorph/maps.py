@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import tensorflow as tf
 
 from .config import MULT_FLOOR, MorphConfig
@@ -82,8 +83,14 @@ def colour_transform(image, maps: Maps, config: MorphConfig):
 
 
 def flow_pixels(flow, flow_scale):
-    """Flow units to pixels: ``flow * (dy_scale, dx_scale)``, shape unchanged."""
-    return flow * tf.constant(flow_scale, dtype=tf.float32)
+    """Flow units to pixels: ``flow * (dy_scale, dx_scale)``, shape unchanged.
+
+    A scale beyond float32 becomes inf (and the loss non-finite, which the optimiser
+    reports) without numpy's overflow warning.
+    """
+    with np.errstate(over="ignore"):
+        scale = np.asarray(flow_scale, np.float32)
+    return flow * tf.constant(scale)
 
 
 def apply_maps(image, maps: Maps, config: MorphConfig, flow_scale):

@@ -14,7 +14,8 @@ import numpy as np
 
 from . import __version__
 from .config import MorphConfig
-from .io import InputError, save_arrays
+from .errors import InputError
+from .io import save_arrays
 
 FORMAT = "diffmorph-maps-1"
 # settings that change what the maps mean

@@ -21,16 +21,13 @@ import numpy as np
 import tensorflow as tf
 
 from .config import CONSISTENCY_WEIGHT, IMAGE_WEIGHT, MorphConfig
+from .errors import NonFiniteLossError
 from .maps import apply_maps, colour_transform, flow_pixels, split_maps
 from .model import KERNEL, FastUpsampler, build_map_net, net_input, shrink_input, upsample_maps
 from .warp import dense_image_warp, dense_image_warp_fast
 
 __all__ = ["Trainer", "Progress", "NonFiniteLossError", "optimize", "is_snapshot_step",
            "morph_loss", "morph_loss_fused"]
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the maps are unusable."""
 
 
 def mse(a, b):

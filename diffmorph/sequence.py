@@ -233,7 +233,7 @@ def prepare_outputs(out: Path, work: Path, formats) -> None:
     """
     import os
 
-    from .io import OutputError
+    from .errors import OutputError
 
     for name, path in output_files(out, formats).items():
         if name != "frames" and path.is_dir():
@@ -256,7 +256,7 @@ def finished_maps(paths: OutputPaths, config, digests):
     ``steps_done == config.epochs``. Returns float32 ``(1, 84, 84, 16)``.
     """
     from . import mapsfile
-    from .io import InputError
+    from .errors import InputError
 
     if not paths.maps_npz.is_file():
         return None
@@ -272,7 +272,7 @@ def finished_maps(paths: OutputPaths, config, digests):
 def resumable(paths: OutputPaths, config, digests) -> bool:
     """Whether ``paths.checkpoint`` is for this pair and settings, at a step ``<= config.epochs``."""
     from . import mapsfile
-    from .io import InputError
+    from .errors import InputError
 
     if not paths.checkpoint.is_file():
         return False
@@ -426,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, config) -> int:
-    from .io import InputError, OutputError, pixels_digest
+    from .errors import InputError, OutputError
+    from .io import pixels_digest
 
     out = Path(args.output)
     work = Path(args.work_dir) if args.work_dir else out.with_name(out.stem + "_pairs")
@@ -445,7 +446,7 @@ def _run(args, config) -> int:
         notice("interrupted")
         return EXIT_INTERRUPTED
 
-    from .optimize import NonFiniteLossError
+    from .errors import NonFiniteLossError
 
     pairs = [Pair(k, i, j, OutputPaths(work / pair_folder_name(k, args.images[i], args.images[j])),
                   (pixels_digest(images[i]), pixels_digest(images[j])))

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import OutputError, atomic_path, save_image
+from .errors import OutputError
+from .io import atomic_path, save_image
 
 MP4_CRF = 18  # x264 quality: 18 is visually lossless for most content
 DEFAULT_GIF_MAX_SIDE = 512
@@ -71,7 +72,7 @@ class Mp4Writer:
 
     def _check(self):
         if self._error is not None:
-            raise OutputError(f"video encoding failed for {self.path}: {self._error}")
+            raise OutputError(f"video encoding failed for {self.path}: {first_line(self._error)}")
 
     def write(self, frame: np.ndarray) -> None:
         """Queue one uint8 ``(H, W, 3)`` RGB frame."""
@@ -88,16 +89,21 @@ class Mp4Writer:
         except BaseException as exc:
             self._atomic.__exit__(type(exc), exc, exc.__traceback__)
             if isinstance(exc, OSError | RuntimeError):
-                raise OutputError(f"video encoding failed for {self.path}: {exc}") from None
+                raise OutputError(f"video encoding failed for {self.path}: {first_line(exc)}") from None
             raise
         self._atomic.__exit__(None, None, None)
 
     def abort(self) -> None:
-        """Stop encoding and delete the partial file."""
+        """Stop encoding and delete the partial file (quietly: it is being discarded)."""
+        import logging
+
+        log = logging.getLogger("imageio_ffmpeg")
+        was_disabled, log.disabled = log.disabled, True  # "no frames have been written"
         with contextlib.suppress(BaseException):
             self._queue.put(None)
             self._thread.join()
             self._writer.close()
+        log.disabled = was_disabled
         exc = RuntimeError("aborted")
         with contextlib.suppress(BaseException):
             self._atomic.__exit__(RuntimeError, exc, None)
@@ -166,6 +172,12 @@ class FramesWriter:
 
     def abort(self) -> None:
         pass
+
+
+def first_line(error: BaseException) -> str:
+    """The first non-empty line of an error's message (ffmpeg's are long)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def count_mp4_frames(path) -> int:
