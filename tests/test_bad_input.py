@@ -1,0 +1,698 @@
+"""Bad input: every wrong input either works or gives one clear line and exit 2.
+
+The CLI table runs ``python morph.py`` as a user does (a subprocess, cwd = the repo
+root) on files each case makes in ``tmp_path``. Unit tests on :func:`load_image`
+check the pixels of the formats that are accepted, and hypothesis checks the number
+validation of the parser (``build_parser`` + ``make_config``) without running a morph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import pathlib
+import struct
+import subprocess
+import sys
+import threading
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+TOY_A = REPO / "images" / "toy_a.png"
+TOY_B = REPO / "images" / "toy_b.png"
+CAT = REPO / "images" / "cat.jpg"
+PREFIX = "diffmorph: error:"
+
+
+# --------------------------------------------------------------------------- helpers
+
+def morph(source, target, out, *extra, timeout=240) -> subprocess.CompletedProcess:
+    """``python morph.py -s A -t B --size 32 -e 2 --steps 2 -q --formats mp4 -o OUT EXTRA``."""
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user runs it: the CLI quietens TensorFlow
+    env.pop("PYTHONPATH", None)  # morph.py finds the package beside itself
+    args = [sys.executable, "morph.py", "-s", str(source), "-t", str(target), "--size", "32", "-e", "2",
+            "--steps", "2", "-q", "--formats", "mp4", "-o", str(out), *map(str, extra)]
+    return subprocess.run(args, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def assert_one_error_line(proc, code: int, expected: str) -> str:
+    """Exit ``code``, stderr exactly one ``diffmorph: error:`` line containing ``expected``."""
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    got = lines(proc.stderr)
+    assert len(got) == 1, f"expected one line on stderr, got {len(got)}:\n{proc.stderr}"
+    assert got[0].startswith(PREFIX), got[0]
+    assert expected in got[0], (expected, got[0])
+    return got[0]
+
+
+def part_files(root: pathlib.Path) -> list[pathlib.Path]:
+    """Temporary ``.part`` files under ``root`` (none should be left by a handled failure)."""
+    return [p for p in root.rglob("*") if ".part" in p.name]
+
+
+def png_header_only(path, width: int, height: int) -> pathlib.Path:
+    """A PNG whose header says ``width x height`` (8-bit gray) with a token IDAT.
+
+    Pillow reads only the header on open, so this stands for a huge image without
+    allocating it.
+    """
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path = pathlib.Path(path)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    return path
+
+
+def gradient_rgb(width: int, height: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:height, 0:width]
+    return np.stack([xx * 255 // max(1, width - 1), yy * 255 // max(1, height - 1),
+                     np.full_like(xx, 90)], -1).astype(np.uint8)
+
+
+# ------------------------------------------------------------------ input makers
+# Each takes the case's folder and returns the path of the file it made.
+
+def make_missing(d):
+    return d / "does_not_exist.png"
+
+
+def make_directory(d):
+    (d / "a_folder.png").mkdir()
+    return d / "a_folder.png"
+
+
+def make_unreadable(d):
+    p = d / "secret.png"
+    p.write_bytes(TOY_A.read_bytes())
+    p.chmod(0)
+    if os.access(p, os.R_OK):
+        p.chmod(0o644)
+        pytest.skip("running as root: chmod 000 does not make the file unreadable")
+    return p
+
+
+def make_empty(d):
+    p = d / "empty.png"
+    p.write_bytes(b"")
+    return p
+
+
+def make_truncated_jpeg(d):
+    p = d / "cut.jpg"
+    p.write_bytes(CAT.read_bytes()[:200])
+    return p
+
+
+def make_truncated_jpeg_half(d):
+    data = CAT.read_bytes()
+    p = d / "half.jpg"
+    p.write_bytes(data[:len(data) // 2])
+    return p
+
+
+def make_truncated_png(d):
+    data = TOY_A.read_bytes()
+    p = d / "cut.png"
+    p.write_bytes(data[:len(data) // 2])
+    return p
+
+
+def make_text_as_jpg(d):
+    p = d / "notes.jpg"
+    p.write_text("this is not a picture\n" * 20)
+    return p
+
+
+def make_random_xyz(d):
+    p = d / "noise.xyz"
+    p.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    return p
+
+
+def make_svg(d):
+    p = d / "drawing.svg"
+    p.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">'
+                 '<rect width="64" height="64" fill="red"/></svg>\n')
+    return p
+
+
+def make_pdf(d):
+    p = d / "doc.pdf"
+    p.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+    return p
+
+
+def make_1x1(d):
+    from PIL import Image
+
+    p = d / "dot.png"
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(p)
+    return p
+
+
+def make_1_wide(d):
+    from PIL import Image
+
+    p = d / "line.png"
+    Image.new("RGB", (1, 64), (200, 10, 10)).save(p)
+    return p
+
+
+def make_huge(d):
+    """12000 x 9000 (108 MP > 50 MP): zeros compress to a few hundred KB."""
+    from PIL import Image
+
+    p = d / "huge.png"
+    image = Image.new("L", (12000, 9000))
+    image.save(p, compress_level=1)
+    del image
+    return p
+
+
+def make_bomb(d):
+    """20000 x 10000 (200 MP): above Pillow's own decompression-bomb limit too."""
+    return png_header_only(d / "bomb.png", 20000, 10000)
+
+
+def make_gray(d):
+    from PIL import Image
+
+    p = d / "gray.png"
+    Image.fromarray(gradient_rgb(48, 40)[..., 0], "L").save(p)
+    return p
+
+
+def make_gray16(d):
+    from PIL import Image
+
+    p = d / "gray16.png"
+    ramp = (np.arange(48 * 40, dtype=np.uint32).reshape(40, 48) * 34).astype(np.uint16)
+    Image.fromarray(ramp).save(p)  # mode I;16
+    return p
+
+
+def make_rgba(d):
+    from PIL import Image
+
+    p = d / "alpha.png"
+    rgba = np.zeros((40, 48, 4), np.uint8)
+    rgba[:, 24:] = (220, 30, 30, 255)
+    Image.fromarray(rgba, "RGBA").save(p)
+    return p
+
+
+def make_la(d):
+    from PIL import Image
+
+    p = d / "la.png"
+    la = np.zeros((40, 48, 2), np.uint8)
+    la[:, :, 0] = 60
+    la[:, 24:, 1] = 255
+    Image.fromarray(la, "LA").save(p)
+    return p
+
+
+def make_palette(d):
+    from PIL import Image
+
+    p = d / "palette.png"
+    Image.fromarray(gradient_rgb(48, 40)).convert("P", palette=Image.Palette.ADAPTIVE, colors=16).save(p)
+    return p
+
+
+def make_palette_transparent(d):
+    from PIL import Image
+
+    p = d / "palette_t.png"
+    index = np.zeros((40, 48), np.uint8)
+    index[:, 24:] = 1
+    image = Image.fromarray(index, "P")
+    image.putpalette([0, 0, 0, 30, 160, 60] + [0, 0, 0] * 254)
+    image.save(p, transparency=0)
+    return p
+
+
+def make_cmyk_jpeg(d):
+    from PIL import Image
+
+    p = d / "cmyk.jpg"
+    Image.new("CMYK", (48, 40), (0, 255, 255, 0)).save(p, quality=95)
+    return p
+
+
+def make_exif_rotated(d):
+    from PIL import Image
+
+    p = d / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(gradient_rgb(48, 32)).save(p, exif=exif, quality=95)
+    return p
+
+
+def make_animated_gif(d):
+    from PIL import Image
+
+    p = d / "anim.gif"
+    frames = [Image.new("RGB", (40, 40), colour) for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    frames[0].save(p, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return p
+
+
+def make_unicode_path(d):
+    folder = d / "Fotos ä"
+    folder.mkdir()
+    p = folder / "bild 1 ✓.png"
+    p.write_bytes(TOY_A.read_bytes())
+    return p
+
+
+def make_tiny(d):
+    from PIL import Image
+
+    p = d / "tiny.png"
+    Image.fromarray(gradient_rgb(8, 8)).save(p)
+    return p
+
+
+def make_thin(d):
+    from PIL import Image
+
+    p = d / "thin.png"
+    Image.fromarray(gradient_rgb(31, 500)).save(p)
+    return p
+
+
+def make_wide(d):
+    from PIL import Image
+
+    p = d / "wide.png"
+    Image.fromarray(gradient_rgb(96, 24)).save(p)
+    return p
+
+
+def make_source_40x30(d):
+    from PIL import Image
+
+    p = d / "src_40x30.png"
+    Image.fromarray(gradient_rgb(40, 30)).save(p)
+    return p
+
+
+# --------------------------------------------------------------------- CLI table
+
+
+# (id, bad side, maker, expected substring) -> exit 2, one "diffmorph: error:" line.
+# More variants (half a JPEG, 1x64, PDF, a 200 MP header) are unit tests on load_image below.
+ERROR_CASES = [
+    ("missing", "source", make_missing, "no such file"),
+    ("directory", "source", make_directory, "is a directory"),
+    ("unreadable", "source", make_unreadable, "cannot be read"),
+    ("empty", "target", make_empty, "empty"),
+    ("truncated-jpeg", "source", make_truncated_jpeg, "truncated or corrupt"),
+    ("truncated-png", "target", make_truncated_png, "truncated or corrupt"),
+    ("text-named-jpg", "source", make_text_as_jpg, "not an image file"),
+    ("random-bytes-xyz", "target", make_random_xyz, "not an image file"),
+    ("svg", "source", make_svg, "not an image file"),
+    ("1x1", "source", make_1x1, "too small"),
+    ("12000x9000", "target", make_huge, "108 megapixels"),
+]
+
+
+@pytest.mark.parametrize("case, side, make, expected",
+                         [pytest.param(*c, id=c[0]) for c in ERROR_CASES])
+def test_cli_refuses_bad_image(tmp_path, case, side, make, expected):
+    bad = make(tmp_path)
+    source, target = (bad, TOY_B) if side == "source" else (TOY_A, bad)
+    proc = morph(source, target, tmp_path / "out")
+    line = assert_one_error_line(proc, 2, expected)
+    assert str(bad) in line  # says which file
+    assert not (tmp_path / "out" / "morph" / "morph.mp4").exists()
+
+
+# (id, source maker, target maker, expected stderr substring): each run tries two formats
+# (source and target); None means the toy image. Pixels are checked by the load_image units.
+WORKING_CASES = [
+    ("grayscale+gray-16bit", make_gray, make_gray16, ""),
+    ("la+rgba-transparent", make_la, make_rgba, ""),
+    ("palette+palette-transparent", make_palette, make_palette_transparent, ""),
+    ("cmyk-jpeg+exif-rotated-jpeg", make_cmyk_jpeg, make_exif_rotated, "resizing the target"),
+    ("animated-gif+tiny-8x8", make_animated_gif, make_tiny, "has 3 frames; using the first"),
+    ("unicode-space-path+thin-31x500", make_unicode_path, make_thin, "resizing the target"),
+    ("different-size-and-aspect", make_source_40x30, make_wide, "resizing the target"),
+]
+
+
+@pytest.mark.parametrize("case, make_source, make_target, expected", [pytest.param(*c, id=c[0]) for c in WORKING_CASES])
+def test_cli_accepts_image(tmp_path, case, make_source, make_target, expected):
+    import imageio_ffmpeg
+
+    from diffmorph.io import load_image
+
+    (tmp_path / "s").mkdir()
+    (tmp_path / "t").mkdir()
+    source = make_source(tmp_path / "s") if make_source else TOY_A
+    target = make_target(tmp_path / "t") if make_target else TOY_B
+    out = tmp_path / "out dir ü"
+    proc = morph(source, target, out)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert expected in proc.stderr
+    for line in lines(proc.stderr):  # only the CLI's own notices, no library noise
+        assert line.startswith("diffmorph: ") and "error" not in line, proc.stderr
+    for name in ("morph/morph.mp4", "morph/result.jpg", "morph/maps.npz", "morph/maps.jpg", "preds.npy"):
+        assert (out / name).is_file(), name
+    assert not part_files(out)
+    # the video is at the source's size (odd sides padded by one pixel for yuv420p)
+    height, width = load_image(source).pixels.shape[:2]
+    reader = imageio_ffmpeg.read_frames(str(out / "morph" / "morph.mp4"))
+    meta = next(reader)
+    reader.close()
+    assert tuple(meta["size"]) == (width + width % 2, height + height % 2)
+    if case == "different-size-and-aspect":
+        assert tuple(meta["size"]) == (40, 30)
+
+
+# (id, argv fragment replacing the defaults, flag the message must mention)
+NUMBER_CASES = [
+    ("epochs-0", ["-e", "0"], "--train_epochs"),
+    ("epochs-negative", ["-e", "-5"], "--train_epochs"),
+    ("size-8", ["--size", "8"], "16"),
+    ("add-nan", ["-a", "nan"], "--add_scale"),
+    ("mult-inf", ["-m", "inf"], "--mult_scale"),
+    ("warp-negative", ["-w", "-1"], "--warp_scale"),
+    ("fps-0", ["--fps", "0"], "--fps"),
+    ("steps-1", ["--steps", "1"], "--steps"),
+    ("steps-abc", ["--steps", "abc"], "steps"),
+    ("size-float", ["--size", "32.5"], "size"),
+    ("formats-bogus", ["--formats", "avi"], "avi"),
+    ("gif-max-side-1", ["--gif-max-side", "1"], "--gif-max-side"),
+    ("seed-too-big", ["--seed", str(2 ** 63 - 1)], "--seed"),  # used to overflow in the net's initialiser
+    ("seed-negative", ["--seed=-1"], "--seed"),
+    ("unknown-flag", ["--bogus"], "--bogus"),
+]
+
+
+@pytest.mark.parametrize("case, fragment, flag", [pytest.param(*c, id=c[0]) for c in NUMBER_CASES])
+def test_cli_refuses_bad_number(tmp_path, case, fragment, flag):
+    proc = morph(TOY_A, TOY_B, tmp_path / "out", *fragment, timeout=60)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    error_lines = [line for line in lines(proc.stderr) if "error:" in line]
+    assert len(error_lines) == 1, proc.stderr
+    assert flag in error_lines[0], proc.stderr
+    assert lines(proc.stderr)[0].startswith("usage:")  # argparse usage errors: usage + one error line
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+
+
+def test_cli_extreme_fps_is_one_line(tmp_path):
+    proc = morph(TOY_A, TOY_B, tmp_path / "out", "--fps", "0.001", "--formats", "gif")
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr  # a setting the outputs cannot hold is a usage error
+    error_lines = [line for line in lines(proc.stderr) if "error:" in line]
+    assert len(error_lines) == 1 and "--fps" in error_lines[0], proc.stderr
+    assert lines(proc.stderr)[0].startswith("usage:")
+
+
+# -------------------------------------------------------------------- outputs
+
+def test_output_dir_is_a_file(tmp_path):
+    out = tmp_path / "out.txt"
+    out.write_text("keep me\n")
+    proc = morph(TOY_A, TOY_B, out)
+    assert proc.returncode in (1, 2)
+    assert_one_error_line(proc, proc.returncode, "is not a folder")
+    assert out.read_text() == "keep me\n"
+
+
+def test_output_dir_below_a_file(tmp_path):
+    """``-o FILE/sub``: cannot be created even by root."""
+    (tmp_path / "plain").write_text("x")
+    proc = morph(TOY_A, TOY_B, tmp_path / "plain" / "sub")
+    assert proc.returncode in (1, 2)
+    assert_one_error_line(proc, proc.returncode, "cannot create")
+
+
+def test_frames_dir_is_a_file(tmp_path):
+    frames = tmp_path / "frames.txt"
+    frames.write_text("keep me\n")
+    out = tmp_path / "out"
+    proc = morph(TOY_A, TOY_B, out, "--formats", "mp4,frames", "--frames-dir", frames)
+    assert proc.returncode in (1, 2), proc.stderr
+    assert_one_error_line(proc, proc.returncode, str(frames))
+    assert frames.read_text() == "keep me\n"
+    assert not (out / "morph" / "checkpoint.npz").exists()  # refused before any work (fail fast)
+
+
+def test_output_dir_not_writable(tmp_path):
+    out = tmp_path / "locked"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        if os.access(out, os.W_OK):
+            pytest.skip("running as root: chmod 555 does not make the folder read-only")
+        proc = morph(TOY_A, TOY_B, out)
+        assert proc.returncode in (1, 2)
+        assert_one_error_line(proc, proc.returncode, str(out))
+    finally:
+        out.chmod(0o755)
+
+
+def test_earlier_video_survives_failed_runs(tmp_path):
+    out = tmp_path / "out"
+    first = morph(TOY_A, TOY_B, out)
+    assert first.returncode == 0, first.stderr
+    video = out / "morph" / "morph.mp4"
+    before = video.read_bytes()
+    # a later run with a bad target fails before any work
+    bad = make_truncated_png(tmp_path)
+    proc = morph(TOY_A, bad, out)
+    assert_one_error_line(proc, 2, "truncated or corrupt")
+    assert video.read_bytes() == before
+    # a later run that fails in the middle of encoding the video (ffmpeg refuses the rate)
+    proc = morph(TOY_A, TOY_B, out, "--fps", "1e300")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert video.read_bytes() == before
+    assert not part_files(out)
+
+
+# --------------------------------------------------------------- load_image units
+
+def test_load_image_transparent_is_white(tmp_path):
+    from diffmorph.io import load_image
+
+    for maker in (make_rgba, make_la, make_palette_transparent):
+        pixels = load_image(maker(tmp_path)).pixels
+        assert pixels.shape == (40, 48, 3) and pixels.dtype == np.uint8
+        assert (pixels[:, :24] == 255).all(), maker.__name__  # fully transparent half
+        assert (pixels[:, 24:] != 255).any(), maker.__name__  # opaque half keeps its colour
+    rgba = load_image(tmp_path / "alpha.png").pixels
+    assert (rgba[:, 24:] == (220, 30, 30)).all()
+
+
+def test_load_image_exif_orientation(tmp_path):
+    from PIL import Image
+
+    from diffmorph.io import load_image
+
+    path = make_exif_rotated(tmp_path)
+    with Image.open(path) as raw:
+        stored = np.asarray(raw.convert("RGB")).astype(int)
+    assert stored.shape == (32, 48, 3)
+    pixels = load_image(path).pixels.astype(int)
+    assert pixels.shape == (48, 32, 3)  # width and height swapped
+    rotated = np.rot90(stored, k=-1)  # orientation 6: rotate 90 degrees clockwise to display
+    assert np.abs(pixels - rotated).mean() < 1.0
+    assert np.abs(pixels - np.rot90(stored, k=1)).mean() > 20  # not the other way round
+
+
+def test_load_image_gray16_is_scaled(tmp_path):
+    from diffmorph.io import load_image
+
+    pixels = load_image(make_gray16(tmp_path)).pixels
+    ramp = (np.arange(48 * 40, dtype=np.uint32).reshape(40, 48) * 34).astype(np.float64)
+    assert (pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 0] == pixels[..., 2]).all()
+    assert np.abs(pixels[..., 0] - ramp * 255 / 65535).max() <= 0.5 + 1e-9
+    assert pixels.max() > 200  # a 16-bit ramp reaches near white, not clipped to black/white
+
+
+def test_load_image_formats(tmp_path):
+    from diffmorph.io import load_image
+
+    gray = load_image(make_gray(tmp_path)).pixels
+    assert gray.shape == (40, 48, 3) and (gray[..., 0] == gray[..., 2]).all()
+    palette = load_image(make_palette(tmp_path)).pixels
+    assert palette.shape == (40, 48, 3)
+    assert np.abs(palette.astype(int) - gradient_rgb(48, 40)).mean() < 16
+    cmyk = load_image(make_cmyk_jpeg(tmp_path)).pixels
+    assert cmyk.shape == (40, 48, 3)
+    assert np.abs(cmyk.reshape(-1, 3).mean(0) - (255, 0, 0)).max() < 12  # C=0 M=Y=100%: red
+    gif = load_image(make_animated_gif(tmp_path))
+    assert gif.pixels.shape == (40, 40, 3)
+    assert np.abs(gif.pixels.reshape(-1, 3).mean(0) - (255, 0, 0)).max() < 2  # the first frame
+    assert len(gif.notices) == 1 and "has 3 frames; using the first" in gif.notices[0]
+    tiny = load_image(make_tiny(tmp_path))
+    assert tiny.pixels.shape == (8, 8, 3) and tiny.notices == ()
+    two = tmp_path / "two.png"
+    from PIL import Image
+
+    Image.new("RGB", (2, 2)).save(two)
+    assert load_image(two).pixels.shape == (2, 2, 3)  # MIN_SIDE itself is accepted
+
+
+@pytest.mark.parametrize("make, expected", [
+    (make_missing, "no such file"), (make_directory, "is a directory"), (make_empty, "empty"),
+    (make_truncated_jpeg, "truncated or corrupt"), (make_truncated_jpeg_half, "truncated or corrupt"),
+    (make_truncated_png, "truncated or corrupt"), (make_text_as_jpg, "not an image file"),
+    (make_random_xyz, "not an image file"), (make_svg, "not an image file"), (make_pdf, "not an image file"),
+    (make_1x1, "too small"), (make_1_wide, "too small"),
+    pytest.param(make_bomb, "megapixels", id="make_bomb-megapixels"),
+], ids=lambda v: getattr(v, "__name__", v))
+def test_load_image_refuses(tmp_path, make, expected):
+    from diffmorph.io import InputError, load_image
+
+    path = make(tmp_path)
+    with pytest.raises(InputError) as info:
+        load_image(path)
+    message = str(info.value)
+    assert expected in message and "\n" not in message and str(path) in message
+
+
+def test_load_image_pixel_limit_before_decoding(tmp_path):
+    from diffmorph.io import MAX_PIXELS, InputError, load_image
+
+    path = png_header_only(tmp_path / "big.png", 10000, MAX_PIXELS // 10000 + 1)  # no real pixel data
+    with pytest.raises(InputError, match="megapixels; the limit is 50"):
+        load_image(path)
+    with pytest.raises(InputError, match="2000x1000 is 2 megapixels; the limit is 1 "):
+        load_image(png_header_only(tmp_path / "m.png", 2000, 1000), max_pixels=1_000_000)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_load_image_fifo_does_not_hang(tmp_path):
+    from diffmorph.io import InputError, load_image
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    outcome = {}
+
+    def load():
+        try:
+            load_image(fifo)
+            outcome["result"] = "loaded"
+        except InputError as exc:
+            outcome["result"] = str(exc)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            outcome["result"] = repr(exc)
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(2)
+    hung = worker.is_alive()
+    if hung:  # unblock the reader: open the write end and close it (the reader then sees EOF)
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+        worker.join(5)
+    assert not hung, "load_image blocked on a FIFO"
+    assert str(fifo) in outcome["result"]
+
+
+# ------------------------------------------------------- hypothesis: number validation
+
+from diffmorph.config import MAX_SEED  # noqa: E402  (documented: --seed in [0, 2**32))
+
+
+def _try(kind, text):
+    try:
+        return kind(text)
+    except (ValueError, OverflowError):
+        return None
+
+
+FLAG_RULES = {
+    # flag: (config field, converter, is valid)
+    "--size": ("size", int, lambda v: v >= 16),
+    "--train_epochs": ("epochs", int, lambda v: v >= 1),
+    "--steps": ("steps", int, lambda v: v >= 2),
+    "--fps": ("fps", float, lambda v: 0.1 <= v <= 1000),
+    "--add_scale": ("add_scale", float, lambda v: math.isfinite(v) and v >= 0),
+    "--mult_scale": ("mult_scale", float, lambda v: math.isfinite(v) and v >= 0),
+    "--warp_scale": ("warp_scale", float, lambda v: math.isfinite(v) and v >= 0),
+    "--seed": ("seed", int, lambda v: 0 <= v < MAX_SEED),
+}
+SHORT = {"--train_epochs": "-e", "--add_scale": "-a", "--mult_scale": "-m", "--warp_scale": "-w"}
+
+values = st.one_of(
+    st.integers(min_value=-10 ** 6, max_value=10 ** 6).map(str),
+    st.integers().map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.floats(min_value=-100, max_value=100).map(repr),
+    st.sampled_from(["nan", "inf", "-inf", "1e400", "0", "-0", "-0.0", "1_000", " 17 ", "", "abc", "2.0",
+                     "0x10", "1e3", "16", "15", "2", "1"]),
+)
+
+
+def _parse(argv):
+    """``(config, None)`` or ``(None, (exit code, stderr))``."""
+    from diffmorph.cli import build_parser, make_config
+
+    parser = build_parser()
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            return make_config(parser.parse_args(argv), parser), None
+        except SystemExit as exc:
+            return None, (exc.code, err.getvalue())
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(flag=st.sampled_from(sorted(FLAG_RULES)), text=values, short=st.booleans())
+def test_number_validation_property(flag, text, short):
+    field, kind, valid = FLAG_RULES[flag]
+    argv = [SHORT.get(flag, flag), text] if short and not text.startswith("-") else [f"{flag}={text}"]
+    config, failure = _parse(argv)
+    value = _try(kind, text)
+    if value is not None and valid(value):
+        assert failure is None, (argv, failure)
+        got = getattr(config, field)
+        assert got == value and type(got) is kind, (argv, got)
+    else:
+        assert config is None, (argv, config)
+        code, err = failure
+        assert code == 2, (argv, code, err)
+        assert "error:" in err and "Traceback" not in err, (argv, err)
+        assert len([line for line in err.splitlines() if "error:" in line]) == 1, err
+
+
+@settings(max_examples=100, deadline=None)
+@given(size=st.integers(-50, 5000), epochs=st.integers(-5, 10 ** 9), steps=st.integers(-5, 10 ** 6),
+       fps=st.floats(allow_nan=True, allow_infinity=True), add=st.floats(allow_nan=True, allow_infinity=True))
+def test_number_validation_combined(size, epochs, steps, fps, add):
+    argv = [f"--size={size}", f"-e{epochs}", f"--steps={steps}", f"--fps={fps!r}", f"--add_scale={add!r}"]
+    config, failure = _parse(argv)
+    ok = (size >= 16 and epochs >= 1 and steps >= 2 and 0.1 <= fps <= 1000
+          and math.isfinite(add) and add >= 0)
+    if ok:
+        assert failure is None, failure
+        assert (config.size, config.epochs, config.steps, config.fps, config.add_scale) == (
+            size, epochs, steps, fps, add)
+    else:
+        assert config is None
+        assert failure[0] == 2 and "error:" in failure[1], failure
