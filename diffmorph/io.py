@@ -156,8 +156,8 @@ def _umask() -> int:
     return mask
 
 
-def write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically.
+def write_file(path, write) -> None:
+    """Write ``path`` atomically: ``write(handle)`` fills a temporary file beside it.
 
     Raises:
       OutputError: on any OS error (disk full, permissions); ``path`` is untouched.
@@ -165,13 +165,18 @@ def write_bytes(path, data: bytes) -> None:
     try:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as handle:
-                handle.write(data)
+                write(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
     except OutputError:
         raise
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically. Raises :class:`OutputError`."""
+    write_file(path, lambda handle: handle.write(data))
 
 
 def save_image(path, rgb: np.ndarray, quality: int = 95) -> None:
@@ -194,17 +199,9 @@ def save_image(path, rgb: np.ndarray, quality: int = 95) -> None:
 
 def save_arrays(path, **arrays) -> None:
     """Save arrays to a ``.npz`` (compressed), atomically. Raises :class:`OutputError`."""
-    import io
-
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    write_bytes(path, buffer.getvalue())
+    write_file(path, lambda handle: np.savez_compressed(handle, **arrays))
 
 
 def save_npy(path, array: np.ndarray) -> None:
     """Save one array as ``.npy``, atomically. Raises :class:`OutputError`."""
-    import io
-
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    write_bytes(path, buffer.getvalue())
+    write_file(path, lambda handle: np.save(handle, array))

@@ -180,21 +180,18 @@ def _weights_and_masks(flow: tf.Tensor, height: int, width: int):
     return top_left, wy, wx, pass_y, pass_x
 
 
-def _scatter_corners(contrib: tf.Tensor, top_left: tf.Tensor, shape) -> tf.Tensor:
-    """Adjoint of the 4-corner gather, as ONE scatter of 4*C-wide rows.
+def _scatter_corners(upper, lower, wx, top_left, shape) -> tf.Tensor:
+    """Adjoint of the 4-corner bilinear gather: accumulate into the image's pixels.
 
-    ``contrib`` float32 ``(N*H*W, 4*C)`` holds, per output pixel, the gradient owed to
-    its top-left, top-right, bottom-left and bottom-right samples. Scattering all
-    four at the top-left index and shifting three of them by one pixel afterwards
-    does the work of four scatters with a quarter of the indices.
+    ``upper = g * (1 - wy)`` and ``lower = g * wy``, float32 ``(N, H*W, C)``, are split
+    between the left and right corners by ``wx``. Four scatter-adds update one
+    accumulator in place (XLA), so only one image-sized buffer is live.
     """
     n, h, w, c = shape
-    acc = tf.scatter_nd(top_left[:, None], contrib, [n * h * w, 4 * c])  # (N*H*W, 4C)
-    acc = tf.reshape(acc, [n, h, w, 4, c])  # (N, H, W, 4, C)
-    right = tf.pad(acc[:, :, :-1, 1], [[0, 0], [0, 0], [1, 0], [0, 0]])  # moved 1 column right
-    below = tf.pad(acc[:, :-1, :, 2], [[0, 0], [1, 0], [0, 0], [0, 0]])  # moved 1 row down
-    diagonal = tf.pad(acc[:, :-1, :-1, 3], [[0, 0], [1, 0], [1, 0], [0, 0]])
-    return acc[..., 0, :] + right + below + diagonal  # (N, H, W, C)
+    acc = tf.zeros([n * h * w, c], upper.dtype)  # (N*H*W, C)
+    for offset, part in ((0, upper * (1 - wx)), (1, upper * wx), (w, lower * (1 - wx)), (w + 1, lower * wx)):
+        acc = tf.tensor_scatter_nd_add(acc, (top_left + offset)[:, None], tf.reshape(part, [-1, c]))
+    return tf.reshape(acc, [n, h, w, c])
 
 
 def dense_image_warp_fast(image: tf.Tensor, flow: tf.Tensor, constant: tf.Tensor | None = None):
@@ -234,16 +231,18 @@ def dense_image_warp_fast(image: tf.Tensor, flow: tf.Tensor, constant: tf.Tensor
         top = tl + wx * (tr - tl)  # (N, H*W, K)
         bottom = bl + wx * (br - bl)  # (N, H*W, K)
         out = tf.reshape(top + wy * (bottom - top), [-1, h, w, channels])
+        # d out / d wy and d out / d wx: all the flow gradient needs, kept instead of
+        # the four corners (2K channels instead of 4K live until the backward pass)
+        slope_y = bottom - top  # (N, H*W, K)
+        slope_x = (1 - wy) * (tr - tl) + wy * (br - bl)  # (N, H*W, K)
 
         def grad(upstream):
             g = tf.reshape(upstream, [-1, h * w, channels])  # (N, H*W, K)
-            d_wy = tf.reduce_sum(g * (bottom - top), -1) * pass_y  # (N, H*W)
-            d_wx = tf.reduce_sum(g * ((1 - wy) * (tr - tl) + wy * (br - bl)), -1) * pass_x
+            d_wy = tf.reduce_sum(g * slope_y, -1) * pass_y  # (N, H*W)
+            d_wx = tf.reduce_sum(g * slope_x, -1) * pass_x
             d_flow = -tf.reshape(tf.stack([d_wy, d_wx], -1), tf.shape(flow))  # q = grid - flow
             g = g[..., :c]  # only ``image`` channels get an image gradient
-            upper, lower = g * (1 - wy), g * wy
-            contrib = tf.concat([upper * (1 - wx), upper * wx, lower * (1 - wx), lower * wx], -1)
-            d_source = _scatter_corners(tf.reshape(contrib, [-1, 4 * c]), top_left, (n, h, w, c))
+            d_source = _scatter_corners(g * (1 - wy), g * wy, wx, top_left, (n, h, w, c))
             if channels > c:
                 d_source = tf.concat([d_source, tf.zeros_like(source[..., c:])], -1)
             return d_source, d_flow

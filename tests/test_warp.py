@@ -25,11 +25,13 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
-from diffmorph.warp import dense_image_warp  # noqa: E402
+from diffmorph.warp import dense_image_warp, dense_image_warp_fast  # noqa: E402
 
 IMPLEMENTATIONS = [
     pytest.param(dense_image_warp, id="eager"),
     pytest.param(tf.function(dense_image_warp, jit_compile=True), id="xla"),
+    pytest.param(dense_image_warp_fast, id="fast-eager"),
+    pytest.param(tf.function(dense_image_warp_fast, jit_compile=True), id="fast-xla"),
 ]
 
 FIXTURE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "warp_tfa.npz")
@@ -334,3 +336,28 @@ def test_property_output_within_image_range(warp, case):
     slack = 1e-5 * max(1.0, abs(lo), abs(hi))  # float32 rounding of a + w * (b - a)
     assert out.min() >= lo - slack
     assert out.max() <= hi + slack
+
+
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_fast_warp_constant_channels_match_tfa(case):
+    """``dense_image_warp_fast(image, flow, constant=...)``: the constant channels are
+    warped by the same taps and feed the flow gradient, but get no gradient."""
+    k = int(case[4:])
+    image, flow = FIXTURE[f"case{k}_image"], FIXTURE[f"case{k}_flow"]
+    weights = FIXTURE[f"case{k}_weights"]
+    keep = max(1, image.shape[-1] // 2)
+    image_t, flow_t = tf.constant(image), tf.constant(flow)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([image_t, flow_t])
+        head, tail = image_t[..., :keep], image_t[..., keep:]
+        warped, rest = dense_image_warp_fast(head, flow_t, constant=tail)
+        out = tf.concat([warped, rest], -1)
+        loss = tf.reduce_sum(out * weights)
+    np.testing.assert_allclose(out.numpy(), FIXTURE[f"case{k}_out"], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(tape.gradient(loss, flow_t).numpy(), FIXTURE[f"case{k}_grad_flow"],
+                               atol=1e-4, rtol=0)
+    grad_image = tape.gradient(loss, image_t).numpy()
+    np.testing.assert_allclose(grad_image[..., :keep], FIXTURE[f"case{k}_grad_image"][..., :keep],
+                               atol=1e-4, rtol=0)
+    if image.shape[-1] > keep:
+        assert not np.any(grad_image[..., keep:]), "constant channels must get no gradient"
