@@ -46,9 +46,18 @@ class Maps(NamedTuple):
         return Maps(self.mult * strength, self.add * strength, self.flow * strength)
 
 
+PARTS = {"mult": slice(0, 3), "add": slice(3, 6), "flow": slice(6, 8)}  # within a direction
+FLOW_CHANNELS = [d * DIRECTION_CHANNELS + c for d in (0, 1) for c in range(8)[PARTS["flow"]]]  # 6, 7, 14, 15
+
+
 def split_direction(maps8) -> Maps:
     """Split 8 channels ``(..., 8)`` into mult ``0:3``, add ``3:6``, flow ``6:8``."""
-    return Maps(maps8[..., 0:3], maps8[..., 3:6], maps8[..., 6:8])
+    return Maps(*(maps8[..., PARTS[name]] for name in Maps._fields))
+
+
+def split_flows(flows):
+    """Split ``(..., 4)``, the 16 channels' :data:`FLOW_CHANNELS`, into (A->B, B->A) flows."""
+    return flows[..., 0:2], flows[..., 2:4]
 
 
 def split_maps(preds) -> tuple[Maps, Maps]:

@@ -24,7 +24,7 @@ from .config import CONSISTENCY_WEIGHT, IMAGE_WEIGHT, MorphConfig
 from .errors import NonFiniteLossError
 from .maps import apply_maps, colour_transform, flow_pixels, split_maps
 from .model import KERNEL, FastUpsampler, build_map_net, net_input, shrink_input, upsample_maps
-from .warp import dense_image_warp, dense_image_warp_fast
+from .warp import dense_image_warp, warp_many
 
 __all__ = ["Trainer", "Progress", "NonFiniteLossError", "optimize", "is_snapshot_step",
            "morph_loss", "morph_loss_fused"]
@@ -61,18 +61,17 @@ def morph_loss_fused(preds, maps_input, source, target, config: MorphConfig):
     """The same loss as :func:`morph_loss`, with the warps that share a flow fused.
 
     The A->B image warp and the first consistency warp use the same flow, as do the
-    B->A image warp and the second consistency warp, so each pair is one warp of
-    stacked channels (3 + 8): the bilinear taps are computed and gathered once.
-    :func:`dense_image_warp_fast` has a hand-written gradient (one wide scatter) and
-    skips the image gradient of the constant net input. The values are identical.
+    B->A image warp and the second consistency warp, so each pair is one
+    :func:`warp_many` call: the bilinear taps are computed once, the gradient is
+    hand-written (in-place scatters), and the constant net input gets none. The
+    values are identical.
     """
     fs = config.flow_scale()
     a_to_b, b_to_a = split_maps(preds)
-    warped_a, there = dense_image_warp_fast(colour_transform(source, a_to_b, config),
-                                            flow_pixels(a_to_b.flow, fs), constant=maps_input)
-    stack_b = tf.concat([colour_transform(target, b_to_a, config), there], -1)  # (1, S, S, 11)
-    out_b = dense_image_warp_fast(stack_b, flow_pixels(b_to_a.flow, fs))  # (1, S, S, 11)
-    warped_b, back = out_b[..., :3], out_b[..., 3:]
+    warped_a, there = warp_many(flow_pixels(a_to_b.flow, fs), [colour_transform(source, a_to_b, config)],
+                                constants=[maps_input])  # (1, S, S, 3), (1, S, S, 8)
+    warped_b, back = warp_many(flow_pixels(b_to_a.flow, fs),
+                               [colour_transform(target, b_to_a, config), there])
     return (CONSISTENCY_WEIGHT * mse(maps_input, back)
             + IMAGE_WEIGHT * mse(warped_a, target) + IMAGE_WEIGHT * mse(warped_b, source))
 

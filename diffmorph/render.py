@@ -29,10 +29,11 @@ import numpy as np
 import tensorflow as tf
 
 from .config import MorphConfig
-from .maps import DIRECTION_CHANNELS, Maps, colour_transform, flow_pixels, split_direction, split_maps
+from .maps import (DIRECTION_CHANNELS, FLOW_CHANNELS, Maps, colour_transform, flow_pixels, split_direction,
+                   split_flows, split_maps)
 from .warp import warp_rows
 
-MAPS_BUDGET_BYTES = 256 * 2**20  # native maps held at once (bands beyond this)
+MAPS_BUDGET_BYTES = 128 * 2**20  # native-size maps held at once (bands beyond this)
 STRIP_EVERY = 10  # the original's strip takes every 10th frame
 
 
@@ -85,19 +86,25 @@ def resize_maps_rows(maps: np.ndarray, height: int, width: int, row0: int, row1:
     """Rows ``row0..row1-1`` of the maps resized bilinearly to ``height x width``.
 
     Equals ``tf.image.resize(maps, [height, width])[:, row0:row1]`` up to float
-    rounding, without building the whole resized array.
+    rounding, without building the whole resized array; at most two arrays of the
+    band's size are alive at once.
 
     Args:
-      maps: float32 ``(1, S, S, C)``.
+      maps: float32 ``(1, S, S, C)`` (any C: callers pass only the channels they need).
 
     Returns:
       float32 ``(1, row1 - row0, width, C)``.
     """
     lo, hi, ly = _resize_weights(height, maps.shape[1], row0, row1)
-    rows = maps[0, lo] + (maps[0, hi] - maps[0, lo]) * ly[:, None, None]  # (h, S, C)
+    rows = maps[0, lo]  # (h, S, C)
+    rows += (maps[0, hi] - rows) * ly[:, None, None]
     lo, hi, lx = _resize_weights(width, maps.shape[2], 0, width)
-    out = rows[:, lo] + (rows[:, hi] - rows[:, lo]) * lx[None, :, None]  # (h, W, C)
-    return out[None].astype(np.float32)
+    out = np.take(rows, lo, axis=1)  # (h, W, C)
+    step = np.take(rows, hi, axis=1)  # (h, W, C)
+    step -= out
+    step *= lx[None, :, None]
+    out += step
+    return out[None]
 
 
 class Frame(NamedTuple):
@@ -110,12 +117,6 @@ class Frame(NamedTuple):
     index: int
     image: np.ndarray
     tiles: tuple[np.ndarray, np.ndarray, np.ndarray] | None
-
-
-class _Band(NamedTuple):
-    row0: int
-    a_to_b: Maps  # (1, h, W, c) each, float32 tensors
-    b_to_a: Maps
 
 
 class FrameRenderer:
@@ -153,24 +154,23 @@ class FrameRenderer:
         rows_per_band = max(1, maps_budget // (width * 16 * 4))
         self.bounds = [(r, min(height, r + rows_per_band)) for r in range(0, height, rows_per_band)]
         self.flow_scale = config.flow_scale(height, width)
-        self._cached = [self._band(r0, r1) for r0, r1 in self.bounds] if len(self.bounds) == 1 else None
+        # one band (the usual case): the maps at the output size are made once and kept
+        self._whole = self._band(0, height) if len(self.bounds) == 1 else None
+        self._whole_flows = None if self._whole is None else tf.gather(self._whole, FLOW_CHANNELS, axis=-1)
         self._colour = tf.function(self._colour_fn, jit_compile=config.fast)
         self._warp = tf.function(self._warp_fn, jit_compile=config.fast)
 
-    def _band(self, row0: int, row1: int) -> _Band:
-        height, width = self.image_a.shape[1:3]
-        if self.config.render == "working":
-            band = self.maps[:, row0:row1]
-        else:
-            band = resize_maps_rows(self.maps, height, width, row0, row1)  # (1, h, W, 16)
-        band = tf.constant(band)
-        a_to_b, b_to_a = split_maps(band)
-        return _Band(row0, a_to_b, b_to_a)
+    def _band(self, row0: int, row1: int, channels=slice(None)) -> tf.Tensor:
+        """The maps' ``channels`` for output rows ``row0..row1-1`` at the output width.
 
-    def _bands(self):
-        if self._cached is not None:
-            return self._cached
-        return (self._band(r0, r1) for r0, r1 in self.bounds)
+        Returns float32 ``(1, h, W, c)``: a slice at the working size, or a band of
+        the maps resized to the output size (native).
+        """
+        picked = self.maps[..., channels]  # (1, S, S, c)
+        if self.config.render == "working":
+            return tf.constant(picked[:, row0:row1])
+        height, width = self.image_a.shape[1:3]
+        return tf.constant(resize_maps_rows(picked, height, width, row0, row1))  # (1, h, W, c)
 
     def _colour_fn(self, image, maps: Maps, strength):
         return colour_transform(image, maps.scaled(strength), self.config)
@@ -182,16 +182,18 @@ class FrameRenderer:
     def render(self, index: int, s: float, t: float, with_tiles: bool = False) -> Frame:
         """Frame ``index`` with A->B strength ``s`` and B->A strength ``t``."""
         s32, t32 = tf.constant(s, tf.float32), tf.constant(t, tf.float32)
-        colour_a, colour_b = [], []
-        for band in self._bands():
-            rows = slice(band.row0, band.row0 + band.a_to_b.flow.shape[1])
-            colour_a.append(self._colour(self.image_a[:, rows], band.a_to_b, s32))
-            colour_b.append(self._colour(self.image_b[:, rows], band.b_to_a, t32))
+        colour_a, colour_b = [], []  # pass 1: colour-transform every band
+        for row0, row1 in self.bounds:
+            a_to_b, b_to_a = split_maps(self._whole if self._whole is not None else self._band(row0, row1))
+            colour_a.append(self._colour(self.image_a[:, row0:row1], a_to_b, s32))
+            colour_b.append(self._colour(self.image_b[:, row0:row1], b_to_a, t32))
         colour_a, colour_b = tf.concat(colour_a, 1), tf.concat(colour_b, 1)  # (1, H, W, 3)
-        a2b, b2a = [], []
-        for band in self._bands():
-            a2b.append(self._warp(colour_a, band.a_to_b.flow, s32, band.row0).numpy()[0])
-            b2a.append(self._warp(colour_b, band.b_to_a.flow, t32, band.row0).numpy()[0])
+        a2b, b2a = [], []  # pass 2: warp each band, which may sample any row
+        for row0, row1 in self.bounds:
+            flows = self._whole_flows if self._whole is not None else self._band(row0, row1, FLOW_CHANNELS)
+            flow_ab, flow_ba = split_flows(flows)  # (1, h, W, 2) each
+            a2b.append(self._warp(colour_a, flow_ab, s32, row0).numpy()[0])
+            b2a.append(self._warp(colour_b, flow_ba, t32, row0).numpy()[0])
         a2b, b2a = np.concatenate(a2b, 0), np.concatenate(b2a, 0)  # (H, W, 3)
         blend = to_uint8(a2b * t + b2a * s)
         a2b, b2a = to_uint8(a2b), to_uint8(b2a)

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["dense_image_warp", "dense_image_warp_fast", "warp_rows", "bilinear_taps", "gather_taps"]
+__all__ = ["dense_image_warp", "dense_image_warp_fast", "warp_many", "warp_rows", "bilinear_taps",
+           "gather_taps"]
 
 
 def _clamped_axis(q: tf.Tensor, size: int):
@@ -180,76 +181,92 @@ def _weights_and_masks(flow: tf.Tensor, height: int, width: int):
     return top_left, wy, wx, pass_y, pass_x
 
 
-def _scatter_corners(upper, lower, wx, top_left, shape) -> tf.Tensor:
+def _scatter_corners(upper, lower, wx, top_left, shape, out_shape) -> tf.Tensor:
     """Adjoint of the 4-corner bilinear gather: accumulate into the image's pixels.
 
     ``upper = g * (1 - wy)`` and ``lower = g * wy``, float32 ``(N, H*W, C)``, are split
     between the left and right corners by ``wx``. Four scatter-adds update one
     accumulator in place (XLA), so only one image-sized buffer is live.
+    ``shape`` is ``(-1, H, W, C)``; ``out_shape`` the image's dynamic shape.
     """
-    n, h, w, c = shape
-    acc = tf.zeros([n * h * w, c], upper.dtype)  # (N*H*W, C)
+    _, h, w, c = shape
+    acc = tf.zeros([tf.size(top_left), c], upper.dtype)  # (N*H*W, C)
     for offset, part in ((0, upper * (1 - wx)), (1, upper * wx), (w, lower * (1 - wx)), (w + 1, lower * wx)):
         acc = tf.tensor_scatter_nd_add(acc, (top_left + offset)[:, None], tf.reshape(part, [-1, c]))
-    return tf.reshape(acc, [n, h, w, c])
+    return tf.reshape(acc, out_shape)
+
+
+def warp_many(flow: tf.Tensor, images, constants=()) -> list[tf.Tensor]:
+    """Warp several images by one flow, sharing the bilinear taps; hand-written gradient.
+
+    Same values and gradients as calling :func:`dense_image_warp` (tfa semantics) on
+    each image, but the taps are computed once, the image gradients are scattered in
+    place, and nothing image-sized is stacked or sliced. ``constants`` are warped by
+    the same taps and contribute to the flow's gradient, but get no gradient
+    themselves (e.g. the fixed net input).
+
+    Args:
+      flow: float32 ``(N, H, W, 2)``, (dy, dx) in pixels.
+      images: float32 ``(N, H, W, C_i)`` tensors; gradients flow to them.
+      constants: float32 ``(N, H, W, K_j)`` tensors treated as constants.
+
+    Returns:
+      The warped ``images`` then the warped ``constants``, each its input's shape.
+
+    Raises:
+      ValueError: as :func:`dense_image_warp`, for any image.
+    """
+    flow = tf.convert_to_tensor(flow)
+    images = [tf.convert_to_tensor(x, flow.dtype) for x in images]
+    constants = [tf.stop_gradient(tf.convert_to_tensor(x, flow.dtype)) for x in constants]
+    for image in images + constants:
+        _check_shapes(image, flow)
+    h, w = flow.shape[1], flow.shape[2]
+    taps = {}
+
+    def corners(source):  # (N, H*W, C) each: top-left, top-right, bottom-left, bottom-right
+        flat = tf.reshape(source, [-1, source.shape[-1]])  # (N*H*W, C)
+        return [tf.reshape(tf.gather(flat, taps["top_left"] + offset), [-1, h * w, source.shape[-1]])
+                for offset in (0, 1, w, w + 1)]
+
+    @tf.custom_gradient
+    def warp(flow, *sources):
+        top_left, wy, wx, pass_y, pass_x = _weights_and_masks(flow, h, w)
+        taps["top_left"] = top_left
+        outputs = []
+        for source in list(sources) + constants:
+            tl, tr, bl, br = corners(source)
+            top = tl + wx * (tr - tl)  # (N, H*W, C)
+            bottom = bl + wx * (br - bl)  # (N, H*W, C)
+            outputs.append(tf.reshape(top + wy * (bottom - top), tf.shape(source)))
+
+        def grad(*upstreams):
+            d_wy, d_wx, d_sources = 0.0, 0.0, []
+            for i, (source, upstream) in enumerate(zip(list(sources) + constants, upstreams)):
+                channels = source.shape[-1]
+                g = tf.reshape(upstream, [-1, h * w, channels])  # (N, H*W, C)
+                # corners gathered again rather than kept: nothing corner-sized stays
+                # alive between the passes (XLA fuses these gathers into the sums)
+                tl, tr, bl, br = corners(source)
+                d_wy += tf.reduce_sum(g * ((bl - tl) + wx * ((br - bl) - (tr - tl))), -1)
+                d_wx += tf.reduce_sum(g * ((1 - wy) * (tr - tl) + wy * (br - bl)), -1)
+                if i < len(sources):
+                    d_sources.append(_scatter_corners(g * (1 - wy), g * wy, wx, top_left,
+                                                      (-1, h, w, channels), tf.shape(source)))
+            d_flow = -tf.reshape(tf.stack([d_wy * pass_y, d_wx * pass_x], -1), tf.shape(flow))
+            return (d_flow, *d_sources)  # q = grid - flow, hence the minus
+
+        return tuple(outputs), grad
+
+    return list(warp(flow, *images))
 
 
 def dense_image_warp_fast(image: tf.Tensor, flow: tf.Tensor, constant: tf.Tensor | None = None):
-    """:func:`dense_image_warp` with a hand-written gradient; optionally two images at once.
+    """:func:`dense_image_warp` through :func:`warp_many` (its hand-written gradient).
 
-    Same values and the same gradients as :func:`dense_image_warp` (and tfa), but
-    the backward pass scatters once with 4*C-wide rows instead of four times, and
-    ``constant`` (channels that need no gradient of their own, e.g. the fixed net
-    input) is warped by the same taps while only contributing to the flow's gradient.
-
-    Args:
-      image: float32 ``(N, H, W, C)``; gradients flow to it.
-      flow: float32 ``(N, H, W, 2)``, (dy, dx) in pixels.
-      constant: optional float32 ``(N, H, W, K)``, treated as a constant.
-
-    Returns:
-      The warped ``image`` ``(N, H, W, C)``, or ``(warped image, warped constant)``
-      when ``constant`` is given.
-
-    Raises:
-      ValueError: as :func:`dense_image_warp`.
+    Returns the warped ``image``, or ``(warped image, warped constant)`` when
+    ``constant`` (no gradient of its own) is given. Raises ValueError as
+    :func:`dense_image_warp`.
     """
-    image = tf.convert_to_tensor(image)
-    flow = tf.convert_to_tensor(flow, dtype=image.dtype)
-    _check_shapes(image, flow)
-    n, h, w, c = image.shape
-    both = image if constant is None else tf.concat([image, tf.stop_gradient(constant)], -1)
-    channels = both.shape[-1]
-
-    @tf.custom_gradient
-    def warp(source, flow):
-        top_left, wy, wx, pass_y, pass_x = _weights_and_masks(flow, h, w)
-        index = tf.stack([top_left, top_left + 1, top_left + w, top_left + w + 1], -1)  # (N*H*W, 4)
-        corners = tf.gather(tf.reshape(source, [-1, channels]), index)  # (N*H*W, 4, K)
-        corners = tf.reshape(corners, [-1, h * w, 4, channels])  # (N, H*W, 4, K)
-        tl, tr, bl, br = corners[:, :, 0], corners[:, :, 1], corners[:, :, 2], corners[:, :, 3]
-        top = tl + wx * (tr - tl)  # (N, H*W, K)
-        bottom = bl + wx * (br - bl)  # (N, H*W, K)
-        out = tf.reshape(top + wy * (bottom - top), [-1, h, w, channels])
-        # d out / d wy and d out / d wx: all the flow gradient needs, kept instead of
-        # the four corners (2K channels instead of 4K live until the backward pass)
-        slope_y = bottom - top  # (N, H*W, K)
-        slope_x = (1 - wy) * (tr - tl) + wy * (br - bl)  # (N, H*W, K)
-
-        def grad(upstream):
-            g = tf.reshape(upstream, [-1, h * w, channels])  # (N, H*W, K)
-            d_wy = tf.reduce_sum(g * slope_y, -1) * pass_y  # (N, H*W)
-            d_wx = tf.reduce_sum(g * slope_x, -1) * pass_x
-            d_flow = -tf.reshape(tf.stack([d_wy, d_wx], -1), tf.shape(flow))  # q = grid - flow
-            g = g[..., :c]  # only ``image`` channels get an image gradient
-            d_source = _scatter_corners(g * (1 - wy), g * wy, wx, top_left, (n, h, w, c))
-            if channels > c:
-                d_source = tf.concat([d_source, tf.zeros_like(source[..., c:])], -1)
-            return d_source, d_flow
-
-        return out, grad
-
-    out = warp(both, flow)
-    if constant is None:
-        return out
-    return out[..., :c], out[..., c:]
+    outputs = warp_many(flow, [image], [] if constant is None else [constant])
+    return outputs[0] if constant is None else tuple(outputs)
