@@ -181,29 +181,35 @@ def _weights_and_masks(flow: tf.Tensor, height: int, width: int):
     return top_left, wy, wx, pass_y, pass_x
 
 
-def _scatter_corners(upper, lower, wx, top_left, shape, out_shape) -> tf.Tensor:
+def _scatter_corners(upper, lower, wx, top_left, width: int) -> tf.Tensor:
     """Adjoint of the 4-corner bilinear gather: accumulate into the image's pixels.
 
     ``upper = g * (1 - wy)`` and ``lower = g * wy``, float32 ``(N, H*W, C)``, are split
-    between the left and right corners by ``wx``. Four scatter-adds update one
-    accumulator in place (XLA), so only one image-sized buffer is live.
-    ``shape`` is ``(-1, H, W, C)``; ``out_shape`` the image's dynamic shape.
+    between the left and right corners by ``wx``; ``top_left`` int32 ``(N*H*W,)``.
+    The top and bottom corner pairs scatter-add in place into two accumulators:
+    two independent chains that XLA can run on two cores at once. Returns float32
+    ``(N*H*W, C)``.
     """
-    _, h, w, c = shape
-    acc = tf.zeros([tf.size(top_left), c], upper.dtype)  # (N*H*W, C)
-    for offset, part in ((0, upper * (1 - wx)), (1, upper * wx), (w, lower * (1 - wx)), (w + 1, lower * wx)):
-        acc = tf.tensor_scatter_nd_add(acc, (top_left + offset)[:, None], tf.reshape(part, [-1, c]))
-    return tf.reshape(acc, out_shape)
+    channels = upper.shape[-1]
+
+    def chain(parts):
+        acc = tf.zeros([tf.size(top_left), channels], upper.dtype)  # (N*H*W, C)
+        for offset, part in parts:
+            acc = tf.tensor_scatter_nd_add(acc, (top_left + offset)[:, None], tf.reshape(part, [-1, channels]))
+        return acc
+
+    return (chain(((0, upper * (1 - wx)), (1, upper * wx)))
+            + chain(((width, lower * (1 - wx)), (width + 1, lower * wx))))
 
 
 def warp_many(flow: tf.Tensor, images, constants=()) -> list[tf.Tensor]:
     """Warp several images by one flow, sharing the bilinear taps; hand-written gradient.
 
     Same values and gradients as calling :func:`dense_image_warp` (tfa semantics) on
-    each image, but the taps are computed once, the image gradients are scattered in
-    place, and nothing image-sized is stacked or sliced. ``constants`` are warped by
-    the same taps and contribute to the flow's gradient, but get no gradient
-    themselves (e.g. the fixed net input).
+    each image, but the taps are computed once, all images are gathered together
+    (one gather per corner), and the image gradients are scattered in place with a
+    hand-written gradient. ``constants`` are warped by the same taps and contribute
+    to the flow's gradient, but get no gradient themselves (e.g. the fixed net input).
 
     Args:
       flow: float32 ``(N, H, W, 2)``, (dy, dx) in pixels.
@@ -222,39 +228,34 @@ def warp_many(flow: tf.Tensor, images, constants=()) -> list[tf.Tensor]:
     for image in images + constants:
         _check_shapes(image, flow)
     h, w = flow.shape[1], flow.shape[2]
-    taps = {}
-
-    def corners(source):  # (N, H*W, C) each: top-left, top-right, bottom-left, bottom-right
-        flat = tf.reshape(source, [-1, source.shape[-1]])  # (N*H*W, C)
-        return [tf.reshape(tf.gather(flat, taps["top_left"] + offset), [-1, h * w, source.shape[-1]])
-                for offset in (0, 1, w, w + 1)]
+    everything = images + constants
+    widths = [x.shape[-1] for x in everything]
+    trainable = sum(widths[:len(images)])  # the first channels of the stack get gradients
 
     @tf.custom_gradient
     def warp(flow, *sources):
         top_left, wy, wx, pass_y, pass_x = _weights_and_masks(flow, h, w)
-        taps["top_left"] = top_left
-        outputs = []
-        for source in list(sources) + constants:
-            tl, tr, bl, br = corners(source)
-            top = tl + wx * (tr - tl)  # (N, H*W, C)
-            bottom = bl + wx * (br - bl)  # (N, H*W, C)
-            outputs.append(tf.reshape(top + wy * (bottom - top), tf.shape(source)))
+        stack = tf.concat(list(sources) + constants, -1) if len(everything) > 1 else sources[0]
+        flat = tf.reshape(stack, [-1, stack.shape[-1]])  # (N*H*W, C): one gather per corner
+        tl, tr, bl, br = [tf.reshape(tf.gather(flat, top_left + offset), [-1, h * w, stack.shape[-1]])
+                          for offset in (0, 1, w, w + 1)]  # (N, H*W, C) each
+        top = tl + wx * (tr - tl)  # (N, H*W, C)
+        bottom = bl + wx * (br - bl)  # (N, H*W, C)
+        out = top + wy * (bottom - top)  # (N, H*W, C)
+        # d out / d wy and d out / d wx: all the flow gradient needs of the corners
+        slope_y, slope_x = bottom - top, (1 - wy) * (tr - tl) + wy * (br - bl)
+        outputs = [tf.reshape(part, tf.shape(x)) for part, x in zip(tf.split(out, widths, -1), everything)]
 
         def grad(*upstreams):
-            d_wy, d_wx, d_sources = 0.0, 0.0, []
-            for i, (source, upstream) in enumerate(zip(list(sources) + constants, upstreams)):
-                channels = source.shape[-1]
-                g = tf.reshape(upstream, [-1, h * w, channels])  # (N, H*W, C)
-                # corners gathered again rather than kept: nothing corner-sized stays
-                # alive between the passes (XLA fuses these gathers into the sums)
-                tl, tr, bl, br = corners(source)
-                d_wy += tf.reduce_sum(g * ((bl - tl) + wx * ((br - bl) - (tr - tl))), -1)
-                d_wx += tf.reduce_sum(g * ((1 - wy) * (tr - tl) + wy * (br - bl)), -1)
-                if i < len(sources):
-                    d_sources.append(_scatter_corners(g * (1 - wy), g * wy, wx, top_left,
-                                                      (-1, h, w, channels), tf.shape(source)))
-            d_flow = -tf.reshape(tf.stack([d_wy * pass_y, d_wx * pass_x], -1), tf.shape(flow))
-            return (d_flow, *d_sources)  # q = grid - flow, hence the minus
+            g = tf.concat([tf.reshape(u, [-1, h * w, x.shape[-1]])
+                           for u, x in zip(upstreams, everything)], -1)  # (N, H*W, C)
+            d_wy = tf.reduce_sum(g * slope_y, -1) * pass_y  # (N, H*W)
+            d_wx = tf.reduce_sum(g * slope_x, -1) * pass_x
+            d_flow = -tf.reshape(tf.stack([d_wy, d_wx], -1), tf.shape(flow))  # q = grid - flow
+            g = g[..., :trainable]  # constants get no image gradient
+            d_all = _scatter_corners(g * (1 - wy), g * wy, wx, top_left, w)  # (N*H*W, trainable)
+            return (d_flow, *[tf.reshape(part, tf.shape(x))
+                              for part, x in zip(tf.split(d_all, widths[:len(images)], -1), sources)])
 
         return tuple(outputs), grad
 
