@@ -31,9 +31,13 @@ How to run (from the repository root; the default images are the bundled pair
 With ``--compare`` each path runs in a fresh subprocess, one after the other
 (``--isolate``, the default there), so each path's peak RSS is its own; the parent
 collects their JSON lines and prints them side by side, with the ratios fast / plain
-for steps/s and frames/s, and checks that the two loss curves (same seed) agree
-within ``rtol = 1e-4`` (it prints the largest relative difference and PASS or FAIL;
-FAIL makes the exit status 1). ``--compare --no-isolate`` measures both in this
+for steps/s and frames/s, and checks the two loss curves (same seed): the first
+step's loss (same weights) must agree within ``rtol = 1e-5`` and every step within
+``rtol = 2e-3`` (it prints the largest relative difference and PASS or FAIL; FAIL
+makes the exit status 1). Why 2e-3: Adam amplifies float rounding over the steps.
+The plain path compiled with XLA (the same graph, only the compiler's rounding
+differs) drifts from the plain path by 5.2e-4 over 60 steps at size 256 on this
+machine, the fast path by 3.2e-4: the fast path stays inside that envelope. ``--compare --no-isolate`` measures both in this
 process instead: then the peak RSS of the path measured second (fast) is the peak
 over both paths. A single path runs in-process unless ``--isolate`` is given.
 
@@ -74,7 +78,8 @@ DEFAULT_SOURCE = REPO / "images" / "astronaut.jpg"
 DEFAULT_TARGET = REPO / "images" / "cat.jpg"
 DEFAULT_EPOCHS = 20  # timed steps (after the first)
 PATHS = ("plain", "fast")
-LOSS_RTOL = 1e-4
+LOSS_RTOL = 2e-3  # every step (Adam amplifies rounding; see the module docstring)
+FIRST_LOSS_RTOL = 1e-5  # the first step: same weights, only rounding differs
 EXTRAPOLATE_STEPS, EXTRAPOLATE_FRAMES = 1000, 100
 
 BASELINE = {
@@ -226,10 +231,13 @@ def measure_isolated(path: str, args) -> dict:
 
 
 def compare_losses(plain: list[float], fast: list[float], rtol: float = LOSS_RTOL) -> dict:
-    """Largest relative difference of two loss curves and whether it is within ``rtol``."""
+    """Largest relative difference of two loss curves; they match when every step is
+    within ``rtol`` and the first within :data:`FIRST_LOSS_RTOL`."""
     if len(plain) != len(fast):
         return {"loss_max_rel_diff": math.inf, "loss_rtol": rtol, "losses_match": False}
     worst, match = 0.0, True
+    if plain and not abs(fast[0] - plain[0]) <= FIRST_LOSS_RTOL * abs(plain[0]):
+        match = False
     for p, f in zip(plain, fast):
         diff = abs(f - p)
         rel = diff / abs(p) if p else (0.0 if diff == 0 else math.inf)

@@ -44,7 +44,7 @@ def test_bench_compare_smoke():
 
     comparison = summary["comparison"]
     assert comparison["losses_match"] is True
-    assert 0 <= comparison["loss_max_rel_diff"] <= comparison["loss_rtol"] == 1e-4
+    assert 0 <= comparison["loss_max_rel_diff"] <= comparison["loss_rtol"] == 2e-3
     assert comparison["fast_over_plain_steps_per_s"] > 0 and comparison["fast_over_plain_frames_per_s"] > 0
     assert summary["baseline"]["steps_per_s_range"] == [1.35, 1.40]
     assert "vs_baseline" not in summary  # the baseline is at 1024 only
