@@ -143,7 +143,7 @@ class FrameRenderer:
             raise ValueError(f"maps must have shape (1, {size}, {size}, 16); got {maps.shape}")
         self.config = config
         self.out_size = source.shape[:2]  # (H, W)
-        self.maps = maps.astype(np.float32)
+        self.maps = np.asarray(maps, np.float32)  # no copy when already float32
         self.working_a = to_working(source, size)  # (1, S, S, 3)
         self.working_b = to_working(target, size)
         if config.render == "native":
@@ -256,15 +256,17 @@ def maps_image(maps: np.ndarray) -> np.ndarray:
     """``maps.jpg``: 2 x 3 tiles of ``S x S``, uint8 ``(2S, 3S, 3)`` RGB.
 
     Row 0 is A->B, row 1 B->A; columns mult (RGB), add (RGB), flow (dy in R, dx in
-    G, B = 0, shown as 127); values clipped to [-1, 1] and mapped to 0..255.
+    G, B = 0, shown as 127); values clipped to [-1, 1] and mapped to 0..255 with the
+    original's truncation. Built tile by tile (no full-size float copy).
     """
     size = maps.shape[1]
-    out = np.zeros((2 * size, 3 * size, 3), np.float32)  # (2S, 3S, 3), 0 -> 127.5 later
+    out = np.full((2 * size, 3 * size, 3), to_uint8_truncated(np.zeros(1, np.float32))[0], np.uint8)
     for row in range(2):
         direction = split_direction(maps[0, ..., row * DIRECTION_CHANNELS:(row + 1) * DIRECTION_CHANNELS])
         for col, part in enumerate(direction):
-            out[row * size:(row + 1) * size, col * size:col * size + size, :part.shape[-1]] = part
-    return to_uint8_truncated(out)
+            tile = out[row * size:(row + 1) * size, col * size:(col + 1) * size]
+            tile[..., :part.shape[-1]] = to_uint8_truncated(part)
+    return out
 
 
 def to_uint8_truncated(x: np.ndarray) -> np.ndarray:
