@@ -166,16 +166,10 @@ class OutputPaths:
           OutputError: with a one-line reason.
         """
         from .errors import OutputError
+        from .io import ensure_folder
 
         for folder in (self.root, self.train, self.morph) + ((self.frames,) if frames else ()):
-            if folder.exists() and not folder.is_dir():
-                raise OutputError(f"{folder} exists and is not a folder")
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
-            if not os.access(folder, os.W_OK | os.X_OK):
-                raise OutputError(f"{folder} is not writable")
+            ensure_folder(folder)
         for file in (self.preds, self.mp4, self.gif, self.result, self.maps_jpg, self.maps_npz):
             if file.is_dir():
                 raise OutputError(f"{file} is a folder; cannot write the output there")

@@ -115,6 +115,23 @@ def _to_rgb(image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
+def ensure_folder(folder) -> None:
+    """Create ``folder`` (and parents) if needed and check it is a writable folder.
+
+    Raises:
+      OutputError: it exists as a file, cannot be created, or is not writable.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder} exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{folder} is not writable")
+
+
 def pixels_digest(pixels: np.ndarray) -> str:
     """SHA-256 hex digest of an image's shape and pixels (identifies an input)."""
     digest = hashlib.sha256(str(pixels.shape).encode())

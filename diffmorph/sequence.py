@@ -231,22 +231,14 @@ def prepare_outputs(out: Path, work: Path, formats) -> None:
     Raises:
       OutputError: with a one-line reason.
     """
-    import os
-
     from .errors import OutputError
+    from .io import ensure_folder
 
     for name, path in output_files(out, formats).items():
         if name != "frames" and path.is_dir():
             raise OutputError(f"{path} is a folder; cannot write the output there")
     for folder in (out.parent, work):
-        if folder.exists() and not folder.is_dir():
-            raise OutputError(f"{folder} exists and is not a folder")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise OutputError(f"{folder} is not writable")
+        ensure_folder(folder)
 
 
 def finished_maps(paths: OutputPaths, config, digests):
