@@ -57,17 +57,8 @@ def bilinear_taps(flow: tf.Tensor, height: int, width: int, row0: int = 0):
       bottom-right corners; ``wy``, ``wx`` float32 ``(N, h*W, 1)``, the clamped
       fractional weights in [0, 1] along rows and columns.
     """
-    batch = tf.shape(flow)[0]
-    out_rows = flow.shape[1]
-    rows = tf.range(row0, row0 + out_rows, dtype=flow.dtype)[:, None]  # (h, 1)
-    cols = tf.range(width, dtype=flow.dtype)[None, :]  # (1, W)
-    qy = tf.reshape(rows - flow[..., 0], [batch, out_rows * width])  # (N, h*W) query rows
-    qx = tf.reshape(cols - flow[..., 1], [batch, out_rows * width])  # (N, h*W) query cols
-
-    y0, wy, _ = _clamped_axis(qy, height)
-    x0, wx, _ = _clamped_axis(qx, width)
-    base = tf.range(batch, dtype=tf.int32)[:, None] * (height * width)  # (N, 1)
-    top_left = base + y0 * width + x0  # (N, H*W)
+    top_left, wy, wx, _, _ = _weights_and_masks(flow, height, width, row0)
+    top_left = tf.reshape(top_left, [tf.shape(flow)[0], -1])  # (N, h*W)
     index = tf.stack([top_left, top_left + 1, top_left + width, top_left + width + 1], axis=-1)
     return index, wy, wx
 
@@ -161,23 +152,27 @@ def warp_rows(image: tf.Tensor, flow: tf.Tensor, row0: int) -> tf.Tensor:
     return gather_taps(image, index, wy, wx, flow.shape[1])
 
 
-def _weights_and_masks(flow: tf.Tensor, height: int, width: int):
-    """Like :func:`bilinear_taps`, plus where tfa's weight clamp passes a gradient.
+def _weights_and_masks(flow: tf.Tensor, height: int, width: int, row0: int = 0):
+    """The taps of :func:`bilinear_taps`, plus where tfa's weight clamp passes a gradient.
 
-    Returns ``(top_left, wy, wx, pass_y, pass_x)``: ``top_left`` int32 ``(N*H*W,)``;
-    ``wy``, ``wx`` float32 ``(N, H*W, 1)``; ``pass_y``, ``pass_x`` float32
-    ``(N, H*W)``, 1 where the unclamped weight is in (0, 1] (tfa's
-    ``minimum(maximum(0, a), 1)`` routes the gradient to ``a`` exactly there), else 0.
+    ``flow`` float32 ``(N, h, W, 2)`` covers image rows ``row0 .. row0 + h - 1``.
+
+    Returns ``(top_left, wy, wx, pass_y, pass_x)``: ``top_left`` int32 ``(N*h*W,)``,
+    flat indices of the top-left corners into the ``(N*H*W, C)`` image; ``wy``, ``wx``
+    float32 ``(N, h*W, 1)``; ``pass_y``, ``pass_x`` float32 ``(N, h*W)``, 1 where the
+    unclamped weight is in (0, 1] (tfa's ``minimum(maximum(0, a), 1)`` routes the
+    gradient to ``a`` exactly there), else 0.
     """
     batch = tf.shape(flow)[0]
-    rows = tf.range(height, dtype=flow.dtype)[:, None]  # (H, 1)
+    out_rows = flow.shape[1]
+    rows = tf.range(row0, row0 + out_rows, dtype=flow.dtype)[:, None]  # (h, 1)
     cols = tf.range(width, dtype=flow.dtype)[None, :]  # (1, W)
-    qy = tf.reshape(rows - flow[..., 0], [batch, height * width])  # (N, H*W)
-    qx = tf.reshape(cols - flow[..., 1], [batch, height * width])  # (N, H*W)
+    qy = tf.reshape(rows - flow[..., 0], [batch, out_rows * width])  # (N, h*W) query rows
+    qx = tf.reshape(cols - flow[..., 1], [batch, out_rows * width])  # (N, h*W) query cols
     y0, wy, pass_y = _clamped_axis(qy, height)
     x0, wx, pass_x = _clamped_axis(qx, width)
     base = tf.range(batch, dtype=tf.int32)[:, None] * (height * width)  # (N, 1)
-    top_left = tf.reshape(base + y0 * width + x0, [-1])  # (N*H*W,)
+    top_left = tf.reshape(base + y0 * width + x0, [-1])  # (N*h*W,)
     return top_left, wy, wx, pass_y, pass_x
 
 
