@@ -46,6 +46,8 @@ class MorphConfig:
         renders at S x S and resizes each frame (the original's path).
       fast: use the fused, XLA-compiled train and render steps; ``False`` runs the
         plain path (four separate warps, no XLA), which computes the same values.
+      consistency_weight, image_weight: the loss's weights (the original's 1.0, 0.3).
+      mult_floor: the colour gain is ``max(mult_floor, 1 + mult * m_s)`` (0.1).
     """
 
     size: int = DEFAULT_SIZE
@@ -61,6 +63,9 @@ class MorphConfig:
     map_size: int = MAP_SIZE
     render: str = "native"
     fast: bool = True
+    consistency_weight: float = CONSISTENCY_WEIGHT
+    image_weight: float = IMAGE_WEIGHT
+    mult_floor: float = MULT_FLOOR
 
     def __post_init__(self):
         for problem in self.problems():

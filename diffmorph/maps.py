@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from .config import MULT_FLOOR, MorphConfig
+from .config import MorphConfig
 from .warp import dense_image_warp
 
 MAP_CHANNELS = 16
@@ -84,7 +84,7 @@ def colour_transform(image, maps: Maps, config: MorphConfig):
     Returns:
       float32 ``(N, H, W, 3)``, not clipped.
     """
-    gain = tf.maximum(MULT_FLOOR, 1 + maps.mult * config.mult_scale)
+    gain = tf.maximum(config.mult_floor, 1 + maps.mult * config.mult_scale)
     offset = maps.add * 2 * config.add_scale
     if config.add_first:
         return (image + offset) * gain

@@ -19,7 +19,7 @@ from .io import save_arrays
 
 FORMAT = "diffmorph-maps-1"
 # settings that change what the maps mean
-BOUND_SETTINGS = ("size", "add_scale", "mult_scale", "warp_scale", "add_first", "map_size")
+BOUND_SETTINGS = ("size", "add_scale", "mult_scale", "warp_scale", "add_first", "map_size", "mult_floor")
 
 
 def describe(config: MorphConfig, source_digest: str, target_digest: str, **extra) -> dict:

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .config import CONSISTENCY_WEIGHT, IMAGE_WEIGHT, MorphConfig
+from .config import MorphConfig
 from .errors import NonFiniteLossError
 from .maps import apply_maps, colour_transform, flow_pixels, split_maps
 from .model import KERNEL, FastUpsampler, build_map_net, net_input, shrink_input, upsample_maps
@@ -33,6 +33,13 @@ __all__ = ["Trainer", "Progress", "NonFiniteLossError", "optimize", "is_snapshot
 def mse(a, b):
     """Mean squared error over all elements (Keras ``MeanSquaredError`` on one batch)."""
     return tf.reduce_mean(tf.square(a - b))
+
+
+def weighted_loss(maps_input, back, warped_a, warped_b, source, target, config: MorphConfig):
+    """``consistency_weight * MSE(input, back) + image_weight * (MSE(a2b, B) + MSE(b2a, A))``
+    as the original sums it (each term weighted on its own)."""
+    return (config.consistency_weight * mse(maps_input, back)
+            + config.image_weight * mse(warped_a, target) + config.image_weight * mse(warped_b, source))
 
 
 def morph_loss(preds, maps_input, source, target, config: MorphConfig):
@@ -53,8 +60,7 @@ def morph_loss(preds, maps_input, source, target, config: MorphConfig):
     warped_b = apply_maps(target, b_to_a, config, fs)  # (1, S, S, 3)
     there = dense_image_warp(maps_input, flow_pixels(a_to_b.flow, fs))  # (1, S, S, 8)
     back = dense_image_warp(there, flow_pixels(b_to_a.flow, fs))  # (1, S, S, 8)
-    return (CONSISTENCY_WEIGHT * mse(maps_input, back)
-            + IMAGE_WEIGHT * mse(warped_a, target) + IMAGE_WEIGHT * mse(warped_b, source))
+    return weighted_loss(maps_input, back, warped_a, warped_b, source, target, config)
 
 
 def morph_loss_fused(preds, maps_input, source, target, config: MorphConfig):
@@ -72,8 +78,7 @@ def morph_loss_fused(preds, maps_input, source, target, config: MorphConfig):
                                 constants=[maps_input])  # (1, S, S, 3), (1, S, S, 8)
     warped_b, back = warp_many(flow_pixels(b_to_a.flow, fs),
                                [colour_transform(target, b_to_a, config), there])
-    return (CONSISTENCY_WEIGHT * mse(maps_input, back)
-            + IMAGE_WEIGHT * mse(warped_a, target) + IMAGE_WEIGHT * mse(warped_b, source))
+    return weighted_loss(maps_input, back, warped_a, warped_b, source, target, config)
 
 
 def is_snapshot_step(step: int, last: int) -> bool:
