@@ -272,36 +272,22 @@ def render_outputs(a, b, maps, config, paths: OutputPaths, formats, gif_max_side
 
     from .io import save_image
     from .render import FrameRenderer, StripBuilder, maps_image
-    from .video import FramesWriter, GifWriter, Mp4Writer
+    from .video import frame_writers
 
     save_image(paths.maps_jpg, maps_image(maps))
     renderer = FrameRenderer(a, b, maps, config)
     strip = StripBuilder(config.steps, config.size)
-    writers = []
-    try:
-        if "mp4" in formats:
-            writers.append(Mp4Writer(paths.mp4, a.shape[:2], config.fps))
-        if "gif" in formats:
-            writers.append(GifWriter(paths.gif, config.fps, gif_max_side))
-        if "frames" in formats:
-            writers.append(FramesWriter(paths.frames))
+    files = {"mp4": paths.mp4, "gif": paths.gif, "frames": paths.frames}
+    with frame_writers(formats, files, a.shape[:2], config.fps, gif_max_side) as write:
         kept = []
         for frame in tqdm(renderer.frames(), total=config.steps, disable=quiet, unit="frame",
                           dynamic_ncols=True, desc="Rendering"):
             strip.add(frame)
-            for writer in writers:
-                writer.write(frame.image)
+            write(frame.image)
             if boomerang and 0 < frame.index < config.steps - 1:
                 kept.append(frame.image)
         for image in reversed(kept):  # boomerang: back again, without repeating the ends
-            for writer in writers:
-                writer.write(image)
-        for writer in writers:
-            writer.close()
-    except BaseException:
-        for writer in writers:
-            writer.abort()
-        raise
+            write(image)
     save_image(paths.result, strip.image)
 
 

@@ -325,7 +325,7 @@ def render_sequence(pairs: list[Pair], images, config, out: Path, formats, gif_m
     from .io import save_image
     from .model import upsample_maps
     from .render import FrameRenderer, StripBuilder, maps_image, strengths
-    from .video import FramesWriter, GifWriter, Mp4Writer
+    from .video import frame_writers
 
     steps = config.steps
     forward = len(pairs) * steps  # the frame-count rule (frame_count)
@@ -339,48 +339,35 @@ def render_sequence(pairs: list[Pair], images, config, out: Path, formats, gif_m
     def renderer(pair):
         return FrameRenderer(images[pair.source], images[pair.target], working_maps(pair), config)
 
-    writers = []
     written = 0
     bar = tqdm(total=total, disable=quiet, unit="frame", dynamic_ncols=True, desc="Rendering")
     try:
-        if "mp4" in files:
-            writers.append(Mp4Writer(files["mp4"], images[0].shape[:2], config.fps))
-        if "gif" in files:
-            writers.append(GifWriter(files["gif"], config.fps, gif_max_side))
-        if "frames" in files:
-            writers.append(FramesWriter(files["frames"]))
+        with frame_writers(tuple(files), files, images[0].shape[:2], config.fps, gif_max_side) as write:
 
-        def emit(image):
-            nonlocal written
-            for writer in writers:
-                writer.write(image)
-            written += 1
-            bar.update()
+            def emit(image):
+                nonlocal written
+                write(image)
+                written += 1
+                bar.update()
 
-        for pair in pairs:
-            maps = working_maps(pair)
-            save_image(pair.paths.maps_jpg, maps_image(maps))
-            strip = StripBuilder(steps, config.size)
-            for frame in FrameRenderer(images[pair.source], images[pair.target], maps, config).frames():
-                strip.add(frame)
-                emit(frame.image)
-            save_image(pair.paths.result, strip.image)
-        if boomerang:  # back again: global frames forward-2 ... 1, re-rendered pair by pair
-            for pair in reversed(pairs):
-                back = None
-                for i in reversed(range(steps)):
-                    g = pair.index * steps + i
-                    if g in (0, forward - 1):
-                        continue
-                    back = back or renderer(pair)
-                    s, t = schedule[i]
-                    emit(back.render(i, s, t).image)
-        for writer in writers:
-            writer.close()
-    except BaseException:
-        for writer in writers:
-            writer.abort()
-        raise
+            for pair in pairs:
+                maps = working_maps(pair)
+                save_image(pair.paths.maps_jpg, maps_image(maps))
+                strip = StripBuilder(steps, config.size)
+                for frame in FrameRenderer(images[pair.source], images[pair.target], maps, config).frames():
+                    strip.add(frame)
+                    emit(frame.image)
+                save_image(pair.paths.result, strip.image)
+            if boomerang:  # back again: global frames forward-2 ... 1, re-rendered pair by pair
+                for pair in reversed(pairs):
+                    back = None
+                    for i in reversed(range(steps)):
+                        g = pair.index * steps + i
+                        if g in (0, forward - 1):
+                            continue
+                        back = back or renderer(pair)
+                        s, t = schedule[i]
+                        emit(back.render(i, s, t).image)
     finally:
         bar.close()
     return written

@@ -176,6 +176,37 @@ class FramesWriter:
         pass
 
 
+@contextlib.contextmanager
+def frame_writers(formats, files: dict, size: tuple[int, int], fps: float, gif_max_side: int):
+    """Open the writers of ``formats`` (``mp4``, ``gif``, ``frames``) and yield ``write(frame)``.
+
+    ``files`` maps each format to its path (a folder for ``frames``); ``size`` is
+    ``(height, width)``. On success every writer is closed (its file moved into
+    place); on any exception, Ctrl-C included, every writer is aborted (no partial
+    file left under a real name) and the exception propagates.
+    """
+    writers = []
+    try:
+        if "mp4" in formats:
+            writers.append(Mp4Writer(files["mp4"], size, fps))
+        if "gif" in formats:
+            writers.append(GifWriter(files["gif"], fps, gif_max_side))
+        if "frames" in formats:
+            writers.append(FramesWriter(files["frames"]))
+
+        def write(frame: np.ndarray) -> None:
+            for writer in writers:
+                writer.write(frame)
+
+        yield write
+        for writer in writers:
+            writer.close()
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+
+
 def first_line(error: BaseException) -> str:
     """The first non-empty line of an error's message (ffmpeg's are long)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
