@@ -219,11 +219,12 @@ def optimise_maps(a, b, digests, config, paths: OutputPaths, resume: bool, quiet
     from .io import save_image, save_npy
     from .model import upsample_maps
     from .optimize import Trainer, optimize
-    from .render import full_warps, to_working
+    from .render import SnapshotRenderer, to_working
 
     height, width = a.shape[:2]
     working_a, working_b = to_working(a, config.size), to_working(b, config.size)
     trainer = Trainer(working_a, working_b, config)
+    snapshot = SnapshotRenderer(working_a, working_b, config)
     meta = mapsfile.describe(config, *digests)
     if resume:
         state_meta, state = mapsfile.load(paths.checkpoint) if paths.checkpoint.exists() else (None, None)
@@ -246,8 +247,7 @@ def optimise_maps(a, b, digests, config, paths: OutputPaths, resume: bool, quiet
             bar.set_description(f"Epoch {progress.step}, Loss: {progress.loss:.6f}", refresh=False)
             bar.update()
             if progress.maps is not None:
-                maps = upsample_maps(progress.maps, config.size).numpy()
-                for name, image in zip(("a_to_b", "b_to_a"), full_warps(working_a, working_b, maps, config)):
+                for name, image in zip(("a_to_b", "b_to_a"), snapshot(progress.maps)):
                     save_image(paths.train / f"{name}_{progress.step}.jpg", _resize_to(image, height, width))
                 save_state(progress.maps)
     except KeyboardInterrupt:
@@ -288,7 +288,7 @@ def render_outputs(a, b, maps, config, paths: OutputPaths, formats, gif_max_side
                 kept.append(frame.image)
         for image in reversed(kept):  # boomerang: back again, without repeating the ends
             write(image)
-    save_image(paths.result, strip.image)
+    save_image(paths.result, strip.bgr, bgr=True)
 
 
 def run(args, parser) -> int:

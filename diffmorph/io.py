@@ -196,10 +196,11 @@ def write_bytes(path, data: bytes) -> None:
     write_file(path, lambda handle: handle.write(data))
 
 
-def save_image(path, rgb: np.ndarray, quality: int = 95) -> None:
+def save_image(path, rgb: np.ndarray, quality: int = 95, bgr: bool = False) -> None:
     """Save uint8 ``(H, W, 3)`` RGB as JPEG or PNG (by extension), atomically.
 
-    JPEG quality 95 is OpenCV's default, which the original used.
+    JPEG quality 95 is OpenCV's default, which the original used. With ``bgr=True``
+    the array is already in OpenCV's BGR order and is encoded without a copy.
 
     Raises:
       OutputError: if the file cannot be written.
@@ -208,7 +209,7 @@ def save_image(path, rgb: np.ndarray, quality: int = 95) -> None:
 
     ext = Path(path).suffix.lower() or ".png"
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg") else []
-    ok, data = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+    ok, data = cv2.imencode(ext, rgb if bgr else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
     if not ok:
         raise OutputError(f"cannot encode {path}")
     write_bytes(path, data.tobytes())

@@ -144,12 +144,10 @@ class FrameRenderer:
         self.config = config
         self.out_size = source.shape[:2]  # (H, W)
         self.maps = np.asarray(maps, np.float32)  # no copy when already float32
-        self.working_a = to_working(source, size)  # (1, S, S, 3)
-        self.working_b = to_working(target, size)
         if config.render == "native":
             self.image_a, self.image_b = to_float(source), to_float(target)  # (1, H, W, 3)
         else:
-            self.image_a, self.image_b = self.working_a, self.working_b
+            self.image_a, self.image_b = to_working(source, size), to_working(target, size)  # (1, S, S, 3)
         height, width = self.image_a.shape[1:3]
         rows_per_band = max(1, maps_budget // (width * 16 * 4))
         self.bounds = [(r, min(height, r + rows_per_band)) for r in range(0, height, rows_per_band)]
@@ -216,32 +214,58 @@ class FrameRenderer:
             yield self.render(i, s, t, with_tiles=i in picked)
 
 
-def full_warps(source: np.ndarray, target: np.ndarray, maps: np.ndarray,
-               config: MorphConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Both directions at full strength at the working size (the training snapshots).
+class SnapshotRenderer:
+    """Both directions at full strength at the working size: the training snapshots.
+
+    One compiled program goes from the net's low-resolution output to two uint8
+    images (upsample, colour transform, warp, clip, round), so a snapshot needs no
+    full-size maps in host memory.
 
     Args:
       source, target: float32 ``(1, S, S, 3)`` in [-1, 1].
-      maps: float32 ``(1, S, S, 16)``.
-
-    Returns:
-      ``(a_to_b, b_to_a)``, uint8 ``(S, S, 3)`` each.
+      config: the morph's settings.
     """
-    from .maps import apply_maps
 
-    a_to_b, b_to_a = split_maps(tf.constant(maps))
-    fs = config.flow_scale()
-    return (to_uint8(apply_maps(source, a_to_b, config, fs)[0]),
-            to_uint8(apply_maps(target, b_to_a, config, fs)[0]))
+    def __init__(self, source: np.ndarray, target: np.ndarray, config: MorphConfig):
+        self.source, self.target = tf.constant(source), tf.constant(target)
+        self.config = config
+        self._render = tf.function(self._render_fn, jit_compile=config.fast)
+
+    def _render_fn(self, low):
+        from .maps import apply_maps
+        from .model import upsample_maps
+
+        a_to_b, b_to_a = split_maps(upsample_maps(low, self.config.size))  # (1, S, S, 8) each
+        fs = self.config.flow_scale()
+
+        def as_uint8(x):  # [-1, 1] -> 0..255, clipped, rounded half to even like np.rint
+            return tf.cast(tf.round((tf.clip_by_value(x[0], -1.0, 1.0) + 1) * 127.5), tf.uint8)
+
+        return (as_uint8(apply_maps(self.source, a_to_b, self.config, fs)),
+                as_uint8(apply_maps(self.target, b_to_a, self.config, fs)))
+
+    def __call__(self, low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(a_to_b, b_to_a)``, uint8 ``(S, S, 3)`` each, from float32 ``(1, n, n, 16)`` net output."""
+        a_to_b, b_to_a = self._render(tf.constant(low, tf.float32))
+        return a_to_b.numpy(), b_to_a.numpy()
 
 
 class StripBuilder:
-    """Builds ``result.jpg``: rows frame / a2b / b2a, one ``S x S`` tile per strip frame."""
+    """Builds ``result.jpg``: rows frame / a2b / b2a, one ``S x S`` tile per strip frame.
+
+    The strip is kept in BGR order (``bgr``, what the JPEG encoder takes: at S = 1024
+    it is 94 MB, so saving it needs no converted copy); ``image`` is an RGB view.
+    """
 
     def __init__(self, steps: int, size: int):
         self.columns = {i: c for c, i in enumerate(strip_indices(steps))}
         self.size = size
-        self.image = np.zeros((3 * size, len(self.columns) * size, 3), np.uint8)  # (3S, kS, 3)
+        self.bgr = np.zeros((3 * size, len(self.columns) * size, 3), np.uint8)  # (3S, kS, 3)
+
+    @property
+    def image(self) -> np.ndarray:
+        """The strip as uint8 ``(3S, kS, 3)`` RGB (a view)."""
+        return self.bgr[..., ::-1]
 
     def add(self, frame: Frame) -> None:
         """Place a frame's tiles if it is a strip frame."""
@@ -249,7 +273,7 @@ class StripBuilder:
             return
         c, s = self.columns[frame.index], self.size
         for row, tile in enumerate(frame.tiles):
-            self.image[row * s:(row + 1) * s, c * s:(c + 1) * s] = tile
+            self.bgr[row * s:(row + 1) * s, c * s:(c + 1) * s] = tile[..., ::-1]
 
 
 def maps_image(maps: np.ndarray) -> np.ndarray:
@@ -271,4 +295,7 @@ def maps_image(maps: np.ndarray) -> np.ndarray:
 
 def to_uint8_truncated(x: np.ndarray) -> np.ndarray:
     """The original's conversion for ``maps.jpg``: clip to [-1, 1], ``(x + 1) * 127.5``, floor."""
-    return ((np.clip(x, -1, 1) + 1) * 127.5).astype(np.uint8)
+    scaled = np.clip(x, -1, 1).astype(np.float32, copy=False)  # one float buffer, updated in place
+    scaled += 1
+    scaled *= 127.5
+    return scaled.astype(np.uint8)

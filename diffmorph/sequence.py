@@ -357,7 +357,7 @@ def render_sequence(pairs: list[Pair], images, config, out: Path, formats, gif_m
                 for frame in FrameRenderer(images[pair.source], images[pair.target], maps, config).frames():
                     strip.add(frame)
                     emit(frame.image)
-                save_image(pair.paths.result, strip.image)
+                save_image(pair.paths.result, strip.bgr, bgr=True)
             if boomerang:  # back again: global frames forward-2 ... 1, re-rendered pair by pair
                 for pair in reversed(pairs):
                     back = None

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from diffmorph.config import MorphConfig  # noqa: E402
-from diffmorph.render import (Frame, FrameRenderer, StripBuilder, full_warps, maps_image,  # noqa: E402
+from diffmorph.render import (Frame, FrameRenderer, SnapshotRenderer, StripBuilder, maps_image,  # noqa: E402
                               resize_maps_rows, strengths, strip_indices, to_float, to_uint8,
                               to_working)
 
@@ -209,12 +209,28 @@ def test_resize_maps_rows_matches_tf_resize(random_maps, height, width, rows):
         np.testing.assert_allclose(got, full[:, r0:r1], atol=1e-5, rtol=0)
 
 
-def test_full_warps_with_zero_maps_are_the_inputs(toy_working):
+def test_snapshots_with_zero_maps_are_the_inputs(toy_working):
     a, b = toy_working
-    a2b, b2a = full_warps(a, b, np.zeros((1, S, S, 16), np.float32), MorphConfig(size=S))
+    a2b, b2a = SnapshotRenderer(a, b, MorphConfig(size=S))(np.zeros((1, 84, 84, 16), np.float32))
     assert a2b.shape == b2a.shape == (S, S, 3) and a2b.dtype == np.uint8
     np.testing.assert_array_equal(a2b, to_uint8(a[0]))
     np.testing.assert_array_equal(b2a, to_uint8(b[0]))
+
+
+def test_snapshots_match_the_eager_formula(toy_working):
+    """The compiled snapshot equals upsample + apply_maps + clip + round done eagerly."""
+    from diffmorph.maps import apply_maps, split_maps
+    from diffmorph.model import upsample_maps
+
+    a, b = toy_working
+    config = MorphConfig(size=S)
+    low = np.random.default_rng(3).normal(0, 0.5, (1, 84, 84, 16)).astype(np.float32)
+    a2b, b2a = SnapshotRenderer(a, b, config)(low)
+    a_to_b, b_to_a = split_maps(upsample_maps(low, S))
+    want_a = to_uint8(apply_maps(a, a_to_b, config, config.flow_scale())[0])
+    want_b = to_uint8(apply_maps(b, b_to_a, config, config.flow_scale())[0])
+    assert np.abs(a2b.astype(int) - want_a).max() <= 1 and np.abs(b2a.astype(int) - want_b).max() <= 1
+    assert np.mean(a2b != want_a) < 0.01 and np.mean(b2a != want_b) < 0.01
 
 
 # ----------------------------------------------------------------------------- maps image and strip
