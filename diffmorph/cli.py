@@ -23,7 +23,6 @@ FORMATS = ("mp4", "gif", "frames")
 DEFAULT_FORMATS = "mp4,gif"
 DEFAULT_GIF_MAX_SIDE = 512
 EXIT_USAGE = 2
-EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
 
 TRUE_WORDS = ("1", "true", "t", "yes", "y", "on")
@@ -301,7 +300,7 @@ def run(args, parser) -> int:
         parser.error("--force only applies with --maps")
     paths = OutputPaths(Path(args.output_dir), Path(args.frames_dir) if args.frames_dir else None)
 
-    from .errors import InputError, NonFiniteLossError, OutputError
+    from .errors import USER_ERRORS, InputError, exit_status
 
     try:
         a, b, digests = load_pair(args.source, args.target)  # input errors before TensorFlow loads
@@ -334,15 +333,9 @@ def run(args, parser) -> int:
         except KeyboardInterrupt:
             say(f"interrupted while rendering; re-render with --maps {paths.maps_npz}")
             return EXIT_INTERRUPTED
-    except InputError as exc:
+    except USER_ERRORS as exc:
         say(f"error: {exc}")
-        return EXIT_USAGE
-    except OutputError as exc:
-        say(f"error: {exc}")
-        return EXIT_FAILURE
-    except NonFiniteLossError as exc:
-        say(f"error: {exc}")
-        return EXIT_FAILURE
+        return exit_status(exc)
     if not args.quiet:
         say(f"done: {paths.morph}")
     return 0

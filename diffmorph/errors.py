@@ -14,3 +14,11 @@ class OutputError(OSError):
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the maps are unusable. CLI exit status 1."""
+
+
+USER_ERRORS = (InputError, OutputError, NonFiniteLossError)  # reported as one line, no traceback
+
+
+def exit_status(error: BaseException) -> int:
+    """The CLI's exit status for one of :data:`USER_ERRORS`: 2 for bad input, else 1."""
+    return 2 if isinstance(error, InputError) else 1

@@ -50,7 +50,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .cli import (EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, PROG, OutputPaths, add_morph_options,
+from .cli import (EXIT_INTERRUPTED, EXIT_USAGE, PROG, OutputPaths, add_morph_options,
                   import_tensorflow_quietly, make_config, threading_is_main)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, config) -> int:
-    from .errors import InputError, OutputError
+    from .errors import USER_ERRORS, InputError, OutputError, exit_status
     from .io import pixels_digest
 
     out = Path(args.output)
@@ -415,17 +415,13 @@ def _run(args, config) -> int:
         images = load_images(args.images)
         prepare_outputs(out, work, args.formats)
         import_tensorflow_quietly()
-    except InputError as exc:
+    except (InputError, OutputError) as exc:
         notice(f"error: {exc}")
-        return EXIT_USAGE
-    except OutputError as exc:
-        notice(f"error: {exc}")
-        return EXIT_FAILURE
+        return exit_status(exc)
     except KeyboardInterrupt:
         notice("interrupted")
         return EXIT_INTERRUPTED
 
-    from .errors import NonFiniteLossError
 
     pairs = [Pair(k, i, j, OutputPaths(work / pair_folder_name(k, args.images[i], args.images[j])),
                   (pixels_digest(images[i]), pixels_digest(images[j])))
@@ -444,12 +440,9 @@ def _run(args, config) -> int:
             notice(f"interrupted while rendering; the pairs are kept in {work}, "
                    f"run the same command again to render")
             return EXIT_INTERRUPTED
-    except InputError as exc:
+    except USER_ERRORS as exc:
         notice(f"error: {exc}")
-        return EXIT_USAGE
-    except (OutputError, NonFiniteLossError) as exc:
-        notice(f"error: {exc}")
-        return EXIT_FAILURE
+        return exit_status(exc)
     if not args.quiet:
         reused = sum(p.reused for p in pairs)
         notice(f"done: {', '.join(str(p) for p in output_files(out, args.formats).values())} "

@@ -43,6 +43,17 @@ def write_rgb(path, rgb: np.ndarray) -> pathlib.Path:
     return path
 
 
+def read_video(path):
+    """All frames of a video as uint8 (H, W, 3) arrays, and its metadata (imageio-ffmpeg)."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    width, height = meta["size"]
+    frames = [np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in reader]
+    return frames, meta
+
+
 def make_test_image(width: int, height: int, seed: int = 0) -> np.ndarray:
     """A deterministic uint8 (height, width, 3) RGB picture: gradient plus a disc."""
     import cv2

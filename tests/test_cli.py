@@ -18,22 +18,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, SMALL_SIZE, TOY_A, TOY_B, make_test_image, read_rgb, run_cli, write_rgb
+from conftest import REPO, SMALL_SIZE, TOY_A, TOY_B, make_test_image, read_rgb, read_video, run_cli, write_rgb
 from diffmorph import __version__
 from diffmorph.cli import build_parser, main, make_config
 
 E2E_STEPS = 12
 
-
-def _read_video(path):
-    """All frames of a video as uint8 (H, W, 3) arrays, and its metadata."""
-    import imageio_ffmpeg
-
-    reader = imageio_ffmpeg.read_frames(str(path))
-    meta = next(reader)
-    width, height = meta["size"]
-    frames = [np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in reader]
-    return frames, meta
 
 
 def _assert_clean_failure(proc, code=2):
@@ -121,7 +111,7 @@ def test_e2e_snapshots_resemble_the_other_image(e2e, toy_pair):
 
 def test_e2e_video(e2e, toy_pair):
     a, b = toy_pair
-    frames, meta = _read_video(e2e / "morph" / "morph.mp4")
+    frames, meta = read_video(e2e / "morph" / "morph.mp4")
     assert meta["codec"] == "h264"
     assert meta["fps"] == pytest.approx(45)
     assert len(frames) == E2E_STEPS
@@ -190,7 +180,7 @@ def test_different_sizes_are_resized_to_the_source(tmp_path):
     notices = [line for line in proc.stderr.splitlines() if "resiz" in line.lower()]
     assert len(notices) == 1, proc.stderr
     assert "30x50" in notices[0] and "48x40" in notices[0]
-    frames, meta = _read_video(out / "morph" / "morph.mp4")
+    frames, meta = read_video(out / "morph" / "morph.mp4")
     assert meta["size"] == (48, 40)
     assert len(frames) == 3
     np.testing.assert_array_equal(np.array([f.shape for f in frames]), [[40, 48, 3]] * 3)

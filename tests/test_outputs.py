@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from conftest import REPO, SMALL_SIZE, TOY_A, TOY_B, make_test_image, read_rgb, run_cli, write_rgb
+from conftest import REPO, SMALL_SIZE, TOY_A, TOY_B, make_test_image, read_rgb, read_video, run_cli, write_rgb
 
 A_STEPS = 6  # frames of run A (and of the runs compared with it frame by frame)
 A_EPOCHS = 12  # snapshots at steps 10 and 12
@@ -160,16 +160,6 @@ def _frames(folder) -> list[np.ndarray]:
     return [read_rgb(p) for p in paths]
 
 
-def _read_video(path):
-    """(frames as uint8 (H, W, 3), meta) of a video, decoded with imageio-ffmpeg."""
-    import imageio_ffmpeg
-
-    reader = imageio_ffmpeg.read_frames(str(path))
-    meta = next(reader)
-    width, height = meta["size"]
-    frames = [np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in reader]
-    return frames, meta
-
 
 def _read_gif(path):
     """(frame count, (width, height), per-frame durations in ms) of a GIF."""
@@ -236,7 +226,7 @@ def test_maps_npz_contents(runs):
 
 def test_maps_with_new_steps_and_fps(runs):
     run = _ok(runs["new_steps"])
-    frames, meta = _read_video(run.out / "morph" / "morph.mp4")
+    frames, meta = read_video(run.out / "morph" / "morph.mp4")
     assert len(frames) == 7
     assert meta["fps"] == pytest.approx(20)
     count, size, durations = _read_gif(run.out / "morph" / "morph.gif")
@@ -259,7 +249,7 @@ def test_maps_for_another_target_are_refused(runs):
 
 def test_maps_for_another_target_with_force(runs):
     run = _ok(runs["forced"])
-    frames, _ = _read_video(run.out / "morph" / "morph.mp4")
+    frames, _ = read_video(run.out / "morph" / "morph.mp4")
     assert len(frames) == 3
     for name in ("result.jpg", "maps.jpg"):
         assert (run.out / "morph" / name).is_file(), name
@@ -301,7 +291,7 @@ def test_force_and_resume_usage_errors(tmp_path, flags, needle):
 def test_video_is_h264_yuv420p(runs):
     a = _ok(runs["a"])
     path = a.out / "morph" / "morph.mp4"
-    frames, meta = _read_video(path)
+    frames, meta = read_video(path)
     assert len(frames) == A_STEPS
     assert meta["size"] == (256, 256)
     if "codec" in meta and "pix_fmt" in meta:
@@ -333,7 +323,7 @@ def test_odd_sizes(runs):
     count, size, _ = _read_gif(run.out / "morph" / "morph.gif")
     assert (count, size) == (4, (31, 21))
 
-    video, meta = _read_video(run.out / "morph" / "morph.mp4")
+    video, meta = read_video(run.out / "morph" / "morph.mp4")
     assert len(video) == 4 and meta["size"] == (32, 22)
     first = video[0].astype(np.int16)
     # the padding replicates the last real column / row (H.264 + yuv420p: close, not exact)
@@ -361,7 +351,7 @@ def test_working_render(runs):
 
 def test_boomerang(runs):
     run = _ok(runs["boomerang"])
-    video, _ = _read_video(run.out / "morph" / "morph.mp4")
+    video, _ = read_video(run.out / "morph" / "morph.mp4")
     assert len(video) == 2 * 5 - 2
     frames = _frames(run.out / "morph" / "frames")
     assert len(frames) == 8
@@ -390,7 +380,7 @@ def test_gif_max_side(runs):
     run = _ok(runs["small"])
     count, size, _ = _read_gif(run.out / "morph" / "morph.gif")
     assert (count, size) == (4, (16, 12))
-    video, meta = _read_video(run.out / "morph" / "morph.mp4")
+    video, meta = read_video(run.out / "morph" / "morph.mp4")
     assert meta["size"] == (64, 48) and len(video) == 4
 
 
