@@ -6,6 +6,10 @@ four separate autodiff warps, no XLA; see :class:`diffmorph.optimize.Trainer`):
 * ``setup_s``: building the :class:`~diffmorph.optimize.Trainer` (net, Adam).
 * ``first_step_s``: the first optimisation step alone, i.e. tracing, XLA compiling
   (fast path) and one step. Reported apart, never folded into the rate.
+* ``snapshot_s``: one training snapshot (both directions at full strength, as the
+  CLI writes to ``train/`` every 10 steps early on), compile included; it runs
+  between the first step and the timed ones, so its memory counts in the peak as
+  in a real run.
 * ``steps_per_s``: ``--epochs`` further steps, timed together (each step reads its
   loss back, so the clock covers the whole work).
 * ``render_first_s``: building a :class:`~diffmorph.render.FrameRenderer` from the
@@ -144,7 +148,7 @@ def measure(path: str, args) -> dict:
     from .cli import load_pair
     from .config import MorphConfig
     from .optimize import Trainer
-    from .render import FrameRenderer, to_working
+    from .render import FrameRenderer, SnapshotRenderer, to_working
 
     a, b, _ = load_pair(args.source, args.target)
     config = MorphConfig(size=args.size, seed=args.seed, fast=(path == "fast"), epochs=args.epochs + 1,
@@ -160,7 +164,12 @@ def measure(path: str, args) -> dict:
     losses = [trainer.step()]
     first_step_s = time.perf_counter() - clock
 
-    _progress(args, f"{path}: first step {first_step_s:.2f} s; timing {args.epochs} steps")
+    _progress(args, f"{path}: first step {first_step_s:.2f} s; one training snapshot")
+    clock = time.perf_counter()
+    SnapshotRenderer(working_a, working_b, config)(trainer.low_maps())
+    snapshot_s = time.perf_counter() - clock
+
+    _progress(args, f"{path}: snapshot {snapshot_s:.2f} s; timing {args.epochs} steps")
     clock = time.perf_counter()
     for _ in range(args.epochs):
         losses.append(trainer.step())
@@ -192,6 +201,7 @@ def measure(path: str, args) -> dict:
         "seed": args.seed,
         "setup_s": setup_s,
         "first_step_s": first_step_s,
+        "snapshot_s": snapshot_s,
         "train_s": train_s,
         "steps_per_s": steps_per_s,
         "render_first_s": render_first_s,

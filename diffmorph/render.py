@@ -217,9 +217,11 @@ class FrameRenderer:
 class SnapshotRenderer:
     """Both directions at full strength at the working size: the training snapshots.
 
-    One compiled program goes from the net's low-resolution output to two uint8
-    images (upsample, colour transform, warp, clip, round), so a snapshot needs no
-    full-size maps in host memory.
+    The net's low-resolution output is upsampled by :func:`~diffmorph.model.upsample_maps`
+    as a plain TensorFlow op, then one compiled program makes the two uint8 images
+    (colour transform, warp, clip, round), so a snapshot needs no full-size maps in
+    host memory. The upsample stays outside XLA: XLA lowers ``tf.image.resize`` to a
+    gather of ``(S, S, 9, 16)`` floats (604 MB scratch at S = 1024).
 
     Args:
       source, target: float32 ``(1, S, S, 3)`` in [-1, 1].
@@ -231,11 +233,10 @@ class SnapshotRenderer:
         self.config = config
         self._render = tf.function(self._render_fn, jit_compile=config.fast)
 
-    def _render_fn(self, low):
+    def _render_fn(self, maps):
         from .maps import apply_maps
-        from .model import upsample_maps
 
-        a_to_b, b_to_a = split_maps(upsample_maps(low, self.config.size))  # (1, S, S, 8) each
+        a_to_b, b_to_a = split_maps(maps)  # (1, S, S, 8) each
         fs = self.config.flow_scale()
 
         def as_uint8(x):  # [-1, 1] -> 0..255, clipped, rounded half to even like np.rint
@@ -246,7 +247,10 @@ class SnapshotRenderer:
 
     def __call__(self, low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(a_to_b, b_to_a)``, uint8 ``(S, S, 3)`` each, from float32 ``(1, n, n, 16)`` net output."""
-        a_to_b, b_to_a = self._render(tf.constant(low, tf.float32))
+        from .model import upsample_maps
+
+        maps = upsample_maps(tf.constant(low, tf.float32), self.config.size)  # (1, S, S, 16)
+        a_to_b, b_to_a = self._render(maps)
         return a_to_b.numpy(), b_to_a.numpy()
 
 
