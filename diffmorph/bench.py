@@ -41,9 +41,10 @@ step's loss (same weights) must agree within ``rtol = 1e-5`` and every step with
 makes the exit status 1). Why 2e-3: Adam amplifies float rounding over the steps.
 The plain path compiled with XLA (the same graph, only the compiler's rounding
 differs) drifts from the plain path by 5.2e-4 over 60 steps at size 256 on this
-machine, the fast path by 3.2e-4: the fast path stays inside that envelope. ``--compare --no-isolate`` measures both in this
-process instead: then the peak RSS of the path measured second (fast) is the peak
-over both paths. A single path runs in-process unless ``--isolate`` is given.
+machine, the fast path by 5.2e-4: the fast path stays inside that envelope.
+``--compare --no-isolate`` measures both in this process instead: then the peak RSS
+of the path measured second (fast) is the peak over both paths. A single path runs
+in-process unless ``--isolate`` is given.
 
 How to read it: the output is a fixed-width table, a few lines of ratios and, last,
 ONE line of JSON (``json.loads`` of the last stdout line) with every figure, the
