@@ -11,8 +11,8 @@ import subprocess
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-RUN_KEYS = {"path", "size", "epochs", "steps", "render", "output_size", "seed", "setup_s", "first_step_s", "snapshot_s",
-            "train_s", "steps_per_s", "render_first_s", "render_s", "frames_per_s", "est_1000_100_s",
+RUN_KEYS = {"path", "size", "epochs", "steps", "render", "output_size", "seed", "setup_s", "first_step_s",
+            "snapshot_s", "train_s", "steps_per_s", "render_first_s", "render_s", "frames_per_s", "est_1000_100_s",
             "peak_rss_mb", "peak_rss_kib", "losses", "tf_version", "cpu", "cpu_count", "cpus_usable",
             "machine", "system", "python", "date"}
 POSITIVE = ("setup_s", "first_step_s", "snapshot_s", "train_s", "steps_per_s", "render_first_s", "render_s",
