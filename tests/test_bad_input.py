@@ -282,36 +282,29 @@ def make_unicode_path(d):
     return p
 
 
-def make_tiny(d):
+def save_gradient(d, name: str, width: int, height: int):
+    """Save :func:`gradient_rgb` of ``width`` x ``height`` as ``d / name``; return the path."""
     from PIL import Image
 
-    p = d / "tiny.png"
-    Image.fromarray(gradient_rgb(8, 8)).save(p)
+    p = d / name
+    Image.fromarray(gradient_rgb(width, height)).save(p)
     return p
+
+
+def make_tiny(d):
+    return save_gradient(d, "tiny.png", 8, 8)
 
 
 def make_thin(d):
-    from PIL import Image
-
-    p = d / "thin.png"
-    Image.fromarray(gradient_rgb(31, 500)).save(p)
-    return p
+    return save_gradient(d, "thin.png", 31, 500)
 
 
 def make_wide(d):
-    from PIL import Image
-
-    p = d / "wide.png"
-    Image.fromarray(gradient_rgb(96, 24)).save(p)
-    return p
+    return save_gradient(d, "wide.png", 96, 24)
 
 
 def make_source_40x30(d):
-    from PIL import Image
-
-    p = d / "src_40x30.png"
-    Image.fromarray(gradient_rgb(40, 30)).save(p)
-    return p
+    return save_gradient(d, "src_40x30.png", 40, 30)
 
 
 # --------------------------------------------------------------------- CLI table
