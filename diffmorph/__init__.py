@@ -4,4 +4,4 @@ The heavy modules (TensorFlow) are imported lazily by their users; importing the
 package itself is cheap so that ``diffmorph --version`` answers at once.
 """
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401

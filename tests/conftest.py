@@ -88,7 +88,7 @@ def toy_pair():
 @pytest.fixture(scope="session")
 def toy_working(toy_pair):
     """The toy pair at the small working size: float32 (1, 64, 64, 3) each, in [-1, 1]."""
-    from diffmorph.render import to_working
+    from diffmorph.core.render import to_working
 
     return to_working(toy_pair[0], SMALL_SIZE), to_working(toy_pair[1], SMALL_SIZE)
 

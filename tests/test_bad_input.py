@@ -355,7 +355,7 @@ WORKING_CASES = [
 def test_cli_accepts_image(tmp_path, case, make_source, make_target, expected):
     import imageio_ffmpeg
 
-    from diffmorph.io import load_image
+    from diffmorph.io.images import load_image
 
     (tmp_path / "s").mkdir()
     (tmp_path / "t").mkdir()
@@ -489,7 +489,7 @@ def test_earlier_video_survives_failed_runs(tmp_path):
 # --------------------------------------------------------------- load_image units
 
 def test_load_image_transparent_is_white(tmp_path):
-    from diffmorph.io import load_image
+    from diffmorph.io.images import load_image
 
     for maker in (make_rgba, make_la, make_palette_transparent):
         pixels = load_image(maker(tmp_path)).pixels
@@ -503,7 +503,7 @@ def test_load_image_transparent_is_white(tmp_path):
 def test_load_image_exif_orientation(tmp_path):
     from PIL import Image
 
-    from diffmorph.io import load_image
+    from diffmorph.io.images import load_image
 
     path = make_exif_rotated(tmp_path)
     with Image.open(path) as raw:
@@ -517,7 +517,7 @@ def test_load_image_exif_orientation(tmp_path):
 
 
 def test_load_image_gray16_is_scaled(tmp_path):
-    from diffmorph.io import load_image
+    from diffmorph.io.images import load_image
 
     pixels = load_image(make_gray16(tmp_path)).pixels
     ramp = (np.arange(48 * 40, dtype=np.uint32).reshape(40, 48) * 34).astype(np.float64)
@@ -527,7 +527,7 @@ def test_load_image_gray16_is_scaled(tmp_path):
 
 
 def test_load_image_formats(tmp_path):
-    from diffmorph.io import load_image
+    from diffmorph.io.images import load_image
 
     gray = load_image(make_gray(tmp_path)).pixels
     assert gray.shape == (40, 48, 3) and (gray[..., 0] == gray[..., 2]).all()
@@ -559,7 +559,8 @@ def test_load_image_formats(tmp_path):
     pytest.param(make_bomb, "megapixels", id="make_bomb-megapixels"),
 ], ids=lambda v: getattr(v, "__name__", v))
 def test_load_image_refuses(tmp_path, make, expected):
-    from diffmorph.io import InputError, load_image
+    from diffmorph.errors import InputError
+    from diffmorph.io.images import load_image
 
     path = make(tmp_path)
     with pytest.raises(InputError) as info:
@@ -569,7 +570,8 @@ def test_load_image_refuses(tmp_path, make, expected):
 
 
 def test_load_image_pixel_limit_before_decoding(tmp_path):
-    from diffmorph.io import MAX_PIXELS, InputError, load_image
+    from diffmorph.errors import InputError
+    from diffmorph.io.images import MAX_PIXELS, load_image
 
     path = png_header_only(tmp_path / "big.png", 10000, MAX_PIXELS // 10000 + 1)  # no real pixel data
     with pytest.raises(InputError, match="megapixels; the limit is 50"):
@@ -580,7 +582,8 @@ def test_load_image_pixel_limit_before_decoding(tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 def test_load_image_fifo_does_not_hang(tmp_path):
-    from diffmorph.io import InputError, load_image
+    from diffmorph.errors import InputError
+    from diffmorph.io.images import load_image
 
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)

@@ -1,4 +1,4 @@
-"""Smoke test of the benchmark script (``python -m diffmorph.bench``): it runs and its
+"""Smoke test of the benchmark script (``python tools/bench.py``): it runs and its
 JSON line is complete and sane. No timing is asserted."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ POSITIVE = ("setup_s", "first_step_s", "snapshot_s", "train_s", "steps_per_s", "
 
 def test_bench_compare_smoke():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run([sys.executable, "-m", "diffmorph.bench", "--size", "32", "--epochs", "2",
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "bench.py"), "--size", "32", "--epochs", "2",
                            "--steps", "3", "--compare", "-q"],
                           cwd=str(REPO), env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -79,7 +79,7 @@ def test_e2e_preds(e2e):
 def test_e2e_maps_npz_holds_the_final_maps(e2e):
     import tensorflow as tf
 
-    from diffmorph import mapsfile
+    from diffmorph.io import mapsfile
 
     meta, arrays = mapsfile.load(e2e / "morph" / "maps.npz")
     assert meta["size"] == SMALL_SIZE and meta["steps_done"] == 12

@@ -17,6 +17,8 @@ import sys
 import time
 
 import numpy as np
+
+from diffmorph.errors import OutputError
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -82,7 +84,7 @@ WRITERS = {
     "save_image_png": (".png", lambda dio, path: dio.save_image(path, np.full((64, 64, 3), 77, np.uint8))),
     "save_arrays": (".npz", lambda dio, path: dio.save_arrays(path, x=np.arange(50000), y=np.ones(3))),
     "save_npy": (".npy", lambda dio, path: dio.save_npy(path, np.arange(50000, dtype=np.float32))),
-    "mapsfile_save": (".npz", lambda dio, path: __import__("diffmorph.mapsfile", fromlist=["save"]).save(
+    "mapsfile_save": (".npz", lambda dio, path: __import__("diffmorph.io.mapsfile", fromlist=["save"]).save(
         path, {"format": "x"}, low=np.zeros((1, 4, 4, 16), np.float32))),
 }
 
@@ -90,7 +92,7 @@ WRITERS = {
 @pytest.mark.parametrize("fault", ["write", "fsync", "replace"])
 @pytest.mark.parametrize("writer", sorted(WRITERS))
 def test_atomic_write_disk_full(tmp_path, monkeypatch, writer, fault):
-    import diffmorph.io as dio
+    import diffmorph.io.files as dio
 
     suffix, write = WRITERS[writer]
     dest = tmp_path / f"output{suffix}"
@@ -104,7 +106,7 @@ def test_atomic_write_disk_full(tmp_path, monkeypatch, writer, fault):
         real_replace = os.replace
         monkeypatch.setattr(dio.os, "replace", lambda src, dst: (fired.append(dst), _raise_enospc())
                             if pathlib.Path(dst) == dest else real_replace(src, dst))
-    with pytest.raises(dio.OutputError) as info:
+    with pytest.raises(OutputError) as info:
         write(dio, dest)
     assert fired, f"the {fault} fault was never reached (did io.py change how it writes?)"
     message = str(info.value)
@@ -115,7 +117,7 @@ def test_atomic_write_disk_full(tmp_path, monkeypatch, writer, fault):
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit, RuntimeError])
 def test_atomic_path_interrupted_block(tmp_path, exc):
-    from diffmorph.io import atomic_path
+    from diffmorph.io.files import atomic_path
 
     dest = tmp_path / "movie.mp4"
     dest.write_bytes(b"old")
@@ -129,11 +131,11 @@ def test_atomic_path_interrupted_block(tmp_path, exc):
 
 
 def test_atomic_write_new_file_and_missing_folder(tmp_path):
-    import diffmorph.io as dio
+    import diffmorph.io.files as dio
 
     dio.write_bytes(tmp_path / "fresh.bin", b"abc")
     assert (tmp_path / "fresh.bin").read_bytes() == b"abc"
-    with pytest.raises(dio.OutputError) as info:
+    with pytest.raises(OutputError) as info:
         dio.write_bytes(tmp_path / "no_such_folder" / "x.bin", b"abc")
     assert "\n" not in str(info.value) and "no_such_folder" in str(info.value)
 
@@ -205,7 +207,7 @@ def check_every_file(out: pathlib.Path) -> dict[str, int]:
     import imageio_ffmpeg
     from PIL import Image
 
-    from diffmorph import mapsfile
+    from diffmorph.io import mapsfile
 
     seen: dict[str, int] = {}
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
@@ -236,8 +238,9 @@ def check_every_file(out: pathlib.Path) -> dict[str, int]:
 # ------------------------------------------------------------- disk full, in-process
 
 def test_disk_full_while_rendering_keeps_the_maps(tmp_path, monkeypatch, capsys):
-    import diffmorph.io as dio
-    from diffmorph import cli, mapsfile
+    import diffmorph.io.files as dio
+    from diffmorph import cli
+    from diffmorph.io import mapsfile
 
     out = tmp_path / "out"
     fired = []
@@ -268,7 +271,7 @@ def test_disk_full_while_rendering_keeps_the_maps(tmp_path, monkeypatch, capsys)
 # ----------------------------------------------------------------------- kills
 
 def test_sigkill_during_optimisation_leaves_no_truncated_file(tmp_path):
-    from diffmorph import mapsfile
+    from diffmorph.io import mapsfile
 
     out = tmp_path / "out"
     checkpoint = out / "morph" / "checkpoint.npz"
@@ -284,7 +287,7 @@ def test_sigkill_during_optimisation_leaves_no_truncated_file(tmp_path):
 
 
 def test_sigint_during_optimisation_then_resume(tmp_path):
-    from diffmorph import mapsfile
+    from diffmorph.io import mapsfile
 
     out = tmp_path / "out"
     checkpoint = out / "morph" / "checkpoint.npz"
@@ -320,7 +323,7 @@ def test_sigint_during_optimisation_then_resume(tmp_path):
 def test_sigterm_during_render(tmp_path):
     import imageio_ffmpeg
 
-    from diffmorph import mapsfile
+    from diffmorph.io import mapsfile
 
     out = tmp_path / "out"
     frames = out / "morph" / "frames"

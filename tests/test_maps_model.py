@@ -1,4 +1,4 @@
-"""Tests of the map channels (``diffmorph.maps``), the net (``diffmorph.model``) and
+"""Tests of the map channels (``diffmorph.core.maps``), the net (``diffmorph.core.model``) and
 the settings (``diffmorph.config``) against the original DiffMorph's definitions."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import tensorflow as tf  # noqa: E402
 
 from diffmorph import config as config_module  # noqa: E402
 from diffmorph.config import MorphConfig  # noqa: E402
-from diffmorph.maps import Maps, apply_maps, colour_transform, split_direction, split_maps  # noqa: E402
-from diffmorph.model import (build_map_net, coordinate_grid, net_input, shrink_input,  # noqa: E402
+from diffmorph.core.maps import Maps, apply_maps, colour_transform, split_direction, split_maps  # noqa: E402
+from diffmorph.core.model import (build_map_net, coordinate_grid, net_input, shrink_input,  # noqa: E402
                              upsample_maps)
 
 S = 64
@@ -180,7 +180,7 @@ def test_apply_maps_zero_maps_is_identity():
     np.testing.assert_array_equal(out[:, :-1, :-1], image[:, :-1, :-1])
     np.testing.assert_allclose(out, image, rtol=0, atol=2e-7)
     # and exactly the same pixels once converted to 8 bits
-    from diffmorph.render import to_uint8
+    from diffmorph.core.render import to_uint8
 
     np.testing.assert_array_equal(to_uint8(out), to_uint8(image))
 

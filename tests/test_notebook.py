@@ -43,7 +43,7 @@ def test_notebook_is_valid_and_committed_without_outputs():
         assert f"{name} =" in source
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "INSTALL = False" in code and "%pip install -q -e ." in code
-    assert "from diffmorph.sequence import" in code
+    assert "from diffmorph.cli.sequence import" in code
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests of the loss and the Adam loop (``diffmorph.optimize``) at a small working size."""
+"""Tests of the loss and the Adam loop (``diffmorph.core.optimize``) at a small working size."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from diffmorph.config import MorphConfig  # noqa: E402
-from diffmorph.model import net_input  # noqa: E402
-from diffmorph.optimize import (NonFiniteLossError, Progress, Trainer, is_snapshot_step,  # noqa: E402
+from diffmorph.core.model import net_input  # noqa: E402
+from diffmorph.core.optimize import (NonFiniteLossError, Progress, Trainer, is_snapshot_step,  # noqa: E402
                                 morph_loss, morph_loss_fused, optimize)
-from diffmorph.warp import dense_image_warp  # noqa: E402
+from diffmorph.core.warp import dense_image_warp  # noqa: E402
 
 S = 64
 TRAIN_STEPS = 60
@@ -34,7 +34,7 @@ def _random_preds(seed=0, scale=0.4):
 
 
 def _spec_loss(preds, maps_input, a, b, config):
-    """The loss as the reference describes it, written independently of diffmorph.maps."""
+    """The loss as the reference describes it, written independently of diffmorph.core.maps."""
     px = S * config.warp_scale  # pixels per flow unit at the working size
 
     def direction(image, maps8):
@@ -304,7 +304,7 @@ def test_fused_loss_gradient_matches_plain(toy_working, jit):
 
 
 def test_fast_upsampler_matches_resize():
-    from diffmorph import model
+    from diffmorph.core import model
 
     if not hasattr(model, "FastUpsampler"):
         pytest.skip("no FastUpsampler in this version")

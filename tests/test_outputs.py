@@ -204,8 +204,9 @@ def test_maps_run_does_not_optimise(runs):
 
 
 def test_maps_npz_contents(runs):
-    from diffmorph import __version__, mapsfile
-    from diffmorph.io import load_image, pixels_digest
+    from diffmorph import __version__
+    from diffmorph.io import mapsfile
+    from diffmorph.io.images import load_image, pixels_digest
 
     a = _ok(runs["a"])
     meta, arrays = mapsfile.load(a.out / "morph" / "maps.npz")
@@ -398,8 +399,8 @@ def test_default_layout_snapshots(runs):
 
 
 def test_preds_are_the_upsampled_maps(runs):
-    from diffmorph import mapsfile
-    from diffmorph.model import upsample_maps
+    from diffmorph.io import mapsfile
+    from diffmorph.core.model import upsample_maps
 
     a = _ok(runs["a"])
     preds = np.load(a.out / "preds.npy")

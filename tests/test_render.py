@@ -1,4 +1,4 @@
-"""Tests of rendering (``diffmorph.render``): strengths, strip, frames, bands, maps image."""
+"""Tests of rendering (``diffmorph.core.render``): strengths, strip, frames, bands, maps image."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from diffmorph.config import MorphConfig  # noqa: E402
-from diffmorph.render import (Frame, FrameRenderer, SnapshotRenderer, StripBuilder, maps_image,  # noqa: E402
+from diffmorph.core.render import (Frame, FrameRenderer, SnapshotRenderer, StripBuilder, maps_image,  # noqa: E402
                               resize_maps_rows, strengths, strip_indices, to_float, to_uint8,
                               to_working)
 
@@ -132,7 +132,7 @@ def test_native_frames_tiles(native_frames):
 
 def test_native_render_matches_formula(native_frames, small_pair, random_maps):
     """A middle frame recomputed from the documented formula at the native size."""
-    from diffmorph.maps import apply_maps, split_maps
+    from diffmorph.core.maps import apply_maps, split_maps
 
     renderer, frames = native_frames
     a, b = small_pair
@@ -219,8 +219,8 @@ def test_snapshots_with_zero_maps_are_the_inputs(toy_working):
 
 def test_snapshots_match_the_eager_formula(toy_working):
     """The compiled snapshot equals upsample + apply_maps + clip + round done eagerly."""
-    from diffmorph.maps import apply_maps, split_maps
-    from diffmorph.model import upsample_maps
+    from diffmorph.core.maps import apply_maps, split_maps
+    from diffmorph.core.model import upsample_maps
 
     a, b = toy_working
     config = MorphConfig(size=S)

@@ -1,4 +1,4 @@
-"""Tests of ``diffmorph sequence`` (:mod:`diffmorph.sequence`) and ``scripts/morph_folder.sh``.
+"""Tests of ``diffmorph sequence`` (:mod:`diffmorph.cli.sequence`) and ``scripts/morph_folder.sh``.
 
 End-to-end runs are subprocesses (``python -m diffmorph.cli sequence ...``) with tiny
 settings on CPU. One module-scoped run of three images is shared; the loop and
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diffmorph.sequence import frame_count, images_in, main, pair_folder_name, pairs_of
+from diffmorph.cli.sequence import frame_count, images_in, main, pair_folder_name, pairs_of
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "morph_folder.sh"
@@ -117,7 +117,7 @@ def test_images_in_sorts_and_filters(tmp_path):
 
 
 def test_in_process_main_returns_status_and_help_does_not_import_tensorflow():
-    code = ("import sys; from diffmorph.sequence import main; "
+    code = ("import sys; from diffmorph.cli.sequence import main; "
             "assert main(['--help']) == 0; assert main(['only-one.png', '-o', 'x.mp4']) == 2; "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     proc = subprocess.run([sys.executable, "-c", code], env=env(), capture_output=True, text=True,

@@ -1,4 +1,4 @@
-"""Tests of ``diffmorph.warp.dense_image_warp``: parity with tfa 0.23.0 and its semantics.
+"""Tests of ``diffmorph.core.warp.dense_image_warp``: parity with tfa 0.23.0 and its semantics.
 
 Convention under test: ``out[n, y, x, c] = image[n, y - flow[..., 0], x - flow[..., 1], c]``
 (flow channel 0 = dy along rows, channel 1 = dx along columns, in pixels), bilinear,
@@ -25,7 +25,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
-from diffmorph.warp import dense_image_warp, dense_image_warp_fast  # noqa: E402
+from diffmorph.core.warp import dense_image_warp, dense_image_warp_fast  # noqa: E402
 
 IMPLEMENTATIONS = [
     pytest.param(dense_image_warp, id="eager"),

@@ -20,8 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .config import MorphConfig
-from .errors import NonFiniteLossError
+from ..config import MorphConfig
+from ..errors import NonFiniteLossError
 from .maps import apply_maps, colour_transform, flow_pixels, split_maps
 from .model import KERNEL, FastUpsampler, build_map_net, net_input, shrink_input, upsample_maps
 from .warp import dense_image_warp, warp_many

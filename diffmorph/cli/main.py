@@ -14,8 +14,8 @@ import signal
 import sys
 from pathlib import Path
 
-from . import __version__
-from .config import (DEFAULT_ADD_SCALE, DEFAULT_EPOCHS, DEFAULT_FPS, DEFAULT_MULT_SCALE, DEFAULT_SIZE,
+from ..version import __version__
+from ..config import (DEFAULT_ADD_SCALE, DEFAULT_EPOCHS, DEFAULT_FPS, DEFAULT_MULT_SCALE, DEFAULT_SIZE,
                      DEFAULT_STEPS, DEFAULT_WARP_SCALE, RENDER_MODES)
 
 PROG = "diffmorph"
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def make_config(args, parser: argparse.ArgumentParser):
     """A validated :class:`MorphConfig` from parsed arguments (usage error otherwise)."""
-    from .config import MorphConfig
+    from ..config import MorphConfig
 
     try:
         config = MorphConfig(size=args.size, epochs=args.train_epochs, add_scale=args.add_scale,
@@ -164,8 +164,8 @@ class OutputPaths:
         Raises:
           OutputError: with a one-line reason.
         """
-        from .errors import OutputError
-        from .io import ensure_folder
+        from ..errors import OutputError
+        from ..io.files import ensure_folder
 
         for folder in (self.root, self.train, self.morph) + ((self.frames,) if frames else ()):
             ensure_folder(folder)
@@ -183,7 +183,7 @@ def load_pair(source_path, target_path):
     """Both images as uint8 RGB, the target resized to the source's size (with a notice)."""
     import cv2
 
-    from .io import load_image, pixels_digest
+    from ..io.images import load_image, pixels_digest
 
     source, target = load_image(source_path), load_image(target_path)
     for notice in source.notices + target.notices:
@@ -213,12 +213,12 @@ def optimise_maps(a, b, digests, config, paths: OutputPaths, resume: bool, quiet
     """
     from tqdm import tqdm
 
-    from . import mapsfile
-    from .errors import InputError
-    from .io import save_image, save_npy
-    from .model import upsample_maps
-    from .optimize import Trainer, optimize
-    from .render import SnapshotRenderer, to_working
+    from ..io import mapsfile
+    from ..errors import InputError
+    from ..io.files import save_image, save_npy
+    from ..core.model import upsample_maps
+    from ..core.optimize import Trainer, optimize
+    from ..core.render import SnapshotRenderer, to_working
 
     height, width = a.shape[:2]
     working_a, working_b = to_working(a, config.size), to_working(b, config.size)
@@ -269,9 +269,9 @@ def render_outputs(a, b, maps, config, paths: OutputPaths, formats, gif_max_side
     """Render every frame once and stream it to the chosen writers, then the strip and maps image."""
     from tqdm import tqdm
 
-    from .io import save_image
-    from .render import FrameRenderer, StripBuilder, maps_image
-    from .video import frame_writers
+    from ..io.files import save_image
+    from ..core.render import FrameRenderer, StripBuilder, maps_image
+    from ..io.video import frame_writers
 
     save_image(paths.maps_jpg, maps_image(maps))
     renderer = FrameRenderer(a, b, maps, config)
@@ -300,13 +300,13 @@ def run(args, parser) -> int:
         parser.error("--force only applies with --maps")
     paths = OutputPaths(Path(args.output_dir), Path(args.frames_dir) if args.frames_dir else None)
 
-    from .errors import USER_ERRORS, InputError, exit_status
+    from ..errors import USER_ERRORS, InputError, exit_status
 
     try:
         a, b, digests = load_pair(args.source, args.target)  # input errors before TensorFlow loads
         paths.prepare(frames="frames" in args.formats)
         import_tensorflow_quietly()
-        from . import mapsfile
+        from ..io import mapsfile
 
         if args.maps:
             meta, arrays = mapsfile.load(args.maps)
@@ -317,7 +317,7 @@ def run(args, parser) -> int:
             config = mapsfile.config_from(meta, config)
             if "low" not in arrays:
                 raise InputError(f"{args.maps}: holds no maps (is it a checkpoint?)")
-            from .model import upsample_maps
+            from ..core.model import upsample_maps
 
             maps = upsample_maps(arrays["low"], config.size).numpy()
         else:

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .config import MorphConfig
+from ..config import MorphConfig
 from .maps import MAP_CHANNELS
 
 NET_INPUT_CHANNELS = 8  # grid (2) + source * 0.1 (3) + target * 0.1 (3)

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from .config import MorphConfig
+from ..config import MorphConfig
 from .maps import (DIRECTION_CHANNELS, FLOW_CHANNELS, Maps, colour_transform, flow_pixels, split_direction,
                    split_flows, split_maps)
 from .warp import warp_rows

@@ -49,8 +49,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
-from .cli import (EXIT_INTERRUPTED, EXIT_USAGE, PROG, OutputPaths, add_morph_options,
+from ..version import __version__
+from .main import (EXIT_INTERRUPTED, EXIT_USAGE, PROG, OutputPaths, add_morph_options,
                   import_tensorflow_quietly, make_config, threading_is_main)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -202,7 +202,7 @@ def load_images(paths) -> list:
     """
     import cv2
 
-    from .io import load_image
+    from ..io.images import load_image
 
     out = []
     for path in paths:
@@ -231,8 +231,8 @@ def prepare_outputs(out: Path, work: Path, formats) -> None:
     Raises:
       OutputError: with a one-line reason.
     """
-    from .errors import OutputError
-    from .io import ensure_folder
+    from ..errors import OutputError
+    from ..io.files import ensure_folder
 
     for name, path in output_files(out, formats).items():
         if name != "frames" and path.is_dir():
@@ -247,8 +247,8 @@ def finished_maps(paths: OutputPaths, config, digests):
     Fits: same input pixels and bound settings (:func:`mapsfile.mismatches` empty) and
     ``steps_done == config.epochs``. Returns float32 ``(1, 84, 84, 16)``.
     """
-    from . import mapsfile
-    from .errors import InputError
+    from ..io import mapsfile
+    from ..errors import InputError
 
     if not paths.maps_npz.is_file():
         return None
@@ -263,8 +263,8 @@ def finished_maps(paths: OutputPaths, config, digests):
 
 def resumable(paths: OutputPaths, config, digests) -> bool:
     """Whether ``paths.checkpoint`` is for this pair and settings, at a step ``<= config.epochs``."""
-    from . import mapsfile
-    from .errors import InputError
+    from ..io import mapsfile
+    from ..errors import InputError
 
     if not paths.checkpoint.is_file():
         return False
@@ -288,7 +288,7 @@ def fit_pairs(pairs: list[Pair], images, config, quiet: bool) -> None:
     """
     from tqdm import tqdm
 
-    from .cli import optimise_maps
+    from .main import optimise_maps
 
     bar = tqdm(pairs, disable=quiet, unit="pair", dynamic_ncols=True, desc="Pairs")
     try:
@@ -322,10 +322,10 @@ def render_sequence(pairs: list[Pair], images, config, out: Path, formats, gif_m
     """
     from tqdm import tqdm
 
-    from .io import save_image
-    from .model import upsample_maps
-    from .render import FrameRenderer, StripBuilder, maps_image, strengths
-    from .video import frame_writers
+    from ..io.files import save_image
+    from ..core.model import upsample_maps
+    from ..core.render import FrameRenderer, StripBuilder, maps_image, strengths
+    from ..io.video import frame_writers
 
     steps = config.steps
     forward = len(pairs) * steps  # the frame-count rule (frame_count)
@@ -405,8 +405,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, config) -> int:
-    from .errors import USER_ERRORS, InputError, OutputError, exit_status
-    from .io import pixels_digest
+    from ..errors import USER_ERRORS, InputError, OutputError, exit_status
+    from ..io.images import pixels_digest
 
     out = Path(args.output)
     work = Path(args.work_dir) if args.work_dir else out.with_name(out.stem + "_pairs")

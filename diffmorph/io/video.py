@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import OutputError
-from .io import atomic_path, save_image
+from ..errors import OutputError
+from .files import atomic_path, save_image
 
 MP4_CRF = 18  # x264 quality: 18 is visually lossless for most content
 DEFAULT_GIF_MAX_SIDE = 512

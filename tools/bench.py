@@ -1,9 +1,9 @@
-"""Benchmark of the optimisation and the rendering: ``python -m diffmorph.bench``.
+"""Benchmark of the optimisation and the rendering: ``python tools/bench.py``.
 
 What it measures, for each path (``fast``: the fused, XLA-compiled step; ``plain``:
-four separate autodiff warps, no XLA; see :class:`diffmorph.optimize.Trainer`):
+four separate autodiff warps, no XLA; see :class:`diffmorph.core.optimize.Trainer`):
 
-* ``setup_s``: building the :class:`~diffmorph.optimize.Trainer` (net, Adam).
+* ``setup_s``: building the :class:`~diffmorph.core.optimize.Trainer` (net, Adam).
 * ``first_step_s``: the first optimisation step alone, i.e. tracing, XLA compiling
   (fast path) and one step. Reported apart, never folded into the rate.
 * ``snapshot_s``: one training snapshot (both directions at full strength, as the
@@ -12,7 +12,7 @@ four separate autodiff warps, no XLA; see :class:`diffmorph.optimize.Trainer`):
   in a real run.
 * ``steps_per_s``: ``--epochs`` further steps, timed together (each step reads its
   loss back, so the clock covers the whole work).
-* ``render_first_s``: building a :class:`~diffmorph.render.FrameRenderer` from the
+* ``render_first_s``: building a :class:`~diffmorph.core.render.FrameRenderer` from the
   trainer's final maps plus rendering frame 0 (tracing / compiling).
 * ``frames_per_s``: the remaining ``--steps - 1`` frames, rendered as the CLI does
   (``FrameRenderer.frames()``, strip tiles included), without any encoding or writing.
@@ -26,11 +26,11 @@ four separate autodiff warps, no XLA; see :class:`diffmorph.optimize.Trainer`):
 How to run (from the repository root; the default images are the bundled pair
 ``images/astronaut.jpg`` and ``images/cat.jpg``)::
 
-    python -m diffmorph.bench                      # fast path, size 1024, 20 steps, 100 frames
-    python -m diffmorph.bench --compare            # plain and fast side by side, with ratios
-    python -m diffmorph.bench --size 256 --epochs 10 --steps 20 --compare
-    python -m diffmorph.bench --path plain --render working
-    python -m diffmorph.bench --compare --json-only  # only the JSON line
+    python tools/bench.py                      # fast path, size 1024, 20 steps, 100 frames
+    python tools/bench.py --compare            # plain and fast side by side, with ratios
+    python tools/bench.py --size 256 --epochs 10 --steps 20 --compare
+    python tools/bench.py --path plain --render working
+    python tools/bench.py --compare --json-only  # only the JSON line
 
 With ``--compare`` each path runs in a fresh subprocess, one after the other
 (``--isolate``, the default there), so each path's peak RSS is its own; the parent
@@ -76,9 +76,11 @@ import sys
 import time
 from pathlib import Path
 
-from .config import DEFAULT_SIZE, DEFAULT_STEPS, MIN_SIZE, MIN_STEPS, RENDER_MODES
-
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run from a clone: the package beside this script
+
+from diffmorph.config import DEFAULT_SIZE, DEFAULT_STEPS, MIN_SIZE, MIN_STEPS, RENDER_MODES
+
 DEFAULT_SOURCE = REPO / "images" / "astronaut.jpg"
 DEFAULT_TARGET = REPO / "images" / "cat.jpg"
 DEFAULT_EPOCHS = 20  # timed steps (after the first)
@@ -141,15 +143,15 @@ def estimate_s(first_step_s, steps_per_s, render_first_s, frames_per_s) -> float
 
 def measure(path: str, args) -> dict:
     """Optimise and render with one path in this process; returns its figures."""
-    from .cli import import_tensorflow_quietly
+    from diffmorph.cli.main import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import tensorflow as tf
 
-    from .cli import load_pair
-    from .config import MorphConfig
-    from .optimize import Trainer
-    from .render import FrameRenderer, SnapshotRenderer, to_working
+    from diffmorph.cli.main import load_pair
+    from diffmorph.config import MorphConfig
+    from diffmorph.core.optimize import Trainer
+    from diffmorph.core.render import FrameRenderer, SnapshotRenderer, to_working
 
     a, b, _ = load_pair(args.source, args.target)
     config = MorphConfig(size=args.size, seed=args.seed, fast=(path == "fast"), epochs=args.epochs + 1,
@@ -220,7 +222,7 @@ def measure(path: str, args) -> dict:
 
 def child_args(path: str, args) -> list[str]:
     """The command line that measures ``path`` in a fresh interpreter."""
-    return [sys.executable, "-m", "diffmorph.bench", "--json-only", "--no-isolate", "--path", path,
+    return [sys.executable, str(Path(__file__).resolve()), "--json-only", "--no-isolate", "--path", path,
             "--size", str(args.size), "--epochs", str(args.epochs), "--steps", str(args.steps),
             "--render", args.render, "--seed", str(args.seed), "-s", str(args.source),
             "-t", str(args.target)] + (["-q"] if args.quiet else [])
@@ -345,7 +347,7 @@ def table(summary: dict) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m diffmorph.bench",
+        prog="python tools/bench.py",
         description="Time DiffMorph's optimisation steps and frame rendering (plain and/or fast path).")
     opt = parser.add_argument
     opt("--size", type=int, default=DEFAULT_SIZE, help=f"working resolution S (default {DEFAULT_SIZE})")

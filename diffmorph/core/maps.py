@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from .config import MorphConfig
+from ..config import MorphConfig
 from .warp import dense_image_warp
 
 MAP_CHANNELS = 16

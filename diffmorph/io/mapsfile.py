@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .config import MorphConfig
-from .errors import InputError
-from .io import save_arrays
+from ..version import __version__
+from ..config import MorphConfig
+from ..errors import InputError
+from .files import save_arrays
 
 FORMAT = "diffmorph-maps-1"
 # settings that change what the maps mean
