@@ -1,7 +1,9 @@
 """One frozen dataclass holding every setting of a morph, and the defaults it uses.
 
-The defaults are the original DiffMorph's constants (see
-``shared/reference/diffmorph-algorithm.md``); the CLI's parser reads them from here.
+The defaults are the original DiffMorph's constants (see ``docs/algorithm.md``); the
+command line's parser reads them from here. Names: a *train step* is one Adam update
+(the original's "epoch", flag ``-e``); a *frame* is one rendered image (the original's
+"steps", flag ``--steps``).
 """
 
 from __future__ import annotations
@@ -11,21 +13,32 @@ import math
 
 DEFAULT_SIZE = 1024  # working resolution S (pixels, square)
 MAP_SIZE = 96  # the net's input size; its output is MAP_SIZE - 12 = 84
-DEFAULT_EPOCHS = 1000  # optimisation steps ("epochs" in the original)
+DEFAULT_TRAIN_STEPS = 1000  # Adam steps ("epochs" in the original)
 LEARNING_RATE = 0.0002  # Adam, Keras defaults otherwise
 DEFAULT_ADD_SCALE = 0.4  # a_s
 DEFAULT_MULT_SCALE = 0.4  # m_s
 DEFAULT_WARP_SCALE = 0.05  # w_s: flow in pixels = flow map * size * w_s
-DEFAULT_STEPS = 100  # rendered frames
+DEFAULT_FRAMES = 100  # rendered frames ("steps" in the original)
 DEFAULT_FPS = 45
 CONSISTENCY_WEIGHT = 1.0
 IMAGE_WEIGHT = 0.3
 MIN_SIZE = 16  # smallest working resolution accepted
-MIN_STEPS = 2  # frames: first is the source, last the target
+MAX_SIZE = 2048  # largest: a 2048 step needs ~4x the memory of 1024 (~5 GB)
+MAX_TRAIN_STEPS = 1_000_000
+MIN_FRAMES = 2  # frames: first is the source, last the target
+MAX_FRAMES = 100_000  # about 37 minutes at 45 fps
 MIN_FPS, MAX_FPS = 0.1, 1000.0  # what both H.264 and GIF timing can hold
 MULT_FLOOR = 0.1  # the colour multiplier is max(MULT_FLOOR, 1 + mult * m_s)
 RENDER_MODES = ("native", "working")
 MAX_SEED = 2**32  # seeds are [0, 2**32); the net's layers use seed, seed + 1, seed + 2
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,14 +46,14 @@ class MorphConfig:
     """All settings of one morph: the optimisation and the rendering.
 
     Attributes:
-      size: working resolution S in pixels; both images are resized to S x S.
-      epochs: number of Adam steps (>= 1).
+      size: working resolution S in pixels (16..2048); both images are resized to S x S.
+      train_steps: number of Adam steps (1..1e6; the original's ``-e/--train_epochs``).
       add_scale, mult_scale, warp_scale: a_s, m_s, w_s of the original (finite, >= 0).
       add_first: apply the additive map before the multiplicative one.
-      steps: number of rendered frames (>= 2).
-      fps: frames per second of the video and GIF (> 0).
-      seed: seed of the net's initial weights; ``None`` draws a random one.
-      learning_rate: Adam's learning rate.
+      frames: number of rendered frames (2..100000; the original's ``--steps``).
+      fps: frames per second of the video and GIF (0.1..1000).
+      seed: seed of the net's initial weights in [0, 2**32); ``None`` draws a random one.
+      learning_rate: Adam's learning rate (> 0).
       map_size: the net's input size (fixed by the original's net: 96).
       render: ``"native"`` renders frames at the source's own size; ``"working"``
         renders at S x S and resizes each frame (the original's path).
@@ -48,15 +61,18 @@ class MorphConfig:
         plain path (four separate warps, no XLA), which computes the same values.
       consistency_weight, image_weight: the loss's weights (the original's 1.0, 0.3).
       mult_floor: the colour gain is ``max(mult_floor, 1 + mult * m_s)`` (0.1).
+
+    Raises:
+      ValueError: on construction, naming the first invalid setting (see :meth:`problems`).
     """
 
     size: int = DEFAULT_SIZE
-    epochs: int = DEFAULT_EPOCHS
+    train_steps: int = DEFAULT_TRAIN_STEPS
     add_scale: float = DEFAULT_ADD_SCALE
     mult_scale: float = DEFAULT_MULT_SCALE
     warp_scale: float = DEFAULT_WARP_SCALE
     add_first: bool = False
-    steps: int = DEFAULT_STEPS
+    frames: int = DEFAULT_FRAMES
     fps: float = DEFAULT_FPS
     seed: int | None = None
     learning_rate: float = LEARNING_RATE
@@ -68,32 +84,45 @@ class MorphConfig:
     mult_floor: float = MULT_FLOOR
 
     def __post_init__(self):
-        for problem in self.problems():
-            raise ValueError(problem)
+        for name, problem in self.problems():
+            raise ValueError(f"{name} {problem}")
 
-    def problems(self) -> list[str]:
-        """Every reason this configuration is invalid, as user-facing sentences."""
+    def problems(self) -> list[tuple[str, str]]:
+        """Every invalid setting, as ``(field name, "must be ... (got ...)")`` pairs.
+
+        The command line puts its flag's name in front of the text; library users see
+        ``"train_steps must be ..."`` in the :class:`ValueError`.
+        """
         out = []
-        if not isinstance(self.size, int) or self.size < MIN_SIZE:
-            out.append(f"--size must be an integer >= {MIN_SIZE} (got {self.size})")
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            out.append(f"--train_epochs must be an integer >= 1 (got {self.epochs})")
-        for flag, value in (("--add_scale", self.add_scale), ("--mult_scale", self.mult_scale),
-                            ("--warp_scale", self.warp_scale)):
-            if not math.isfinite(value) or value < 0:
-                out.append(f"{flag} must be a finite number >= 0 (got {value})")
-        if not isinstance(self.steps, int) or self.steps < MIN_STEPS:
-            out.append(f"--steps must be an integer >= {MIN_STEPS} (got {self.steps})")
-        if not MIN_FPS <= self.fps <= MAX_FPS:  # also refuses NaN
-            out.append(f"--fps must be between {MIN_FPS:g} and {MAX_FPS:g} (got {self.fps})")
-        if not math.isfinite(self.learning_rate) or self.learning_rate <= 0:
-            out.append(f"learning rate must be > 0 (got {self.learning_rate})")
-        if self.seed is not None and not (isinstance(self.seed, int) and 0 <= self.seed < MAX_SEED):
-            out.append(f"--seed must be an integer in [0, {MAX_SEED}) (got {self.seed})")
-        if self.map_size < 13:
-            out.append(f"map_size must be >= 13 (got {self.map_size})")
+
+        def integer(name, low, high):
+            value = getattr(self, name)
+            if not _is_int(value) or not low <= value <= high:
+                out.append((name, f"must be an integer from {low} to {high} (got {value!r})"))
+
+        def scale(name):
+            value = getattr(self, name)
+            if not _is_number(value) or not math.isfinite(value) or value < 0:
+                out.append((name, f"must be a finite number >= 0 (got {value!r})"))
+
+        integer("size", MIN_SIZE, MAX_SIZE)
+        integer("train_steps", 1, MAX_TRAIN_STEPS)
+        for name in ("add_scale", "mult_scale", "warp_scale"):
+            scale(name)
+        if not isinstance(self.add_first, bool):
+            out.append(("add_first", f"must be True or False (got {self.add_first!r})"))
+        integer("frames", MIN_FRAMES, MAX_FRAMES)
+        if not _is_number(self.fps) or not MIN_FPS <= self.fps <= MAX_FPS:  # also refuses NaN
+            out.append(("fps", f"must be between {MIN_FPS:g} and {MAX_FPS:g} (got {self.fps!r})"))
+        if self.seed is not None and not (_is_int(self.seed) and 0 <= self.seed < MAX_SEED):
+            out.append(("seed", f"must be an integer in [0, {MAX_SEED}) (got {self.seed!r})"))
+        if not _is_number(self.learning_rate) or not math.isfinite(self.learning_rate) or self.learning_rate <= 0:
+            out.append(("learning_rate", f"must be a finite number > 0 (got {self.learning_rate!r})"))
+        integer("map_size", 13, 1024)
         if self.render not in RENDER_MODES:
-            out.append(f"--render must be one of {', '.join(RENDER_MODES)} (got {self.render!r})")
+            out.append(("render", f"must be one of {', '.join(RENDER_MODES)} (got {self.render!r})"))
+        for name in ("consistency_weight", "image_weight", "mult_floor"):
+            scale(name)
         return out
 
     def flow_scale(self, height: int | None = None, width: int | None = None) -> tuple[float, float]:
@@ -110,3 +139,7 @@ class MorphConfig:
     def replace(self, **changes) -> "MorphConfig":
         """A copy with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+# The settings the maps depend on: maps made with other values mean something else.
+MAPS_SETTINGS = ("size", "add_scale", "mult_scale", "warp_scale", "add_first", "map_size", "mult_floor")

@@ -1,24 +1,45 @@
 """The errors a user can meet; each message is one line meant for them.
 
-Kept free of heavy imports so the CLI can catch them before TensorFlow loads.
+Kept free of heavy imports so the command line can catch them before TensorFlow
+loads. Exit statuses (every command): 0 done; 2 bad input or flags
+(:class:`InputError`); 1 a failure while optimising or writing (:class:`OutputError`,
+:class:`NonFiniteLossError`); 130 interrupted (Ctrl-C or SIGTERM).
 """
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 class InputError(ValueError):
-    """An input (image, maps or checkpoint file) cannot be used. CLI exit status 2."""
+    """An input (image, maps or checkpoint file, flag value) cannot be used. Exit status 2."""
 
 
 class OutputError(OSError):
-    """An output cannot be written (folder, permissions, disk full). CLI exit status 1."""
+    """An output cannot be written (folder, permissions, disk full, locked). Exit status 1."""
 
 
 class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the maps are unusable. CLI exit status 1."""
+    """The optimisation diverged (NaN or infinite loss or maps). Exit status 1."""
 
 
 USER_ERRORS = (InputError, OutputError, NonFiniteLossError)  # reported as one line, no traceback
 
 
 def exit_status(error: BaseException) -> int:
-    """The CLI's exit status for one of :data:`USER_ERRORS`: 2 for bad input, else 1."""
-    return 2 if isinstance(error, InputError) else 1
+    """The exit status for one of :data:`USER_ERRORS`: 2 for bad input, else 1."""
+    return EXIT_USAGE if isinstance(error, InputError) else EXIT_FAILURE
+
+
+def display_path(path) -> str:
+    """A path as it goes into a one-line message.
+
+    Printable names are shown as they are; a name with a newline, another control
+    character or bytes that are not valid UTF-8 is shown quoted with escapes
+    (``'a\\nb.png'``), so a message stays on one line and can always be printed.
+    """
+    text = str(path)
+    return text if text.isprintable() else repr(text)

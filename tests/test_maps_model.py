@@ -16,7 +16,7 @@ import tensorflow as tf  # noqa: E402
 from diffmorph import config as config_module  # noqa: E402
 from diffmorph.config import MorphConfig  # noqa: E402
 from diffmorph.core.maps import Maps, apply_maps, colour_transform, split_direction, split_maps  # noqa: E402
-from diffmorph.core.model import (build_map_net, coordinate_grid, net_input, shrink_input,  # noqa: E402
+from diffmorph.core.model import (build_map_net, build_net_input, coordinate_grid, shrink_input,  # noqa: E402
                              upsample_maps)
 
 S = 64
@@ -71,7 +71,7 @@ def test_coordinate_grid(size):
 
 def test_net_input(toy_working):
     a, b = toy_working
-    x = net_input(a, b)
+    x = build_net_input(a, b)
     assert x.shape == (1, S, S, 8)
     assert x.dtype == np.float32
     np.testing.assert_array_equal(x[..., 0:2], coordinate_grid(S))
@@ -94,7 +94,7 @@ def net_seed0():
 
 def test_net_output_shape(net_seed0, toy_working):
     config = MorphConfig(size=S, seed=0)
-    small = shrink_input(tf.constant(net_input(*toy_working)), config)
+    small = shrink_input(tf.constant(build_net_input(*toy_working)), config)
     assert tuple(small.shape) == (1, 96, 96, 8)
     low = net_seed0(small)
     assert tuple(low.shape) == (1, 84, 84, 16)
@@ -233,11 +233,11 @@ def test_apply_maps_flow_units_and_direction():
 def test_config_defaults_are_the_originals():
     c = MorphConfig()
     assert c.size == 1024
-    assert c.epochs == 1000
+    assert c.train_steps == 1000
     assert c.add_scale == 0.4
     assert c.mult_scale == 0.4
     assert c.warp_scale == 0.05
-    assert c.steps == 100
+    assert c.frames == 100
     assert c.fps == 45
     assert c.add_first is False
     assert c.learning_rate == 0.0002
@@ -248,32 +248,41 @@ def test_config_defaults_are_the_originals():
 
 
 @pytest.mark.parametrize("changes, flag", [
-    ({"size": 15}, "--size"),
-    ({"size": 8}, "--size"),
-    ({"epochs": 0}, "epochs"),
-    ({"epochs": -3}, "epochs"),
-    ({"steps": 1}, "--steps"),
-    ({"steps": 0}, "--steps"),
-    ({"fps": 0}, "--fps"),
-    ({"fps": -1.0}, "--fps"),
-    ({"fps": float("nan")}, "--fps"),
-    ({"add_scale": float("nan")}, "--add_scale"),
-    ({"add_scale": -0.1}, "--add_scale"),
-    ({"mult_scale": float("inf")}, "--mult_scale"),
-    ({"mult_scale": -1.0}, "--mult_scale"),
-    ({"warp_scale": float("nan")}, "--warp_scale"),
-    ({"warp_scale": float("-inf")}, "--warp_scale"),
-    ({"warp_scale": -0.05}, "--warp_scale"),
+    ({"size": 15}, "size"),
+    ({"size": 8}, "size"),
+    ({"size": 2049}, "size"),
+    ({"size": 64.0}, "size"),
+    ({"train_steps": 0}, "train_steps"),
+    ({"train_steps": -3}, "train_steps"),
+    ({"train_steps": 10**7}, "train_steps"),
+    ({"frames": 1}, "frames"),
+    ({"frames": 0}, "frames"),
+    ({"frames": 10**9}, "frames"),
+    ({"fps": 0}, "fps"),
+    ({"fps": -1.0}, "fps"),
+    ({"fps": float("nan")}, "fps"),
+    ({"add_scale": float("nan")}, "add_scale"),
+    ({"add_scale": -0.1}, "add_scale"),
+    ({"mult_scale": float("inf")}, "mult_scale"),
+    ({"mult_scale": -1.0}, "mult_scale"),
+    ({"warp_scale": float("nan")}, "warp_scale"),
+    ({"warp_scale": float("-inf")}, "warp_scale"),
+    ({"warp_scale": -0.05}, "warp_scale"),
+    ({"add_first": "yes"}, "add_first"),
+    ({"seed": -1}, "seed"),
+    ({"render": "best"}, "render"),
+    ({"learning_rate": 0.0}, "learning_rate"),
 ])
 def test_config_invalid_values(changes, flag):
-    with pytest.raises(ValueError, match=flag):
+    with pytest.raises(ValueError, match=f"^{flag} must"):
         MorphConfig(**changes)
-    with pytest.raises(ValueError, match=flag):
+    with pytest.raises(ValueError, match=f"^{flag} must"):
         MorphConfig(size=S).replace(**changes)
+    assert [name for name, _ in _unchecked(**changes).problems()] == [flag]  # exactly one problem
 
 
 def test_config_valid_edge_values():
-    c = MorphConfig(size=16, epochs=1, steps=2, fps=0.5, add_scale=0.0, mult_scale=0.0, warp_scale=0.0)
+    c = MorphConfig(size=16, train_steps=1, frames=2, fps=0.5, add_scale=0.0, mult_scale=0.0, warp_scale=0.0)
     assert c.problems() == []
 
 
@@ -289,3 +298,11 @@ def test_flow_scale():
     assert c.flow_scale(40, 48) == pytest.approx((40 * 0.05, 48 * 0.05))
     c = MorphConfig(size=1024, warp_scale=0.1)
     assert c.flow_scale(300, 200) == pytest.approx((30.0, 20.0))
+
+
+def _unchecked(**changes):
+    """A MorphConfig with ``changes`` applied but not validated (to call problems() on it)."""
+    config = MorphConfig(size=S)
+    for name, value in changes.items():
+        object.__setattr__(config, name, value)
+    return config

@@ -1,4 +1,4 @@
-"""Tests of rendering (``diffmorph.core.render``): strengths, strip, frames, bands, maps image."""
+"""Tests of rendering (``diffmorph.core.render``): alphas, strip, frames, bands, maps image."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import tensorflow as tf  # noqa: E402
 
 from diffmorph.config import MorphConfig  # noqa: E402
 from diffmorph.core.render import (Frame, FrameRenderer, SnapshotRenderer, StripBuilder, maps_image,  # noqa: E402
-                              resize_maps_rows, strengths, strip_indices, to_float, to_uint8,
-                              to_working)
+                                   linear_alphas, resize_maps_rows, strip_indices, to_float, to_uint8,
+                                   to_working)
 
 S = 64
 OUT_W, OUT_H = 48, 40  # a non-square output size
@@ -24,22 +24,20 @@ STEPS = 5
 # ----------------------------------------------------------------------------- schedules
 
 
-@pytest.mark.parametrize("steps", [2, 3, 12, 100])
-def test_strengths(steps):
-    pairs = strengths(steps)
-    assert len(pairs) == steps
-    assert pairs[0] == (0.0, 1.0)
-    assert pairs[-1] == (1.0, 0.0)
-    for i, (s, t) in enumerate(pairs):
-        assert s == pytest.approx(i / (steps - 1))
-        assert s + t == pytest.approx(1.0)
-    assert [s for s, _ in pairs] == sorted(s for s, _ in pairs)
+@pytest.mark.parametrize("frames", [2, 3, 12, 100])
+def test_linear_alphas(frames):
+    alphas = linear_alphas(frames)
+    assert len(alphas) == frames
+    assert alphas[0] == 0.0 and alphas[-1] == 1.0
+    for i, alpha in enumerate(alphas):
+        assert alpha == i / (frames - 1)
+    assert alphas == sorted(alphas)
 
 
-@pytest.mark.parametrize("steps", [1, 0, -4])
-def test_strengths_refuses_fewer_than_two(steps):
-    with pytest.raises(ValueError):
-        strengths(steps)
+@pytest.mark.parametrize("frames", [1, 0, -4])
+def test_linear_alphas_refuses_fewer_than_two(frames):
+    with pytest.raises(ValueError, match="frames must be >= 2"):
+        linear_alphas(frames)
 
 
 @pytest.mark.parametrize("steps, expected", [
@@ -85,17 +83,22 @@ def small_pair(toy_pair):
 
 
 @pytest.fixture(scope="module")
-def random_maps():
-    """Smallish random maps at the working size, smooth enough to look like the net's."""
+def random_maps_low():
+    """Smallish random low-resolution maps (the net's output shape at a small size)."""
     rng = np.random.default_rng(0)
-    low = rng.normal(0, 0.4, (1, 12, 12, 16)).astype(np.float32)
-    return tf.image.resize(low, [S, S]).numpy()
+    return rng.normal(0, 0.4, (1, 12, 12, 16)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
-def native_frames(small_pair, random_maps):
-    config = MorphConfig(size=S, steps=STEPS, render="native")
-    renderer = FrameRenderer(*small_pair, random_maps, config)
+def random_maps(random_maps_low):
+    """The same maps at the working size (what the renderer upsamples them to)."""
+    return tf.image.resize(random_maps_low, [S, S]).numpy()
+
+
+@pytest.fixture(scope="module")
+def native_frames(small_pair, random_maps_low):
+    config = MorphConfig(size=S, frames=STEPS, render="native")
+    renderer = FrameRenderer(*small_pair, random_maps_low, config)
     return renderer, list(renderer.frames())
 
 
@@ -141,7 +144,9 @@ def test_native_render_matches_formula(native_frames, small_pair, random_maps):
     a_to_b, b_to_a = split_maps(maps)
     fs = config.flow_scale(OUT_H, OUT_W)
     i = 2
-    s, t = strengths(STEPS)[i]
+    s = i / (STEPS - 1)
+    t = 1 - s
+    assert frames[i].alpha == s
     a2b = np.clip(apply_maps(to_float(a), a_to_b.scaled(s), config, fs).numpy()[0], -1, 1)
     b2a = np.clip(apply_maps(to_float(b), b_to_a.scaled(t), config, fs).numpy()[0], -1, 1)
     expected = to_uint8(a2b * t + b2a * s)
@@ -149,10 +154,10 @@ def test_native_render_matches_formula(native_frames, small_pair, random_maps):
     assert diff.max() <= 1
 
 
-def test_working_frames(small_pair, random_maps):
+def test_working_frames(small_pair, random_maps_low):
     a, b = small_pair
-    config = MorphConfig(size=S, steps=STEPS, render="working")
-    renderer = FrameRenderer(a, b, random_maps, config)
+    config = MorphConfig(size=S, frames=STEPS, render="working")
+    renderer = FrameRenderer(a, b, random_maps_low, config)
     frames = list(renderer.frames())
     assert len(frames) == STEPS
     for f in frames:
@@ -169,11 +174,11 @@ def test_working_frames(small_pair, random_maps):
     np.testing.assert_array_equal(last.tiles[0], to_uint8(to_working(b, S)[0]))
 
 
-def test_banded_native_equals_single_band(native_frames, small_pair, random_maps):
+def test_banded_native_equals_single_band(native_frames, small_pair, random_maps_low):
     _, single = native_frames
-    config = MorphConfig(size=S, steps=STEPS, render="native")
+    config = MorphConfig(size=S, frames=STEPS, render="native")
     per_row = OUT_W * 16 * 4  # bytes of maps per output row
-    banded = FrameRenderer(*small_pair, random_maps, config, maps_budget=7 * per_row)
+    banded = FrameRenderer(*small_pair, random_maps_low, config, maps_budget=7 * per_row)
     assert len(banded.bounds) >= 5
     frames = list(banded.frames())
     assert len(frames) == len(single)
@@ -185,13 +190,13 @@ def test_banded_native_equals_single_band(native_frames, small_pair, random_maps
                 assert np.abs(p.astype(int) - q.astype(int)).max() <= 1
 
 
-def test_renderer_refuses_bad_shapes(small_pair, random_maps):
+def test_renderer_refuses_bad_shapes(small_pair, random_maps_low):
     a, b = small_pair
-    config = MorphConfig(size=S, steps=STEPS)
-    with pytest.raises(ValueError):
-        FrameRenderer(a, b[:-1], random_maps, config)
-    with pytest.raises(ValueError):
-        FrameRenderer(a, b, random_maps[:, :32, :32], config)
+    config = MorphConfig(size=S, frames=STEPS)
+    with pytest.raises(ValueError, match="source and target"):
+        FrameRenderer(a, b[:-1], random_maps_low, config)
+    with pytest.raises(ValueError, match="maps_low"):
+        FrameRenderer(a, b, random_maps_low[..., :8], config)
 
 
 @pytest.mark.parametrize("height, width, rows", [
@@ -268,12 +273,12 @@ def test_strip_builder():
         value = i * 8
         tiles = tuple(np.full((size, size, 3), value + k, np.uint8) for k in range(3))
         # every frame offers tiles; only strip frames may be placed
-        strip.add(Frame(i, np.zeros((5, 5, 3), np.uint8), tiles))
+        strip.add(Frame(i, i / (steps - 1), np.zeros((5, 5, 3), np.uint8), tiles))
     for col, i in enumerate([9, 19, 29]):
         for row in range(3):
             block = strip.image[row * size:(row + 1) * size, col * size:(col + 1) * size]
             assert (block == i * 8 + row).all(), (row, col)
     strip2 = StripBuilder(12, size)
     assert strip2.image.shape == (3 * size, size, 3)
-    strip2.add(Frame(9, np.zeros((5, 5, 3), np.uint8), None))  # no tiles: ignored
+    strip2.add(Frame(9, 9 / 11, np.zeros((5, 5, 3), np.uint8), None))  # no tiles: ignored
     assert not strip2.image.any()

@@ -20,6 +20,7 @@ NET_INPUT_CHANNELS = 8  # grid (2) + source * 0.1 (3) + target * 0.1 (3)
 HIDDEN_FILTERS = 64
 KERNEL = 5
 LEAKY_SLOPE = 0.2
+NET_NAME = "map_net"  # variable paths: map_net/conv1/kernel, map_net/conv1/bias, ...
 
 
 def coordinate_grid(size: int) -> np.ndarray:
@@ -34,7 +35,7 @@ def coordinate_grid(size: int) -> np.ndarray:
     return np.stack([cols, rows], axis=-1)[None].astype(np.float32)  # (1, S, S, 2)
 
 
-def net_input(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+def build_net_input(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The net's input: grid, source * 0.1 and target * 0.1, float32 ``(1, S, S, 8)``.
 
     Args:
@@ -54,19 +55,19 @@ class MapNet(keras.Model):
     """
 
     def __init__(self, seed: int | None = None):
-        super().__init__()
+        super().__init__(name=NET_NAME)  # explicit names: stable variable paths
 
-        def conv(filters, offset):
+        def conv(filters, offset, name):
             init_seed = None if seed is None else seed + offset
             return keras.layers.Conv2D(
-                filters, KERNEL, padding="valid",
+                filters, KERNEL, padding="valid", name=name,
                 kernel_initializer=keras.initializers.GlorotUniform(seed=init_seed))
 
-        self.conv1 = conv(HIDDEN_FILTERS, 0)
+        self.conv1 = conv(HIDDEN_FILTERS, 0, "conv1")
         self.act1 = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE)
-        self.conv2 = conv(HIDDEN_FILTERS, 1)
+        self.conv2 = conv(HIDDEN_FILTERS, 1, "conv2")
         self.act2 = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE)
-        self.conv_out = conv(MAP_CHANNELS, 2)
+        self.conv_out = conv(MAP_CHANNELS, 2, "conv_out")
 
     def call(self, small):
         x = self.act1(self.conv1(small))  # (1, m-4, m-4, 64)
@@ -81,19 +82,19 @@ def build_map_net(config: MorphConfig) -> MapNet:
     return net
 
 
-def shrink_input(maps_input, config: MorphConfig):
+def shrink_input(net_input, config: MorphConfig):
     """Resize the ``(1, S, S, 8)`` net input to ``(1, map_size, map_size, 8)`` (bilinear)."""
-    return tf.image.resize(maps_input, [config.map_size, config.map_size])
+    return tf.image.resize(net_input, [config.map_size, config.map_size])
 
 
-def upsample_maps(low, size: int):
+def upsample_maps(maps_low, size: int):
     """Resize the net's ``(1, h, w, 16)`` output to ``(1, size, size, 16)`` (bilinear).
 
     ``tf.image.resize`` (half-pixel centres, no antialias), as the original. This is
     the reference used by the plain path, rendering and maps files;
     :class:`FastUpsampler` computes the same values faster for training.
     """
-    return tf.image.resize(low, [size, size])
+    return tf.image.resize(maps_low, [size, size])
 
 
 def bilinear_taps_1d(out_size: int, in_size: int):

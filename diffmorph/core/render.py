@@ -1,14 +1,16 @@
-"""Rendering: scale the maps by a strength from 0 to 1 and blend the two directions.
+"""Rendering: scale the maps by alpha from 0 to 1 and blend the two directions.
 
-Frame i of ``steps`` (the original's schedule)::
+A frame at ``alpha`` in [0, 1] (the A->B strength; the original's frame i of n has
+``alpha = i / (n - 1)``, see :func:`linear_alphas`)::
 
-    s = i / (steps - 1)               # A->B strength
-    t = (steps - 1 - i) / (steps - 1) # B->A strength
-    a2b = clip(apply_maps(A, maps_A->B * s), -1, 1)
-    b2a = clip(apply_maps(B, maps_B->A * t), -1, 1)
-    frame = a2b * t + b2a * s
+    a2b = clip(apply_maps(A, maps_A->B * alpha), -1, 1)
+    b2a = clip(apply_maps(B, maps_B->A * (1 - alpha)), -1, 1)
+    frame = a2b * (1 - alpha) + b2a * alpha
 
-so frame 0 is exactly A and the last frame exactly B. Two ways to get output pixels:
+so the frame at alpha 0 is exactly A and at alpha 1 exactly B. The renderer takes the
+net's low-resolution output (``maps_low``, ``(1, 84, 84, 16)``) and upsamples it once
+(:func:`~diffmorph.core.model.upsample_maps`, to the working size S). Two ways to get
+output pixels:
 
 * ``native`` (default): the maps are resized (bilinear) to the source's own size
   ``H x W`` and the flow is scaled per axis (dy by ``H * w_s``, dx by ``W * w_s``),
@@ -55,22 +57,22 @@ def to_working(image: np.ndarray, size: int) -> np.ndarray:
     return to_float(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA))
 
 
-def strengths(steps: int) -> list[tuple[float, float]]:
-    """``(s, t)`` for each frame: A->B strength ``i/(steps-1)``, B->A ``(steps-1-i)/(steps-1)``.
+def linear_alphas(frames: int) -> list[float]:
+    """The original's schedule: ``alpha_i = i / (frames - 1)`` for ``i = 0 .. frames - 1``.
 
     Raises:
-      ValueError: if ``steps < 2``.
+      ValueError: if ``frames < 2``.
     """
-    if steps < 2:
-        raise ValueError(f"steps must be >= 2 (got {steps})")
-    last = steps - 1
-    return [(i / last, (last - i) / last) for i in range(steps)]
+    if frames < 2:
+        raise ValueError(f"frames must be >= 2 (got {frames})")
+    last = frames - 1
+    return [i / last for i in range(frames)]
 
 
-def strip_indices(steps: int) -> list[int]:
+def strip_indices(frames: int) -> list[int]:
     """Frames in ``result.jpg``: every 10th (``(i + 1) % 10 == 0``), or the last if none."""
-    picked = [i for i in range(steps) if (i + 1) % STRIP_EVERY == 0]
-    return picked or [steps - 1]
+    picked = [i for i in range(frames) if (i + 1) % STRIP_EVERY == 0]
+    return picked or [frames - 1]
 
 
 def _resize_weights(out_size: int, in_size: int, start: int, stop: int):
@@ -108,13 +110,14 @@ def resize_maps_rows(maps: np.ndarray, height: int, width: int, row0: int, row1:
 
 
 class Frame(NamedTuple):
-    """One rendered frame, uint8 ``(H, W, 3)`` RGB at the output size.
+    """One rendered frame, uint8 ``(H, W, 3)`` RGB at the output size, at ``alpha``.
 
     ``tiles`` is ``(frame, a2b, b2a)`` at the working size ``S x S`` for frames that
     go into the strip (:func:`strip_indices`), else ``None``.
     """
 
     index: int
+    alpha: float
     image: np.ndarray
     tiles: tuple[np.ndarray, np.ndarray, np.ndarray] | None
 
@@ -125,8 +128,9 @@ class FrameRenderer:
     Args:
       source: uint8 ``(H, W, 3)`` RGB, the source at its own size.
       target: uint8 ``(H, W, 3)`` RGB, the target already resized to the source's size.
-      maps: float32 ``(1, S, S, 16)`` final maps at the working size.
-      config: the morph's settings (``render``, scales, ``steps``, ``fast``).
+      maps_low: float32 ``(1, n, n, 16)``, the net's output (n = 84); upsampled here
+        to the working size.
+      config: the morph's settings (``render``, scales, ``frames``, ``fast``).
       maps_budget: bytes of native-size maps held at once; larger outputs are
         rendered in horizontal bands whose maps are recomputed for every frame.
 
@@ -134,16 +138,18 @@ class FrameRenderer:
       ValueError: if the shapes disagree.
     """
 
-    def __init__(self, source: np.ndarray, target: np.ndarray, maps: np.ndarray,
+    def __init__(self, source: np.ndarray, target: np.ndarray, maps_low: np.ndarray,
                  config: MorphConfig, maps_budget: int = MAPS_BUDGET_BYTES):
+        from .model import upsample_maps
+
         if source.shape != target.shape or source.ndim != 3 or source.shape[2] != 3:
             raise ValueError(f"source and target must be equal (H, W, 3); got {source.shape}, {target.shape}")
+        if maps_low.ndim != 4 or maps_low.shape[0] != 1 or maps_low.shape[3] != 16:
+            raise ValueError(f"maps_low must have shape (1, n, n, 16); got {maps_low.shape}")
         size = config.size
-        if maps.shape != (1, size, size, 16):
-            raise ValueError(f"maps must have shape (1, {size}, {size}, 16); got {maps.shape}")
         self.config = config
         self.out_size = source.shape[:2]  # (H, W)
-        self.maps = np.asarray(maps, np.float32)  # no copy when already float32
+        self.maps = upsample_maps(np.asarray(maps_low, np.float32), size).numpy()  # (1, S, S, 16)
         if config.render == "native":
             self.image_a, self.image_b = to_float(source), to_float(target)  # (1, H, W, 3)
         else:
@@ -177,8 +183,12 @@ class FrameRenderer:
         return tf.clip_by_value(
             warp_rows(colour, flow_pixels(flow * strength, self.flow_scale), row0), -1.0, 1.0)
 
-    def render(self, index: int, s: float, t: float, with_tiles: bool = False) -> Frame:
-        """Frame ``index`` with A->B strength ``s`` and B->A strength ``t``."""
+    def render(self, index: int, alpha: float, with_tiles: bool = False) -> Frame:
+        """The frame at ``alpha`` in [0, 1] (A->B strength ``alpha``, B->A ``1 - alpha``).
+
+        ``index`` only labels the frame (and places it in the strip).
+        """
+        s, t = alpha, 1 - alpha
         s32, t32 = tf.constant(s, tf.float32), tf.constant(t, tf.float32)
         colour_a, colour_b = [], []  # pass 1: colour-transform every band
         for row0, row1 in self.bounds:
@@ -205,19 +215,21 @@ class FrameRenderer:
         elif with_tiles:
             size = (self.config.size, self.config.size)
             tiles = tuple(cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (blend, a2b, b2a))
-        return Frame(index, blend, tiles)
+        return Frame(index, alpha, blend, tiles)
 
-    def frames(self) -> Iterator[Frame]:
-        """All ``config.steps`` frames in order; strip frames carry their tiles."""
-        picked = set(strip_indices(self.config.steps))
-        for i, (s, t) in enumerate(strengths(self.config.steps)):
-            yield self.render(i, s, t, with_tiles=i in picked)
+    def frames(self, alphas=None) -> Iterator[Frame]:
+        """The frames at ``alphas`` (default :func:`linear_alphas` of ``config.frames``),
+        in order; strip frames (:func:`strip_indices`) carry their tiles."""
+        alphas = linear_alphas(self.config.frames) if alphas is None else alphas
+        picked = set(strip_indices(len(alphas)))
+        for i, alpha in enumerate(alphas):
+            yield self.render(i, alpha, with_tiles=i in picked)
 
 
 class SnapshotRenderer:
     """Both directions at full strength at the working size: the training snapshots.
 
-    The net's low-resolution output is upsampled by :func:`~diffmorph.model.upsample_maps`
+    The net's low-resolution output is upsampled by :func:`~diffmorph.core.model.upsample_maps`
     as a plain TensorFlow op, then one compiled program makes the two uint8 images
     (colour transform, warp, clip, round), so a snapshot needs no full-size maps in
     host memory. The upsample stays outside XLA: XLA lowers ``tf.image.resize`` to a
@@ -245,11 +257,11 @@ class SnapshotRenderer:
         return (as_uint8(apply_maps(self.source, a_to_b, self.config, fs)),
                 as_uint8(apply_maps(self.target, b_to_a, self.config, fs)))
 
-    def __call__(self, low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, maps_low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(a_to_b, b_to_a)``, uint8 ``(S, S, 3)`` each, from float32 ``(1, n, n, 16)`` net output."""
         from .model import upsample_maps
 
-        maps = upsample_maps(tf.constant(low, tf.float32), self.config.size)  # (1, S, S, 16)
+        maps = upsample_maps(tf.constant(maps_low, tf.float32), self.config.size)  # (1, S, S, 16)
         a_to_b, b_to_a = self._render(maps)
         return a_to_b.numpy(), b_to_a.numpy()
 
@@ -261,8 +273,8 @@ class StripBuilder:
     it is 94 MB, so saving it needs no converted copy); ``image`` is an RGB view.
     """
 
-    def __init__(self, steps: int, size: int):
-        self.columns = {i: c for c, i in enumerate(strip_indices(steps))}
+    def __init__(self, frames: int, size: int):
+        self.columns = {i: c for c, i in enumerate(strip_indices(frames))}
         self.size = size
         self.bgr = np.zeros((3 * size, len(self.columns) * size, 3), np.uint8)  # (3S, kS, 3)
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from ..version import __version__
-from ..config import MorphConfig
+from ..config import MAPS_SETTINGS, MorphConfig
 from ..errors import InputError
 from .files import save_arrays
 
 FORMAT = "diffmorph-maps-1"
 # settings that change what the maps mean
-BOUND_SETTINGS = ("size", "add_scale", "mult_scale", "warp_scale", "add_first", "map_size", "mult_floor")
+BOUND_SETTINGS = MAPS_SETTINGS
 
 
 def describe(config: MorphConfig, source_digest: str, target_digest: str, **extra) -> dict:

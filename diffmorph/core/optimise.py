@@ -1,7 +1,7 @@
 """The loss and the Adam loop that fits the map net to one image pair.
 
-One step ("epoch" in the original) evaluates the net, upsamples its output to the
-working size (the 16-channel "preds"), and minimises::
+One train step ("epoch" in the original) evaluates the net, upsamples its output to the
+working size (the 16 channels of maps; "preds" in the original), and minimises::
 
     loss = 1.0 * MSE(input, warp(warp(input, flow A->B), flow B->A))   # consistency
          + 0.3 * MSE(warp_A->B(A), B) + 0.3 * MSE(warp_B->A(B), A)
@@ -23,10 +23,10 @@ import tensorflow as tf
 from ..config import MorphConfig
 from ..errors import NonFiniteLossError
 from .maps import apply_maps, colour_transform, flow_pixels, split_maps
-from .model import KERNEL, FastUpsampler, build_map_net, net_input, shrink_input, upsample_maps
+from .model import KERNEL, NET_NAME, FastUpsampler, build_map_net, build_net_input, shrink_input, upsample_maps
 from .warp import dense_image_warp, warp_many
 
-__all__ = ["Trainer", "Progress", "NonFiniteLossError", "optimize", "is_snapshot_step",
+__all__ = ["Trainer", "Progress", "NonFiniteLossError", "optimise", "is_snapshot_step",
            "morph_loss", "morph_loss_fused"]
 
 
@@ -35,19 +35,19 @@ def mse(a, b):
     return tf.reduce_mean(tf.square(a - b))
 
 
-def weighted_loss(maps_input, back, warped_a, warped_b, source, target, config: MorphConfig):
+def weighted_loss(net_input, back, warped_a, warped_b, source, target, config: MorphConfig):
     """``consistency_weight * MSE(input, back) + image_weight * (MSE(a2b, B) + MSE(b2a, A))``
     as the original sums it (each term weighted on its own)."""
-    return (config.consistency_weight * mse(maps_input, back)
+    return (config.consistency_weight * mse(net_input, back)
             + config.image_weight * mse(warped_a, target) + config.image_weight * mse(warped_b, source))
 
 
-def morph_loss(preds, maps_input, source, target, config: MorphConfig):
+def morph_loss(maps, net_input, source, target, config: MorphConfig):
     """DiffMorph's loss, written as the original does it: four separate warps.
 
     Args:
-      preds: float32 ``(1, S, S, 16)`` maps at the working size.
-      maps_input: float32 ``(1, S, S, 8)`` net input (grid, A * 0.1, B * 0.1).
+      maps: float32 ``(1, S, S, 16)`` maps at the working size.
+      net_input: float32 ``(1, S, S, 8)`` net input (grid, A * 0.1, B * 0.1).
       source, target: float32 ``(1, S, S, 3)`` in [-1, 1].
       config: the morph's settings.
 
@@ -55,15 +55,15 @@ def morph_loss(preds, maps_input, source, target, config: MorphConfig):
       float32 scalar.
     """
     fs = config.flow_scale()
-    a_to_b, b_to_a = split_maps(preds)
+    a_to_b, b_to_a = split_maps(maps)
     warped_a = apply_maps(source, a_to_b, config, fs)  # (1, S, S, 3)
     warped_b = apply_maps(target, b_to_a, config, fs)  # (1, S, S, 3)
-    there = dense_image_warp(maps_input, flow_pixels(a_to_b.flow, fs))  # (1, S, S, 8)
+    there = dense_image_warp(net_input, flow_pixels(a_to_b.flow, fs))  # (1, S, S, 8)
     back = dense_image_warp(there, flow_pixels(b_to_a.flow, fs))  # (1, S, S, 8)
-    return weighted_loss(maps_input, back, warped_a, warped_b, source, target, config)
+    return weighted_loss(net_input, back, warped_a, warped_b, source, target, config)
 
 
-def morph_loss_fused(preds, maps_input, source, target, config: MorphConfig):
+def morph_loss_fused(maps, net_input, source, target, config: MorphConfig):
     """The same loss as :func:`morph_loss`, with the warps that share a flow fused.
 
     The A->B image warp and the first consistency warp use the same flow, as do the
@@ -73,12 +73,12 @@ def morph_loss_fused(preds, maps_input, source, target, config: MorphConfig):
     values are identical.
     """
     fs = config.flow_scale()
-    a_to_b, b_to_a = split_maps(preds)
+    a_to_b, b_to_a = split_maps(maps)
     warped_a, there = warp_many(flow_pixels(a_to_b.flow, fs), [colour_transform(source, a_to_b, config)],
-                                constants=[maps_input])  # (1, S, S, 3), (1, S, S, 8)
+                                constants=[net_input])  # (1, S, S, 3), (1, S, S, 8)
     warped_b, back = warp_many(flow_pixels(b_to_a.flow, fs),
                                [colour_transform(target, b_to_a, config), there])
-    return weighted_loss(maps_input, back, warped_a, warped_b, source, target, config)
+    return weighted_loss(net_input, back, warped_a, warped_b, source, target, config)
 
 
 def is_snapshot_step(step: int, last: int) -> bool:
@@ -93,15 +93,15 @@ class Progress:
 
     step: 1-based step number. loss: this step's loss (before its update).
     mean_loss: running mean of all losses so far (what the original displayed).
-    maps: the net's output after this step's update, float32 ``(1, 84, 84, 16)``
-    (see :meth:`Trainer.low_maps`), at snapshot steps (:func:`is_snapshot_step`),
+    maps_low: the net's output after this step's update, float32 ``(1, 84, 84, 16)``
+    (see :meth:`Trainer.maps_low`), at snapshot steps (:func:`is_snapshot_step`),
     else ``None``.
     """
 
     step: int
     loss: float
     mean_loss: float
-    maps: np.ndarray | None = None
+    maps_low: np.ndarray | None = None
 
 
 class Trainer:
@@ -120,10 +120,10 @@ class Trainer:
         self.config = config
         self.source = tf.constant(source, tf.float32)
         self.target = tf.constant(target, tf.float32)
-        self.maps_input = tf.constant(net_input(source, target))  # (1, S, S, 8)
-        self.small_input = shrink_input(self.maps_input, config)  # (1, 96, 96, 8)
+        self.net_input = tf.constant(build_net_input(source, target))  # (1, S, S, 8)
+        self.small_input = shrink_input(self.net_input, config)  # (1, 96, 96, 8)
         self.net = build_map_net(config)
-        self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+        self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, name="adam")
         self.optimizer.build(self.net.trainable_variables)
         self.step_count = 0
         self.loss_sum = 0.0
@@ -152,26 +152,26 @@ class Trainer:
         """Plain path: one graph, autodiff through the four separate warps."""
         variables = self.net.trainable_variables
         with tf.GradientTape() as tape:
-            loss = morph_loss(self._maps(), self.maps_input, self.source, self.target, self.config)
+            loss = morph_loss(self._maps(), self.net_input, self.source, self.target, self.config)
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 
-    def _loss_and_grad(self, preds):
+    def _loss_and_grad(self, maps):
         with tf.GradientTape() as tape:
-            tape.watch(preds)
-            loss = morph_loss_fused(preds, self.maps_input, self.source, self.target, self.config)
-        return loss, tape.gradient(loss, preds)  # scalar, (1, S, S, 16)
+            tape.watch(maps)
+            loss = morph_loss_fused(maps, self.net_input, self.source, self.target, self.config)
+        return loss, tape.gradient(loss, maps)  # scalar, (1, S, S, 16)
 
-    def _net_vjp(self, preds_grad):
+    def _net_vjp(self, maps_grad):
         with tf.GradientTape() as tape:
-            preds = self._maps_fast()
-        return tape.gradient(preds, self.net.trainable_variables, output_gradients=preds_grad)
+            maps = self._maps_fast()
+        return tape.gradient(maps, self.net.trainable_variables, output_gradients=maps_grad)
 
     def _chained_step(self):
         """Fast path: the same gradient as :meth:`_step`, by the chain rule over 3 XLA programs."""
-        loss, preds_grad = self._loss_grad_xla(self._maps_xla())
+        loss, maps_grad = self._loss_grad_xla(self._maps_xla())
         variables = self.net.trainable_variables
-        self.optimizer.apply_gradients(zip(self._vjp_xla(preds_grad), variables))
+        self.optimizer.apply_gradients(zip(self._vjp_xla(maps_grad), variables))
         return loss
 
     def step(self) -> float:
@@ -181,52 +181,94 @@ class Trainer:
         self.loss_sum += loss
         return loss
 
-    def low_maps(self) -> np.ndarray:
+    def maps_low(self) -> np.ndarray:
         """The net's current output, float32 ``(1, 84, 84, 16)`` (``map_size - 12``).
 
-        The working-size maps are ``model.upsample_maps(low, size)``: a deterministic
-        bilinear resize, so storing ``low`` (450 KB) is storing the maps.
+        The working-size maps are ``model.upsample_maps(maps_low, size)``: a deterministic
+        bilinear resize, so storing ``maps_low`` (450 KB) is storing the maps.
         """
         return self._predict_low(self.small_input).numpy()
 
     def maps(self) -> np.ndarray:
         """The current maps at the working size, float32 ``(1, S, S, 16)``."""
-        return upsample_maps(self.low_maps(), self.config.size).numpy()
+        return upsample_maps(self.maps_low(), self.config.size).numpy()
+
+    def _variables(self) -> dict[str, tf.Variable]:
+        """The variables a checkpoint holds, by stable name (Keras 3 ``variable.path``).
+
+        Net weights are ``map_net/conv1/kernel`` ...; Adam's are ``adam/iteration`` and
+        ``adam/map_net_conv1_kernel_momentum`` / ``..._velocity`` ... (its learning rate
+        comes from the config, not the checkpoint).
+        """
+        named = {v.path: v for v in self.net.weights}
+        named.update({v.path: v for v in self.optimizer.variables if not v.path.endswith("/learning_rate")})
+        return named
 
     def state(self) -> dict[str, np.ndarray]:
-        """Everything needed to resume: net weights, Adam variables, step, loss sum."""
-        out = {f"net_{i}": v.numpy() for i, v in enumerate(self.net.weights)}
-        out.update({f"adam_{i}": np.asarray(v.numpy()) for i, v in enumerate(self.optimizer.variables)})
+        """Everything needed to resume: named net and Adam variables, step, loss sum."""
+        out = {name: np.asarray(v.numpy()) for name, v in self._variables().items()}
         out["step"] = np.asarray(self.step_count, np.int64)
         out["loss_sum"] = np.asarray(self.loss_sum, np.float64)
         return out
 
     def load_state(self, state) -> None:
-        """Restore what :meth:`state` returned (shapes must match this config).
+        """Restore what :meth:`state` returned (names and shapes must match this net).
+
+        Also reads checkpoints of diffmorph 0.1, whose variables were keyed by
+        position (``net_0`` ..., ``adam_0`` ...): :data:`LEGACY_KEYS` names them.
 
         Raises:
-          ValueError: if a variable is missing or has another shape.
+          ValueError: if a variable is missing or has another shape, or the step is
+            not a non-negative integer.
         """
-        pairs = [(f"net_{i}", v) for i, v in enumerate(self.net.weights)]
-        pairs += [(f"adam_{i}", v) for i, v in enumerate(self.optimizer.variables)]
-        for key, var in pairs:
-            if key not in state or tuple(state[key].shape) != tuple(var.shape):
-                raise ValueError(f"checkpoint does not match this net ({key})")
-        for key, var in pairs:
-            var.assign(state[key])
-        self.step_count = int(state["step"])
-        self.loss_sum = float(state["loss_sum"])
+        if "net_0" in state:
+            state = {LEGACY_KEYS.get(key, key): value for key, value in state.items()}
+        variables = self._variables()
+        for name, var in variables.items():
+            if name not in state:
+                raise ValueError(f"checkpoint does not match this net (no {name})")
+            if tuple(np.shape(state[name])) != tuple(var.shape):
+                raise ValueError(f"checkpoint does not match this net ({name} has shape "
+                                 f"{tuple(np.shape(state[name]))}, expected {tuple(var.shape)})")
+        step = np.asarray(state.get("step", -1))
+        if step.shape != () or step.dtype.kind not in "iu" or int(step) < 0:
+            raise ValueError("checkpoint does not match this net (bad step count)")
+        for name, var in variables.items():
+            var.assign(np.asarray(state[name], var.dtype))
+        self.step_count = int(step)
+        self.loss_sum = float(np.asarray(state.get("loss_sum", 0.0)))
 
 
-def optimize(trainer: Trainer, epochs: int) -> Iterator[Progress]:
-    """Step ``trainer`` until it has done ``epochs`` steps, yielding after each.
+def _legacy_keys() -> dict[str, str]:
+    """diffmorph 0.1's positional checkpoint keys and the variables they held.
+
+    0.1 wrote ``net.weights`` and ``optimizer.variables`` in Keras 3's order: each
+    conv's kernel then bias; Adam's iteration, learning rate, then momentum and
+    velocity for each net weight in the same order.
+    """
+    weights = [f"{NET_NAME}/{layer}/{part}" for layer in ("conv1", "conv2", "conv_out")
+               for part in ("kernel", "bias")]
+    keys = {f"net_{i}": name for i, name in enumerate(weights)}
+    adam = ["adam/iteration", "adam/learning_rate"]
+    for name in weights:
+        flat = name.replace("/", "_")
+        adam += [f"adam/{flat}_momentum", f"adam/{flat}_velocity"]
+    keys.update({f"adam_{i}": name for i, name in enumerate(adam)})
+    return keys
+
+
+LEGACY_KEYS = _legacy_keys()
+
+
+def optimise(trainer: Trainer, train_steps: int) -> Iterator[Progress]:
+    """Step ``trainer`` until it has done ``train_steps`` steps, yielding after each.
 
     Resumes from ``trainer.step_count`` (0 for a fresh trainer).
 
     Raises:
       NonFiniteLossError: as soon as a step's loss is NaN or infinite.
     """
-    while trainer.step_count < epochs:
+    while trainer.step_count < train_steps:
         loss = trainer.step()
         step = trainer.step_count
         if not math.isfinite(loss):
@@ -234,5 +276,5 @@ def optimize(trainer: Trainer, epochs: int) -> Iterator[Progress]:
                 f"the loss became {loss} at step {step}; the scales are likely too large "
                 f"(add {trainer.config.add_scale}, mult {trainer.config.mult_scale}, "
                 f"warp {trainer.config.warp_scale})")
-        maps = trainer.low_maps() if is_snapshot_step(step, epochs) else None
-        yield Progress(step, loss, trainer.loss_sum / step, maps)
+        maps_low = trainer.maps_low() if is_snapshot_step(step, train_steps) else None
+        yield Progress(step, loss, trainer.loss_sum / step, maps_low)

@@ -1,0 +1,237 @@
+"""Publishing a run's output files as one set, and locking an output folder.
+
+A run's outputs (video, GIF, strip, maps image, maps file, frames folder...) are
+all written under temporary names first (:meth:`OutputSet.stage`,
+:meth:`OutputSet.stage_folder`); only when every one of them is complete does
+:meth:`OutputSet.publish` move them into place. A failure or Ctrl-C at any point
+before or during publishing leaves the previous set complete, and a frames folder is
+replaced as a whole (a re-render with fewer frames leaves no old frames behind).
+
+Publishing is crash-consistent: before the first rename a journal
+(``.NAME.publish.json`` in the set's root folder) lists the moves; each existing
+output is first renamed to a backup name, then the new one is renamed in; the journal
+is deleted once every rename has succeeded (the commit point), then the backups. If
+the process dies in between (SIGKILL, power loss), :func:`recover` run by the next run
+(under the folder's lock) rolls the half-published set back from the journal.
+
+Temporary and backup names start with a dot and sit beside their final names (same
+file system, so every move is an atomic ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from ..errors import OutputError, display_path
+
+LOCK_NAME = ".diffmorph.lock"
+
+
+def _token() -> str:
+    return secrets.token_hex(4)
+
+
+def _remove(path: Path) -> None:
+    """Delete a file or folder if it exists (a folder with its contents)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _move(source: Path, destination: Path) -> None:
+    """``os.replace`` for files; for folders, the destination must not exist."""
+    os.replace(source, destination)
+
+
+class OutputSet:
+    """The output files of one run, staged under temporary names and published together.
+
+    Args:
+      root: the folder whose journal records the publishing (usually the output
+        folder); every output should live in it or below it, or beside it.
+      name: the journal's name (``.NAME.publish.json`` in ``root``).
+
+    Use as a context manager: leaving the block without :meth:`publish` (an error,
+    Ctrl-C) deletes everything staged, so nothing half-written remains.
+    """
+
+    def __init__(self, root, name: str = "outputs"):
+        self.root = Path(root)
+        self.journal = self.root / f".{name}.publish.json"
+        self._staged: dict[Path, Path] = {}  # final -> staged
+        self._token = _token()
+        self.published = False
+
+    def __enter__(self) -> "OutputSet":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self.published:
+            self.discard()
+
+    def _temporary(self, final: Path, kind: str) -> Path:
+        return final.with_name(f".{final.name}.{kind}-{self._token}")
+
+    def stage(self, final) -> Path:
+        """A temporary path beside ``final`` to write that output to (with ``final``'s suffix)."""
+        final = Path(final)
+        staged = final.with_name(f".{final.name}.part-{self._token}{final.suffix}")
+        self._staged[final] = staged
+        return staged
+
+    def stage_folder(self, final) -> Path:
+        """A new, empty temporary folder beside ``final`` that will replace it as a whole.
+
+        Raises:
+          OutputError: if the folder cannot be created.
+        """
+        final = Path(final)
+        staged = self._temporary(final, "part")
+        try:
+            staged.mkdir(parents=False)
+        except OSError as exc:
+            raise OutputError(f"cannot create {display_path(staged)}: {exc.strerror or exc}") from None
+        self._staged[final] = staged
+        return staged
+
+    def discard(self) -> None:
+        """Delete everything staged (nothing is published)."""
+        for staged in self._staged.values():
+            _remove(staged)
+        self._staged.clear()
+
+    def publish(self) -> None:
+        """Move every staged output into place, replacing the previous ones.
+
+        Each staged path must exist (a missing one is skipped and its old output kept
+        only if it was never staged: staging a file and not writing it is a bug).
+
+        Raises:
+          OutputError: if a move fails; the previous set is restored first.
+        """
+        moves = [(final, staged, self._temporary(final, "old")) for final, staged in self._staged.items()]
+        try:
+            self._write_journal(moves)
+        except OSError as exc:
+            self.discard()
+            raise OutputError(f"cannot write in {display_path(self.root)}: {exc.strerror or exc}") from None
+        done = []
+        try:
+            for final, staged, backup in moves:
+                if final.exists() or final.is_symlink():
+                    _move(final, backup)
+                done.append((final, staged, backup))
+                _move(staged, final)
+        except BaseException as exc:
+            _roll_back(done)
+            self.discard()
+            with contextlib.suppress(OSError):
+                self.journal.unlink()
+            if isinstance(exc, OSError):
+                raise OutputError(f"cannot publish the outputs in {display_path(self.root)}: "
+                                  f"{exc.strerror or exc}") from None
+            raise
+        with contextlib.suppress(OSError):
+            self.journal.unlink()  # the commit point
+        for _, _, backup in moves:
+            _remove(backup)
+        self._staged.clear()
+        self.published = True
+
+    def _write_journal(self, moves) -> None:
+        entries = [{"final": str(final), "staged": str(staged), "backup": str(backup)}
+                   for final, staged, backup in moves]
+        tmp = self.journal.with_name(self.journal.name + f".{self._token}")
+        with open(tmp, "w") as handle:
+            json.dump(entries, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.journal)
+
+
+def _roll_back(done) -> None:
+    """Undo the moves in ``done`` (latest first): the new output out, the backup back in."""
+    for final, staged, backup in reversed(done):
+        with contextlib.suppress(OSError):
+            if (final.exists() or final.is_symlink()) and not staged.exists():
+                _move(final, staged)
+            if backup.exists() or backup.is_symlink():
+                _move(backup, final)
+
+
+def recover(root) -> bool:
+    """Roll back a publish that was cut off (its journal is still in ``root``), and
+    delete leftover temporary files of killed runs in ``root``'s journal entries.
+
+    Call it while holding the folder's lock (:func:`lock_folder`), before writing.
+
+    Returns:
+      True if a half-published set was rolled back.
+    """
+    rolled = False
+    for journal in Path(root).glob(".*.publish.json"):
+        try:
+            entries = json.loads(journal.read_text())
+            moves = [(Path(e["final"]), Path(e["staged"]), Path(e["backup"])) for e in entries]
+        except (OSError, ValueError, KeyError, TypeError):
+            moves = []
+        _roll_back(moves)
+        for _, staged, backup in moves:
+            _remove(staged)
+            _remove(backup)
+        with contextlib.suppress(OSError):
+            journal.unlink()
+        rolled = rolled or bool(moves)
+    return rolled
+
+
+def sweep(folder) -> None:
+    """Delete leftover temporary outputs (``.NAME.part-*``) of killed runs in ``folder``.
+
+    Call it while holding the folder's lock. Backups of a half-published set are
+    handled by :func:`recover` (call that first).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for leftover in folder.glob(".*.part-*"):
+        _remove(leftover)
+
+
+class FolderLock:
+    """An exclusive lock on an output folder, so two runs never write one set.
+
+    A lock file ``.diffmorph.lock`` (or ``name``) in ``folder`` is locked with
+    ``filelock`` (an OS lock: released automatically if the process dies).
+
+    Raises (on entering):
+      OutputError: "another diffmorph run is writing to DIR" if it is held.
+    """
+
+    def __init__(self, folder, name: str = LOCK_NAME):
+        import filelock
+
+        self.folder = Path(folder)
+        self._lock = filelock.FileLock(str(self.folder / name), timeout=0, is_singleton=False)
+
+    def __enter__(self) -> "FolderLock":
+        import filelock
+
+        try:
+            self._lock.acquire(timeout=0)
+        except filelock.Timeout:
+            raise OutputError(f"another diffmorph run is writing to {display_path(self.folder)}; "
+                              f"wait for it to finish or choose another folder") from None
+        except OSError as exc:
+            raise OutputError(f"cannot lock {display_path(self.folder)}: {exc.strerror or exc}") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
