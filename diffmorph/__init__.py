@@ -1,7 +1,48 @@
 """diffmorph: reference-point-free image morphing (a port of DiffMorph).
 
-The heavy modules (TensorFlow) are imported lazily by their users; importing the
-package itself is cheap so that ``diffmorph --version`` answers at once.
+The public API (imported lazily: ``import diffmorph`` is cheap and loads no
+TensorFlow)::
+
+    import diffmorph
+
+    result = diffmorph.morph("a.jpg", "b.jpg", "out", diffmorph.MorphConfig(size=256, train_steps=200))
+    for frame in diffmorph.render_frames(result.maps_low, "a.jpg", "b.jpg", result.config):
+        ...  # uint8 (H, W, 3) RGB
+    diffmorph.morph_sequence(["a.jpg", "b.jpg", "c.jpg"], "show.mp4", loop=True)
+
+Everything the command line does goes through these functions.
 """
 
-from .version import __version__  # noqa: F401
+from .version import __version__
+
+_EXPORTS = {
+    "MorphConfig": "diffmorph.config",
+    "OutputOptions": "diffmorph.app.write",
+    "Progress": "diffmorph.app.progress",
+    "morph": "diffmorph.app.morph",
+    "MorphResult": "diffmorph.app.morph",
+    "render_frames": "diffmorph.app.morph",
+    "morph_sequence": "diffmorph.app.sequence",
+    "SequenceResult": "diffmorph.app.sequence",
+    "load_image": "diffmorph.app.inputs",
+    "InputError": "diffmorph.errors",
+    "OutputError": "diffmorph.errors",
+    "NonFiniteLossError": "diffmorph.errors",
+    "Interrupted": "diffmorph.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'diffmorph' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

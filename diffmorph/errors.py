@@ -26,6 +26,19 @@ class NonFiniteLossError(RuntimeError):
     """The optimisation diverged (NaN or infinite loss or maps). Exit status 1."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during a run, with one line saying what was kept. Exit status 130.
+
+    Raised by the pipeline in place of the bare KeyboardInterrupt once it knows what
+    to tell the user (a checkpoint saved at step N, the previous outputs unchanged...).
+    """
+
+    def __init__(self, message: str, resumable: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.resumable = resumable  # a checkpoint was kept: the run can be resumed
+
+
 USER_ERRORS = (InputError, OutputError, NonFiniteLossError)  # reported as one line, no traceback
 
 

@@ -1,17 +1,25 @@
+"""Shared helpers and fixtures for the tests.
+
+One in-process launcher (:func:`run_cli`: the ``diffmorph`` entry point's own code,
+output captured), one subprocess launcher for the few tests that need a real process
+(:func:`run_process`: signals, the entry scripts, the lazy TensorFlow import), one
+video reader, one GIF reader and one image maker. Tiny sizes everywhere.
+"""
+
 import os
 import sys
 
 # Quieten TensorFlow's C++ logging; must happen before tensorflow is first imported.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("POT_BACKEND_DISABLE_TENSORFLOW", "1")  # POT (a test reference) need not load TF
+os.environ.setdefault("POT_BACKEND_DISABLE_PYTORCH", "1")
 
 # Make the in-repo package importable under plain `pytest` too (not only `python -m pytest`).
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# ---------------------------------------------------------------------------
-# Shared fixtures for the package tests (maps/model, optimiser, renderer, CLI).
-# Heavy imports (TensorFlow, OpenCV) happen inside the fixtures so that collecting
-# test_warp.py alone stays as it was.
-
+import contextlib  # noqa: E402
+import dataclasses  # noqa: E402
+import io  # noqa: E402
 import pathlib  # noqa: E402
 import subprocess  # noqa: E402
 
@@ -23,6 +31,65 @@ IMAGES = REPO / "images"
 TOY_A = IMAGES / "toy_a.png"
 TOY_B = IMAGES / "toy_b.png"
 SMALL_SIZE = 64  # working resolution used by the fast tests
+PREFIX = "diffmorph: "
+
+
+@dataclasses.dataclass
+class Run:
+    """What a command did: exit status and captured output."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def lines(self) -> list[str]:
+        """The non-empty stderr lines that are not progress bars."""
+        return [line for line in self.stderr.replace("\r", "\n").splitlines()
+                if line.strip() and not line.startswith(("Optimising", "Rendering", "Pairs", "Measuring"))]
+
+
+def run_cli(args, cwd=None) -> Run:
+    """``diffmorph ARGS`` in this process (``diffmorph.cli.main.main``), in ``cwd``, output captured."""
+    from diffmorph.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    previous = os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(a) for a in args])
+    finally:
+        os.chdir(previous)
+    return Run(code, out.getvalue(), err.getvalue())
+
+
+def cli_env() -> dict:
+    """The environment of a user's shell: no PYTHONPATH, TensorFlow's logging as it comes."""
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the command quietens TensorFlow itself
+    env.pop("PYTHONPATH", None)  # morph.py must find the package beside itself
+    return env
+
+
+def run_process(args, cwd=None, timeout=300, entry=None) -> subprocess.CompletedProcess:
+    """A real ``python morph.py ARGS`` (or ``python ENTRY... ARGS``) process, text captured."""
+    command = [sys.executable, *(entry or [str(REPO / "morph.py")]), *map(str, args)]
+    return subprocess.run(command, cwd=str(cwd or REPO), env=cli_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def assert_one_line_error(run, code: int, *needles: str) -> str:
+    """``run`` failed with ``code`` and one ``diffmorph...error:`` line (no traceback) holding ``needles``."""
+    lines = run.lines if isinstance(run, Run) else [x for x in run.stderr.splitlines() if x.strip()]
+    assert run.returncode == code, (run.returncode, run.stderr)
+    assert "Traceback" not in run.stderr, run.stderr
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("diffmorph") and "error:" in lines[0], lines[0]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
 
 
 def read_rgb(path) -> np.ndarray:
@@ -54,6 +121,16 @@ def read_video(path):
     return frames, meta
 
 
+def read_gif(path):
+    """A GIF's frames as uint8 (H, W, 3) RGB and their durations in ms (Pillow)."""
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as gif:
+        frames = [(np.asarray(f.convert("RGB")), f.info.get("duration")) for f in ImageSequence.Iterator(gif)]
+        loop = gif.info.get("loop")
+    return [f for f, _ in frames], [d for _, d in frames], loop
+
+
 def make_test_image(width: int, height: int, seed: int = 0) -> np.ndarray:
     """A deterministic uint8 (height, width, 3) RGB picture: gradient plus a disc."""
     import cv2
@@ -67,16 +144,17 @@ def make_test_image(width: int, height: int, seed: int = 0) -> np.ndarray:
     return img
 
 
-def run_cli(args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
-    """``python REPO/morph.py ARGS`` as a subprocess in ``cwd`` (default the repo), text captured."""
-    import sys
+def files_under(folder) -> list[str]:
+    """Every file below ``folder``, as sorted relative paths (hidden lock files left out)."""
+    folder = pathlib.Path(folder)
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.is_file() and p.name != ".diffmorph.lock" and not p.name.endswith(".lock"))
 
-    env = dict(os.environ)
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user runs it: the CLI quietens TensorFlow itself
-    env.pop("PYTHONPATH", None)  # morph.py must find the package beside itself
-    return subprocess.run([sys.executable, str(REPO / "morph.py"), *map(str, args)],
-                          cwd=str(cwd or REPO), env=env, capture_output=True, text=True,
-                          timeout=timeout)
+
+def part_files(folder) -> list[pathlib.Path]:
+    """Temporary files or folders left below ``folder`` (``.NAME.part-*``, ``.NAME.old-*``, journals)."""
+    return [p for p in pathlib.Path(folder).rglob("*")
+            if ".part" in p.name or ".old-" in p.name or p.name.endswith(".publish.json")]
 
 
 @pytest.fixture(scope="session")
@@ -95,11 +173,11 @@ def toy_working(toy_pair):
 
 @pytest.fixture(scope="session")
 def cli_run(tmp_path_factory):
-    """One end-to-end CLI run on the toy pair, shared by the CLI assertions.
+    """One end-to-end morph on the toy pair, shared by the output assertions.
 
-    ``--size 64 -e 12 --steps 12 --seed 0 -q -o OUT``; returns (CompletedProcess, OUT).
+    ``--size 64 -e 12 --steps 12 --seed 0 -q -o OUT`` in-process; returns (Run, OUT).
     """
     out = tmp_path_factory.mktemp("cli_e2e") / "out"
-    proc = run_cli(["-s", TOY_A, "-t", TOY_B, "--size", SMALL_SIZE, "-e", 12, "--steps", 12,
-                    "--seed", 0, "-q", "-o", out])
-    return proc, out
+    run = run_cli(["-s", TOY_A, "-t", TOY_B, "--size", SMALL_SIZE, "-e", 12, "--steps", 12,
+                   "--seed", 0, "-q", "-o", out])
+    return run, out

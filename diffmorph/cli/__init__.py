@@ -1,3 +1,9 @@
-"""The command line: ``diffmorph`` (also ``python -m diffmorph`` and ``python morph.py``)."""
+"""The command line: ``diffmorph`` (also ``python -m diffmorph`` and ``python morph.py``).
 
-from .main import build_parser, main, make_config  # noqa: F401
+Owns argv, paths as the user wrote them, progress bars, messages and exit statuses;
+everything else is :mod:`diffmorph.app`.
+"""
+
+from .main import main
+
+__all__ = ["main"]

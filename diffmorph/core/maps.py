@@ -91,15 +91,20 @@ def colour_transform(image, maps: Maps, config: MorphConfig):
     return image * gain + offset
 
 
-def flow_pixels(flow, flow_scale):
-    """Flow units to pixels: ``flow * (dy_scale, dx_scale)``, shape unchanged.
+def flow_scale_tensor(flow_scale) -> tf.Tensor:
+    """``(dy_scale, dx_scale)`` pixels per flow unit as a float32 ``(2,)`` tensor.
 
     A scale beyond float32 becomes inf (and the loss non-finite, which the optimiser
     reports) without numpy's overflow warning.
     """
     with np.errstate(over="ignore"):
         scale = np.asarray(flow_scale, np.float32)
-    return flow * tf.constant(scale)
+    return tf.constant(scale)
+
+
+def flow_pixels(flow, flow_scale):
+    """Flow units to pixels: ``flow * (dy_scale, dx_scale)``, shape unchanged."""
+    return flow * flow_scale_tensor(flow_scale)
 
 
 def apply_maps(image, maps: Maps, config: MorphConfig, flow_scale):

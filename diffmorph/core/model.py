@@ -69,6 +69,13 @@ class MapNet(keras.Model):
         self.act2 = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE)
         self.conv_out = conv(MAP_CHANNELS, 2, "conv_out")
 
+    def initialise(self, seed: int | None) -> None:
+        """Set the weights to a fresh initialisation (as a new net with ``seed`` gets)."""
+        for offset, layer in enumerate((self.conv1, self.conv2, self.conv_out)):
+            init_seed = None if seed is None else seed + offset
+            layer.kernel.assign(keras.initializers.GlorotUniform(seed=init_seed)(layer.kernel.shape))
+            layer.bias.assign(tf.zeros_like(layer.bias))
+
     def call(self, small):
         x = self.act1(self.conv1(small))  # (1, m-4, m-4, 64)
         x = self.act2(self.conv2(x))  # (1, m-8, m-8, 64)

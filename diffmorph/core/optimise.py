@@ -107,21 +107,27 @@ class Progress:
 class Trainer:
     """The map net, its Adam state and the step count for one image pair.
 
+    The pair lives in non-trainable variables, so one Trainer (and its compiled
+    programs) serves any number of pairs of the same working size: :meth:`reset`
+    starts over on another pair. A sequence of pairs therefore compiles once and its
+    memory stays flat.
+
     Args:
       source, target: float32 ``(1, S, S, 3)`` in [-1, 1], S = ``config.size``.
       config: the morph's settings (``config.fast`` picks the fused XLA step).
+
+    Raises:
+      ValueError: if the images do not have that shape.
     """
 
     def __init__(self, source: np.ndarray, target: np.ndarray, config: MorphConfig):
-        expected = (1, config.size, config.size, 3)
-        if source.shape != expected or target.shape != expected:
-            raise ValueError(f"source and target must have shape {expected}; "
-                             f"got {source.shape} and {target.shape}")
         self.config = config
-        self.source = tf.constant(source, tf.float32)
-        self.target = tf.constant(target, tf.float32)
-        self.net_input = tf.constant(build_net_input(source, target))  # (1, S, S, 8)
-        self.small_input = shrink_input(self.net_input, config)  # (1, 96, 96, 8)
+        self._check(source, target)
+        net_input = build_net_input(source, target)  # (1, S, S, 8)
+        self.source = tf.Variable(source, trainable=False, dtype=tf.float32)
+        self.target = tf.Variable(target, trainable=False, dtype=tf.float32)
+        self.net_input = tf.Variable(net_input, trainable=False)
+        self.small_input = tf.Variable(shrink_input(net_input, config), trainable=False)  # (1, 96, 96, 8)
         self.net = build_map_net(config)
         self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, name="adam")
         self.optimizer.build(self.net.trainable_variables)
@@ -141,6 +147,38 @@ class Trainer:
             self._train_step = tf.function(self._chained_step)
         else:
             self._train_step = tf.function(self._step)
+
+    def _check(self, source: np.ndarray, target: np.ndarray) -> None:
+        expected = (1, self.config.size, self.config.size, 3)
+        if source.shape != expected or target.shape != expected:
+            raise ValueError(f"source and target must have shape {expected}; "
+                             f"got {source.shape} and {target.shape}")
+
+    def reset(self, source: np.ndarray, target: np.ndarray, seed: int | None = None) -> None:
+        """Start over on another pair: new images, freshly initialised net, Adam at zero.
+
+        With the same seed the net's weights equal a new Trainer's (Keras's seeded
+        initialisers repeat their values), so a reset Trainer reproduces a fresh one.
+
+        Args:
+          source, target: float32 ``(1, S, S, 3)`` in [-1, 1].
+          seed: the net's seed (``None``: random).
+
+        Raises:
+          ValueError: if the images do not have the working size.
+        """
+        self._check(source, target)
+        net_input = build_net_input(source, target)
+        self.source.assign(source)
+        self.target.assign(target)
+        self.net_input.assign(net_input)
+        self.small_input.assign(shrink_input(net_input, self.config))
+        self.net.initialise(seed)
+        for variable in self.optimizer.variables:
+            if not variable.path.endswith("/learning_rate"):
+                variable.assign(tf.zeros_like(variable))
+        self.step_count = 0
+        self.loss_sum = 0.0
 
     def _maps(self):
         return upsample_maps(self.net(self.small_input), self.config.size)  # (1, S, S, 16)

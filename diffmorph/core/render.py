@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..config import MorphConfig
-from .maps import (DIRECTION_CHANNELS, FLOW_CHANNELS, Maps, colour_transform, flow_pixels, split_direction,
+from .maps import (DIRECTION_CHANNELS, FLOW_CHANNELS, Maps, colour_transform, flow_scale_tensor, split_direction,
                    split_flows, split_maps)
 from .warp import warp_rows
 
@@ -133,13 +133,16 @@ class FrameRenderer:
       config: the morph's settings (``render``, scales, ``frames``, ``fast``).
       maps_budget: bytes of native-size maps held at once; larger outputs are
         rendered in horizontal bands whose maps are recomputed for every frame.
+      programs: compiled programs to share with other renderers of the same config
+        (a sequence renders many pairs with one set); default: its own.
 
     Raises:
       ValueError: if the shapes disagree.
     """
 
     def __init__(self, source: np.ndarray, target: np.ndarray, maps_low: np.ndarray,
-                 config: MorphConfig, maps_budget: int = MAPS_BUDGET_BYTES):
+                 config: MorphConfig, maps_budget: int = MAPS_BUDGET_BYTES,
+                 programs: "RenderPrograms | None" = None):
         from .model import upsample_maps
 
         if source.shape != target.shape or source.ndim != 3 or source.shape[2] != 3:
@@ -158,11 +161,11 @@ class FrameRenderer:
         rows_per_band = max(1, maps_budget // (width * 16 * 4))
         self.bounds = [(r, min(height, r + rows_per_band)) for r in range(0, height, rows_per_band)]
         self.flow_scale = config.flow_scale(height, width)
+        self._flow_scale = flow_scale_tensor(self.flow_scale)  # (2,) float32
         # one band (the usual case): the maps at the output size are made once and kept
         self._whole = self._band(0, height) if len(self.bounds) == 1 else None
         self._whole_flows = None if self._whole is None else tf.gather(self._whole, FLOW_CHANNELS, axis=-1)
-        self._colour = tf.function(self._colour_fn, jit_compile=config.fast)
-        self._warp = tf.function(self._warp_fn, jit_compile=config.fast)
+        self.programs = programs if programs is not None else RenderPrograms(config)
 
     def _band(self, row0: int, row1: int, channels=slice(None)) -> tf.Tensor:
         """The maps' ``channels`` for output rows ``row0..row1-1`` at the output width.
@@ -176,13 +179,6 @@ class FrameRenderer:
         height, width = self.image_a.shape[1:3]
         return tf.constant(resize_maps_rows(picked, height, width, row0, row1))  # (1, h, W, c)
 
-    def _colour_fn(self, image, maps: Maps, strength):
-        return colour_transform(image, maps.scaled(strength), self.config)
-
-    def _warp_fn(self, colour, flow, strength, row0):
-        return tf.clip_by_value(
-            warp_rows(colour, flow_pixels(flow * strength, self.flow_scale), row0), -1.0, 1.0)
-
     def render(self, index: int, alpha: float, with_tiles: bool = False) -> Frame:
         """The frame at ``alpha`` in [0, 1] (A->B strength ``alpha``, B->A ``1 - alpha``).
 
@@ -193,15 +189,15 @@ class FrameRenderer:
         colour_a, colour_b = [], []  # pass 1: colour-transform every band
         for row0, row1 in self.bounds:
             a_to_b, b_to_a = split_maps(self._whole if self._whole is not None else self._band(row0, row1))
-            colour_a.append(self._colour(self.image_a[:, row0:row1], a_to_b, s32))
-            colour_b.append(self._colour(self.image_b[:, row0:row1], b_to_a, t32))
+            colour_a.append(self.programs.colour(self.image_a[:, row0:row1], a_to_b, s32))
+            colour_b.append(self.programs.colour(self.image_b[:, row0:row1], b_to_a, t32))
         colour_a, colour_b = tf.concat(colour_a, 1), tf.concat(colour_b, 1)  # (1, H, W, 3)
         a2b, b2a = [], []  # pass 2: warp each band, which may sample any row
         for row0, row1 in self.bounds:
             flows = self._whole_flows if self._whole is not None else self._band(row0, row1, FLOW_CHANNELS)
             flow_ab, flow_ba = split_flows(flows)  # (1, h, W, 2) each
-            a2b.append(self._warp(colour_a, flow_ab, s32, row0).numpy()[0])
-            b2a.append(self._warp(colour_b, flow_ba, t32, row0).numpy()[0])
+            a2b.append(self.programs.warp(colour_a, flow_ab, s32, self._flow_scale, row0).numpy()[0])
+            b2a.append(self.programs.warp(colour_b, flow_ba, t32, self._flow_scale, row0).numpy()[0])
         a2b, b2a = np.concatenate(a2b, 0), np.concatenate(b2a, 0)  # (H, W, 3)
         blend = to_uint8(a2b * t + b2a * s)
         a2b, b2a = to_uint8(a2b), to_uint8(b2a)
@@ -226,6 +222,27 @@ class FrameRenderer:
             yield self.render(i, alpha, with_tiles=i in picked)
 
 
+class RenderPrograms:
+    """The compiled programs of :class:`FrameRenderer`, shareable between renderers.
+
+    Everything that changes between frames or pairs (images, maps, strength, flow
+    scale) is an argument, so renderers of the same config and output size reuse one
+    trace and one compilation (``row0``, a Python int, traces once per band).
+    """
+
+    def __init__(self, config: MorphConfig):
+        self.config = config
+        self.colour = tf.function(self._colour_fn, jit_compile=config.fast)
+        self.warp = tf.function(self._warp_fn, jit_compile=config.fast)
+
+    def _colour_fn(self, image, maps: Maps, strength):
+        return colour_transform(image, maps.scaled(strength), self.config)
+
+    @staticmethod
+    def _warp_fn(colour, flow, strength, flow_scale, row0):
+        return tf.clip_by_value(warp_rows(colour, flow * strength * flow_scale, row0), -1.0, 1.0)
+
+
 class SnapshotRenderer:
     """Both directions at full strength at the working size: the training snapshots.
 
@@ -236,12 +253,15 @@ class SnapshotRenderer:
     gather of ``(S, S, 9, 16)`` floats (604 MB scratch at S = 1024).
 
     Args:
-      source, target: float32 ``(1, S, S, 3)`` in [-1, 1].
+      source, target: float32 ``(1, S, S, 3)`` in [-1, 1]: arrays, or variables (a
+        :class:`~diffmorph.core.optimise.Trainer`'s ``source`` and ``target``) whose
+        current values each snapshot reads, so one renderer serves every pair.
       config: the morph's settings.
     """
 
-    def __init__(self, source: np.ndarray, target: np.ndarray, config: MorphConfig):
-        self.source, self.target = tf.constant(source), tf.constant(target)
+    def __init__(self, source, target, config: MorphConfig):
+        self.source = source if isinstance(source, tf.Variable) else tf.constant(source, tf.float32)
+        self.target = target if isinstance(target, tf.Variable) else tf.constant(target, tf.float32)
         self.config = config
         self._render = tf.function(self._render_fn, jit_compile=config.fast)
 

@@ -47,7 +47,7 @@ def atomic_path(path, suffix: str | None = None):
     final = Path(path)
     suffix = final.suffix if suffix is None else suffix
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".part{suffix}", dir=final.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.part-", suffix=suffix, dir=final.parent)
     except OSError as exc:
         raise OutputError(f"cannot write in {final.parent}: {exc.strerror or exc}") from None
     os.close(fd)

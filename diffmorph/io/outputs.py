@@ -21,6 +21,7 @@ file system, so every move is an atomic ``os.replace``).
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import secrets
@@ -166,43 +167,46 @@ def _roll_back(done) -> None:
                 _move(backup, final)
 
 
-def recover(root) -> bool:
-    """Roll back a publish that was cut off (its journal is still in ``root``), and
-    delete leftover temporary files of killed runs in ``root``'s journal entries.
+def recover(root, name: str = "outputs") -> bool:
+    """Roll back a publish of the set ``name`` that was cut off (its journal
+    ``.NAME.publish.json`` is still in ``root``): every output is restored to what it
+    was before, and the staged files and backups are deleted.
 
-    Call it while holding the folder's lock (:func:`lock_folder`), before writing.
+    Call it while holding the folder's lock (:class:`FolderLock`), before writing.
+    Journals of other sets are left alone (another run may be publishing them).
 
     Returns:
       True if a half-published set was rolled back.
     """
-    rolled = False
-    for journal in Path(root).glob(".*.publish.json"):
-        try:
-            entries = json.loads(journal.read_text())
-            moves = [(Path(e["final"]), Path(e["staged"]), Path(e["backup"])) for e in entries]
-        except (OSError, ValueError, KeyError, TypeError):
-            moves = []
-        _roll_back(moves)
-        for _, staged, backup in moves:
-            _remove(staged)
-            _remove(backup)
-        with contextlib.suppress(OSError):
-            journal.unlink()
-        rolled = rolled or bool(moves)
-    return rolled
+    journal = Path(root) / f".{name}.publish.json"
+    if not journal.exists():
+        return False
+    try:
+        entries = json.loads(journal.read_text())
+        moves = [(Path(e["final"]), Path(e["staged"]), Path(e["backup"])) for e in entries]
+    except (OSError, ValueError, KeyError, TypeError):
+        moves = []
+    _roll_back(moves)
+    for _, staged, backup in moves:
+        _remove(staged)
+        _remove(backup)
+    with contextlib.suppress(OSError):
+        journal.unlink()
+    return bool(moves)
 
 
-def sweep(folder) -> None:
-    """Delete leftover temporary outputs (``.NAME.part-*``) of killed runs in ``folder``.
+def sweep(finals) -> None:
+    """Delete leftover temporary files of killed runs beside each of ``finals``.
 
-    Call it while holding the folder's lock. Backups of a half-published set are
-    handled by :func:`recover` (call that first).
+    Temporary names are ``.NAME.part-TOKEN...`` (:meth:`OutputSet.stage`,
+    :func:`diffmorph.io.files.atomic_path`); only those of the given final names are
+    removed. Call it while holding the folder's lock, after :func:`recover`.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        return
-    for leftover in folder.glob(".*.part-*"):
-        _remove(leftover)
+    for final in finals:
+        final = Path(final)
+        if final.parent.is_dir():
+            for leftover in final.parent.glob(f".{glob.escape(final.name)}.part-*"):
+                _remove(leftover)
 
 
 class FolderLock:

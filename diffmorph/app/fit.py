@@ -1,0 +1,167 @@
+"""Fitting one pair's maps: the optimisation, with training snapshots and checkpoints.
+
+A :class:`Fitter` owns one :class:`~diffmorph.core.optimise.Trainer` and one
+:class:`~diffmorph.core.render.SnapshotRenderer` and reuses them for every pair it
+fits (a sequence compiles its programs once). For each pair it:
+
+1. resumes from a checkpoint if asked (checked against the pair and settings), or
+   starts fresh and removes the previous run's snapshots;
+2. runs the train steps, reporting each to the :class:`~diffmorph.app.progress.Progress`;
+   at the original's snapshot steps (plus the last) it writes ``a_to_b_N.jpg`` and
+   ``b_to_a_N.jpg`` (at the source's size) and a checkpoint, both atomically;
+3. checks the final maps are finite (a step can diverge on its very last update).
+
+Ctrl-C saves a checkpoint (when a step was done) and raises
+:class:`~diffmorph.errors.Interrupted` saying what was kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..config import MorphConfig
+from ..errors import InputError, Interrupted, NonFiniteLossError, OutputError, display_path
+from ..io import mapsfile
+from ..io.files import save_image
+from .inputs import Pair, match_size
+from .progress import SILENT, Progress
+
+SNAPSHOT_NAME = re.compile(r"^(a_to_b|b_to_a)_\d+\.jpg$")
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkFiles:
+    """Where a pair's optimisation writes: snapshots folder and checkpoint (None: not written)."""
+
+    train: Path | None = None
+    checkpoint: Path | None = None
+
+
+class Fitter:
+    """Fits the maps of pairs of images of one config, reusing the compiled programs.
+
+    Args:
+      config: the morph's settings (working size, scales, train steps, seed...).
+    """
+
+    def __init__(self, config: MorphConfig):
+        self.config = config
+        self.trainer = None
+        self.snapshots = None
+
+    def _trainer_for(self, pair: Pair):
+        from ..core.optimise import Trainer
+        from ..core.render import SnapshotRenderer, to_working
+
+        working_a = to_working(pair.source, self.config.size)  # (1, S, S, 3)
+        working_b = to_working(pair.target, self.config.size)
+        if self.trainer is None:
+            self.trainer = Trainer(working_a, working_b, self.config)
+            self.snapshots = SnapshotRenderer(self.trainer.source, self.trainer.target, self.config)
+        else:
+            self.trainer.reset(working_a, working_b, self.config.seed)
+        return self.trainer
+
+    def fit(self, pair: Pair, files: WorkFiles = WorkFiles(), resume: bool = False,
+            progress: Progress = SILENT) -> np.ndarray:
+        """Optimise the maps of ``pair``.
+
+        Args:
+          pair: the inputs (uint8 ``(H, W, 3)`` each).
+          files: where snapshots and checkpoints go.
+          resume: continue from ``files.checkpoint``.
+          progress: receives the ``optimise`` phase (step, loss).
+
+        Returns:
+          ``maps_low``: float32 ``(1, n, n, 16)``, the net's final output (finite).
+
+        Raises:
+          InputError: ``resume`` without a usable checkpoint for this pair and settings.
+          OutputError: a snapshot or checkpoint cannot be written.
+          NonFiniteLossError: the optimisation diverged.
+          Interrupted: on Ctrl-C, after saving a checkpoint.
+        """
+        from ..core.optimise import is_snapshot_step, optimise
+
+        config = self.config
+        trainer = self._trainer_for(pair)
+        meta = mapsfile.describe(config, *pair.digests, kind=mapsfile.CHECKPOINT_KIND)
+        if resume:
+            self._resume(trainer, pair, files.checkpoint, progress)
+        elif files.train is not None:
+            clear_snapshots(files.train)
+        height, width = pair.source.shape[:2]
+
+        def save_checkpoint():
+            if files.checkpoint is not None:
+                mapsfile.save(files.checkpoint, meta, **trainer.state())
+
+        with progress.phase("optimise", config.train_steps, trainer.step_count):
+            try:
+                for step in optimise(trainer, config.train_steps):
+                    progress.update(step.step, f"loss {step.loss:.6f}")
+                    if step.maps_low is None:
+                        continue
+                    _check_finite(step.maps_low, step.step)
+                    if files.train is not None:
+                        for name, image in zip(("a_to_b", "b_to_a"), self.snapshots(step.maps_low)):
+                            save_image(files.train / f"{name}_{step.step}.jpg", match_size(image, height, width))
+                    save_checkpoint()
+            except KeyboardInterrupt:
+                message, saved = self._interrupted(trainer, files, save_checkpoint)
+                raise Interrupted(message, resumable=saved) from None
+        maps_low = trainer.maps_low()
+        _check_finite(maps_low, trainer.step_count)
+        if not is_snapshot_step(trainer.step_count, config.train_steps) and trainer.step_count:
+            save_checkpoint()  # a resumed run that had nothing left to do saved none
+        return maps_low
+
+    def _resume(self, trainer, pair: Pair, checkpoint: Path | None, progress: Progress) -> None:
+        if checkpoint is None or not checkpoint.exists():
+            raise InputError(f"--resume: no checkpoint at {display_path(checkpoint)}")
+        meta, state = mapsfile.load_checkpoint(checkpoint)
+        problems = mapsfile.mismatches(meta, self.config, *pair.digests)
+        if problems:
+            raise InputError(f"--resume: {display_path(checkpoint)} is for another morph ({'; '.join(problems)})")
+        try:
+            trainer.load_state(state)
+        except ValueError as exc:
+            raise InputError(f"--resume: {display_path(checkpoint)}: {exc}") from None
+        if trainer.step_count > self.config.train_steps:
+            raise InputError(f"--resume: {display_path(checkpoint)} is at train step {trainer.step_count}, "
+                             f"beyond the {self.config.train_steps} asked for (-e)")
+        progress.notice(f"resuming at train step {trainer.step_count} of {self.config.train_steps}")
+
+    @staticmethod
+    def _interrupted(trainer, files: WorkFiles, save_checkpoint) -> tuple[str, bool]:
+        """The message for Ctrl-C during optimisation, after saving a checkpoint; and whether one was saved."""
+        if trainer.step_count == 0:
+            return "interrupted before the first train step; nothing was saved", False
+        if files.checkpoint is None:
+            return f"interrupted at train step {trainer.step_count}", False
+        try:
+            save_checkpoint()
+        except (KeyboardInterrupt, OutputError) as exc:
+            reason = "interrupted again" if isinstance(exc, KeyboardInterrupt) else str(exc)
+            return f"interrupted at train step {trainer.step_count}; the checkpoint was not saved ({reason})", False
+        return (f"interrupted at train step {trainer.step_count}; "
+                f"checkpoint saved in {display_path(files.checkpoint)}"), True
+
+
+def _check_finite(maps_low: np.ndarray, step: int) -> None:
+    if not np.isfinite(maps_low).all():
+        raise NonFiniteLossError(f"the optimisation diverged at train step {step} (the maps are not finite); "
+                                 f"the scales are likely too large (-a, -m, -w)")
+
+
+def clear_snapshots(folder: Path) -> None:
+    """Delete the training snapshots (``a_to_b_N.jpg``, ``b_to_a_N.jpg``) of an earlier run."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if SNAPSHOT_NAME.match(path.name):
+            path.unlink(missing_ok=True)

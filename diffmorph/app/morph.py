@@ -1,0 +1,280 @@
+"""The pair pipeline: files in, a morph's outputs out.
+
+:func:`morph` is the one path from a source and a target to the outputs::
+
+    load and match the pair -> optimise (or load saved maps) -> render frames -> writers
+      -> publish the set (maps file, preds.npy, maps image, strip, video, GIF, frames)
+
+Every command, the public API, the notebook and the benchmarks use it. The output
+folder is locked for the run (:class:`~diffmorph.io.outputs.FolderLock`) and its
+outputs are published as one set (:class:`~diffmorph.io.outputs.OutputSet`): a
+failure or Ctrl-C leaves the previous set complete. Layout (the original's)::
+
+    OUT/train/a_to_b_N.jpg, b_to_a_N.jpg   snapshots during optimisation
+    OUT/preds.npy                          the final maps at the working size, (1, S, S, 16)
+    OUT/morph/morph.mp4, morph.gif         the video and the GIF
+    OUT/morph/result.jpg, maps.jpg         the strip and the maps image
+    OUT/morph/maps.npz                     the net's output and its settings (render again with maps=)
+    OUT/morph/checkpoint.npz               net and Adam state (resume=True)
+    OUT/morph/frames/frame_00000.png ...   numbered frames (format "frames")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..config import MAPS_SETTINGS, MorphConfig
+from ..errors import InputError, Interrupted, OutputError, display_path
+from ..io import mapsfile
+from ..io.files import ensure_folder, save_npy
+from ..io.outputs import FolderLock, OutputSet, recover, sweep
+from .fit import Fitter, WorkFiles
+from .inputs import load_pair
+from .progress import SILENT, Progress
+from .runtime import import_tensorflow_quietly
+from .write import OutputOptions, PairFrames, check_frames_folder, check_output_budget, total_frames, write_video
+
+
+@dataclasses.dataclass(frozen=True)
+class MorphPaths:
+    """Where one morph writes, below ``root`` (the original's layout).
+
+    ``frames_dir`` overrides where numbered frames go (default ``root/morph/frames``).
+    """
+
+    root: Path
+    frames_dir: Path | None = None
+
+    @property
+    def train(self) -> Path:
+        return self.root / "train"
+
+    @property
+    def morph(self) -> Path:
+        return self.root / "morph"
+
+    @property
+    def preds(self) -> Path:
+        return self.root / "preds.npy"
+
+    @property
+    def mp4(self) -> Path:
+        return self.morph / "morph.mp4"
+
+    @property
+    def gif(self) -> Path:
+        return self.morph / "morph.gif"
+
+    @property
+    def result(self) -> Path:
+        return self.morph / "result.jpg"
+
+    @property
+    def maps_jpg(self) -> Path:
+        return self.morph / "maps.jpg"
+
+    @property
+    def maps_npz(self) -> Path:
+        return self.morph / "maps.npz"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.morph / "checkpoint.npz"
+
+    @property
+    def frames(self) -> Path:
+        return self.frames_dir if self.frames_dir is not None else self.morph / "frames"
+
+    def video_files(self) -> dict[str, Path]:
+        return {"mp4": self.mp4, "gif": self.gif, "frames": self.frames}
+
+    def set_files(self) -> list[Path]:
+        """Every output of the published set (for leftovers of killed runs)."""
+        return [self.preds, self.mp4, self.gif, self.result, self.maps_jpg, self.maps_npz, self.frames]
+
+
+@dataclasses.dataclass(frozen=True)
+class MorphResult:
+    """What :func:`morph` made.
+
+    maps_low: float32 ``(1, n, n, 16)``, the net's final output (the maps).
+    config: the settings used (with ``maps=``, the maps settings come from the file).
+    paths: where the outputs are. frames: frames written. train_steps: steps the maps had.
+    """
+
+    maps_low: np.ndarray
+    config: MorphConfig
+    paths: MorphPaths
+    frames: int
+    train_steps: int
+
+
+def prepare_folders(paths: MorphPaths, options: OutputOptions, optimising: bool) -> None:
+    """Check and create the output folders before any work (fail fast).
+
+    Raises:
+      InputError: the output folder or the frames folder is an existing file, or the
+        frames folder holds other files; an output name is taken by a folder.
+      OutputError: a folder cannot be created or is not writable; ffmpeg is missing.
+    """
+    for folder, what in ((paths.root, "output folder"), (paths.frames, "frames folder")):
+        try:
+            if folder.exists() and not folder.is_dir():
+                raise InputError(f"the {what} {display_path(folder)} exists and is not a folder")
+        except OSError as exc:
+            raise InputError(f"the {what} {display_path(folder)} cannot be used ({exc.strerror or exc})") from None
+    if "frames" in options.formats:
+        check_frames_folder(paths.frames)
+    for folder in (paths.root, paths.morph) + ((paths.train,) if optimising else ()):
+        ensure_folder(folder)
+    if "frames" in options.formats:
+        ensure_folder(paths.frames.parent)
+    for file in (paths.preds, paths.mp4, paths.gif, paths.result, paths.maps_jpg, paths.maps_npz, paths.checkpoint):
+        if file.is_dir():
+            raise InputError(f"{display_path(file)} is a folder; cannot write the output there")
+    if "mp4" in options.formats:
+        check_ffmpeg()
+
+
+def check_ffmpeg() -> None:
+    """Raise OutputError unless an ffmpeg for the MP4 writer is there (one clear line)."""
+    from ..io import video
+
+    checker = getattr(video, "check_ffmpeg", None)
+    if checker is not None:
+        checker()
+
+
+def resolve_maps(maps, pair, config: MorphConfig | None, force: bool) -> tuple[np.ndarray, MorphConfig, int]:
+    """Saved maps for ``pair``: ``(maps_low, config, train steps they had)``.
+
+    ``maps`` is a maps file (``morph/maps.npz``, as a path or already read by
+    :func:`diffmorph.io.mapsfile.load_maps`) or a float32 ``(1, n, n, 16)`` array.
+    With a file and no ``config``, the maps settings (size, scales, add_first...) come
+    from the file; a ``config`` whose maps settings contradict the file's, or inputs
+    other than the file's, are refused unless ``force``.
+
+    Raises:
+      InputError: an unusable maps file, or a mismatch without ``force``.
+    """
+    if isinstance(maps, np.ndarray):
+        if maps.ndim != 4 or maps.shape[0] != 1 or maps.shape[3] != 16 or not np.isfinite(maps).all():
+            raise InputError(f"maps must be a finite float (1, n, n, 16) array; got shape {maps.shape}")
+        return maps.astype(np.float32, copy=False), config or MorphConfig(), 0
+    saved = maps if isinstance(maps, mapsfile.SavedMaps) else mapsfile.load_maps(maps)
+    settings = mapsfile.stored_settings(saved.meta, saved.path)
+    if config is None:
+        config = MorphConfig(**{key: settings[key] for key in MAPS_SETTINGS if key in settings})
+    problems = mapsfile.mismatches(saved.meta, config, *pair.digests)
+    if problems and not force:
+        raise InputError(f"{display_path(saved.path)} was made for another morph ({'; '.join(problems)}); "
+                         f"use --force to render with it anyway")
+    return saved.maps_low, config, int(saved.meta.get("steps_done") or 0)
+
+
+def morph(source, target, out_dir=".", config: MorphConfig | None = None, *, maps=None, resume: bool = False,
+          force: bool = False, options: OutputOptions | None = None, frames_dir=None,
+          progress: Progress = SILENT) -> MorphResult:
+    """Morph ``source`` into ``target`` and write the outputs under ``out_dir``.
+
+    Args:
+      source, target: image files, or uint8 ``(H, W, 3)`` RGB arrays; the target is
+        resized to the source's size.
+      out_dir: the output folder (created; the layout is in the module docstring).
+      config: the settings (default :class:`MorphConfig`, the original's).
+      maps: render from saved maps instead of optimising: a maps file (its settings
+        are used unless ``config`` is given) or a float32 ``(1, n, n, 16)`` array.
+      resume: continue the optimisation from ``out_dir/morph/checkpoint.npz``.
+      force: with ``maps``, use maps made for other images or settings.
+      options: formats, GIF size, boomerang (:class:`~diffmorph.app.write.OutputOptions`).
+      frames_dir: where numbered frames go (default ``out_dir/morph/frames``).
+      progress: receives notices and the ``optimise`` and ``render`` phases.
+
+    Returns:
+      :class:`MorphResult`.
+
+    Raises:
+      InputError: unusable inputs, maps or settings, or output paths that are files
+        (nothing is written).
+      OutputError: an output cannot be written, or another run holds the folder
+        (the previous outputs stay complete).
+      NonFiniteLossError: the optimisation diverged.
+      Interrupted: Ctrl-C; says what was kept.
+    """
+    options = options or OutputOptions()
+    if maps is not None and resume:
+        raise InputError("maps and resume cannot be combined")
+    paths = MorphPaths(Path(out_dir), Path(frames_dir) if frames_dir is not None else None)
+    pair = load_pair(source, target, progress)
+    if maps is not None:
+        maps_low, config, steps_done = resolve_maps(maps, pair, config, force)
+    else:
+        config = config or MorphConfig()
+        maps_low, steps_done = None, config.train_steps
+    check_output_budget(pair.source.shape[:2], total_frames(1, config.frames, options.boomerang), options)
+    prepare_folders(paths, options, optimising=maps is None)
+    import_tensorflow_quietly()
+    with FolderLock(paths.root):
+        recover(paths.root, "morph")
+        sweep(paths.set_files() + [paths.checkpoint])
+        if maps_low is None:
+            maps_low = Fitter(config).fit(pair, WorkFiles(paths.train, paths.checkpoint), resume, progress)
+        frames = _publish(pair, maps_low, config, paths, options, steps_done, progress, fitted=maps is None)
+    return MorphResult(maps_low, config, paths, frames, steps_done)
+
+
+def _publish(pair, maps_low, config, paths: MorphPaths, options: OutputOptions, steps_done: int,
+             progress: Progress, fitted: bool) -> int:
+    """Write every output of the set under temporary names, then publish them together."""
+    from ..core.model import upsample_maps
+
+    kept = (f"; the optimised maps are kept in {display_path(paths.checkpoint)} "
+            f"(resume with --resume to write the outputs)") if fitted else ""
+    try:
+        with OutputSet(paths.root, "morph") as outputs:
+            mapsfile.save_maps(outputs.stage(paths.maps_npz), maps_low, config, pair.digests, steps_done)
+            save_npy(outputs.stage(paths.preds), upsample_maps(maps_low, config.size).numpy())
+            files = {fmt: path for fmt, path in paths.video_files().items() if fmt in options.formats}
+            frames = write_video([PairFrames(pair.source, pair.target, maps_low, paths.result, paths.maps_jpg)],
+                                 config, files, options, outputs, progress)
+            outputs.publish()
+    except OutputError as exc:
+        raise OutputError(f"{exc}{kept}") from None
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while writing the outputs; the previous outputs are unchanged{kept}",
+                          resumable=fitted) from None
+    return frames
+
+
+def render_frames(maps, source, target, config: MorphConfig | None = None, *, alphas=None,
+                  force: bool = False) -> Iterator[np.ndarray]:
+    """The frames of a morph from saved maps, one at a time (nothing is written).
+
+    Args:
+      maps: a maps file (``morph/maps.npz``; its settings are used unless ``config``
+        is given) or the net's output, float32 ``(1, n, n, 16)``.
+      source, target: image files or uint8 ``(H, W, 3)`` RGB arrays (the target is
+        resized to the source's size).
+      config: render settings (frames, render mode, scales; default the file's).
+      alphas: the A->B strength of each frame in [0, 1] (default: ``config.frames``
+        evenly spaced from 0 to 1, the original's schedule).
+      force: use maps made for other images or settings.
+
+    Yields:
+      uint8 ``(H, W, 3)`` RGB frames at the source's size; the frame at alpha 0 is the
+      source, at alpha 1 the target.
+
+    Raises:
+      InputError: unusable inputs or maps.
+    """
+    from ..core.render import FrameRenderer, linear_alphas
+
+    pair = load_pair(source, target)
+    maps_low, config, _ = resolve_maps(maps, pair, config, force)
+    renderer = FrameRenderer(pair.source, pair.target, maps_low, config)
+    for i, alpha in enumerate(linear_alphas(config.frames) if alphas is None else alphas):
+        yield renderer.render(i, float(alpha)).image

@@ -1,0 +1,236 @@
+"""The sequence pipeline: images IMG1 -> IMG2 -> IMG3 ... morphed into ONE video.
+
+Each consecutive pair (IMG1->IMG2, IMG2->IMG3, ...; with ``loop`` also the last
+image back to the first) is optimised on its own, with one
+:class:`~diffmorph.app.fit.Fitter` (the compiled programs are reused, so memory stays
+flat however many pairs), then all pairs are rendered, pair after pair, into one set:
+``OUT.mp4`` (H.264), ``OUT.gif`` and ``OUT_frames/`` for the chosen formats,
+published together.
+
+Frame-count rule (:func:`diffmorph.app.write.total_frames`): every pair gives all of
+its ``frames``, so ``P`` pairs give ``P * frames`` frames (3 images: ``2 * frames``;
+with ``loop``: ``3 * frames``); the image where two pairs meet is held for two frames.
+Boomerang plays those ``F`` frames forward then backward without repeating the two
+turning frames: ``2F - 2`` (not with ``loop``, which already returns to the start).
+The GIF merges identical consecutive frames (same timing, fewer stored frames).
+
+Every image is resized (``INTER_AREA``, with a notice) to the FIRST image's size.
+
+Work folder (default ``OUT_stem + "_pairs"`` beside ``OUT``): one folder per pair,
+``000_a_to_b/``, ``001_b_to_c/``..., each with the morph command's layout (``train/``
+snapshots, ``morph/maps.npz``, ``morph/checkpoint.npz``, ``morph/maps.jpg``,
+``morph/result.jpg``; no ``preds.npy``). A re-run re-uses a pair whose maps file was
+finished for the same pixels and settings, and resumes a pair that was interrupted
+(its checkpoint), so only new or changed pairs are optimised again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..config import MorphConfig
+from ..errors import InputError, Interrupted, display_path
+from ..io import mapsfile
+from ..io.files import ensure_folder
+from ..io.images import pixels_digest
+from ..io.outputs import FolderLock, OutputSet, recover, sweep
+from .fit import Fitter, WorkFiles
+from .inputs import Pair, load_images
+from .morph import MorphPaths, check_ffmpeg
+from .progress import SILENT, Progress
+from .runtime import import_tensorflow_quietly
+from .write import (OutputOptions, PairFrames, check_frames_folder, check_output_budget, total_frames,
+                    write_video)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+MAX_NAME_PART = 40  # characters of an image's stem kept in a pair folder's name
+
+
+def pairs_of(count: int, loop: bool) -> list[tuple[int, int]]:
+    """The ``(source index, target index)`` pairs of ``count`` images, in video order.
+
+    >>> pairs_of(3, False), pairs_of(3, True)
+    ([(0, 1), (1, 2)], [(0, 1), (1, 2), (2, 0)])
+    """
+    pairs = [(i, i + 1) for i in range(count - 1)]
+    if loop and count >= 2:
+        pairs.append((count - 1, 0))
+    return pairs
+
+
+def images_in(folder) -> list[Path]:
+    """The image files directly in ``folder``, sorted by name.
+
+    Images are files ending in ``.jpg .jpeg .png .webp .bmp`` (any case), hidden files
+    (``.name``) excluded. Sorted by code point (as ``LC_ALL=C sort``, the order
+    ``scripts/morph_folder.sh`` uses): zero-pad numbers (``01.jpg``, ``02.jpg``...).
+
+    Raises:
+      InputError: if ``folder`` is not a folder.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{display_path(folder)}: not a folder")
+    return sorted((p for p in folder.iterdir()
+                   if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()),
+                  key=lambda p: p.name)
+
+
+def _slug(stem: str) -> str:
+    text = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")
+    return text[:MAX_NAME_PART] or "image"
+
+
+def pair_folder_name(index: int, source: str, target: str) -> str:
+    """``NNN_source-stem_to_target-stem`` (characters other than ``[A-Za-z0-9._-]`` become ``_``)."""
+    return f"{index:03d}_{_slug(Path(source).stem)}_to_{_slug(Path(target).stem)}"
+
+
+def output_files(out: Path, formats) -> dict[str, Path]:
+    """The joined outputs of ``formats``: ``{"mp4": OUT, "gif": OUT.gif, "frames": OUT_frames/}``."""
+    files = {"mp4": out, "gif": out.with_suffix(".gif"), "frames": out.with_name(out.stem + "_frames")}
+    return {name: path for name, path in files.items() if name in formats}
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceResult:
+    """What :func:`morph_sequence` made: the joined files, frames written, pairs and how many were re-used."""
+
+    files: dict
+    frames: int
+    pairs: int
+    reused: int
+    work_dir: Path
+
+
+def _finished_maps(paths: MorphPaths, config: MorphConfig, digests) -> np.ndarray | None:
+    """The pair's saved maps if they were finished for these pixels and settings, else None."""
+    try:
+        saved = mapsfile.load_maps(paths.maps_npz)
+    except InputError:
+        return None
+    if mapsfile.mismatches(saved.meta, config, *digests) or saved.meta.get("steps_done") != config.train_steps:
+        return None
+    return saved.maps_low
+
+
+def _resumable(paths: MorphPaths, config: MorphConfig, digests) -> bool:
+    """Whether the pair's checkpoint is for these pixels and settings, at a step <= train_steps."""
+    if not paths.checkpoint.is_file():
+        return False
+    try:
+        meta, state = mapsfile.load_checkpoint(paths.checkpoint)
+        step = int(state["step"])
+    except (InputError, KeyError, TypeError, ValueError):
+        return False
+    return not mapsfile.mismatches(meta, config, *digests) and 0 < step <= config.train_steps
+
+
+def morph_sequence(images, output, config: MorphConfig | None = None, *, work_dir=None, loop: bool = False,
+                   options: OutputOptions | None = None, progress: Progress = SILENT) -> SequenceResult:
+    """Morph ``images`` (in video order) into one video ``output`` (an ``.mp4`` path).
+
+    Args:
+      images: two or more image files or uint8 ``(H, W, 3)`` arrays.
+      output: ``OUT.mp4``; the GIF is ``OUT.gif`` and numbered frames ``OUT_frames/``.
+      config: the settings of every pair (default :class:`MorphConfig`).
+      work_dir: each pair's maps and checkpoints (default ``OUT_pairs`` beside OUT).
+      loop: also morph the last image back to the first.
+      options: formats, GIF size, boomerang (not with ``loop``).
+      progress: receives notices and the ``pairs``, ``optimise`` and ``render`` phases.
+
+    Returns:
+      :class:`SequenceResult`.
+
+    Raises:
+      InputError: fewer than two images, an unusable image, OUT not an ``.mp4``,
+        ``loop`` with boomerang, output paths that are in the way.
+      OutputError, NonFiniteLossError, Interrupted: as :func:`diffmorph.app.morph.morph`;
+        finished pairs and the current pair's checkpoint are kept for the next run.
+    """
+    config = config or MorphConfig()
+    options = options or OutputOptions()
+    images = list(images)
+    out = Path(output)
+    if len(images) < 2:
+        raise InputError(f"give at least two images (got {len(images)})")
+    if out.suffix.lower() != ".mp4":
+        raise InputError(f"the output must name an .mp4 file (got {display_path(out)}); the GIF is written beside it")
+    if loop and options.boomerang:
+        raise InputError("loop and boomerang cannot be combined (both return to the first image)")
+    work = Path(work_dir) if work_dir is not None else out.with_name(out.stem + "_pairs")
+    names = [f"image{k + 1}" if isinstance(x, np.ndarray) else str(x) for k, x in enumerate(images)]
+    pixels = load_images(images, progress, names=[display_path(n) for n in names])
+    indices = pairs_of(len(pixels), loop)
+    check_output_budget(pixels[0].shape[:2], total_frames(len(indices), config.frames, options.boomerang), options)
+    files = output_files(out, options.formats)
+    _prepare(out, work, files, options)
+    import_tensorflow_quietly()
+    pairs = [(MorphPaths(work / pair_folder_name(k, names[i], names[j])),
+              Pair(pixels[i], pixels[j], (pixels_digest(pixels[i]), pixels_digest(pixels[j]))))
+             for k, (i, j) in enumerate(indices)]
+    with FolderLock(work), FolderLock(out.parent, f".{out.name}.lock"):
+        recover(out.parent, out.name)
+        sweep(list(files.values()))
+        maps, reused = _fit_pairs(pairs, config, progress)
+        frames = _render(pairs, maps, config, out, files, options, progress, work)
+    return SequenceResult(files, frames, len(pairs), reused, work)
+
+
+def _prepare(out: Path, work: Path, files: dict, options: OutputOptions) -> None:
+    for name, path in files.items():
+        if name != "frames" and path.is_dir():
+            raise InputError(f"{display_path(path)} is a folder; cannot write the output there")
+    if "frames" in files:
+        check_frames_folder(files["frames"])
+    for folder in (out.parent, work):
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"{display_path(folder)} exists and is not a folder")
+        ensure_folder(folder)
+    if "mp4" in options.formats:
+        check_ffmpeg()
+
+
+def _fit_pairs(pairs, config: MorphConfig, progress: Progress) -> tuple[list[np.ndarray], int]:
+    """Every pair's maps: re-used when finished, else resumed or optimised and saved."""
+    fitter = Fitter(config)
+    maps, reused = [], 0
+    with progress.phase("pairs", len(pairs)):
+        for k, (paths, pair) in enumerate(pairs):
+            label = f"pair {k + 1}/{len(pairs)}"
+            for folder in (paths.root, paths.morph, paths.train):
+                ensure_folder(folder)
+            found = _finished_maps(paths, config, pair.digests)
+            if found is not None:
+                progress.notice(f"reusing {label} ({display_path(paths.maps_npz)})")
+                maps.append(found)
+                reused += 1
+            else:
+                resume = _resumable(paths, config, pair.digests)
+                try:
+                    maps_low = fitter.fit(pair, WorkFiles(paths.train, paths.checkpoint), resume, progress)
+                except Interrupted as exc:
+                    raise Interrupted(f"{exc.message} ({label}); finished pairs are kept in "
+                                      f"{display_path(paths.root.parent)}") from None
+                mapsfile.save_maps(paths.maps_npz, maps_low, config, pair.digests, config.train_steps)
+                maps.append(maps_low)
+            progress.update(k + 1)
+    return maps, reused
+
+
+def _render(pairs, maps, config: MorphConfig, out: Path, files: dict, options: OutputOptions,
+            progress: Progress, work: Path) -> int:
+    parts = [PairFrames(pair.source, pair.target, maps_low, paths.result, paths.maps_jpg)
+             for (paths, pair), maps_low in zip(pairs, maps)]
+    try:
+        with OutputSet(out.parent, out.name) as outputs:
+            frames = write_video(parts, config, files, options, outputs, progress)
+            outputs.publish()
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while writing the outputs; the previous outputs are unchanged and the "
+                          f"pairs are kept in {display_path(work)}") from None
+    return frames

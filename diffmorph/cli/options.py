@@ -1,0 +1,140 @@
+"""Options shared by the subcommands, and how flags become a :class:`MorphConfig`.
+
+The parser's defaults for the morph settings are ``None``, so the settings given
+explicitly on the command line can be told apart from the defaults: an explicit flag
+overrides what a maps file stored (and is refused if it contradicts it, unless
+``--force``). The help texts show the defaults, read from :mod:`diffmorph.config`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import (DEFAULT_ADD_SCALE, DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_MULT_SCALE, DEFAULT_SIZE,
+                      DEFAULT_TRAIN_STEPS, DEFAULT_WARP_SCALE, RENDER_MODES, MorphConfig)
+
+FORMATS = ("mp4", "gif", "frames")
+DEFAULT_FORMATS = "mp4,gif"
+DEFAULT_GIF_MAX_SIDE = 512
+TRUE_WORDS = ("1", "true", "t", "yes", "y", "on")
+FALSE_WORDS = ("0", "false", "f", "no", "n", "off")
+
+# config field -> (argparse dest, the flag as users write it)
+FLAGS = {
+    "train_steps": ("train_epochs", "-e/--train_epochs"),
+    "add_scale": ("add_scale", "-a/--add_scale"),
+    "mult_scale": ("mult_scale", "-m/--mult_scale"),
+    "warp_scale": ("warp_scale", "-w/--warp_scale"),
+    "add_first": ("add_first", "-add_first"),
+    "fps": ("fps", "--fps"),
+    "frames": ("steps", "--steps"),
+    "size": ("size", "--size"),
+    "seed": ("seed", "--seed"),
+    "render": ("render", "--render"),
+}
+
+
+class UsageError(Exception):
+    """A bad flag value found after parsing; reported like argparse's errors (exit 2)."""
+
+
+def parse_bool(text: str) -> bool:
+    """``True/False/1/0/yes/no/on/off`` (any case) to bool; argparse type for ``-add_first``."""
+    word = str(text).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean (true/false, 1/0, yes/no), got {text!r}")
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """``mp4,gif,frames`` (any subset, comma-separated) to a tuple of names."""
+    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown format(s) {', '.join(unknown) or repr(text)}; choose from {', '.join(FORMATS)}")
+    return names
+
+
+def number(kind, name: str):
+    """An argparse type converting to ``kind`` (int or float) with a one-line error."""
+    def convert(text):
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+    convert.__name__ = name
+    return convert
+
+
+def add_morph_options(parser: argparse.ArgumentParser) -> None:
+    """The settings and output options shared by ``morph`` and ``sequence`` (defaults None)."""
+    opt = parser.add_argument
+    opt("-e", "--train_epochs", type=number(int, "epochs"), metavar="N",
+        help=f"optimisation (train) steps (default {DEFAULT_TRAIN_STEPS})")
+    opt("-a", "--add_scale", type=number(float, "add_scale"), metavar="X",
+        help=f"scale of the additive colour map (default {DEFAULT_ADD_SCALE})")
+    opt("-m", "--mult_scale", type=number(float, "mult_scale"), metavar="X",
+        help=f"scale of the multiplicative colour map (default {DEFAULT_MULT_SCALE})")
+    opt("-w", "--warp_scale", type=number(float, "warp_scale"), metavar="X",
+        help=f"scale of the flow, as a fraction of the image size (default {DEFAULT_WARP_SCALE})")
+    opt("-add_first", "--add_first", type=parse_bool, nargs="?", const=True, metavar="BOOL",
+        help="add before multiplying; a bare flag means true (default false)")
+    opt("--fps", type=number(float, "fps"), help=f"frames per second (default {DEFAULT_FPS})")
+    opt("--steps", type=number(int, "steps"), metavar="N",
+        help=f"frames in the morph, >= 2 (default {DEFAULT_FRAMES})")
+    opt("--size", type=number(int, "size"), metavar="S",
+        help=f"working resolution S (S x S) for optimisation, 16..2048 (default {DEFAULT_SIZE})")
+    opt("--seed", type=number(int, "seed"), help="seed for the net's initial weights (default random)")
+    opt("--render", choices=RENDER_MODES,
+        help="native: frames at the source's own size (default); working: render at S x S and "
+             "resize each frame (the original's path)")
+    opt("--formats", type=parse_formats, default=parse_formats(DEFAULT_FORMATS), metavar="LIST",
+        help=f"outputs to write, comma-separated from {','.join(FORMATS)} (default {DEFAULT_FORMATS})")
+    opt("--gif-max-side", type=number(int, "gif-max-side"), default=DEFAULT_GIF_MAX_SIDE, metavar="N",
+        help=f"downsize the GIF (only) so its longer side is at most N (default {DEFAULT_GIF_MAX_SIDE})")
+    opt("--boomerang", action="store_true", help="play forward then backward (a seamless loop)")
+    opt("--plain", action="store_true",
+        help="use the plain path (separate warps, no XLA) instead of the fast one; same results, slower")
+    opt("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def explicit_settings(args) -> dict:
+    """The config fields set by flags given on the command line: ``{field: value}``."""
+    out = {field: getattr(args, dest) for field, (dest, _) in FLAGS.items() if getattr(args, dest) is not None}
+    if args.plain:
+        out["fast"] = False
+    return out
+
+
+def make_config(base: MorphConfig, settings: dict) -> MorphConfig:
+    """``base`` with ``settings`` applied, validated.
+
+    Raises:
+      UsageError: naming the flag of the first invalid setting.
+    """
+    try:
+        return base.replace(**settings)
+    except ValueError as exc:
+        text = str(exc)
+        for field, (_, flag) in FLAGS.items():
+            if text.startswith(f"{field} "):
+                text = flag + text[len(field):]
+                break
+        raise UsageError(text) from None
+
+
+def output_options(args):
+    """The :class:`~diffmorph.app.write.OutputOptions` of the parsed flags.
+
+    Raises:
+      UsageError: a bad ``--gif-max-side``.
+    """
+    from ..app.write import OutputOptions
+
+    if args.gif_max_side < 2:
+        raise UsageError(f"--gif-max-side must be >= 2 (got {args.gif_max_side})")
+    return OutputOptions(formats=args.formats, gif_max_side=args.gif_max_side, boomerang=args.boomerang)
