@@ -6,7 +6,7 @@
 # Images: files directly in DIR ending in .jpg .jpeg .png .webp .bmp (any case),
 # hidden files excluded, names with spaces fine. Order: by name in byte order
 # (LC_ALL=C), so zero-pad numbers (01.jpg, 02.jpg, ..., 10.jpg). Runs
-#   $PYTHON -m diffmorph.cli sequence IMG1 IMG2 ... -o OUT.mp4 [options...]
+#   $PYTHON -m diffmorph sequence IMG1 IMG2 ... -o OUT.mp4 [options...]
 # with PYTHON defaulting to python3 (or python); when this script sits in a
 # diffmorph checkout, that checkout is put first on PYTHONPATH. Example:
 #   scripts/morph_folder.sh photos/ photos.mp4 --loop -e 500 --size 512
@@ -22,7 +22,7 @@ usage: $prog DIR OUT.mp4 [diffmorph sequence options...]
 Morph the images in DIR (.jpg .jpeg .png .webp .bmp, sorted by name) into one
 video OUT.mp4 (and OUT.gif). Options go to 'diffmorph sequence', e.g. --loop,
 -e EPOCHS, --size S, --steps N, --fps F, --boomerang, -q; see
-'python -m diffmorph.cli sequence --help'. Set PYTHON to choose the interpreter.
+'python -m diffmorph sequence --help'. Set PYTHON to choose the interpreter.
 USAGE
 }
 
@@ -72,4 +72,4 @@ if [[ -f "$repo/diffmorph/__init__.py" ]]; then
 fi
 
 echo "$prog: ${#images[@]} images from $dir -> $out" >&2
-exec "$python" -m diffmorph.cli sequence "${images[@]}" -o "$out" "$@"
+exec "$python" -m diffmorph sequence "${images[@]}" -o "$out" "$@"

@@ -75,7 +75,7 @@ def cli_env() -> dict:
 
 def run_process(args, cwd=None, timeout=300, entry=None) -> subprocess.CompletedProcess:
     """A real ``python morph.py ARGS`` (or ``python ENTRY... ARGS``) process, text captured."""
-    command = [sys.executable, *(entry or [str(REPO / "morph.py")]), *map(str, args)]
+    command = [sys.executable, *(entry if entry is not None else [str(REPO / "morph.py")]), *map(str, args)]
     return subprocess.run(command, cwd=str(cwd or REPO), env=cli_env(), capture_output=True, text=True,
                           timeout=timeout)
 

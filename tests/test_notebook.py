@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
+import nbclient  # noqa: E402  (test requirements)
+import nbformat  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO  # noqa: E402
+
 NOTEBOOK = REPO / "DiffMorph.ipynb"
 KERNEL = "diffmorph-test"
 STEPS = 4
@@ -39,11 +39,11 @@ def test_notebook_is_valid_and_committed_without_outputs():
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
     source = parameters_cell(nb).source
-    for name in ("IMAGES_DIR", "IMAGES", "EPOCHS", "SIZE", "STEPS", "FPS", "OUT"):
+    for name in ("IMAGES_DIR", "IMAGES", "TRAIN_STEPS", "SIZE", "FRAMES", "FPS", "OUT", "SETTINGS"):
         assert f"{name} =" in source
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "INSTALL = False" in code and "%pip install -q -e ." in code
-    assert "from diffmorph.cli.sequence import" in code
+    assert "diffmorph.morph_sequence(" in code and "argv" not in code and "main(" not in code  # the API
 
 
 @pytest.fixture
@@ -68,14 +68,15 @@ def test_notebook_runs_headless(tmp_path, kernel_env):
     parameters_cell(nb).source = "\n".join([
         'IMAGES_DIR = "images"',
         'IMAGES = ["images/toy_a.png", "images/toy_b.png"]',
-        'EPOCHS = 3',
+        'TRAIN_STEPS = 3',
         'SIZE = 32',
-        f'STEPS = {STEPS}',
+        f'FRAMES = {STEPS}',
         'FPS = 10',
         'LOOP = False',
         'BOOMERANG = False',
         f'OUT = {str(out)!r}',
-        'EXTRA = ["-q", "--plain", "--seed", "0", "--gif-max-side", "64"]',
+        'GIF_MAX_SIDE = 64',
+        'SETTINGS = {"seed": 0, "fast": False}',
     ])
     client = nbclient.NotebookClient(nb, kernel_name=KERNEL, timeout=300,
                                      resources={"metadata": {"path": str(REPO)}})

@@ -143,19 +143,19 @@ def estimate_s(first_step_s, steps_per_s, render_first_s, frames_per_s) -> float
 
 def measure(path: str, args) -> dict:
     """Optimise and render with one path in this process; returns its figures."""
-    from diffmorph.cli.main import import_tensorflow_quietly
+    from diffmorph.app.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import tensorflow as tf
 
-    from diffmorph.cli.main import load_pair
+    from diffmorph.app.inputs import load_pair
     from diffmorph.config import MorphConfig
-    from diffmorph.core.optimize import Trainer
+    from diffmorph.core.optimise import Trainer
     from diffmorph.core.render import FrameRenderer, SnapshotRenderer, to_working
 
     a, b, _ = load_pair(args.source, args.target)
-    config = MorphConfig(size=args.size, seed=args.seed, fast=(path == "fast"), epochs=args.epochs + 1,
-                         steps=args.steps, render=args.render)
+    config = MorphConfig(size=args.size, seed=args.seed, fast=(path == "fast"), train_steps=args.epochs + 1,
+                         frames=args.steps, render=args.render)
     working_a, working_b = to_working(a, config.size), to_working(b, config.size)
 
     clock = time.perf_counter()
@@ -180,9 +180,9 @@ def measure(path: str, args) -> dict:
     steps_per_s = args.epochs / train_s
 
     _progress(args, f"{path}: {steps_per_s:.3f} steps/s; rendering {args.steps} frames ({args.render})")
-    maps = trainer.maps()
+    maps_low = trainer.maps_low()
     clock = time.perf_counter()
-    renderer = FrameRenderer(a, b, maps, config)
+    renderer = FrameRenderer(a, b, maps_low, config)
     frames = renderer.frames()
     first = next(frames)
     render_first_s = time.perf_counter() - clock

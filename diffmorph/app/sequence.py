@@ -176,8 +176,8 @@ def morph_sequence(images, output, config: MorphConfig | None = None, *, work_di
     with FolderLock(work), FolderLock(out.parent, f".{out.name}.lock"):
         recover(out.parent, out.name)
         sweep(list(files.values()))
-        maps, reused = _fit_pairs(pairs, config, progress)
-        frames = _render(pairs, maps, config, out, files, options, progress, work)
+        reused = _fit_pairs(pairs, config, progress)
+        frames = _render(pairs, config, out, files, options, progress, work)
     return SequenceResult(files, frames, len(pairs), reused, work)
 
 
@@ -195,19 +195,21 @@ def _prepare(out: Path, work: Path, files: dict, options: OutputOptions) -> None
         check_ffmpeg()
 
 
-def _fit_pairs(pairs, config: MorphConfig, progress: Progress) -> tuple[list[np.ndarray], int]:
-    """Every pair's maps: re-used when finished, else resumed or optimised and saved."""
+def _fit_pairs(pairs, config: MorphConfig, progress: Progress) -> int:
+    """Give every pair finished maps in its maps file: re-used, or resumed/optimised and saved.
+
+    Returns the number of pairs re-used. The maps stay on disk (0.45 MB a pair), so
+    memory does not grow with the number of pairs.
+    """
     fitter = Fitter(config)
-    maps, reused = [], 0
+    reused = 0
     with progress.phase("pairs", len(pairs)):
         for k, (paths, pair) in enumerate(pairs):
             label = f"pair {k + 1}/{len(pairs)}"
             for folder in (paths.root, paths.morph, paths.train):
                 ensure_folder(folder)
-            found = _finished_maps(paths, config, pair.digests)
-            if found is not None:
+            if _finished_maps(paths, config, pair.digests) is not None:
                 progress.notice(f"reusing {label} ({display_path(paths.maps_npz)})")
-                maps.append(found)
                 reused += 1
             else:
                 resume = _resumable(paths, config, pair.digests)
@@ -215,17 +217,16 @@ def _fit_pairs(pairs, config: MorphConfig, progress: Progress) -> tuple[list[np.
                     maps_low = fitter.fit(pair, WorkFiles(paths.train, paths.checkpoint), resume, progress)
                 except Interrupted as exc:
                     raise Interrupted(f"{exc.message} ({label}); finished pairs are kept in "
-                                      f"{display_path(paths.root.parent)}") from None
+                                      f"{display_path(paths.root.parent)}", exc.resumable) from None
                 mapsfile.save_maps(paths.maps_npz, maps_low, config, pair.digests, config.train_steps)
-                maps.append(maps_low)
             progress.update(k + 1)
-    return maps, reused
+    return reused
 
 
-def _render(pairs, maps, config: MorphConfig, out: Path, files: dict, options: OutputOptions,
+def _render(pairs, config: MorphConfig, out: Path, files: dict, options: OutputOptions,
             progress: Progress, work: Path) -> int:
-    parts = [PairFrames(pair.source, pair.target, maps_low, paths.result, paths.maps_jpg)
-             for (paths, pair), maps_low in zip(pairs, maps)]
+    parts = [PairFrames(pair.source, pair.target, paths.maps_npz, paths.result, paths.maps_jpg)
+             for paths, pair in pairs]
     try:
         with OutputSet(out.parent, out.name) as outputs:
             frames = write_video(parts, config, files, options, outputs, progress)

@@ -57,15 +57,25 @@ class OutputOptions:
 class PairFrames:
     """One pair's part of a video.
 
-    source, target: uint8 ``(H, W, 3)``; maps_low: float32 ``(1, n, n, 16)``.
+    source, target: uint8 ``(H, W, 3)``.
+    maps: float32 ``(1, n, n, 16)``, or the maps file holding them (read when the pair
+      is rendered, so a long sequence never holds every pair's maps at once).
     strip, maps_image: final paths of its ``result.jpg`` and ``maps.jpg`` (None: not written).
     """
 
     source: np.ndarray
     target: np.ndarray
-    maps_low: np.ndarray
+    maps: np.ndarray | Path
     strip: Path | None = None
     maps_image: Path | None = None
+
+    def maps_low(self) -> np.ndarray:
+        """The maps, float32 ``(1, n, n, 16)`` (read from the file if given one)."""
+        if isinstance(self.maps, np.ndarray):
+            return self.maps
+        from ..io import mapsfile
+
+        return mapsfile.load_maps(self.maps).maps_low
 
 
 def total_frames(pairs: int, frames: int, boomerang: bool) -> int:
@@ -164,7 +174,7 @@ def write_video(pairs: list[PairFrames], config: MorphConfig, files: dict, optio
         if p not in renderers:
             renderers.clear()
             pair = pairs[p]
-            renderers[p] = FrameRenderer(pair.source, pair.target, pair.maps_low, config, programs=programs)
+            renderers[p] = FrameRenderer(pair.source, pair.target, pair.maps_low(), config, programs=programs)
         return renderers[p]
 
     schedules = {}

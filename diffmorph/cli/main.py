@@ -22,7 +22,7 @@ import sys
 import threading
 import warnings
 
-from ..errors import EXIT_INTERRUPTED, EXIT_USAGE, USER_ERRORS, Interrupted, exit_status
+from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, USER_ERRORS, Interrupted, exit_status
 from ..version import __version__
 from . import morph, sequence
 from .options import UsageError
@@ -43,9 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``diffmorph`` parser with one sub-parser per subcommand."""
     parser = _Parser(
         prog=PROG, description="Reference-point-free image morphing (a port of DiffMorph).",
-        epilog="Without a subcommand, the arguments are the morph command's: 'diffmorph -s A -t B' "
-               "is 'diffmorph morph -s A -t B' (the original's command line). "
-               "'diffmorph SUBCOMMAND --help' describes each subcommand.")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Without a subcommand the arguments are the morph command's (the original's command\n"
+               "line): 'diffmorph -s A -t B' is 'diffmorph morph -s A -t B', as is 'python morph.py -s A -t B'.\n"
+               "'diffmorph SUBCOMMAND --help' describes each subcommand. Exit status: 0 done, 2 bad input\n"
+               "or flags, 1 a failure while optimising or writing, 130 interrupted.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(title="subcommands", dest="command", metavar="SUBCOMMAND",
                                        parser_class=_Parser)
@@ -112,3 +114,15 @@ def _run(args, parser) -> int:
     except KeyboardInterrupt:
         say("interrupted; nothing was written")
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        if not _out_of_memory(exc):
+            raise  # a bug: its traceback is worth reporting
+        say("error: not enough memory for this morph; use a smaller --size or smaller images, "
+            "or free some memory")
+        return EXIT_FAILURE
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """MemoryError, or TensorFlow's allocator running out (ResourceExhaustedError), by name:
+    the command line does not import TensorFlow to catch it."""
+    return isinstance(error, MemoryError) or type(error).__name__ == "ResourceExhaustedError"

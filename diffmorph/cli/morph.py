@@ -14,7 +14,7 @@ from pathlib import Path
 from ..config import MAPS_SETTINGS, MorphConfig
 from ..errors import InputError, display_path
 from .options import FLAGS, UsageError, add_morph_options, explicit_settings, make_config, output_options
-from .progress import BarProgress, say
+from .progress import say
 
 EPILOG = ("Outputs: train/ (snapshots), preds.npy, morph/ (morph.mp4, morph.gif, result.jpg, maps.jpg, "
           "maps.npz, checkpoint.npz) under --output-dir. Exit status: 0 done, 2 bad input or flags, "
@@ -77,6 +77,8 @@ def run(args) -> int:
         raise UsageError("--force only applies with --maps")
     explicit = explicit_settings(args)
     options = output_options(args)
+    from ..app.progress import BarProgress
+
     progress = BarProgress(args.quiet)
     maps = None
     if args.maps:

@@ -10,7 +10,7 @@ import argparse
 from ..config import MorphConfig
 from ..errors import display_path
 from .options import add_morph_options, explicit_settings, make_config, output_options
-from .progress import BarProgress, say
+from .progress import say
 
 FRAME_RULE = """\
 frames: every pair gives all of its --steps frames, so P pairs give P x steps
@@ -46,6 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     """Run the sequence command; returns the exit status."""
+    from ..app.progress import BarProgress
     from ..app.sequence import morph_sequence
 
     config = make_config(MorphConfig(), explicit_settings(args))

@@ -12,7 +12,8 @@ Applying a direction's maps to an image (DiffMorph's formula)::
     out    = dense_image_warp(colour, flow * flow_scale)
 
 where ``flow_scale`` is pixels per flow unit (``size * w_s`` at the working size).
-Rendering scales every map of a direction by a strength in [0, 1].
+Rendering scales every map of a direction by a strength in [0, 1]. Specification:
+``docs/algorithm.md``, "Idea".
 """
 
 from __future__ import annotations

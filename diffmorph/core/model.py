@@ -5,6 +5,7 @@ Architecture (the original's): the 8-channel net input is resized to 96 x 96
 Conv2D(64, 5x5, valid) -> LeakyReLU(0.2) -> Conv2D(16, 5x5, valid), Keras default
 initialisers (Glorot uniform kernels, zero biases). Its (1, 84, 84, 16) output is
 resized bilinearly to the working size. Only the resulting maps are kept.
+Specification: ``docs/algorithm.md``, "Net input" and "The net".
 """
 
 from __future__ import annotations

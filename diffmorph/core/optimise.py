@@ -7,7 +7,8 @@ working size (the 16 channels of maps; "preds" in the original), and minimises::
          + 0.3 * MSE(warp_A->B(A), B) + 0.3 * MSE(warp_B->A(B), A)
 
 with Adam (lr 0.0002, Keras defaults otherwise). Every MSE is the mean over all
-elements. The core yields :class:`Progress` and writes no files.
+elements. The core yields :class:`Progress` and writes no files. Specification:
+``docs/algorithm.md``, "Loss and optimiser" and "Snapshots during optimisation".
 """
 
 from __future__ import annotations

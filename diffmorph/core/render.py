@@ -19,7 +19,8 @@ output pixels:
 * ``working``: render at ``S x S`` and resize each frame to ``H x W`` with
   ``INTER_AREA`` (the original's path, blurrier when ``H, W > S``... or ``< S``).
 
-Float images are in [-1, 1]; uint8 conversion rounds to nearest.
+Float images are in [-1, 1]; uint8 conversion rounds to nearest. Specification:
+``docs/algorithm.md``, "Rendering" (and README's "Differences from the original").
 """
 
 from __future__ import annotations
@@ -154,10 +155,12 @@ class FrameRenderer:
         self.out_size = source.shape[:2]  # (H, W)
         self.maps = upsample_maps(np.asarray(maps_low, np.float32), size).numpy()  # (1, S, S, 16)
         if config.render == "native":
-            self.image_a, self.image_b = to_float(source), to_float(target)  # (1, H, W, 3)
+            self._inputs = (source, target)  # uint8 (H, W, 3): turned into floats band by band
+            height, width = self.out_size
         else:
-            self.image_a, self.image_b = to_working(source, size), to_working(target, size)  # (1, S, S, 3)
-        height, width = self.image_a.shape[1:3]
+            self._inputs = (to_working(source, size), to_working(target, size))  # float32 (1, S, S, 3)
+            height = width = size
+        self.work_size = (height, width)
         rows_per_band = max(1, maps_budget // (width * 16 * 4))
         self.bounds = [(r, min(height, r + rows_per_band)) for r in range(0, height, rows_per_band)]
         self.flow_scale = config.flow_scale(height, width)
@@ -165,6 +168,7 @@ class FrameRenderer:
         # one band (the usual case): the maps at the output size are made once and kept
         self._whole = self._band(0, height) if len(self.bounds) == 1 else None
         self._whole_flows = None if self._whole is None else tf.gather(self._whole, FLOW_CHANNELS, axis=-1)
+        self._colour_buffer = None  # (1, H, W, 3) variable for banded renders, made on first use
         self.programs = programs if programs is not None else RenderPrograms(config)
 
     def _band(self, row0: int, row1: int, channels=slice(None)) -> tf.Tensor:
@@ -176,42 +180,73 @@ class FrameRenderer:
         picked = self.maps[..., channels]  # (1, S, S, c)
         if self.config.render == "working":
             return tf.constant(picked[:, row0:row1])
-        height, width = self.image_a.shape[1:3]
+        height, width = self.work_size
         return tf.constant(resize_maps_rows(picked, height, width, row0, row1))  # (1, h, W, c)
+
+    def _image_band(self, which: int, row0: int, row1: int) -> np.ndarray:
+        """Rows of the source (0) or target (1) as float32 ``(1, h, W, 3)`` in [-1, 1]."""
+        image = self._inputs[which]
+        return to_float(image[row0:row1]) if self.config.render == "native" else image[:, row0:row1]
+
+    def _colour_image(self, which: int, strength):
+        """The colour-transformed source (0) or target (1) at ``strength``: ``(1, H, W, 3)``.
+
+        Banded renders fill one preallocated variable band by band, so a frame holds
+        one full-size float image per direction at a time, never the inputs as floats.
+        """
+        if self._whole is not None:
+            return self.programs.colour(self._image_band(which, 0, self.work_size[0]),
+                                        split_maps(self._whole)[which], strength)
+        if self._colour_buffer is None:
+            self._colour_buffer = tf.Variable(tf.zeros((1, *self.work_size, 3)), trainable=False)
+        channels = slice(which * DIRECTION_CHANNELS, (which + 1) * DIRECTION_CHANNELS)
+        for row0, row1 in self.bounds:
+            maps = split_direction(self._band(row0, row1, channels))
+            self._colour_buffer[:, row0:row1].assign(self.programs.colour(self._image_band(which, row0, row1),
+                                                                          maps, strength))
+        return self._colour_buffer
 
     def render(self, index: int, alpha: float, with_tiles: bool = False) -> Frame:
         """The frame at ``alpha`` in [0, 1] (A->B strength ``alpha``, B->A ``1 - alpha``).
 
-        ``index`` only labels the frame (and places it in the strip).
+        ``index`` only labels the frame (and places it in the strip). The two
+        directions are rendered one after the other into one float accumulator, band
+        by band: ``blend = a2b * (1 - alpha)``, then ``blend += b2a * alpha``.
         """
-        s, t = alpha, 1 - alpha
-        s32, t32 = tf.constant(s, tf.float32), tf.constant(t, tf.float32)
-        colour_a, colour_b = [], []  # pass 1: colour-transform every band
+        height, width = self.work_size
+        blend = np.empty((height, width, 3), np.float32)
+        warped = [np.empty((height, width, 3), np.uint8) for _ in range(2)] if with_tiles else None
+        for which, (strength, weight) in enumerate(((alpha, 1 - alpha), (1 - alpha, alpha))):
+            strength32 = tf.constant(strength, tf.float32)
+            colour = self._colour_image(which, strength32)
+            flow_channels = FLOW_CHANNELS[2 * which:2 * which + 2]
+            for row0, row1 in self.bounds:
+                if self._whole is not None:
+                    flow = split_flows(self._whole_flows)[which]  # (1, H, W, 2)
+                else:
+                    flow = self._band(row0, row1, flow_channels)  # (1, h, W, 2)
+                out = self.programs.warp(colour, flow, strength32, self._flow_scale, row0).numpy()[0]  # (h, W, 3)
+                if which == 0:
+                    np.multiply(out, weight, out=blend[row0:row1], dtype=np.float32)
+                else:
+                    blend[row0:row1] += out * np.float32(weight)
+                if warped is not None:
+                    warped[which][row0:row1] = to_uint8(out)
+            del colour
+        frame = np.empty((height, width, 3), np.uint8)
         for row0, row1 in self.bounds:
-            a_to_b, b_to_a = split_maps(self._whole if self._whole is not None else self._band(row0, row1))
-            colour_a.append(self.programs.colour(self.image_a[:, row0:row1], a_to_b, s32))
-            colour_b.append(self.programs.colour(self.image_b[:, row0:row1], b_to_a, t32))
-        colour_a, colour_b = tf.concat(colour_a, 1), tf.concat(colour_b, 1)  # (1, H, W, 3)
-        a2b, b2a = [], []  # pass 2: warp each band, which may sample any row
-        for row0, row1 in self.bounds:
-            flows = self._whole_flows if self._whole is not None else self._band(row0, row1, FLOW_CHANNELS)
-            flow_ab, flow_ba = split_flows(flows)  # (1, h, W, 2) each
-            a2b.append(self.programs.warp(colour_a, flow_ab, s32, self._flow_scale, row0).numpy()[0])
-            b2a.append(self.programs.warp(colour_b, flow_ba, t32, self._flow_scale, row0).numpy()[0])
-        a2b, b2a = np.concatenate(a2b, 0), np.concatenate(b2a, 0)  # (H, W, 3)
-        blend = to_uint8(a2b * t + b2a * s)
-        a2b, b2a = to_uint8(a2b), to_uint8(b2a)
-        height, width = self.out_size
+            frame[row0:row1] = to_uint8(blend[row0:row1])
+        del blend
         tiles = None
         if self.config.render == "working":
             if with_tiles:
-                tiles = (blend, a2b, b2a)
-            if blend.shape[:2] != (height, width):
-                blend = cv2.resize(blend, (width, height), interpolation=cv2.INTER_AREA)
+                tiles = (frame, *warped)
+            if frame.shape[:2] != self.out_size:
+                frame = cv2.resize(frame, (self.out_size[1], self.out_size[0]), interpolation=cv2.INTER_AREA)
         elif with_tiles:
             size = (self.config.size, self.config.size)
-            tiles = tuple(cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (blend, a2b, b2a))
-        return Frame(index, alpha, blend, tiles)
+            tiles = tuple(cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (frame, *warped))
+        return Frame(index, alpha, frame, tiles)
 
     def frames(self, alphas=None) -> Iterator[Frame]:
         """The frames at ``alphas`` (default :func:`linear_alphas` of ``config.frames``),
