@@ -528,6 +528,12 @@ def make_float_signed(d):
     return write_cv2(d, "fsigned.tif", samples)
 
 
+def make_float_extreme(d):  # the span does not fit in float32
+    samples = np.zeros((4, 6), np.float32)
+    samples[0, 1], samples[0, 2] = -3e38, 3e38
+    return write_cv2(d, "fextreme.tif", samples)
+
+
 def make_float_constant(d):
     return write_cv2(d, "fconst.tif", np.full((4, 6), 3.0, np.float32))
 
@@ -616,6 +622,15 @@ def make_png16_invalid_exif(d):  # libpng rejects an eXIf chunk starting "Exif\0
     return write(d, "exif16.png", insert_before_idat(data, chunk(b"eXIf", exif_bytes(1))))
 
 
+def make_ico_wrong_size(d):  # Pillow warns "Image was not the expected size"
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.new("RGB", (16, 16), (10, 200, 30)).save(png, "PNG")
+    entry = struct.pack("<BBBBHHII", 32, 32, 0, 0, 1, 32, len(png.getvalue()), 22)  # says 32 x 32
+    return write(d, "icon.ico", struct.pack("<HHH", 0, 1, 1) + entry + png.getvalue())
+
+
 def make_int32_wide(d):
     samples = np.zeros((4, 6), np.int32)
     samples[0, 1], samples[0, 2] = 50000, 100000
@@ -672,6 +687,13 @@ ACCEPTED = [
         0,
         ["-1..1", "stretched"],
     ),
+    (
+        "float-extreme-range",
+        make_float_extreme,
+        {(0, 0): gray(128)[0], (0, 1): gray(0)[0], (0, 2): gray(255)[0]},
+        0,
+        ["-3e+38..3e+38", "stretched"],
+    ),
     ("float-constant-3", make_float_constant, {(0, 0): gray(255)[0]}, 0, ["constant", "clipped"]),
     ("float-two-pages", make_float_multipage, {(0, 0): gray(128)[0]}, 0, ["more than one page"]),
     ("gray16-png", make_gray16, {(0, 0): gray(0)[0], (0, 1): gray(128)[0], (0, 2): gray(255)[0]}, 0, ["16-bit"]),
@@ -687,6 +709,7 @@ ACCEPTED = [
     ("gray16-dark", make_gray16_dark, {(0, 1): gray(16)[0]}, 0, ["16-bit", "4000 of 65535", "dark"]),
     ("png16-broken-iccp", make_png16_bad_iccp, {(0, 0): gray(255)[0]}, 0, ["16-bit"]),
     ("png16-invalid-exif-chunk", make_png16_invalid_exif, {(0, 0): gray(255)[0]}, 0, ["16-bit", "EXIF", "corrupt"]),
+    ("ico-wrong-size", make_ico_wrong_size, {(15, 15): (10, 200, 30)}, 0, ["decoder warning", "expected size"]),
     (
         "int32-beyond-16-bit",
         make_int32_wide,
@@ -720,6 +743,8 @@ def test_accepted(tmp_path, capfd, case, make, expected, tolerance, words):
     for notice in loaded.notices:
         assert "\n" not in notice and notice.startswith(display_path(path) + ": "), notice
         assert "error" not in notice.lower()  # the CLI tests read "error" as a failure
+    if case != "ico-wrong-size":
+        assert not any("decoder warning" in notice for notice in loaded.notices), loaded.notices
     if words is None:
         assert loaded.notices == ()
     else:

@@ -802,7 +802,7 @@ def _wide_to_rgb(
             note = f"constant float image with value {lo:g}, outside 0..1: clipped to 0..1"
         else:
             base = min(lo, 0.0)
-            unit = ((colour - base) / (hi - base)).astype(np.float32)
+            unit = ((colour.astype(np.float64) - base) / (hi - base)).astype(np.float32)  # no float32 overflow
             note = (
                 f"float samples range {lo:g}..{hi:g}, not 0..1: {base:g}..{hi:g} stretched to 0..255 "
                 f"(save it as 8-bit to choose the scaling yourself)"
