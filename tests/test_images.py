@@ -615,6 +615,11 @@ def make_png16_bad_iccp(d):  # libpng prints "iCCP: too short" on stderr when Op
     return write(d, "iccp16.png", insert_before_idat(data, chunk(b"iCCP", b"bad\0\0" + zlib.compress(b"xy" * 9))))
 
 
+def make_png_mentioning_pdf_and_svg(d):  # metadata text must not make it a PDF or an SVG
+    text = chunk(b"tEXt", b"Comment\0%PDF-1.4 <svg xmlns='x'>")
+    return write(d, "meta.png", png_bytes(2, 2, 8, 0, b"\0\x10\x20" * 2, before_idat=text))
+
+
 def make_png16_invalid_exif(d):  # libpng rejects an eXIf chunk starting "Exif\0\0" (on stderr)
     import cv2
 
@@ -708,6 +713,7 @@ ACCEPTED = [
     ("rgba16-tiff", make_rgba16_tiff, {(0, 0): (1, 0, 0), (0, 1): (255, 255, 255)}, 0, ["16-bit"]),
     ("gray16-dark", make_gray16_dark, {(0, 1): gray(16)[0]}, 0, ["16-bit", "4000 of 65535", "dark"]),
     ("png16-broken-iccp", make_png16_bad_iccp, {(0, 0): gray(255)[0]}, 0, ["16-bit"]),
+    ("png-text-mentions-pdf", make_png_mentioning_pdf_and_svg, {(1, 1): gray(32)[0]}, 0, None),
     ("png16-invalid-exif-chunk", make_png16_invalid_exif, {(0, 0): gray(255)[0]}, 0, ["16-bit", "EXIF", "corrupt"]),
     ("ico-wrong-size", make_ico_wrong_size, {(15, 15): (10, 200, 30)}, 0, ["decoder warning", "expected size"]),
     (

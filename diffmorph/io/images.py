@@ -370,6 +370,9 @@ def _iso_brands(header: bytes) -> set[bytes]:
 
 def _sniff(header: bytes, suffix: str) -> _Kind | None:
     """The named kind of a file from its first bytes, or None (then Pillow decides)."""
+    if header.startswith(tuple(magic for magic, name in _PILLOW_FORMATS if name != "BMP")):
+        # a plain image (metadata may mention "%PDF-" or "<svg"): only Canon's CR2 dresses as TIFF
+        return _raw("Canon CR2") if header.startswith(b"II*\0") and header[8:10] == b"CR" else None
     if header[4:8] == b"ftyp":
         brands = _iso_brands(header)
         if brands & {b"avif", b"avis"}:
@@ -417,8 +420,6 @@ def _sniff(header: bytes, suffix: str) -> _Kind | None:
         return _raw("Minolta MRW")
     if header.startswith(b"II\x1a\0\0\0HEAPCCDR"):
         return _raw("Canon CRW")
-    if header.startswith(b"II*\0") and header[8:10] == b"CR":
-        return _raw("Canon CR2")
     if b"%PDF-" in header[:1024]:
         return PDF
     if header.startswith((b"%!PS", b"\xc5\xd0\xd3\xc6")):
