@@ -533,8 +533,14 @@ def _pillow_has(feature: str) -> bool:
 
 
 def _first_line(error: BaseException) -> str:
+    """The first non-empty line of an error's message, printable and at most 200 characters."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0][:200] if lines else type(error).__name__
+    return _printable(lines[0][:200]) if lines else type(error).__name__
+
+
+def _printable(text: str) -> str:
+    """``text`` with whitespace runs as one space and other unprintable characters as ``?``."""
+    return "".join(char if char.isprintable() else "?" for char in " ".join(text.split()))
 
 
 # ----------------------------------------------------------------------- decoding
@@ -550,8 +556,8 @@ def _decode(handle, header: bytes, kind, shown: str, suffix: str, max_pixels: in
         raw = _camera_raw(ifd, suffix)
         if raw is not None:
             raise InputError(raw.message(shown))
-    handle.seek(0)
     try:
+        handle.seek(0)
         image = Image.open(handle)
     except UnidentifiedImageError:
         if ifd is not None:  # float colour, float64...: OpenCV reads those TIFFs
@@ -907,7 +913,7 @@ def _warning_notices(caught: dict, shown: str) -> list[str]:
     texts += [_PREFIXES.sub("", line.strip()) for line in caught["stderr"].splitlines() if line.strip()]
     kept = []
     for text in texts:
-        text = " ".join(text.split())
+        text = _printable(text)
         if not text or _NOISE.search(text):
             continue
         if _EXIF.search(text):
