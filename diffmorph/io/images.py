@@ -219,10 +219,12 @@ class _Kind(NamedTuple):
     pillow: str = ""  # Pillow's name for the format, where Pillow may read it
 
     def message(self, shown: str, by_name: bool = False) -> str:
+        if by_name and self.feature and _pillow_has(self.feature):
+            return f"{shown}: named like a {self.label} file, but its content is not recognised (truncated or corrupt?)"
         if by_name:
             return (
                 f"{shown}: content not recognised; by its name it is {self.label}, which is not supported "
-                f"here{self.detail}; {self.advice}"
+                f"here{'' if self.feature else self.detail}; {self.advice}"
             )
         return f"{shown}: {self.label} is not supported here{self.detail}; {self.advice}"
 
@@ -245,7 +247,7 @@ SVG = _Kind(
 PDF = _Kind("PDF", " (a document, not an image file)", "export the page as PNG (e.g. pdftoppm -png)", early=True)
 EPS = _Kind("PostScript/EPS", " (a vector drawing, not an image file)", "export it as PNG", early=True)
 WMF = _Kind("WMF/EMF", " (a vector drawing, not an image file)", "export it as PNG", early=True)
-PSD = _Kind("This Photoshop PSD", "", "save a flattened copy as PNG or TIFF")
+PSD = _Kind("Photoshop PSD", " in this variant (Pillow reads 8-bit PSDs)", "save a flattened copy as PNG or TIFF")
 PSB = _Kind("Photoshop large document (PSB)", "", "save a flattened copy as PNG or TIFF")
 XCF = _Kind("GIMP XCF", " (a layered project, not an image file)", "export it as PNG (File > Export As)", early=True)
 EXR = _Kind("OpenEXR", " (HDR)", "tone-map it and save as PNG or 16-bit TIFF")
