@@ -220,7 +220,7 @@ class _Kind(NamedTuple):
 
     def message(self, shown: str, by_name: bool = False) -> str:
         if by_name and self.feature and _pillow_has(self.feature):
-            return f"{shown}: named like a {self.label} file, but its content is not recognised (truncated or corrupt?)"
+            return f"{shown}: its name says {self.label}, but its content is not recognised (truncated or corrupt?)"
         if by_name:
             return (
                 f"{shown}: content not recognised; by its name it is {self.label}, which is not supported "
