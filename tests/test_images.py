@@ -179,6 +179,10 @@ def make_html_jpg(d):
     )
 
 
+def make_html_with_inline_svg(d):
+    return write(d, "saved.png", b"<html><body><svg width='9'><rect/></svg></body></html>\n")
+
+
 def make_random(d):
     return write(d, "noise.bin", np.random.default_rng(0).integers(0, 256, 2048, dtype=np.uint8).tobytes())
 
@@ -376,6 +380,7 @@ REFUSED = [
     ("empty", make_empty, ["empty"]),
     ("text-as-jpg", make_text_jpg, ["the file is text, not an image"]),
     ("html-as-jpg", make_html_jpg, ["HTML", "not an image file"]),
+    ("html-with-inline-svg", make_html_with_inline_svg, ["HTML", "not an image file"]),
     ("random-bytes", make_random, ["not an image file"]),
     ("random-bytes-named-heic", make_random_heic_name, ["HEIC", "by its name", "PNG or JPEG"]),
     ("heic", make_heic, ["HEIC", "not supported here", "PNG or JPEG"]),

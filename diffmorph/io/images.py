@@ -456,9 +456,15 @@ def _sniff(header: bytes, suffix: str) -> _Kind | None:
         if header.startswith(magic):
             return _archive(name)
     text = _as_text(header)
-    if text is not None and re.search(r"<svg[\s>]", text[:HEADER_BYTES], re.IGNORECASE):
+    if text is not None and re.search(r"<svg[\s>]", text, re.IGNORECASE) and not _is_html(text):
         return SVG
     return None
+
+
+def _is_html(text: str) -> bool:
+    """Whether text looks like a web page (which may hold inline SVG, but is no SVG file)."""
+    start = text.lstrip("\ufeff \t\r\n").lower()
+    return start.startswith(("<!doctype html", "<html")) or bool(re.search(r"<(html|head|body)[\s>]", start[:2048]))
 
 
 def _as_text(header: bytes) -> str | None:
@@ -499,8 +505,7 @@ def _not_identified(handle, header: bytes, kind: _Kind | None, shown: str, suffi
             return f"{shown}: truncated or corrupt {name} file{f' ({reason})' if reason else ''}"
     text = _as_text(header)
     if text is not None:
-        start = text.lstrip("\ufeff \t\r\n").lower()
-        if start.startswith(("<!doctype html", "<html")) or re.search(r"<(html|head|body)[\s>]", start[:2048]):
+        if _is_html(text):
             return (
                 f"{shown}: the file is an HTML web page (text), not an image file; "
                 f"save the picture itself, not the page"
