@@ -15,11 +15,77 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import OutputError
+from ..errors import OutputError, display_path
 from .files import atomic_path, save_image
 
 MP4_CRF = 18  # x264 quality: 18 is visually lossless for most content
 DEFAULT_GIF_MAX_SIDE = 512
+FFMPEG_PROBE_TIMEOUT_S = 20  # ``ffmpeg -version`` answers in well under a second
+_FFMPEG_OTHERWISE = "or use --formats gif,frames"
+
+
+def check_ffmpeg() -> str:
+    """The ffmpeg executable MP4 output will use, after checking that it runs.
+
+    imageio-ffmpeg picks it: ``IMAGEIO_FFMPEG_EXE`` if set (taken as is), else its
+    bundled binary, else one installed with conda or on ``PATH``. This runs
+    ``ffmpeg -version`` once (tens of milliseconds), so that a missing or broken
+    binary is reported before any work instead of as a traceback when the writer starts.
+
+    Returns:
+      the path (or command name) of a working ffmpeg.
+
+    Raises:
+      OutputError: one line saying what is wrong and how to fix it (unset or fix
+        ``IMAGEIO_FFMPEG_EXE``, reinstall imageio-ffmpeg or install ffmpeg, or choose
+        other output formats).
+    """
+    import subprocess
+
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise OutputError(
+            f"MP4 output needs the imageio-ffmpeg package, which is not installed: "
+            f"pip install imageio-ffmpeg, {_FFMPEG_OTHERWISE}"
+        ) from None
+    from_env = os.environ.get("IMAGEIO_FFMPEG_EXE")
+    try:
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except (RuntimeError, OSError) as exc:
+        raise OutputError(
+            f"no ffmpeg found for MP4 output ({first_line(exc)}): reinstall imageio-ffmpeg "
+            f"(pip install --force-reinstall imageio-ffmpeg, it bundles one) or install ffmpeg, {_FFMPEG_OTHERWISE}"
+        ) from None
+    try:
+        proc = subprocess.run(
+            [exe, "-version"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=FFMPEG_PROBE_TIMEOUT_S,
+            check=False,
+        )
+        problem = None if proc.returncode == 0 else f"it exits with status {proc.returncode} on -version"
+    except FileNotFoundError:
+        problem = "no such file"
+    except PermissionError:
+        problem = "not executable"
+    except subprocess.TimeoutExpired:
+        problem = f"it does not answer -version within {FFMPEG_PROBE_TIMEOUT_S} s"
+    except (OSError, ValueError) as exc:
+        problem = getattr(exc, "strerror", None) or first_line(exc)
+    if problem is None:
+        return exe
+    if from_env:
+        raise OutputError(
+            f"IMAGEIO_FFMPEG_EXE={display_path(from_env)} is not a working ffmpeg ({problem}): "
+            f"unset it or point it at an ffmpeg executable, {_FFMPEG_OTHERWISE}"
+        )
+    raise OutputError(
+        f"the ffmpeg found for MP4 output, {display_path(exe)}, does not work ({problem}): reinstall "
+        f"imageio-ffmpeg (pip install --force-reinstall imageio-ffmpeg) or install ffmpeg, {_FFMPEG_OTHERWISE}"
+    )
 
 
 def even_pad(frame: np.ndarray) -> np.ndarray:
@@ -39,21 +105,32 @@ class Mp4Writer:
     Args:
       path: the final ``.mp4`` path. size: ``(height, width)`` of the frames.
       fps: frames per second (> 0).
+
+    Raises:
+      OutputError: no working ffmpeg (see :func:`check_ffmpeg`; nothing is written),
+        or ffmpeg fails to start.
     """
 
     def __init__(self, path, size: tuple[int, int], fps: float):
         import imageio_ffmpeg
 
         self.path = Path(path)
+        check_ffmpeg()
         self._atomic = atomic_path(self.path, ".mp4")
         self._tmp = self._atomic.__enter__()
         height, width = size
-        self._writer = imageio_ffmpeg.write_frames(
-            str(self._tmp), (width + width % 2, height + height % 2), fps=fps,
-            codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p", quality=None,
-            macro_block_size=1, ffmpeg_log_level="error",
-            output_params=["-crf", str(MP4_CRF), "-movflags", "+faststart"])
-        self._writer.send(None)
+        try:
+            self._writer = imageio_ffmpeg.write_frames(
+                str(self._tmp), (width + width % 2, height + height % 2), fps=fps,
+                codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p", quality=None,
+                macro_block_size=1, ffmpeg_log_level="error",
+                output_params=["-crf", str(MP4_CRF), "-movflags", "+faststart"])
+            self._writer.send(None)
+        except BaseException as exc:  # nothing half-written: the temporary file goes
+            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+            if isinstance(exc, OSError | RuntimeError):
+                raise OutputError(f"cannot start ffmpeg for {display_path(self.path)}: {first_line(exc)}") from None
+            raise
         self._queue: queue.Queue = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._encode, daemon=True)
