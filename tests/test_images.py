@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import pathlib
 import struct
 import warnings
 import zipfile
@@ -156,13 +157,25 @@ def make_fifo(d):
     return d / "pipe.png"
 
 
+class Unreadable(type(pathlib.Path())):
+    """A path that the loader's ``os.open`` cannot open (EACCES), as a file without read
+    permission is for a normal user (chmod 000 does not stop root, who runs CI)."""
+
+
 def make_unreadable(d):
-    path = write(d, "secret.png", png_bytes(2, 2, 8, 0, b"\0\0\0" * 2))
-    path.chmod(0)
-    if os.access(path, os.R_OK):
-        path.chmod(0o644)
-        pytest.skip("running as root: chmod 000 does not make the file unreadable")
-    return path
+    return Unreadable(write(d, "secret.png", png_bytes(2, 2, 8, 0, b"\0\0\0" * 2)))
+
+
+@pytest.fixture(autouse=True)
+def _deny_unreadable(monkeypatch):
+    real_open = os.open
+
+    def guarded_open(path, *args, **kwargs):
+        if isinstance(path, Unreadable):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", guarded_open)
 
 
 def make_empty(d):
