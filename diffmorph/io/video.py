@@ -1,8 +1,11 @@
 """Frame writers: H.264 MP4 (imageio-ffmpeg), looping GIF (Pillow), numbered PNGs.
 
 Each writer takes uint8 ``(H, W, 3)`` RGB frames one at a time (frames are streamed,
-never all held, except the GIF's downsized palette frames) and publishes its file
-atomically on :meth:`close`; :meth:`abort` discards the partial output.
+never all held, except the GIF's downsized palette frames) and writes to the path it
+is given, which in a run is a temporary name of an
+:class:`~diffmorph.io.outputs.OutputSet` (the set is published once every output is
+complete). :meth:`close` finishes the file and checks it is complete; :meth:`abort`
+deletes it.
 """
 
 from __future__ import annotations
@@ -10,15 +13,16 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import struct
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import OutputError, display_path
-from .files import atomic_path, save_image
 
 MP4_CRF = 18  # x264 quality: 18 is visually lossless for most content
+MP4_QUEUE_BYTES = 64_000_000  # frames waiting for the encoder thread (at least one, at most 4)
 DEFAULT_GIF_MAX_SIDE = 512
 FFMPEG_PROBE_TIMEOUT_S = 20  # ``ffmpeg -version`` answers in well under a second
 _FFMPEG_OTHERWISE = "or use --formats gif,frames"
@@ -96,14 +100,41 @@ def even_pad(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
 
 
+def mp4_is_complete(path) -> bool:
+    """Whether an MP4 written with ``-movflags +faststart`` was finished.
+
+    ffmpeg writes the index (the ``moov`` box) last and, with faststart, moves it in
+    front of the media data (``mdat``) in a final pass; an encoder that died, or a
+    file cut short, has no ``moov`` before ``mdat``. Reads only the top-level box headers.
+    """
+    try:
+        with open(path, "rb") as handle:
+            size_total = os.fstat(handle.fileno()).st_size
+            offset = 0
+            while offset + 8 <= size_total:
+                handle.seek(offset)
+                size, kind = struct.unpack(">I4s", handle.read(8))
+                if size == 1:  # a 64-bit size follows
+                    size = struct.unpack(">Q", handle.read(8))[0]
+                if kind == b"moov":
+                    return True
+                if kind == b"mdat" or size < 8:
+                    return False
+                offset += size
+    except OSError:
+        return False
+    return False
+
+
 class Mp4Writer:
     """H.264 (libx264, yuv420p, CRF 18, faststart) MP4 through imageio-ffmpeg's ffmpeg.
 
     Encoding runs in a background thread so that rendering the next frame overlaps
-    it. Odd sizes are padded by one edge pixel.
+    it; at most :data:`MP4_QUEUE_BYTES` of frames wait (one frame of a 48-megapixel
+    input). Odd sizes are padded by one edge pixel.
 
     Args:
-      path: the final ``.mp4`` path. size: ``(height, width)`` of the frames.
+      path: where to write the ``.mp4``. size: ``(height, width)`` of the frames.
       fps: frames per second (> 0).
 
     Raises:
@@ -116,22 +147,21 @@ class Mp4Writer:
 
         self.path = Path(path)
         check_ffmpeg()
-        self._atomic = atomic_path(self.path, ".mp4")
-        self._tmp = self._atomic.__enter__()
         height, width = size
         try:
             self._writer = imageio_ffmpeg.write_frames(
-                str(self._tmp), (width + width % 2, height + height % 2), fps=fps,
+                str(self.path), (width + width % 2, height + height % 2), fps=fps,
                 codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p", quality=None,
                 macro_block_size=1, ffmpeg_log_level="error",
                 output_params=["-crf", str(MP4_CRF), "-movflags", "+faststart"])
             self._writer.send(None)
-        except BaseException as exc:  # nothing half-written: the temporary file goes
-            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+        except BaseException as exc:  # nothing half-written
+            _remove(self.path)
             if isinstance(exc, OSError | RuntimeError):
                 raise OutputError(f"cannot start ffmpeg for {display_path(self.path)}: {first_line(exc)}") from None
             raise
-        self._queue: queue.Queue = queue.Queue(maxsize=4)
+        frame_bytes = (height + 1) * (width + 1) * 3
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, min(4, MP4_QUEUE_BYTES // frame_bytes)))
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._encode, daemon=True)
         self._thread.start()
@@ -147,28 +177,41 @@ class Mp4Writer:
                 except BaseException as exc:  # reported on the caller's thread
                     self._error = exc
 
-    def _check(self):
-        if self._error is not None:
-            raise OutputError(f"video encoding failed for {self.path}: {first_line(self._error)}")
+    def _failed(self, error: BaseException) -> OutputError:
+        return OutputError(f"video encoding failed for {display_path(self.path)}: {first_line(error)}")
 
     def write(self, frame: np.ndarray) -> None:
-        """Queue one uint8 ``(H, W, 3)`` RGB frame."""
-        self._check()
+        """Queue one uint8 ``(H, W, 3)`` RGB frame.
+
+        Raises:
+          OutputError: the encoder failed on an earlier frame.
+        """
+        if self._error is not None:
+            raise self._failed(self._error)
         self._queue.put(even_pad(frame))
 
     def close(self) -> None:
-        """Finish encoding and move the file into place."""
+        """Finish encoding and check the file is complete.
+
+        Raises:
+          OutputError: encoding failed (the file is deleted).
+        """
         self._queue.put(None)
         self._thread.join()
         try:
-            self._check()
+            if self._error is not None:
+                raise self._failed(self._error)
             self._writer.close()
-        except BaseException as exc:
-            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
-            if isinstance(exc, OSError | RuntimeError):
-                raise OutputError(f"video encoding failed for {self.path}: {first_line(exc)}") from None
+        except OutputError:
+            _remove(self.path)
             raise
-        self._atomic.__exit__(None, None, None)
+        except (OSError, RuntimeError) as exc:
+            _remove(self.path)
+            raise self._failed(exc) from None
+        if not mp4_is_complete(self.path):
+            _remove(self.path)
+            raise OutputError(f"video encoding failed for {display_path(self.path)}: ffmpeg stopped before "
+                              f"finishing the file (out of disk space or memory?)")
 
     def abort(self) -> None:
         """Stop encoding and delete the partial file (quietly: it is being discarded)."""
@@ -181,9 +224,7 @@ class Mp4Writer:
             self._thread.join()
             self._writer.close()
         log.disabled = was_disabled
-        exc = RuntimeError("aborted")
-        with contextlib.suppress(BaseException):
-            self._atomic.__exit__(RuntimeError, exc, None)
+        _remove(self.path)
 
 
 class GifWriter:
@@ -191,7 +232,8 @@ class GifWriter:
 
     Frames are downsized (``INTER_AREA``) so that the longer side is at most
     ``max_side`` and kept as 8-bit palette images until :meth:`close` writes the
-    file. GIF timing has 10 ms resolution, so the duration is rounded to it.
+    file (the pipeline refuses GIFs that would need more than a set memory budget).
+    GIF timing has 10 ms resolution, so the duration is rounded to it.
     """
 
     def __init__(self, path, fps: float, max_side: int = DEFAULT_GIF_MAX_SIDE):
@@ -201,6 +243,7 @@ class GifWriter:
         self._frames = []
 
     def write(self, frame: np.ndarray) -> None:
+        """Downsize, quantise and keep one uint8 ``(H, W, 3)`` RGB frame."""
         import cv2
         from PIL import Image
 
@@ -215,35 +258,49 @@ class GifWriter:
                                                              dither=Image.Dither.FLOYDSTEINBERG))
 
     def close(self) -> None:
+        """Write the GIF.
+
+        Raises:
+          OutputError: it cannot be written (the partial file is deleted).
+        """
         try:
-            with atomic_path(self.path, ".gif") as tmp:
-                first, *rest = self._frames
-                first.save(tmp, format="GIF", save_all=True, append_images=rest, loop=0,
-                           duration=self.duration_ms, disposal=1, optimize=False)
-        except OutputError:
-            raise
+            first, *rest = self._frames
+            first.save(self.path, format="GIF", save_all=True, append_images=rest, loop=0,
+                       duration=self.duration_ms, disposal=1, optimize=False)
         except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            _remove(self.path)
+            raise OutputError(f"cannot write {display_path(self.path)}: {exc.strerror or exc}") from None
         finally:
             self._frames = []
 
     def abort(self) -> None:
         self._frames = []
+        _remove(self.path)
 
 
 class FramesWriter:
-    """Numbered PNG frames ``frame_00000.png``... in a folder (each written atomically)."""
+    """Numbered PNG frames ``frame_00000.png``... in a folder (the folder is published as a whole)."""
 
     def __init__(self, folder):
         self.folder = Path(folder)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"cannot create {self.folder}: {exc.strerror or exc}") from None
+            raise OutputError(f"cannot create {display_path(self.folder)}: {exc.strerror or exc}") from None
         self._count = 0
 
     def write(self, frame: np.ndarray) -> None:
-        save_image(self.folder / f"frame_{self._count:05d}.png", frame)
+        """Write one uint8 ``(H, W, 3)`` RGB frame as the next PNG."""
+        import cv2
+
+        path = self.folder / f"frame_{self._count:05d}.png"
+        ok, data = cv2.imencode(".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        try:
+            if not ok:
+                raise OSError(f"cannot encode {path.name}")
+            path.write_bytes(data.tobytes())
+        except OSError as exc:
+            raise OutputError(f"cannot write {display_path(path)}: {exc.strerror or exc}") from None
         self._count += 1
 
     def close(self) -> None:
@@ -258,9 +315,9 @@ def frame_writers(formats, files: dict, size: tuple[int, int], fps: float, gif_m
     """Open the writers of ``formats`` (``mp4``, ``gif``, ``frames``) and yield ``write(frame)``.
 
     ``files`` maps each format to its path (a folder for ``frames``); ``size`` is
-    ``(height, width)``. On success every writer is closed (its file moved into
-    place); on any exception, Ctrl-C included, every writer is aborted (no partial
-    file left under a real name) and the exception propagates.
+    ``(height, width)``. On success every writer is closed (its file complete); on any
+    exception, Ctrl-C included, every writer is aborted (its partial file deleted) and
+    the exception propagates.
     """
     writers = []
     try:
@@ -290,14 +347,6 @@ def first_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def count_mp4_frames(path) -> int:
-    """Number of video frames in a file, by decoding it with imageio-ffmpeg."""
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.count_frames_and_secs(str(path))[0]
-
-
-def remove_quietly(path) -> None:
-    """Delete ``path`` if it exists; ignore errors."""
+def _remove(path: Path) -> None:
     with contextlib.suppress(OSError):
-        os.unlink(path)
+        path.unlink()
