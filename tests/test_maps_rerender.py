@@ -194,6 +194,8 @@ HAND_EDITS = {
     "negative-warp-forced": ({"meta": {"warp_scale": -1}}, ["--force"], "stores invalid settings"),
     "add-first-word-forced": ({"meta": {"add_first": "yes"}}, ["--force"], "stores invalid settings"),
     "size-string-forced": ({"meta": {"size": "64"}}, ["--force"], "stores invalid settings"),
+    "steps-done-word": ({"meta": {"steps_done": "abc"}}, [], "steps_done"),
+    "steps-done-list": ({"meta": {"steps_done": [12]}}, [], "steps_done"),
 }
 
 
