@@ -523,9 +523,9 @@ def test_earlier_outputs_survive_failed_runs(tmp_path, monkeypatch, rendered_run
     run = run_cli(["-s", TOY_A, "-t", TOY_B, *rerender])
     assert len(sent) == 3, "the encoder never failed"
     line = assert_one_line_error(run, 1, "video encoding failed", "morph.mp4", "Broken pipe")
-    assert ".part" not in line, f"the message names a temporary file: {line}"
     assert file_bytes(out) == before  # the whole previous set, byte for byte
     assert not part_files(out)
+    assert ".part" not in line, f"the message names a temporary file, not the output: {line}"
 
 
 # --------------------------------------------------------------- load_image units

@@ -432,9 +432,9 @@ def test_disk_full_while_writing_the_gif_keeps_the_previous_set(tmp_path, monkey
     run = run_cli(rerender(out, "--steps", 8, "--formats", "mp4,gif"))
     assert failed, "the GIF was never written"
     line = assert_one_line_error(run, 1, "morph.gif", ENOSPC)
-    assert ".part" not in line, f"the message names a temporary file: {line}"
     assert file_bytes(out) == before
     assert not part_files(out)
+    assert ".part" not in line, f"the message names a temporary file, not the output: {line}"
 
 
 def test_disk_full_while_writing_a_snapshot(tmp_path, monkeypatch):
