@@ -387,25 +387,34 @@ def test_interrupt_while_writing_keeps_the_previous_set(tmp_path, monkeypatch, r
     assert not part_files(out)
 
 
-def test_interrupt_while_writing_after_optimising_then_resume(tmp_path, monkeypatch):
-    """The optimised maps are kept in the checkpoint; --resume writes the outputs without optimising again."""
+@pytest.mark.parametrize("fault", ["ctrl-c", "disk-full"])
+def test_failure_while_writing_after_optimising_then_resume(tmp_path, monkeypatch, fault):
+    """Ctrl-C while rendering, or a full disk while writing maps.jpg, after optimising: the optimised
+    maps are kept in the checkpoint, and --resume writes the outputs without optimising again."""
     from diffmorph.core.optimise import Trainer
     from diffmorph.core.render import FrameRenderer
     from diffmorph.io import mapsfile
 
     out = tmp_path / "out"
+    checkpoint = out / "morph" / "checkpoint.npz"
     args = ["-s", TOY_A, "-t", TOY_B, *TINY, "-o", out]
     with monkeypatch.context() as patch:
-        interrupt(patch, FrameRenderer, "render", 1, "ctrl-c")
+        if fault == "ctrl-c":
+            interrupt(patch, FrameRenderer, "render", 1, "ctrl-c")
+        else:
+            failed = full_disk_at(patch, "maps.jpg.part-")
         run = run_keeping_handler(args)
-    checkpoint = out / "morph" / "checkpoint.npz"
-    assert run.returncode == 130, run.stderr
-    assert len(run.lines) == 1, run.stderr
-    assert run.lines[0].startswith(
-        "diffmorph: interrupted while writing the outputs; the previous outputs are "
-        f"unchanged; the optimised maps are kept in {checkpoint}"
-    ), run.lines[0]
-    assert "--resume" in run.lines[0]
+    kept = f"the optimised maps are kept in {checkpoint} (resume with --resume to write the outputs)"
+    if fault == "ctrl-c":
+        assert run.returncode == 130, run.stderr
+        assert len(run.lines) == 1, run.stderr
+        assert run.lines[0].startswith(
+            f"diffmorph: interrupted while writing the outputs; the previous outputs are unchanged; {kept}"
+        ), run.lines[0]
+    else:
+        assert failed, "maps.jpg was never written"
+        line = assert_one_line_error(run, 1, "maps.jpg", ENOSPC)
+        assert line.endswith(f"{ENOSPC}; {kept}"), line
     assert files_under(out) == ["morph/checkpoint.npz", "train/a_to_b_3.jpg", "train/b_to_a_3.jpg"]
     assert not part_files(out)
     assert int(mapsfile.load_checkpoint(checkpoint)[1]["step"]) == 3
@@ -419,6 +428,8 @@ def test_interrupt_while_writing_after_optimising_then_resume(tmp_path, monkeypa
     assert mapsfile.load_maps(out / "morph" / "maps.npz").meta["steps_done"] == 3
     assert len(read_video(out / "morph" / "morph.mp4")[0]) == 3
     assert not part_files(out)
+    if fault == "disk-full":
+        assert ".part" not in line, f"the message names a temporary file, not the output: {line}"
 
 
 # --------------------------------------------------------------------- disk full, in-process
