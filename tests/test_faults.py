@@ -290,23 +290,9 @@ def test_interrupt_before_the_first_train_step(tmp_path, monkeypatch, how):
     assert not part_files(out)
 
 
-def test_sigterm_during_optimisation_saves_a_checkpoint(tmp_path, monkeypatch):
-    from diffmorph.core.optimise import Trainer
-    from diffmorph.io import mapsfile
-
-    out = tmp_path / "out"
-    interrupt(monkeypatch, Trainer, "step", 5, "sigterm")  # steps 1..5 done, the 6th interrupted
-    run = run_keeping_handler(["-s", TOY_A, "-t", TOY_B, *RENDERED, "--steps", 3, "-q", "-o", out])
-    assert run.returncode == 130, run.stderr
-    checkpoint = out / "morph" / "checkpoint.npz"
-    assert run.lines == [interrupted_at(5, checkpoint)], run.stderr
-    assert files_under(out) == ["morph/checkpoint.npz"]  # no snapshot yet (first at 10), no output
-    meta, state = mapsfile.load_checkpoint(checkpoint)
-    assert int(state["step"]) == 5 and meta["kind"] == "checkpoint" and meta["train_steps"] == 12
-
-
-def test_ctrl_c_during_optimisation_then_resume_gives_the_uninterrupted_maps(tmp_path, monkeypatch, rendered_run):
-    """Interrupted at step 5 of 12, then resumed: the maps of the shared run's uninterrupted 12 steps."""
+def test_sigterm_during_optimisation_then_resume_gives_the_uninterrupted_maps(tmp_path, monkeypatch, rendered_run):
+    """SIGTERM at step 5 of 12 saves a checkpoint (a real SIGINT is the subprocess test below); resumed,
+    the run ends with the maps of the shared run's uninterrupted 12 steps."""
     from diffmorph.core.optimise import Trainer
     from diffmorph.io import mapsfile
 
@@ -314,12 +300,13 @@ def test_ctrl_c_during_optimisation_then_resume_gives_the_uninterrupted_maps(tmp
     checkpoint = out / "morph" / "checkpoint.npz"
     args = ["-s", TOY_A, "-t", TOY_B, *RENDERED, "--steps", 3, "-q", "--formats", "mp4", "-o", out]
     with monkeypatch.context() as patch:
-        interrupt(patch, Trainer, "step", 5, "ctrl-c")
+        interrupt(patch, Trainer, "step", 5, "sigterm")  # steps 1..5 done, the 6th interrupted
         run = run_keeping_handler(args)
     assert run.returncode == 130, run.stderr
     assert run.lines == [interrupted_at(5, checkpoint)], run.stderr
-    assert files_under(out) == ["morph/checkpoint.npz"]
-    assert int(mapsfile.load_checkpoint(checkpoint)[1]["step"]) == 5
+    assert files_under(out) == ["morph/checkpoint.npz"]  # no snapshot yet (the first is at 10), no output
+    meta, state = mapsfile.load_checkpoint(checkpoint)
+    assert int(state["step"]) == 5 and meta["kind"] == "checkpoint" and meta["train_steps"] == 12
 
     run = run_cli([*args, "--resume"])
     assert run.returncode == 0, run.stderr
