@@ -31,6 +31,8 @@ IMAGES = REPO / "images"
 TOY_A = IMAGES / "toy_a.png"
 TOY_B = IMAGES / "toy_b.png"
 SMALL_SIZE = 64  # working resolution used by the fast tests
+RENDERED_FRAMES = 6  # frames of the rendered_run fixture
+RENDERED_TRAIN_STEPS = 12  # its train steps: snapshots at steps 10 and 12
 PREFIX = "diffmorph: "
 
 
@@ -151,6 +153,12 @@ def files_under(folder) -> list[str]:
                   if p.is_file() and p.name != ".diffmorph.lock" and not p.name.endswith(".lock"))
 
 
+def file_bytes(folder) -> dict[str, bytes]:
+    """Every file below ``folder`` (as :func:`files_under` lists them) and its bytes: compare before/after."""
+    folder = pathlib.Path(folder)
+    return {name: (folder / name).read_bytes() for name in files_under(folder)}
+
+
 def part_files(folder) -> list[pathlib.Path]:
     """Temporary files or folders left below ``folder`` (``.NAME.part-*``, ``.NAME.old-*``, journals)."""
     return [p for p in pathlib.Path(folder).rglob("*")
@@ -180,4 +188,20 @@ def cli_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli_e2e") / "out"
     run = run_cli(["-s", TOY_A, "-t", TOY_B, "--size", SMALL_SIZE, "-e", 12, "--steps", 12,
                    "--seed", 0, "-q", "-o", out])
+    return run, out
+
+
+@pytest.fixture(scope="session")
+def rendered_run(tmp_path_factory):
+    """One complete morph of the toy pair with every format, shared read-only (copy it to write).
+
+    ``--size 64 -e 12 --steps 6 --seed 0 --formats mp4,gif,frames --plain -q -o OUT``
+    in-process; returns (Run, OUT). Its ``OUT/morph/maps.npz`` is the maps file the
+    re-render tests read.
+    """
+    out = tmp_path_factory.mktemp("rendered") / "out"
+    run = run_cli(["-s", TOY_A, "-t", TOY_B, "--size", SMALL_SIZE, "-e", RENDERED_TRAIN_STEPS,
+                   "--steps", RENDERED_FRAMES, "--seed", 0, "--formats", "mp4,gif,frames", "--plain", "-q",
+                   "-o", out])
+    assert run.returncode == 0, run.stderr
     return run, out

@@ -1,8 +1,14 @@
-"""Faults: full disks, kills and interrupts never leave a half-written output.
+"""Faults: full disks, kills, interrupts and divergence never leave a half-written output.
 
-Unit tests make the atomic writers of :mod:`diffmorph.io` fail midway; the CLI tests
-run ``python morph.py`` (cwd = the repo root) and kill it with SIGKILL, SIGINT or
-SIGTERM at chosen moments, then check every file left under the output folder.
+Unit tests make the atomic writers of :mod:`diffmorph.io` fail midway. The command is
+then called in-process (``run_cli``) with a fault injected into one phase: Ctrl-C or
+SIGTERM (a monkeypatched function raises KeyboardInterrupt or sends the process
+SIGTERM, which ``main`` turns into KeyboardInterrupt and whose old handler it
+restores), a full disk (ENOSPC in the middle of a file), a NaN on the last train
+step, a folder locked by another run. Each test checks the exit status, the one line
+on stderr and every file left: the previous set byte for byte, the checkpoint, no
+temporary files. Two tests use real processes and real signals: SIGINT during
+optimisation (then ``--resume``) and SIGKILL while rendering.
 """
 
 from __future__ import annotations
@@ -11,32 +17,38 @@ import builtins
 import errno
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
+import pytest
+from conftest import (
+    REPO,
+    SMALL_SIZE,
+    TOY_A,
+    TOY_B,
+    assert_one_line_error,
+    cli_env,
+    file_bytes,
+    files_under,
+    part_files,
+    read_video,
+    run_cli,
+)
 
 from diffmorph.errors import OutputError
-import pytest
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-TOY_A = REPO / "images" / "toy_a.png"
-TOY_B = REPO / "images" / "toy_b.png"
-PREFIX = "diffmorph: error:"
-ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # "No space left on device"
-
-
-def lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
-
-
-def part_files(folder: pathlib.Path) -> list[pathlib.Path]:
-    return [p for p in pathlib.Path(folder).rglob("*") if ".part" in p.name]
+ENOSPC = os.strerror(errno.ENOSPC)  # "No space left on device"
+# the shared rendered_run's optimisation: a run with these flags makes the same maps
+RENDERED = ["--size", SMALL_SIZE, "-e", 12, "--seed", 0, "--plain"]
+TINY = ["--size", 32, "-e", 3, "--steps", 3, "--seed", 0, "--plain", "-q", "--formats", "mp4"]
 
 
 # ----------------------------------------------------------------- atomic writes
+
 
 class FullDisk:
     """A file handle that writes half of the first ``write`` and then fails with ENOSPC."""
@@ -45,7 +57,7 @@ class FullDisk:
         self._handle = handle
 
     def write(self, data):
-        self._handle.write(bytes(data)[:max(1, len(data) // 2)])
+        self._handle.write(bytes(data)[: max(1, len(data) // 2)])
         self._handle.flush()
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -84,8 +96,12 @@ WRITERS = {
     "save_image_png": (".png", lambda dio, path: dio.save_image(path, np.full((64, 64, 3), 77, np.uint8))),
     "save_arrays": (".npz", lambda dio, path: dio.save_arrays(path, x=np.arange(50000), y=np.ones(3))),
     "save_npy": (".npy", lambda dio, path: dio.save_npy(path, np.arange(50000, dtype=np.float32))),
-    "mapsfile_save": (".npz", lambda dio, path: __import__("diffmorph.io.mapsfile", fromlist=["save"]).save(
-        path, {"format": "x"}, low=np.zeros((1, 4, 4, 16), np.float32))),
+    "mapsfile_save": (
+        ".npz",
+        lambda dio, path: __import__("diffmorph.io.mapsfile", fromlist=["save"]).save(
+            path, {"format": "x"}, low=np.zeros((1, 4, 4, 16), np.float32)
+        ),
+    ),
 }
 
 
@@ -104,8 +120,13 @@ def test_atomic_write_disk_full(tmp_path, monkeypatch, writer, fault):
         monkeypatch.setattr(dio.os, "fsync", lambda fd: (fired.append(fd), _raise_enospc()))
     else:
         real_replace = os.replace
-        monkeypatch.setattr(dio.os, "replace", lambda src, dst: (fired.append(dst), _raise_enospc())
-                            if pathlib.Path(dst) == dest else real_replace(src, dst))
+        monkeypatch.setattr(
+            dio.os,
+            "replace",
+            lambda src, dst: (
+                (fired.append(dst), _raise_enospc()) if pathlib.Path(dst) == dest else real_replace(src, dst)
+            ),
+        )
     with pytest.raises(OutputError) as info:
         write(dio, dest)
     assert fired, f"the {fault} fault was never reached (did io.py change how it writes?)"
@@ -121,11 +142,10 @@ def test_atomic_path_interrupted_block(tmp_path, exc):
 
     dest = tmp_path / "movie.mp4"
     dest.write_bytes(b"old")
-    with pytest.raises(exc):
-        with atomic_path(dest) as tmp:
-            assert tmp.parent == tmp_path and tmp.name.startswith(".")  # hidden temporary name
-            tmp.write_bytes(b"half a vid")
-            raise exc()
+    with pytest.raises(exc), atomic_path(dest) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".")  # hidden temporary name
+        tmp.write_bytes(b"half a vid")
+        raise exc()
     assert dest.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["movie.mp4"]
 
@@ -140,42 +160,402 @@ def test_atomic_write_new_file_and_missing_folder(tmp_path):
     assert "\n" not in str(info.value) and "no_such_folder" in str(info.value)
 
 
-# ------------------------------------------------------------------- CLI helpers
-
-def cli_env() -> dict:
-    env = dict(os.environ)
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    env.pop("PYTHONPATH", None)
-    return env
+# -------------------------------------------------------------- helpers for the command
 
 
-def _child_setup():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def copy_of(rendered_run, tmp_path) -> pathlib.Path:
+    """A writable copy of the shared complete run's output folder."""
+    out = tmp_path / "out"
+    shutil.copytree(rendered_run[1], out)
+    return out
 
 
-def _preexec():
-    """A child inherits an ignored SIGINT (e.g. pytest run as a background job) and Python then
-    keeps ignoring it; only then reset it, so that the CLI gets KeyboardInterrupt as in a terminal.
-    (preexec_fn is avoided otherwise: it is not safe with the threads TensorFlow starts.)"""
-    return _child_setup if signal.getsignal(signal.SIGINT) is signal.SIG_IGN else None
+def rerender(out, *extra) -> list:
+    """``--maps OUT/morph/maps.npz`` re-render flags (no optimisation) into ``out``."""
+    return ["-s", TOY_A, "-t", TOY_B, "--maps", out / "morph" / "maps.npz", "--plain", "-q", "-o", out, *extra]
 
 
-def start_morph(tmp_path, out, *extra) -> tuple[subprocess.Popen, pathlib.Path]:
-    """Start ``python morph.py -s toy_a -t toy_b -q -o OUT EXTRA``; returns (process, stderr file)."""
+def run_keeping_handler(args) -> object:
+    """``run_cli(args)`` with a sentinel SIGTERM handler installed; asserts ``main`` restored it."""
+
+    def sentinel(signum, frame):
+        raise AssertionError("the test's own SIGTERM handler ran: main() did not install its handler")
+
+    previous = signal.signal(signal.SIGTERM, sentinel)
+    try:
+        run = run_cli(args)
+        assert signal.getsignal(signal.SIGTERM) is sentinel, "main() did not restore the SIGTERM handler"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return run
+
+
+def interrupt(monkeypatch, owner, name: str, after: int, how: str) -> list:
+    """Replace ``owner.name`` so that its call number ``after + 1`` is interrupted, once.
+
+    ``how``: ``"ctrl-c"`` raises KeyboardInterrupt; ``"sigterm"`` sends this process
+    SIGTERM (main's handler raises KeyboardInterrupt there). Returns the list of calls.
+    """
+    real = getattr(owner, name)
+    calls = []
+
+    def injected(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == after + 1:
+            if how == "sigterm":
+                os.kill(os.getpid(), signal.SIGTERM)
+                pytest.fail("SIGTERM did not interrupt the run")
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, injected)
+    return calls
+
+
+def full_disk_at(monkeypatch, needle: str, skip: int = 0) -> list:
+    """``open`` for writing a file whose name holds ``needle`` writes half its data, then fails with ENOSPC.
+
+    The first ``skip`` such files are written normally. Returns the names that failed.
+    """
+    real_open = builtins.open
+    seen, failed = [], []
+
+    def fake_open(file, mode="r", *args, **kwargs):
+        handle = real_open(file, mode, *args, **kwargs)
+        name = pathlib.Path(os.fsdecode(file)).name if isinstance(file, (str, bytes, os.PathLike)) else ""
+        if any(flag in mode for flag in "wax") and needle in name:
+            seen.append(name)
+            if len(seen) > skip:
+                failed.append(name)
+                return FullDisk(handle)
+        return handle
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    return failed
+
+
+def set_files(out) -> dict[str, bytes]:
+    """The published set of a morph folder (not the work state: snapshots and checkpoint), by bytes."""
+    return {
+        name: data
+        for name, data in file_bytes(out).items()
+        if not name.startswith("train/") and name != "morph/checkpoint.npz"
+    }
+
+
+def interrupted_at(step: int, checkpoint) -> str:
+    """The line of a Ctrl-C during optimisation, after ``step`` train steps."""
+    return (
+        f"diffmorph: interrupted at train step {step}; checkpoint saved in {checkpoint}; "
+        "run the same command with --resume to continue"
+    )
+
+
+def maps_low(path) -> np.ndarray:
+    from diffmorph.io import mapsfile
+
+    return mapsfile.load_maps(path).maps_low
+
+
+# ------------------------------------------------------------- Ctrl-C / SIGTERM, in-process
+
+
+HOWS = ["ctrl-c", "sigterm"]
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_interrupt_at_startup(tmp_path, monkeypatch, how):
+    """While TensorFlow loads: nothing written at all."""
+    import diffmorph.app.morph as app_morph
+
+    out = tmp_path / "out"
+    calls = interrupt(monkeypatch, app_morph, "import_tensorflow_quietly", 0, how)
+    run = run_keeping_handler(["-s", TOY_A, "-t", TOY_B, *TINY, "-o", out])
+    assert calls, "the injection was never reached"
+    assert run.returncode == 130, run.stderr
+    assert run.lines == ["diffmorph: interrupted; nothing was written"], run.stderr
+    assert files_under(out) == []
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_interrupt_before_the_first_train_step(tmp_path, monkeypatch, how):
+    from diffmorph.core.optimise import Trainer
+
+    out = tmp_path / "out"
+    interrupt(monkeypatch, Trainer, "step", 0, how)
+    run = run_keeping_handler(["-s", TOY_A, "-t", TOY_B, *TINY, "-o", out])
+    assert run.returncode == 130, run.stderr
+    assert run.lines == ["diffmorph: interrupted before the first train step; nothing was saved"], run.stderr
+    assert files_under(out) == []  # no checkpoint, no snapshot, no output
+    assert not part_files(out)
+
+
+def test_sigterm_during_optimisation_then_resume_gives_the_uninterrupted_maps(tmp_path, monkeypatch, rendered_run):
+    """SIGTERM at step 5 of 12 saves a checkpoint (a real SIGINT is the subprocess test below); resumed,
+    the run ends with the maps of the shared run's uninterrupted 12 steps."""
+    from diffmorph.core.optimise import Trainer
+    from diffmorph.io import mapsfile
+
+    out = tmp_path / "out"
+    checkpoint = out / "morph" / "checkpoint.npz"
+    args = ["-s", TOY_A, "-t", TOY_B, *RENDERED, "--steps", 3, "-q", "--formats", "mp4", "-o", out]
+    with monkeypatch.context() as patch:
+        interrupt(patch, Trainer, "step", 5, "sigterm")  # steps 1..5 done, the 6th interrupted
+        run = run_keeping_handler(args)
+    assert run.returncode == 130, run.stderr
+    assert run.lines == [interrupted_at(5, checkpoint)], run.stderr
+    assert files_under(out) == ["morph/checkpoint.npz"]  # no snapshot yet (the first is at 10), no output
+    meta, state = mapsfile.load_checkpoint(checkpoint)
+    assert int(state["step"]) == 5 and meta["kind"] == "checkpoint" and meta["train_steps"] == 12
+
+    run = run_cli([*args, "--resume"])
+    assert run.returncode == 0, run.stderr
+    assert run.lines == ["diffmorph: resuming at train step 5 of 12"], run.stderr
+    np.testing.assert_allclose(
+        maps_low(out / "morph" / "maps.npz"), maps_low(rendered_run[1] / "morph" / "maps.npz"), rtol=0, atol=1e-6
+    )
+    assert sorted(p.name for p in (out / "train").iterdir()) == [
+        "a_to_b_10.jpg",
+        "a_to_b_12.jpg",
+        "b_to_a_10.jpg",
+        "b_to_a_12.jpg",
+    ]
+    assert len(read_video(out / "morph" / "morph.mp4")[0]) == 3
+    assert not part_files(out)
+
+
+def _render_target():
+    from diffmorph.core.render import FrameRenderer
+
+    return FrameRenderer, "render", 2  # the third frame
+
+
+def _mp4_target():
+    from diffmorph.io.video import Mp4Writer
+
+    return Mp4Writer, "close", 0  # finishing the video
+
+
+def _gif_target():
+    from diffmorph.io.video import GifWriter
+
+    return GifWriter, "close", 0  # encoding the GIF
+
+
+def _publish_target():
+    from diffmorph.io import outputs
+
+    return outputs, "_move", 3  # the fourth rename while publishing the set
+
+
+WRITING_PHASES = {
+    "rendering": _render_target,
+    "encoding-mp4": _mp4_target,
+    "encoding-gif": _gif_target,
+    "publishing": _publish_target,
+}
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("phase", sorted(WRITING_PHASES))
+def test_interrupt_while_writing_keeps_the_previous_set(tmp_path, monkeypatch, rendered_run, phase, how):
+    """A re-render (--maps) over a complete set, interrupted while writing: the previous set, byte for byte."""
+    out = copy_of(rendered_run, tmp_path)
+    before = file_bytes(out)
+    owner, name, after = WRITING_PHASES[phase]()
+    calls = interrupt(monkeypatch, owner, name, after, how)
+    run = run_keeping_handler(rerender(out, "--steps", 4, "--formats", "mp4,gif,frames"))
+    assert len(calls) > after, "the injection was never reached"
+    assert run.returncode == 130, run.stderr
+    assert run.lines == ["diffmorph: interrupted while writing the outputs; the previous outputs are unchanged"], (
+        run.stderr
+    )
+    assert file_bytes(out) == before
+    assert not part_files(out)
+
+
+@pytest.mark.parametrize("fault", ["ctrl-c", "disk-full"])
+def test_failure_while_writing_after_optimising_then_resume(tmp_path, monkeypatch, fault):
+    """Ctrl-C while rendering, or a full disk while writing maps.jpg, after optimising: the optimised
+    maps are kept in the checkpoint, and --resume writes the outputs without optimising again."""
+    from diffmorph.core.optimise import Trainer
+    from diffmorph.core.render import FrameRenderer
+    from diffmorph.io import mapsfile
+
+    out = tmp_path / "out"
+    checkpoint = out / "morph" / "checkpoint.npz"
+    args = ["-s", TOY_A, "-t", TOY_B, *TINY, "-o", out]
+    with monkeypatch.context() as patch:
+        if fault == "ctrl-c":
+            interrupt(patch, FrameRenderer, "render", 1, "ctrl-c")
+        else:
+            failed = full_disk_at(patch, "maps.jpg.part-")
+        run = run_keeping_handler(args)
+    kept = f"the optimised maps are kept in {checkpoint} (resume with --resume to write the outputs)"
+    if fault == "ctrl-c":
+        assert run.returncode == 130, run.stderr
+        assert len(run.lines) == 1, run.stderr
+        assert run.lines[0].startswith(
+            f"diffmorph: interrupted while writing the outputs; the previous outputs are unchanged; {kept}"
+        ), run.lines[0]
+    else:
+        assert failed, "maps.jpg was never written"
+        line = assert_one_line_error(run, 1, "maps.jpg", ENOSPC)
+        assert line.endswith(f"{ENOSPC}; {kept}"), line
+    assert files_under(out) == ["morph/checkpoint.npz", "train/a_to_b_3.jpg", "train/b_to_a_3.jpg"]
+    assert not part_files(out)
+    assert int(mapsfile.load_checkpoint(checkpoint)[1]["step"]) == 3
+
+    steps = []
+    monkeypatch.setattr(Trainer, "step", lambda self: steps.append(1) or pytest.fail("optimised again"))
+    run = run_cli([*args, "--resume"])
+    assert run.returncode == 0, run.stderr
+    assert run.lines == ["diffmorph: resuming at train step 3 of 3"], run.stderr
+    assert steps == []
+    assert mapsfile.load_maps(out / "morph" / "maps.npz").meta["steps_done"] == 3
+    assert len(read_video(out / "morph" / "morph.mp4")[0]) == 3
+    assert not part_files(out)
+    if fault == "disk-full":
+        assert ".part" not in line, f"the message names a temporary file, not the output: {line}"
+
+
+# --------------------------------------------------------------------- disk full, in-process
+
+
+def test_disk_full_while_writing_the_gif_keeps_the_previous_set(tmp_path, monkeypatch, rendered_run):
+    """ENOSPC half-way through the GIF of a re-render with other frames: nothing of the new set is published."""
+    out = copy_of(rendered_run, tmp_path)
+    before = file_bytes(out)
+    failed = full_disk_at(monkeypatch, "morph.gif.part-")  # the GIF's temporary file
+    run = run_cli(rerender(out, "--steps", 8, "--formats", "mp4,gif"))
+    assert failed, "the GIF was never written"
+    line = assert_one_line_error(run, 1, "morph.gif", ENOSPC)
+    assert file_bytes(out) == before
+    assert not part_files(out)
+    assert ".part" not in line, f"the message names a temporary file, not the output: {line}"
+
+
+def test_disk_full_while_writing_a_snapshot(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    failed = full_disk_at(monkeypatch, "a_to_b_10.jpg.part-")
+    run = run_cli(["-s", TOY_A, "-t", TOY_B, "--size", 32, "-e", 12, "--steps", 2, "--plain", "-q", "-o", out])
+    assert failed, "the snapshot was never written"
+    assert_one_line_error(run, 1, f"cannot write {out / 'train' / 'a_to_b_10.jpg'}: {ENOSPC}")
+    assert files_under(out) == []  # no half snapshot, no checkpoint of a step without its snapshots, no output
+    assert not part_files(out)
+
+
+def test_disk_full_while_writing_the_checkpoint_then_resume(tmp_path, monkeypatch, rendered_run):
+    """The step-12 checkpoint fails: the step-10 one is intact, and --resume from it gives the same maps."""
+    from diffmorph.io import mapsfile
+
+    out = tmp_path / "out"
+    args = ["-s", TOY_A, "-t", TOY_B, *RENDERED, "--steps", 3, "-q", "--formats", "mp4", "-o", out]
+    with monkeypatch.context() as patch:
+        failed = full_disk_at(patch, "checkpoint.npz.part-", skip=1)  # the first (step 10) is written
+        run = run_cli(args)
+    assert len(failed) == 1, failed
+    assert_one_line_error(run, 1, f"cannot write {out / 'morph' / 'checkpoint.npz'}: {ENOSPC}")
+    assert files_under(out) == [
+        "morph/checkpoint.npz",
+        "train/a_to_b_10.jpg",
+        "train/a_to_b_12.jpg",
+        "train/b_to_a_10.jpg",
+        "train/b_to_a_12.jpg",
+    ]
+    assert not part_files(out)
+    assert int(mapsfile.load_checkpoint(out / "morph" / "checkpoint.npz")[1]["step"]) == 10
+
+    run = run_cli([*args, "--resume"])
+    assert run.returncode == 0, run.stderr
+    assert run.lines == ["diffmorph: resuming at train step 10 of 12"], run.stderr
+    np.testing.assert_allclose(
+        maps_low(out / "morph" / "maps.npz"), maps_low(rendered_run[1] / "morph" / "maps.npz"), rtol=0, atol=1e-6
+    )
+
+
+# --------------------------------------------------------------------------- divergence
+
+
+def test_nan_on_the_last_train_step_publishes_nothing(tmp_path, monkeypatch, rendered_run):
+    from diffmorph.core.optimise import Trainer
+
+    out = copy_of(rendered_run, tmp_path)
+    before = set_files(out)
+    real = Trainer.maps_low
+
+    def diverged(self):
+        low = real(self)
+        return np.full_like(low, np.nan) if self.step_count >= 3 else low
+
+    monkeypatch.setattr(Trainer, "maps_low", diverged)
+    run = run_cli(["-s", TOY_A, "-t", TOY_B, *TINY, "--formats", "mp4,gif,frames", "-o", out])
+    assert_one_line_error(run, 1, "diverged at train step 3")
+    assert set_files(out) == before  # the previous set, byte for byte
+    assert not (out / "train" / "a_to_b_3.jpg").exists()  # no snapshot of non-finite maps
+    assert not part_files(out)
+
+
+def test_huge_warp_scale_is_one_line(tmp_path):
+    """-w 1e38 is a valid setting whose optimisation diverges: exit 1, one line, nothing published."""
+    out = tmp_path / "out"
+    run = run_cli(["-s", TOY_A, "-t", TOY_B, *TINY, "-e", 5, "-w", "1e38", "-o", out])
+    assert_one_line_error(run, 1, "warp")
+    assert [name for name in files_under(out) if not name.startswith(("train/", "morph/checkpoint"))] == []
+    assert not part_files(out)
+
+
+# ------------------------------------------------------------------------- folder lock
+
+
+def test_second_run_on_a_locked_folder_is_refused(tmp_path, rendered_run):
+    from diffmorph.io.outputs import FolderLock
+
+    out = copy_of(rendered_run, tmp_path)
+    before = file_bytes(out)
+    with FolderLock(out):  # another run is writing there
+        run = run_cli(rerender(out, "--steps", 3))
+    assert_one_line_error(run, 1, f"another diffmorph run is writing to {out}")
+    assert file_bytes(out) == before
+    run = run_cli(rerender(out, "--steps", 3))  # once it is done, the same command works
+    assert run.returncode == 0, run.stderr
+    assert len(read_video(out / "morph" / "morph.mp4")[0]) == 3
+
+
+# ------------------------------------------------------------------ real signals (subprocesses)
+
+
+# A child started while SIGINT is ignored (pytest run as a background job) inherits that and
+# Python then keeps ignoring it; such a child restores Python's own handler first, as in a terminal.
+# (preexec_fn is avoided: it is not safe in a process with TensorFlow's threads.)
+RESTORE_SIGINT = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
+def start_morph(tmp_path, *args) -> tuple[subprocess.Popen, pathlib.Path]:
+    """Start ``python morph.py ARGS`` (a user's shell environment); returns (process, stderr file)."""
     log = tmp_path / f"stderr_{time.monotonic_ns()}.txt"
-    args = [sys.executable, "morph.py", "-s", str(TOY_A), "-t", str(TOY_B), "-q", "-o", str(out),
-            *map(str, extra)]
+    shim = ["-c", RESTORE_SIGINT] if signal.getsignal(signal.SIGINT) is signal.SIG_IGN else []
     with open(log, "w") as err:
-        proc = subprocess.Popen(args, cwd=str(REPO), env=cli_env(), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err, preexec_fn=_preexec())
+        proc = subprocess.Popen(
+            [sys.executable, *shim, str(REPO / "morph.py"), *map(str, args)],
+            cwd=str(REPO),
+            env=cli_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     return proc, log
 
 
-def wait_until(proc, condition, what: str, timeout: float = 60.0) -> None:
+def wait_until(proc, condition, what: str, timeout: float = 120.0) -> None:
+    """Poll ``condition`` (every 10 ms) until it holds; fail if the process ends first or time runs out."""
     deadline = time.monotonic() + timeout
     while not condition():
         if proc.poll() is not None:
-            pytest.fail(f"the CLI exited ({proc.returncode}) before {what}")
+            pytest.fail(f"the command exited ({proc.returncode}) before {what}")
         if time.monotonic() > deadline:
             proc.kill()
             proc.wait()
@@ -183,26 +563,19 @@ def wait_until(proc, condition, what: str, timeout: float = 60.0) -> None:
         time.sleep(0.01)
 
 
-def finish(proc, timeout: float = 90.0) -> int:
+def finish(proc, timeout: float = 120.0) -> int:
     try:
         return proc.wait(timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        pytest.fail("the CLI did not stop after the signal")
-
-
-def run_morph(out, *extra, timeout=240) -> subprocess.CompletedProcess:
-    args = [sys.executable, "morph.py", "-s", str(TOY_A), "-t", str(TOY_B), "-q", "-o", str(out),
-            *map(str, extra)]
-    return subprocess.run(args, cwd=str(REPO), env=cli_env(), capture_output=True, text=True,
-                          timeout=timeout)
+        pytest.fail("the command did not stop after the signal")
 
 
 def check_every_file(out: pathlib.Path) -> dict[str, int]:
-    """Every file under ``out`` with a real name is complete; temporaries are hidden.
+    """Every file under ``out`` with a visible name is complete (it loads); temporaries are hidden.
 
-    Returns a count of the files checked by kind.
+    Returns a count of the files checked, by suffix ("hidden" for temporaries).
     """
     import imageio_ffmpeg
     from PIL import Image
@@ -210,166 +583,77 @@ def check_every_file(out: pathlib.Path) -> dict[str, int]:
     from diffmorph.io import mapsfile
 
     seen: dict[str, int] = {}
-    for path in sorted(p for p in out.rglob("*") if p.is_file()):
-        if ".part" in path.name:
-            assert path.name.startswith("."), f"temporary file with a visible name: {path}"
-            seen["part"] = seen.get("part", 0) + 1
+    for name in files_under(out):
+        path = out / name
+        if any(part.startswith(".") for part in pathlib.Path(name).parts):
+            assert ".part" in name, f"unexpected hidden file {name}"
+            seen["hidden"] = seen.get("hidden", 0) + 1
             continue
-        assert not path.name.startswith("."), f"unexpected hidden file {path}"
         suffix = path.suffix.lower()
-        if suffix == ".npz":
-            meta, arrays = mapsfile.load(path)  # raises InputError if truncated
-            assert arrays, path
+        if name.endswith("checkpoint.npz"):
+            mapsfile.load_checkpoint(path)  # raises InputError if truncated
+        elif suffix == ".npz":
+            mapsfile.load_maps(path)
         elif suffix in (".jpg", ".png", ".gif"):
             with Image.open(path) as image:
                 image.load()
         elif suffix == ".npy":
             array = np.load(path, allow_pickle=False)
-            assert array.ndim == 4 and np.isfinite(array).all(), path
+            assert array.ndim == 4 and np.isfinite(array).all(), name
         elif suffix == ".mp4":
-            frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
-            assert frames > 0, path
+            assert imageio_ffmpeg.count_frames_and_secs(str(path))[0] > 0, name
         else:
-            pytest.fail(f"unexpected output file {path}")
+            pytest.fail(f"unexpected output file {name}")
         seen[suffix] = seen.get(suffix, 0) + 1
     return seen
 
 
-# ------------------------------------------------------------- disk full, in-process
-
-def test_disk_full_while_rendering_keeps_the_maps(tmp_path, monkeypatch, capsys):
-    import diffmorph.io.files as dio
-    from diffmorph import cli
-    from diffmorph.io import mapsfile
-
-    out = tmp_path / "out"
-    fired = []
-    monkeypatch.setattr(dio, "open", full_disk_open(fired, lambda p: p.name.startswith(".maps.jpg.")),
-                        raising=False)
-    previous_sigterm = signal.getsignal(signal.SIGTERM)
-    try:
-        code = cli.main(["-s", str(TOY_A), "-t", str(TOY_B), "--size", "32", "-e", "2", "--steps", "2",
-                         "-q", "--formats", "mp4", "-o", str(out)])
-    finally:
-        signal.signal(signal.SIGTERM, previous_sigterm)
-    err = capsys.readouterr().err
-    assert fired, "maps.jpg was never written"
-    assert code == 1, err
-    assert "Traceback" not in err
-    assert len(lines(err)) == 1, err
-    line = lines(err)[0]
-    assert line.startswith(PREFIX) and "No space left" in line and "maps.jpg" in line, line
-    # the optimisation's result is safe: saved before rendering, and loadable
-    meta, arrays = mapsfile.load(out / "morph" / "maps.npz")
-    assert meta["steps_done"] == 2 and arrays["low"].shape[-1] == 16
-    assert np.load(out / "preds.npy").shape == (1, 32, 32, 16)
-    assert not (out / "morph" / "maps.jpg").exists()
-    assert not (out / "morph" / "morph.mp4").exists()
-    assert not part_files(out)
-
-
-# ----------------------------------------------------------------------- kills
-
-def test_sigkill_during_optimisation_leaves_no_truncated_file(tmp_path):
+def test_real_sigint_during_optimisation_then_resume(tmp_path):
     from diffmorph.io import mapsfile
 
     out = tmp_path / "out"
     checkpoint = out / "morph" / "checkpoint.npz"
-    proc, log = start_morph(tmp_path, out, "--size", "32", "-e", "100000", "--steps", "2", "--formats", "mp4")
-    wait_until(proc, checkpoint.exists, "morph/checkpoint.npz exists")
-    time.sleep(1.0)  # snapshots are written every 100 steps now: likely to hit one mid-write
-    proc.kill()
-    assert finish(proc) == -signal.SIGKILL
-    seen = check_every_file(out)
-    assert seen.get(".npz", 0) == 2 and seen.get(".jpg", 0) >= 2, seen
-    meta, arrays = mapsfile.load(checkpoint)
-    assert int(arrays["step"]) >= 10
-
-
-def test_sigint_during_optimisation_then_resume(tmp_path):
-    from diffmorph.io import mapsfile
-
-    out = tmp_path / "out"
-    checkpoint = out / "morph" / "checkpoint.npz"
-    common = ["--size", "32", "--steps", "2", "--formats", "mp4"]
-    proc, log = start_morph(tmp_path, out, *common, "-e", "100000")
-    wait_until(proc, checkpoint.exists, "morph/checkpoint.npz exists")
-    time.sleep(0.5)
+    common = ["-s", TOY_A, "-t", TOY_B, "--size", 32, "--steps", 2, "--formats", "mp4", "--plain", "-q", "-o", out]
+    proc, log = start_morph(tmp_path, *common, "-e", 100000)
+    wait_until(proc, checkpoint.exists, "morph/checkpoint.npz exists")  # after train step 10
     proc.send_signal(signal.SIGINT)
     code = finish(proc)
-    err = log.read_text()
-    assert "Traceback" not in err, err
-    assert code == 130, err
-    assert len(lines(err)) == 1 and "--resume" in err, err
-    check_every_file(out)
-    meta, state = mapsfile.load(checkpoint)
-    maps_meta, maps = mapsfile.load(out / "morph" / "maps.npz")
-    reached = int(state["step"])
-    assert reached >= 10 and maps_meta["steps_done"] == reached
-    assert np.isfinite(maps["low"]).all()
-    assert not (out / "morph" / "morph.mp4").exists()
-
-    proc = run_morph(out, *common, "-e", reached + 3, "--resume")
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert proc.returncode == 0, proc.stderr
-    assert f"resuming at step {reached} of {reached + 3}" in proc.stderr, proc.stderr
-    meta, state = mapsfile.load(checkpoint)
-    assert int(state["step"]) == reached + 3
-    assert mapsfile.load(out / "morph" / "maps.npz")[0]["steps_done"] == reached + 3
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    assert code == 130, lines
+    reached = int(mapsfile.load_checkpoint(checkpoint)[1]["step"])
+    assert reached >= 10
+    assert lines == [interrupted_at(reached, checkpoint)]
     seen = check_every_file(out)
-    assert seen.get(".mp4") == 1 and "part" not in seen, seen
+    assert ".mp4" not in seen and "hidden" not in seen, seen  # nothing published, no temporary left
+
+    run = run_cli([*common, "-e", reached + 3, "--resume"])
+    assert run.returncode == 0, run.stderr
+    assert run.lines == [f"diffmorph: resuming at train step {reached} of {reached + 3}"], run.stderr
+    assert int(mapsfile.load_checkpoint(checkpoint)[1]["step"]) == reached + 3
+    assert mapsfile.load_maps(out / "morph" / "maps.npz").meta["steps_done"] == reached + 3
+    seen = check_every_file(out)
+    assert seen.get(".mp4") == 1 and "hidden" not in seen, seen
 
 
-def test_sigterm_during_render(tmp_path):
-    import imageio_ffmpeg
-
-    from diffmorph.io import mapsfile
-
-    out = tmp_path / "out"
-    frames = out / "morph" / "frames"
-    video = out / "morph" / "morph.mp4"
-    proc, log = start_morph(tmp_path, out, "--steps", "400", "--size", "32", "-e", "1",
-                            "--formats", "mp4,frames")
+def test_real_sigkill_while_rendering_leaves_the_previous_set(tmp_path, rendered_run):
+    """SIGKILL while frames are being written over a complete set: the set stays, byte for byte; the
+    killed run's temporaries are hidden, and the next run removes them."""
+    out = copy_of(rendered_run, tmp_path)
+    before = file_bytes(out)
 
     def rendering():
-        return frames.is_dir() and len(list(frames.glob("frame_*.png"))) >= 5
+        return len(list((out / "morph").glob(".frames.part-*/frame_*.png"))) >= 3
 
+    proc, _ = start_morph(tmp_path, *rerender(out, "--steps", 100000, "--formats", "frames"))
     wait_until(proc, rendering, "some frames are rendered")
-    if video.exists():
-        pytest.fail("the render finished before the test could interrupt it")
-    proc.terminate()
-    code = finish(proc)
-    err = log.read_text()
-    assert "Traceback" not in err, err
-    assert code == 128 + signal.SIGTERM, err
-    assert not video.exists() or imageio_ffmpeg.count_frames_and_secs(str(video))[0] > 0
-    seen = check_every_file(out)
-    assert seen.get(".png", 0) >= 5, seen
-    assert not list(video.parent.glob(".morph.mp4*")), "the partial video was not removed"
-    meta, arrays = mapsfile.load(out / "morph" / "maps.npz")  # saved before the render started
-    assert meta["steps_done"] == 1 and "low" in arrays
-
-
-# ------------------------------------------------------------------------- NaN
-
-def test_non_finite_loss_is_one_line(tmp_path):
-    out = tmp_path / "out"
-    proc = run_morph(out, "--size", "32", "-e", "5", "--steps", "2", "--formats", "mp4",
-                     "-m", "1e38", "-a", "1e38")
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert proc.returncode == 1, proc.stderr
-    assert len(lines(proc.stderr)) == 1, proc.stderr
-    line = lines(proc.stderr)[0]
-    assert line.startswith(PREFIX) and "scales" in line and "1e+38" in line, line
-    assert not (out / "morph" / "morph.mp4").exists()
-    assert not (out / "preds.npy").exists()
+    proc.kill()
+    assert finish(proc) == -signal.SIGKILL
+    after = file_bytes(out)
+    assert {name: after[name] for name in before} == before
+    assert all(".part" in name for name in set(after) - set(before)), sorted(set(after) - set(before))
     check_every_file(out)
+
+    run = run_cli(rerender(out, "--steps", 3, "--formats", "frames"))
+    assert run.returncode == 0, run.stderr
     assert not part_files(out)
-
-
-def test_huge_warp_scale_is_one_line(tmp_path):
-    proc = run_morph(tmp_path / "out", "--size", "32", "-e", "5", "--steps", "2", "--formats", "mp4",
-                     "-w", "1e38")
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert proc.returncode in (1, 2), proc.stderr
-    assert len(lines(proc.stderr)) == 1, proc.stderr
+    assert sorted(p.name for p in (out / "morph" / "frames").iterdir()) == [f"frame_{i:05d}.png" for i in range(3)]
