@@ -165,6 +165,34 @@ def part_files(folder) -> list[pathlib.Path]:
             if ".part" in p.name or ".old-" in p.name or p.name.endswith(".publish.json")]
 
 
+UNREADABLE: set[str] = set()  # paths os.open refuses while deny_unreadable is active
+
+
+def Unreadable(path) -> pathlib.Path:  # noqa: N802 (reads as a type at the call sites)
+    """Mark ``path`` as a file without read permission, as a normal user sees it: while the
+    :func:`deny_unreadable` fixture is active ``os.open`` refuses it with EACCES (root, who
+    runs CI, reads anything whatever its mode, so chmod cannot do this)."""
+    path = pathlib.Path(path)
+    UNREADABLE.add(os.fspath(path))
+    return path
+
+
+@pytest.fixture
+def deny_unreadable(monkeypatch):
+    """Make ``os.open`` of the paths marked by :func:`Unreadable` fail with EACCES."""
+    import errno
+
+    real_open = os.open
+
+    def guarded_open(path, *args, **kwargs):
+        name = os.fsdecode(path) if isinstance(path, (bytes, str, os.PathLike)) else path
+        if name in UNREADABLE:
+            raise PermissionError(errno.EACCES, "Permission denied", name)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", guarded_open)
+
+
 @pytest.fixture(scope="session")
 def toy_pair():
     """The toy images as uint8 (256, 256, 3) RGB: (source, target)."""

@@ -20,6 +20,7 @@ import zlib
 import numpy as np
 import pytest
 
+from conftest import Unreadable
 from diffmorph.errors import InputError, display_path
 from diffmorph.io.images import MIN_SIDE, load_image
 
@@ -157,25 +158,8 @@ def make_fifo(d):
     return d / "pipe.png"
 
 
-class Unreadable(type(pathlib.Path())):
-    """A path that the loader's ``os.open`` cannot open (EACCES), as a file without read
-    permission is for a normal user (chmod 000 does not stop root, who runs CI)."""
-
-
 def make_unreadable(d):
     return Unreadable(write(d, "secret.png", png_bytes(2, 2, 8, 0, b"\0\0\0" * 2)))
-
-
-@pytest.fixture(autouse=True)
-def _deny_unreadable(monkeypatch):
-    real_open = os.open
-
-    def guarded_open(path, *args, **kwargs):
-        if isinstance(path, Unreadable):
-            raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return real_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", guarded_open)
 
 
 def make_empty(d):
@@ -434,6 +418,7 @@ REFUSED = [
 
 
 @pytest.mark.parametrize("folder", ["plain", "new\nline ü"], ids=["plain", "newline-folder"])
+@pytest.mark.usefixtures("deny_unreadable")
 @pytest.mark.parametrize("case, make, words", [pytest.param(*c, id=c[0]) for c in REFUSED])
 def test_refused(tmp_path, capfd, folder, case, make, words):
     d = tmp_path / folder

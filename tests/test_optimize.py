@@ -339,8 +339,6 @@ def test_fused_loss_gradient_matches_plain(toy_working, jit):
 def test_fast_upsampler_matches_resize():
     from diffmorph.core import model
 
-    if not hasattr(model, "FastUpsampler"):
-        pytest.skip("no FastUpsampler in this version")
     rng = np.random.default_rng(4)
     low = tf.constant(rng.normal(0, 1, (1, 84, 84, 16)).astype(np.float32))
     weights = tf.constant(rng.normal(0, 1, (1, S, S, 16)).astype(np.float32))

@@ -173,7 +173,7 @@ def resolve_maps(maps, pair, config: MorphConfig | None, force: bool) -> tuple[n
     if problems and not force:
         raise InputError(f"{display_path(saved.path)} was made for another morph ({'; '.join(problems)}); "
                          f"use --force to render with it anyway")
-    return saved.maps_low, config, int(saved.meta.get("steps_done") or 0)
+    return saved.maps_low, config, saved.meta.get("steps_done", 0)
 
 
 def morph(source, target, out_dir=".", config: MorphConfig | None = None, *, maps=None, resume: bool = False,
@@ -232,8 +232,7 @@ def _publish(pair, maps_low, config, paths: MorphPaths, options: OutputOptions, 
     """Write every output of the set under temporary names, then publish them together."""
     from ..core.model import upsample_maps
 
-    kept = (f"; the optimised maps are kept in {display_path(paths.checkpoint)} "
-            f"(resume with --resume to write the outputs)") if fitted else ""
+    kept = f"; the optimised maps are kept in {display_path(paths.checkpoint)}" if fitted else ""
     try:
         with OutputSet(paths.root, "morph") as outputs:
             mapsfile.save_maps(outputs.stage(paths.maps_npz), maps_low, config, pair.digests, steps_done)
@@ -243,7 +242,8 @@ def _publish(pair, maps_low, config, paths: MorphPaths, options: OutputOptions, 
                                  config, files, options, outputs, progress)
             outputs.publish()
     except OutputError as exc:
-        raise OutputError(f"{exc}{kept}") from None
+        hint = " (resume with --resume to write the outputs)" if fitted else ""
+        raise OutputError(f"{exc}{kept}{hint}") from None
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted while writing the outputs; the previous outputs are unchanged{kept}",
                           resumable=fitted) from None

@@ -51,8 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(title="subcommands", dest="command", metavar="SUBCOMMAND",
                                        parser_class=_Parser)
-    for module in SUBCOMMANDS.values():
-        module.add_parser(subparsers)
+    parser.subcommands = {name: module.add_parser(subparsers) for name, module in SUBCOMMANDS.items()}
     return parser
 
 
@@ -87,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     with _sigterm_as_interrupt():
         try:
             try:
-                args = parser.parse_args(argv)
+                args, unknown = parser.parse_known_args(argv)
+                if unknown:  # blamed on the subcommand, whose --help lists its flags
+                    parser.subcommands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
             except SystemExit as exc:  # --help, --version (0) and usage errors (2, already printed)
                 return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
             return _run(args, parser)

@@ -36,7 +36,8 @@ def _clamped_axis(q: tf.Tensor, size: int):
     axis of 1, and a float32 0/1 mask of where tfa's ``minimum(maximum(0, a), 1)``
     routes the gradient to ``a`` (the unclamped weight is in (0, 1]).
     """
-    floor = tf.minimum(tf.maximum(0.0, tf.floor(q)), float(size - 2))
+    finite = tf.where(tf.math.is_nan(q), tf.zeros_like(q), q)  # NaN (an overflowed flow) would cast to INT_MIN
+    floor = tf.minimum(tf.maximum(0.0, tf.floor(finite)), float(size - 2))
     raw = q - floor
     alpha = tf.minimum(tf.maximum(0.0, raw), 1.0)  # same op order as tfa
     passes = tf.cast((raw > 0.0) & (raw <= 1.0), q.dtype)

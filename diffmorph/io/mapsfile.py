@@ -130,6 +130,9 @@ def load_maps(path) -> SavedMaps:
     if not np.isfinite(low).all():
         raise InputError(f"{name}: the maps hold NaN or infinite values (the optimisation that made them "
                          f"diverged); optimise again")
+    done = meta.get("steps_done", 0)
+    if not isinstance(done, int) or isinstance(done, bool) or done < 0:
+        raise InputError(f"{name}: steps_done {done!r} is not a number of train steps (a non-negative integer)")
     return SavedMaps(meta, low.astype(np.float32, copy=False), Path(path))
 
 

@@ -73,9 +73,19 @@ class OutputSet:
     def __enter__(self) -> "OutputSet":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, traceback) -> None:
         if not self.published:
             self.discard()
+        if isinstance(exc, OutputError):  # name the outputs, not their temporary names
+            message = self.final_names(str(exc))
+            if message != str(exc):
+                raise OutputError(message) from None
+
+    def final_names(self, message: str) -> str:
+        """``message`` with every staged (temporary) path replaced by its final path."""
+        for final, staged in self._staged.items():
+            message = message.replace(display_path(staged), display_path(final))
+        return message
 
     def _temporary(self, final: Path, kind: str) -> Path:
         return final.with_name(f".{final.name}.{kind}-{self._token}")
@@ -106,7 +116,6 @@ class OutputSet:
         """Delete everything staged (nothing is published)."""
         for staged in self._staged.values():
             _remove(staged)
-        self._staged.clear()
 
     def publish(self) -> None:
         """Move every staged output into place, replacing the previous ones.
@@ -143,7 +152,6 @@ class OutputSet:
             self.journal.unlink()  # the commit point
         for _, _, backup in moves:
             _remove(backup)
-        self._staged.clear()
         self.published = True
 
     def _write_journal(self, moves) -> None:
