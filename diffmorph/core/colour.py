@@ -353,6 +353,30 @@ def _log_kernel(bins: int, eps: float) -> np.ndarray:
     return -((x[:, None] - x[None, :]) ** 2) / eps
 
 
+def _product(src: np.ndarray, kernel: np.ndarray, dst: np.ndarray) -> None:
+    """``dst = src.T @ kernel`` for ``src`` ``(n, m)`` (m a multiple of n), ``dst`` ``(m, n)``.
+
+    Done as ``m / n`` products of ``n x n`` matrices (one batched ``np.matmul``): OpenBLAS
+    runs each on one thread. One ``(m, n) x (n, n)`` product would use every core, but
+    its threads wait for each other when other processes share the cores (measured on
+    a 2-core machine under load: 4.5 ms instead of 0.7 ms for n = 64).
+    """
+    n = kernel.shape[0]
+    np.matmul(src.reshape(n, -1, n).transpose(1, 2, 0), kernel, out=dst.reshape(-1, n, n))
+
+
+def _product_rows(src: np.ndarray, kernel: np.ndarray, dst: np.ndarray, lines: np.ndarray) -> None:
+    """``dst[lines] = src[:, lines].T @ kernel`` (``lines`` padded to a multiple of n, see :func:`_padded`)."""
+    n = kernel.shape[0]
+    picked = np.take(src, lines, axis=1)  # (n, len(lines)); faster than src[:, lines]
+    dst[lines] = np.matmul(picked.reshape(n, -1, n).transpose(1, 2, 0), kernel).reshape(-1, n)
+
+
+def _padded(index: np.ndarray, n: int) -> np.ndarray:
+    """``index`` (non-empty) with its last entry repeated up to a multiple of ``n`` entries."""
+    return np.concatenate([index, np.full(-len(index) % n, index[-1])])
+
+
 class _SeparableLSE:
     """``h -> log(K exp(h))`` on an ``n^3`` grid for ``K = K_0 (x) K_1 (x) K_2``.
 
@@ -383,11 +407,19 @@ class _SeparableLSE:
             start += size
         self._buffers = [np.empty(n**3) for _ in range(3)]
 
-    def __call__(self, h: np.ndarray, need_rows: np.ndarray | None = None, out: np.ndarray | None = None):
+    def __call__(
+        self,
+        h: np.ndarray,
+        need_rows: np.ndarray | None = None,
+        out: np.ndarray | None = None,
+        mass_lines: np.ndarray | None = None,
+    ):
         """``LSE_K(h)``, float64 ``(n, n, n)``.
 
         Args:
           h: float64 ``(n, n, n)`` log-domain values (read only).
+          mass_lines: optional bool ``(n^2,)``: which lines ``h[:, j, k]`` hold a finite
+            value (computed when not given).
           need_rows: optional bool ``(n^2,)``: the lines ``[i, j, :]`` (row ``i * n + j``)
             wanted; the others are left as they are in ``out``.
           out: optional float64 ``(n, n, n)`` result array (needed with ``need_rows``).
@@ -397,9 +429,13 @@ class _SeparableLSE:
         """
         n = self.n
         x = np.asarray(h, np.float64).reshape(-1)  # log domain, axes rotated as passes go
-        line_has_mass = np.isfinite(x.reshape(n, n * n).max(axis=0))  # lines along axis 0
+        if mass_lines is None:
+            mass_lines = np.isfinite(x.reshape(n, n * n).max(axis=0))  # lines along axis 0
+        line_has_mass = mass_lines
         sparse_first = not line_has_mass.all()
+        first_lines = _padded(np.flatnonzero(line_has_mass), n) if sparse_first else None
         rows = None if need_rows is None else np.flatnonzero(need_rows)
+        last_lines = None if rows is None else _padded(rows, n)
         axis = 0
         for number, (size, checked) in enumerate(self.plan):
             last = number == len(self.plan) - 1
@@ -418,12 +454,12 @@ class _SeparableLSE:
                 dst = free[(k + 1) % 2].reshape(-1, n)
                 kernel = self.kernels[axis + k]
                 if axis + k == 0 and sparse_first:
-                    dst[line_has_mass] = src[:, line_has_mass].T @ kernel
+                    _product_rows(src, kernel, dst, first_lines)
                     dst[~line_has_mass] = self._floor_row
                 elif axis + k == 2 and rows is not None:
-                    dst[rows] = src[:, rows].T @ kernel
+                    _product_rows(src, kernel, dst, last_lines)
                 else:
-                    np.matmul(src.T, kernel, out=dst)
+                    _product(src, kernel, dst)
                 y = dst
             if last and rows is not None:  # final rows (i, j) wanted: log and shift those only
                 picked = y.reshape(n * n, n)[rows]
@@ -479,6 +515,8 @@ def gibbs_logsumexp(h, eps: float) -> np.ndarray:
         raise ValueError(f"h must be a cube (n, n, n) with n >= 2 (got {array.shape})")
     if not _is_positive(eps):
         raise ValueError(f"eps must be a finite number > 0 (got {eps!r})")
+    if np.isnan(array).any() or np.isposinf(array).any() or not np.isfinite(array).any():
+        raise ValueError("h must hold finite values or -inf, and at least one finite value")
     return _SeparableLSE([_log_kernel(array.shape[0], eps)] * 3)(array).copy()
 
 
@@ -564,6 +602,7 @@ def sinkhorn_unbalanced(
     g_eps = np.zeros_like(q)  # g / eps
     rows_p = (p > 0).reshape(n * n, n).any(axis=1)  # LSE is only read where p > 0 (f = -inf elsewhere)
     rows_q = (q > 0).reshape(n * n, n).any(axis=1)
+    lines_p, lines_q = (p > 0).any(axis=0).ravel(), (q > 0).any(axis=0).ravel()  # f, g finite there (axis-0 lines)
     lse_p, lse_q = np.zeros_like(p), np.zeros_like(q)  # unread entries stay 0 (finite: log p - 0 = -inf)
     total, done, previous = stages * iters, 0, None
     for eps in eps_schedule(eps0, stages, eps_min):
@@ -574,9 +613,9 @@ def sinkhorn_unbalanced(
         lse = _SeparableLSE([_log_kernel(n, eps)] * 3)  # the kernel at this eps
         kappa = lam / (lam + eps)  # (lam eps / (lam + eps)) / eps
         for _ in range(iters):
-            np.subtract(log_p, lse(g_eps, rows_p, lse_p), out=f_eps)
+            np.subtract(log_p, lse(g_eps, rows_p, lse_p, lines_q), out=f_eps)
             f_eps *= kappa
-            np.subtract(log_q, lse(f_eps, rows_q, lse_q), out=g_eps)
+            np.subtract(log_q, lse(f_eps, rows_q, lse_q, lines_p), out=g_eps)
             g_eps *= kappa
             done += 1
             if progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
