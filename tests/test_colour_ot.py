@@ -408,3 +408,20 @@ def test_colour_path_refuses_negative_refine():
     image = np.zeros((2, 2, 3), np.uint8)
     with pytest.raises(ValueError, match="refine"):
         ColourPath(image, image, refine=-1)
+
+
+def test_large_images_are_processed_in_chunks_without_changing_results():
+    rng = np.random.default_rng(15)
+    image = rng.integers(0, 256, (600, 500, 3), dtype=np.uint8)  # more pixels than one chunk (2^18)
+    assert image.shape[0] * image.shape[1] > colour._CHUNK
+    stats = gaussian_stats(image)
+    flat = image.reshape(-1, 3) / 255.0
+    assert np.allclose(stats.mean, flat.mean(axis=0), rtol=0, atol=1e-14)
+    assert np.allclose(stats.cov, np.cov(flat.T, bias=True), rtol=0, atol=1e-14)
+    mapped = rng.random((8, 8, 8, 3))
+    expected = np.clip(np.rint(map_colours(image.reshape(-1, 3), mapped)), 0, 255).astype(np.uint8)
+    assert np.array_equal(colour.apply_colour_map(image, mapped).reshape(-1, 3), expected)
+    hist = colour_histogram(image, bins=8)
+    assert np.array_equal(
+        hist.ravel(), np.bincount(((flat * 255).round().astype(int) // 32) @ [64, 8, 1], minlength=512)
+    )

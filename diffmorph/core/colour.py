@@ -141,10 +141,19 @@ def gaussian_stats(pixels) -> Gaussian:
     Raises:
       ValueError: as :func:`unit_colours`.
     """
-    colours = unit_colours(pixels)  # (N, 3)
-    mean = colours.mean(axis=0)  # (3,)
-    centred = colours - mean  # (N, 3)
-    cov = centred.T @ centred / len(colours)  # (3, 3)
+    array = np.asarray(pixels)
+    if array.ndim < 1 or array.shape[-1] != 3 or array.size == 0:
+        raise ValueError(f"expected pixels of shape (..., 3), got {array.shape}")
+    flat = array.reshape(-1, 3)
+    total = np.zeros(3)
+    for start in range(0, len(flat), _CHUNK):  # chunks: no float copy of a whole large image
+        total += unit_colours(flat[start : start + _CHUNK]).sum(axis=0)
+    mean = total / len(flat)  # (3,)
+    cov = np.zeros((3, 3))
+    for start in range(0, len(flat), _CHUNK):  # second pass: centred products (no cancellation)
+        centred = unit_colours(flat[start : start + _CHUNK]) - mean  # (m, 3)
+        cov += centred.T @ centred
+    cov /= len(flat)
     return Gaussian(mean, (cov + cov.T) / 2)
 
 
@@ -689,12 +698,23 @@ def map_colours(colours, mapped: np.ndarray) -> np.ndarray:
     Returns:
       float64 ``(m, 3)`` in 0..255 units (not rounded or clipped).
     """
-    colours = np.asarray(colours, np.float64)
+    return _interpolate(np.asarray(colours, np.float64), _displacement(mapped))
+
+
+def _displacement(mapped: np.ndarray) -> np.ndarray:
+    """Mapped colour minus bin centre, 0..255 units, float64 ``(n, n, n, 3)``."""
+    mapped = np.asarray(mapped, np.float64)
     n = mapped.shape[0]
     if mapped.shape != (n, n, n, 3) or n < 2:
         raise ValueError(f"mapped must have shape (n, n, n, 3) (got {mapped.shape})")
     index = np.indices((n, n, n), dtype=np.float64).transpose(1, 2, 3, 0)  # (n, n, n, 3) grid units
-    displacement = ((mapped * (n - 1) - index) * (256 / n)).reshape(-1, 3)  # 0..255 units
+    return (mapped * (n - 1) - index) * (256 / n)
+
+
+def _interpolate(colours: np.ndarray, displacement: np.ndarray) -> np.ndarray:
+    """``colours + trilinear(displacement)`` at the colours (float64 ``(m, 3)``, 0..255 units)."""
+    n = displacement.shape[0]
+    displacement = displacement.reshape(-1, 3)
     u = np.clip((colours + 0.5) * (n / 256) - 0.5, 0, n - 1)  # (m, 3) grid units
     low = np.minimum(u.astype(np.intp), n - 2)
     frac = u - low
@@ -725,8 +745,11 @@ def apply_colour_map(pixels, mapped: np.ndarray) -> np.ndarray:
     image = _check_rgb8(pixels, "pixels")
     flat = image.reshape(-1, 3)
     out = np.empty_like(flat)
+    displacement = _displacement(mapped)
     for start in range(0, len(flat), _CHUNK):
-        out[start : start + _CHUNK] = _to_uint8(map_colours(flat[start : start + _CHUNK], mapped))
+        out[start : start + _CHUNK] = _to_uint8(
+            _interpolate(flat[start : start + _CHUNK].astype(np.float64), displacement)
+        )
     return out.reshape(image.shape)
 
 
