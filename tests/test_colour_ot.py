@@ -190,6 +190,30 @@ def test_solver_equals_pot_dense_unbalanced_sinkhorn(n, eps, seed):
     assert rows.sum() == pytest.approx(plan.sum(), rel=1e-12)
 
 
+@pytest.mark.parametrize("iterations", [1, 2, 7])
+def test_solver_follows_pot_iteration_by_iteration(iterations):
+    # same start (f = g = 0, i.e. POT's u = v = 1 on every bin) and the same order of updates
+    rng = np.random.default_rng(20 + iterations)
+    p, q, eps, lam = sparse_histogram(rng, 8), sparse_histogram(rng, 8), 0.05, 0.8
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="If reg_type = entropy", category=UserWarning)
+        plan = ot.unbalanced.sinkhorn_unbalanced(
+            p.ravel(),
+            q.ravel(),
+            dense_cost(8),
+            eps,
+            lam,
+            reg_type="entropy",
+            method="sinkhorn",
+            numItermax=iterations,
+            stopThr=0.0,
+        )
+    solution = sinkhorn_unbalanced(p, q, lam=lam, eps0=eps, stages=1, iters=iterations, eps_min=eps)
+    rows, cols = plan_marginals(solution)
+    assert np.abs(rows.ravel() - plan.sum(axis=1)).max() < 1e-10
+    assert np.abs(cols.ravel() - plan.sum(axis=0)).max() < 1e-10
+
+
 def test_empty_bins_have_minus_infinite_potentials_and_no_mass():
     rng = np.random.default_rng(3)
     p, q = sparse_histogram(rng, 8, density=0.2), sparse_histogram(rng, 8, density=0.2)

@@ -74,6 +74,15 @@ at 1/512. Below ``eps = 1/600`` (only with a lower ``eps_min``) single passes ca
 underflow; there every output under ``exp(-600)`` (before the shift is added back) is
 recomputed by an exact log-sum-exp over ``log K``.
 
+Speed (``python tools/colour_bench.py``): colour histograms are sparse (about 2% of
+the 64^3 bins of a photo are used), so the first pass only exponentiates and
+multiplies the lines that hold mass, and the last pass only computes the lines the
+update reads (``f`` is ``-inf`` wherever ``p`` is 0); the kernel products are batched
+``64 x 64`` GEMMs, which OpenBLAS runs on one thread each. The full schedule on the
+bundled pair (64^3, 1000 iterations) takes about 3.3 s of CPU on one core of a
+2-core AMD EPYC, with about 26 MB of extra memory; a TensorFlow version of the same
+passes (float64, ``tf.function``, with or without XLA) took twice the CPU time.
+
 The barycentric map (:func:`barycentric_map`): for every bin ``j``,
 ``T(j) = sum_i P_ij x_i / sum_i P_ij``; ``g_j`` cancels, so ``T`` is a kernel-weighted
 mean of ``x_i`` under the weights ``exp(f_i / eps)``, computed with the same separable
@@ -267,7 +276,7 @@ PROGRESS_EVERY = 10  # iterations between progress(done, total) calls
 _FLOOR = 700.0  # shifted log-terms are floored at -_FLOOR: exp(-700) ~ 1e-304 is a normal double
 _LINEAR_RANGE = 600.0  # a group of kernel passes stays linear while its kernels span <= this (in log units)
 _LOW = float(np.exp(-_LINEAR_RANGE))  # below this a single unchecked pass could have lost precision
-_CHUNK = 1 << 18  # pixels per chunk when mapping colours (bounds the temporary memory)
+_CHUNK = 1 << 18  # pixels (or fallback terms) per chunk: bounds the temporary memory
 
 
 def _is_int(value) -> bool:
@@ -455,15 +464,19 @@ class _SeparableLSE:
             shift = np.where(finite, top, 0.0)
             free = [b for b in self._buffers if not np.shares_memory(b, x)]
             y = free[0].reshape(x2.shape)
-            np.subtract(x2, shift, out=y)
+            if axis == 0 and sparse_first:  # exp only on the first pass's lines with mass
+                y = np.take(x.reshape(n, n * n), first_lines, axis=1)  # (n, lines padded)
+                y -= shift[first_lines % lines]  # each first-pass line's group line
+            else:
+                np.subtract(x2, shift, out=y)
             np.maximum(y, -_FLOOR, out=y)
             np.exp(y, out=y)
             for k in range(size):  # each pass contracts the leading axis and appends the new one
                 src = y.reshape(n, -1)
                 dst = free[(k + 1) % 2].reshape(-1, n)
                 kernel = self.kernels[axis + k]
-                if axis + k == 0 and sparse_first:
-                    _product_rows(src, kernel, dst, first_lines)
+                if axis + k == 0 and sparse_first:  # src holds the gathered lines
+                    dst[first_lines] = np.matmul(src.reshape(n, -1, n).transpose(1, 2, 0), kernel).reshape(-1, n)
                     dst[~line_has_mass] = self._floor_row
                 elif axis + k == 2 and rows is not None:
                     _product_rows(src, kernel, dst, last_lines)
@@ -622,7 +635,8 @@ def sinkhorn_unbalanced(
         lse = _SeparableLSE([_log_kernel(n, eps)] * 3)  # the kernel at this eps
         kappa = lam / (lam + eps)  # (lam eps / (lam + eps)) / eps
         for _ in range(iters):
-            np.subtract(log_p, lse(g_eps, rows_p, lse_p, lines_q), out=f_eps)
+            # g = 0 on every bin until the first g update (as POT's v = 1), -inf on empty bins after
+            np.subtract(log_p, lse(g_eps, rows_p, lse_p, lines_q if done else None), out=f_eps)
             f_eps *= kappa
             np.subtract(log_q, lse(f_eps, rows_q, lse_q, lines_p), out=g_eps)
             g_eps *= kappa
@@ -667,7 +681,7 @@ def barycentric_map(solution: UotSolution) -> np.ndarray:
         kernels[axis] = weighted
         log_num = _SeparableLSE(kernels)(f_eps)
         mapped[..., axis] = np.expm1(log_num - log_den)  # sum w (1 + x) / sum w - 1
-    return mapped
+    return np.clip(mapped, 0.0, 1.0, out=mapped)  # in [0, 1] up to rounding
 
 
 # --------------------------------------------------------------------------------------
