@@ -136,6 +136,20 @@ def test_separable_kernel_is_exact_where_the_linear_product_underflows(eps, monk
     assert bool(calls) == (eps < 1 / 600)  # the fallback runs only below eps = 1/600, and does run there
 
 
+def test_separable_kernel_with_split_products_for_large_grids():
+    # n > 64: each GEMM is split into blocks of kernel columns (OpenBLAS single-thread size)
+    n, eps = 66, 1 / 16
+    assert colour._GEMM_ONE_THREAD // (n * n) < n
+    rng = np.random.default_rng(2)
+    h = rng.normal(0, 20, (n, n, n))
+    h[rng.random(h.shape) < 0.9] = -np.inf
+    log_k = colour._log_kernel(n, eps)
+    expected = h
+    for _ in range(3):  # exact log-sum-exp along the leading axis, rotating the axes like the solver
+        expected = np.stack([logsumexp(log_k[:, i, None, None] + expected, axis=0) for i in range(n)], axis=-1)
+    assert np.allclose(gibbs_logsumexp(h, eps), expected, rtol=1e-13, atol=0)
+
+
 def test_pass_grouping_follows_the_schedule():
     plans = {eps: colour._SeparableLSE([colour._log_kernel(64, eps)] * 3).plan for eps in eps_schedule()}
     assert plans[1.0] == plans[1 / 128] == [(3, False)]  # one exp and one log per LSE

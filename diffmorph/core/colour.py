@@ -276,6 +276,7 @@ PROGRESS_EVERY = 10  # iterations between progress(done, total) calls
 _FLOOR = 700.0  # shifted log-terms are floored at -_FLOOR: exp(-700) ~ 1e-304 is a normal double
 _LINEAR_RANGE = 600.0  # a group of kernel passes stays linear while its kernels span <= this (in log units)
 _LOW = float(np.exp(-_LINEAR_RANGE))  # below this a single unchecked pass could have lost precision
+_GEMM_ONE_THREAD = 4 * 65536  # OpenBLAS runs a GEMM with m * n * k at most this on one thread
 _CHUNK = 1 << 18  # pixels (or fallback terms) per chunk: bounds the temporary memory
 
 
@@ -371,23 +372,38 @@ def _log_kernel(bins: int, eps: float) -> np.ndarray:
     return -((x[:, None] - x[None, :]) ** 2) / eps
 
 
-def _product(src: np.ndarray, kernel: np.ndarray, dst: np.ndarray) -> None:
-    """``dst = src.T @ kernel`` for ``src`` ``(n, m)`` (m a multiple of n), ``dst`` ``(m, n)``.
+def _batched(items: np.ndarray, kernel: np.ndarray, out: np.ndarray) -> None:
+    """``out[b] = items[b] @ kernel`` for ``(B, n, n)`` stacks, as single-threaded GEMMs.
 
-    Done as ``m / n`` products of ``n x n`` matrices (one batched ``np.matmul``): OpenBLAS
-    runs each on one thread. One ``(m, n) x (n, n)`` product would use every core, but
-    its threads wait for each other when other processes share the cores (measured on
-    a 2-core machine under load: 4.5 ms instead of 0.7 ms for n = 64).
+    OpenBLAS runs a GEMM on one thread when ``m * n * k <= 4 * 65536`` (its default
+    threshold) and on every core above it; its threads then wait for each other when
+    other processes share the cores (measured on a 2-core machine under load: 4.5 ms
+    instead of 0.7 ms for one 4096 x 64 x 64 product, 430 ms of CPU instead of 10 ms
+    for 128^3 bins). So every GEMM stays under the threshold: ``n x n`` items, and for
+    ``n > 64`` blocks of kernel columns.
     """
     n = kernel.shape[0]
-    np.matmul(src.reshape(n, -1, n).transpose(1, 2, 0), kernel, out=dst.reshape(-1, n, n))
+    step = max(1, _GEMM_ONE_THREAD // (n * n))
+    if step >= n:
+        np.matmul(items, kernel, out=out)
+        return
+    for col in range(0, n, step):
+        np.matmul(items, kernel[:, col : col + step], out=out[:, :, col : col + step])
+
+
+def _product(src: np.ndarray, kernel: np.ndarray, dst: np.ndarray) -> None:
+    """``dst = src.T @ kernel`` for ``src`` ``(n, m)`` (m a multiple of n), ``dst`` ``(m, n)`` (see :func:`_batched`)."""
+    n = kernel.shape[0]
+    _batched(src.reshape(n, -1, n).transpose(1, 2, 0), kernel, dst.reshape(-1, n, n))
 
 
 def _product_rows(src: np.ndarray, kernel: np.ndarray, dst: np.ndarray, lines: np.ndarray) -> None:
     """``dst[lines] = src[:, lines].T @ kernel`` (``lines`` padded to a multiple of n, see :func:`_padded`)."""
     n = kernel.shape[0]
     picked = np.take(src, lines, axis=1)  # (n, len(lines)); faster than src[:, lines]
-    dst[lines] = np.matmul(picked.reshape(n, -1, n).transpose(1, 2, 0), kernel).reshape(-1, n)
+    result = np.empty((len(lines), n))
+    _product(picked, kernel, result)
+    dst[lines] = result
 
 
 def _padded(index: np.ndarray, n: int) -> np.ndarray:
@@ -476,7 +492,9 @@ class _SeparableLSE:
                 dst = free[(k + 1) % 2].reshape(-1, n)
                 kernel = self.kernels[axis + k]
                 if axis + k == 0 and sparse_first:  # src holds the gathered lines
-                    dst[first_lines] = np.matmul(src.reshape(n, -1, n).transpose(1, 2, 0), kernel).reshape(-1, n)
+                    result = np.empty((len(first_lines), n))
+                    _product(src, kernel, result)
+                    dst[first_lines] = result
                     dst[~line_has_mass] = self._floor_row
                 elif axis + k == 2 and rows is not None:
                     _product_rows(src, kernel, dst, last_lines)
