@@ -73,7 +73,7 @@ def test_unreadable_palette_writes_nothing(pair, tmp_path):
     image, _ = pair
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image at all")
-    refused(lambda out: transfer_file(image, bad, out, **FAST), tmp_path, InputError, "bad.png: not an image")
+    refused(lambda out: transfer_file(image, bad, out, **FAST), tmp_path, InputError, "bad.png: the file is text, not an image file")
     refused(
         lambda out: transfer_file(image, tmp_path / "missing.png", out, **FAST), tmp_path, InputError, "no such file"
     )
