@@ -148,8 +148,8 @@ def test_points_on_the_geodesic_deviate_by_zero():
     for s in (0.0, 0.13, 0.5, 0.871, 1.0):
         point = bures_geodesic(a, b, s) if s < 1 else b
         distance, found = geodesic.distance(point)
-        assert distance <= 1e-6 * geodesic.length
-        assert found == pytest.approx(s, abs=1e-5)
+        assert distance <= metrics.GEODESIC_TOL * geodesic.length  # the refinement stops at |ds| < 1e-5
+        assert found == pytest.approx(s, abs=2 * metrics.GEODESIC_TOL)
 
 
 def test_distance_to_the_geodesic_is_the_minimum_over_s():
@@ -176,7 +176,13 @@ def test_middle_frame_for_even_and_odd_counts_and_its_measures():
             meter.add(frame)
         result = meter.result(truth=flat(60))
         assert result["middle_index"] == 1
-        assert result["truth"] == {"psnr": None, "ssim": pytest.approx(1.0), "max_abs_diff": 0, "exact": True}
+        assert result["truth"] == {
+            "frame": 1,
+            "psnr": None,
+            "ssim": pytest.approx(1.0),
+            "max_abs_diff": 0,
+            "exact": True,
+        }
         assert result["sharpness"]["middle_ratio"] == 0.0
         assert result["sharpness"]["reference_of"] == "end frames"
     assert metrics.measure(frames[:3])["middle_index"] == 1  # odd: the exact middle
@@ -227,8 +233,27 @@ def test_meter_refuses_bad_frames():
     meter.add(textured(1))
     with pytest.raises(ValueError, match="truth"):
         meter.result(truth=flat(0))
-    counted = metrics.PathMeter(3)
-    counted.add(textured())
-    counted.add(textured())
-    with pytest.raises(ValueError, match="told 3 frames"):
-        counted.result()
+    far = metrics.PathMeter(9)  # the frame kept for the middle (4) never came
+    far.add(textured())
+    far.add(textured())
+    assert far.result()["middle_index"] == 0
+    with pytest.raises(ValueError, match="told 9 frames"):
+        far.result(truth=textured())
+
+
+def test_a_wrong_count_compares_the_kept_frame():
+    meter = metrics.PathMeter(3)  # keeps frame 1
+    frames = [flat(10), flat(40), flat(70), flat(100)]
+    for frame in frames:
+        meter.add(frame)
+    result = meter.result(truth=flat(40))
+    assert result["middle_index"] == 1 and result["truth"]["frame"] == 1 and result["truth"]["exact"]
+
+
+def test_close_ends_the_background_thread():
+    meter = metrics.PathMeter()
+    for seed in range(3):
+        meter.add(textured(seed))
+    meter.close()
+    meter._worker.thread.join(timeout=30)
+    assert not meter._worker.thread.is_alive()

@@ -26,9 +26,11 @@ Measures (formula, source):
   ``tf.image.ssim_multiscale`` (its ``cs`` and SSIM terms are clipped at 0 before the
   powers). Both frames are first downscaled (``cv2.INTER_AREA``, aspect ratio kept) so
   that the long side is at most :data:`DISTANCE_SIDE` = 256 pixels: the numbers do not
-  depend on the output resolution, match the pacing pass (:mod:`diffmorph.core.pacing`,
-  which renders at that size), and a 100-frame 1024 x 1024 morph is measured in about
-  half a second. Each MS-SSIM scale halves the image and needs a side of at least the
+  depend on the output resolution (LPIPS-style measures are also taken near that size),
+  they match the pacing pass's option ``distance="msssim"`` (rendered at that size), and
+  the steps of a 100-frame 1024 x 1024 morph take about a second (at full size about
+  0.3 s each on a 2-core machine, 30 s for the 99 steps).
+  Each MS-SSIM scale halves the image and needs a side of at least the
   11-pixel window, so it uses the largest ``k <= 5`` scales that fit (five from 161
   pixels on the short side, four from 81, three from 41, two from 21, else one) with
   the paper's power factors ``(0.0448, 0.2856, 0.3001, 0.2363, 0.1333)`` truncated to
@@ -56,7 +58,7 @@ Measures (formula, source):
     distance from the frame's Gaussian to the geodesic *curve* (no alpha needed, so it
     works for any tool's frames); computed on a grid of :data:`GEODESIC_GRID` + 1
     values of ``s``, then refined by golden-section search around every grid local
-    minimum to ``|ds| < 1e-7``. ``s_i``, the minimiser, is where the frame's colours
+    minimum to ``|ds| < 1e-5`` (a W2 error below ``1e-5 W``). ``s_i``, the minimiser, is where the frame's colours
     are along the geodesic. Reported: ``max_i dev_i / W``;
   - ratios to ``W`` (or to the mean step) are None when it is below :data:`W2_FLOOR`
     (1e-6: identical colour fits give about 1e-8 from rounding);
@@ -80,6 +82,8 @@ from __future__ import annotations
 
 import functools
 import math
+import queue
+import threading
 from collections import deque
 
 import cv2
@@ -93,10 +97,11 @@ SSIM_SIGMA = 1.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, finest to coarsest
 DISTANCE_SIDE = 256  # long side (pixels) of the copies the perceptual distance is computed on
-COLOUR_PIXELS = 512 * 512  # colour statistics use at most about this many pixels per frame
+COLOUR_PIXELS = 256 * 256  # colour statistics use at most about this many pixels per frame
 GEODESIC_GRID = 16  # intervals of the s grid before refinement
-GEODESIC_TOL = 1e-7  # refinement stops when the bracket in s is this small
+GEODESIC_TOL = 1e-5  # refinement stops when the bracket in s is this small
 GOLDEN = (math.sqrt(5) - 1) / 2
+QUEUED_PAIRS = 32  # frame pairs waiting for MS-SSIM at most (small copies: ~6 MB at 256 px)
 W2_FLOOR = 1e-6  # W2 below this is rounding (identical fits give ~1e-8): ratios to it are undefined
 
 
@@ -271,7 +276,8 @@ def sharpness(frame) -> float:
       float >= 0; 0 for a flat frame.
     """
     grey = cv2.cvtColor(check_frame(frame), cv2.COLOR_RGB2GRAY)
-    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    _, std = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_64F))  # population std, one pass in C
+    return float(std[0, 0]) ** 2
 
 
 def colour_stats(frame, max_pixels: int = COLOUR_PIXELS) -> Gaussian:
@@ -391,17 +397,75 @@ def compare(frame, reference) -> dict:
     }
 
 
+class _DistanceWorker:
+    """Computes ``1 - MS-SSIM`` of queued pairs of small copies in a background thread, in order.
+
+    TensorFlow releases the interpreter lock while it computes, so the distances overlap
+    the caller's decoding and per-frame measures (and, in a fresh process, TensorFlow's
+    import happens in this thread on the first pair). A failure is raised by :meth:`finish`.
+    """
+
+    def __init__(self):
+        self.queue: queue.Queue = queue.Queue(maxsize=QUEUED_PAIRS)
+        self.distances: list[float] = []
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="diffmorph-msssim", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            pair = self.queue.get()
+            if pair is None:
+                return
+            if self.error is None:
+                try:
+                    self.distances.append(1.0 - msssim(*pair))
+                except Exception as exc:  # noqa: BLE001 (re-raised on the caller's thread by finish())
+                    self.error = exc
+
+    def put(self, a: np.ndarray, b: np.ndarray) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((a, b))
+
+    def stop(self) -> None:
+        """End the thread without computing the queued pairs (after a failure elsewhere)."""
+        self.error = self.error or RuntimeError("stopped")
+        while True:  # the caller is the only producer: once drained, the end marker fits
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                break
+        self.queue.put(None)
+
+    def finish(self) -> list[float]:
+        """Wait for the queued pairs; return every distance so far (or raise the worker's error)."""
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.distances
+
+
 class PathMeter:
     """Measures a morph frame by frame without holding it (see the module docstring).
 
     Keeps the first frame, the previous frame, the middle frame, the previous frame's
     small copy for ``d_i``, and a few numbers per frame (two distances, sharpness, a
-    colour Gaussian). With ``count`` given, the middle frame is picked as it passes;
-    without it the frames after the running middle are held until :meth:`result`
+    colour Gaussian). The middle frame itself is needed only to compare it with a
+    known midpoint (``truth``); the middle frame's other measures are per-frame numbers.
+    With ``count`` given, the frame at ``(count - 1) // 2`` is kept as it passes;
+    without it the frames from the running middle on are held until :meth:`result`
     (about half of them), so callers that can should pass the count.
 
+    ``1 - MS-SSIM`` is computed in a background thread (at most :data:`QUEUED_PAIRS`
+    pairs of small copies wait for it), so it overlaps the rest of the work.
+
     Args:
-      count: the number of frames that will be added, if known.
+      count: the number of frames that will be added, if known. If another number
+        arrives, the truth is compared with the frame kept at ``(count - 1) // 2``
+        (the result's ``truth["frame"]`` says which frame was compared).
       side: long side of the copies the perceptual distance uses (:func:`distance_copy`).
 
     Use ``meter.add(frame)`` for each frame in order, then ``meter.result(...)``.
@@ -416,10 +480,9 @@ class PathMeter:
         self.first: np.ndarray | None = None
         self.previous: np.ndarray | None = None
         self._previous_small: np.ndarray | None = None
-        self.middle: np.ndarray | None = None
-        self.middle_index: int | None = None
+        self.kept: tuple[int, np.ndarray] | None = None  # (index, frame): the middle frame for count
         self._pending: deque = deque()  # (index, frame) after the running middle, when count is unknown
-        self.distances: list[float] = []  # 1 - MS-SSIM, n - 1 values
+        self._worker: _DistanceWorker | None = None  # started with the second frame
         self.mad: list[float] = []  # mean absolute difference, n - 1 values
         self.sharpness: list[float] = []  # n values
         self.colours: list[Gaussian] = []  # n values
@@ -440,7 +503,9 @@ class PathMeter:
             )
         small = distance_copy(frame, self.side)
         if self.previous is not None:
-            self.distances.append(1.0 - msssim(self._previous_small, small))
+            if self._worker is None:
+                self._worker = _DistanceWorker()
+            self._worker.put(self._previous_small, small)
             self.mad.append(mean_abs_diff(self.previous, frame))
         self.sharpness.append(sharpness(frame))
         self.colours.append(colour_stats(frame))
@@ -448,18 +513,24 @@ class PathMeter:
         self.n += 1
         if self.count is not None:
             if index == (self.count - 1) // 2:
-                self.middle, self.middle_index = frame.copy(), index
+                self.kept = (index, frame.copy())
         else:
             self._pending.append((index, frame.copy()))
             while self._pending and self._pending[0][0] < (self.n - 1) // 2:
                 self._pending.popleft()
         self.previous, self._previous_small = frame.copy(), small
 
-    def _middle(self) -> tuple[int, np.ndarray]:
+    def close(self) -> None:
+        """Stop the background thread if :meth:`result` will not be called (an error while adding)."""
+        if self._worker is not None and self._worker.thread.is_alive():
+            self._worker.stop()
+
+    def _middle_frame(self) -> tuple[int, np.ndarray] | None:
+        """``(index, frame)`` of the middle frame (or of the one kept for ``count``), or None."""
         if self.count is not None:
-            return self.middle_index, self.middle
+            return self.kept
         index = (self.n - 1) // 2
-        return index, next(frame for i, frame in self._pending if i == index)
+        return next(((i, frame) for i, frame in self._pending if i == index), None)
 
     def result(self, source=None, target=None, truth=None) -> dict:
         """The measures as a JSON-able dict (floats, ints, lists, None for undefined).
@@ -469,7 +540,7 @@ class PathMeter:
             or None: the first (last) frame is compared with the source (target), and
             their sharpness is the reference of the middle frame's.
           truth: a known midpoint, uint8 ``(H, W, 3)``, or None: compared with the
-            middle frame.
+            middle frame (its ``"frame"`` entry is the index compared).
 
         Returns:
           ``{"frames", "size": [H, W], "middle_index", "distance": {...}, "mad": {...},
@@ -478,12 +549,12 @@ class PathMeter:
           and :func:`compare` for the fidelity entries.
 
         Raises:
-          ValueError: fewer than 2 frames, or an image of another size or type.
+          ValueError: fewer than 2 frames, an image of another size or type, or a
+            truth while the middle frame was not kept (``count`` far above the frames added).
         """
         if self.n < 2:
             raise ValueError(f"a morph needs at least 2 frames; got {self.n}")
-        if self.count is not None and self.n != self.count:
-            raise ValueError(f"the meter was told {self.count} frames but {self.n} were added")
+        distances = self._worker.finish()
         images = {}
         for name, image in (("source", source), ("target", target), ("truth", truth)):
             if image is not None:
@@ -494,7 +565,13 @@ class PathMeter:
                     )
                 images[name] = image
         last = self.previous
-        middle_index, middle = self._middle()
+        middle_index = (self.n - 1) // 2
+        truth_entry = None
+        if "truth" in images:
+            kept = self._middle_frame()
+            if kept is None:
+                raise ValueError(f"the middle frame was not kept: told {self.count} frames, {self.n} were added")
+            truth_entry = {"frame": kept[0], **compare(kept[1], images["truth"])}
         endpoints = {
             "source": compare(self.first, images["source"]) if "source" in images else None,
             "target": compare(last, images["target"]) if "target" in images else None,
@@ -512,8 +589,8 @@ class PathMeter:
                 "name": "1 - MS-SSIM",
                 "side": max(height, width),
                 "scales": msssim_scales(height, width),
-                "steps": [float(x) for x in self.distances],
-                **pace_stats(self.distances),
+                "steps": [float(x) for x in distances],
+                **pace_stats(distances),
             },
             "mad": {
                 "name": "mean absolute difference",
@@ -531,7 +608,7 @@ class PathMeter:
                 "middle_ratio": _ratio(self.sharpness[middle_index], reference),
             },
             "colour": self._colour_path(middle_index),
-            "truth": None if "truth" not in images else compare(middle, images["truth"]),
+            "truth": truth_entry,
         }
 
     def _colour_path(self, middle_index: int) -> dict:
