@@ -147,6 +147,8 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress=N
         raise
     finally:
         reader.close()
+    if out_dir is not None:  # import the plotting modules while the meter's thread may still be busy
+        from matplotlib.backends import backend_agg  # noqa: F401
     try:
         result = meter.result(**images)
     except ValueError as exc:  # fewer frames than counted, and the like

@@ -554,7 +554,6 @@ class PathMeter:
         """
         if self.n < 2:
             raise ValueError(f"a morph needs at least 2 frames; got {self.n}")
-        distances = self._worker.finish()
         images = {}
         for name, image in (("source", source), ("target", target), ("truth", truth)):
             if image is not None:
@@ -581,6 +580,8 @@ class PathMeter:
         else:
             reference, reference_of = (self.sharpness[0] + self.sharpness[-1]) / 2, "end frames"
         height, width = distance_copy(self.first, self.side).shape[:2]
+        colour = self._colour_path(middle_index)  # while the background thread finishes the distances
+        distances = self._worker.finish()
         return {
             "frames": self.n,
             "size": list(self.size),
@@ -607,7 +608,7 @@ class PathMeter:
                 "reference_of": reference_of,
                 "middle_ratio": _ratio(self.sharpness[middle_index], reference),
             },
-            "colour": self._colour_path(middle_index),
+            "colour": colour,
             "truth": truth_entry,
         }
 
