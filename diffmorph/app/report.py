@@ -103,8 +103,9 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress=N
         (``total`` is the frame count, or None if unknown).
 
     Returns:
-      :meth:`diffmorph.core.metrics.PathMeter.result` plus ``"input"`` (the path read
-      and its kind) and ``"files"`` (the paths written, empty without ``out_dir``).
+      :meth:`diffmorph.core.metrics.PathMeter.result` plus ``"diffmorph"`` (the
+      version), ``"input"`` (the path read and its kind) and ``"files"`` (the paths
+      written, empty without ``out_dir``).
 
     Raises:
       InputError: unreadable or missing input, no frames, one frame, frames of
@@ -153,7 +154,9 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress=N
         result = meter.result(**images)
     except ValueError as exc:  # fewer frames than counted, and the like
         raise InputError(f"{display_path(input)}: {exc}") from None
-    result = {"input": {"path": str(reader.path), "kind": reader.kind}, **result, "files": []}
+    from ..version import __version__
+
+    result = {"diffmorph": __version__, "input": {"path": str(reader.path), "kind": reader.kind}, **result, "files": []}
     if out_dir is not None:
         result["files"] = _publish(Path(out_dir), result, thumbs.pick())
     return result

@@ -152,34 +152,33 @@ def mean_abs_diff(a, b) -> float:
 
 
 @functools.cache
-def _ssim_program(window: int, power_factors: tuple[float, ...] | None):
+def _ssim_program(
+    window: int, power_factors: tuple[float, ...] | None, sigma: float, k1: float, k2: float, peak: float
+):
     """A compiled ``(a, b) -> SSIM`` (``power_factors`` None) or ``-> MS-SSIM``, float32 scalar.
 
-    Takes float32 ``(1, H, W, 3)`` in 0..255; one program per setting (traced per size).
+    Takes float32 ``(1, H, W, 3)`` in 0..``peak``; one program per setting (traced per
+    size). Every setting is an argument, captured by the traced function (no module
+    global is read inside it).
     """
     import tensorflow as tf
 
     if power_factors is None:
 
         def program(a, b):
-            return tf.image.ssim(
-                a, b, max_val=PEAK, filter_size=window, filter_sigma=SSIM_SIGMA, k1=SSIM_K1, k2=SSIM_K2
-            )[0]
+            return tf.image.ssim(a, b, max_val=peak, filter_size=window, filter_sigma=sigma, k1=k1, k2=k2)[0]
     else:
 
         def program(a, b):
             return tf.image.ssim_multiscale(
-                a,
-                b,
-                max_val=PEAK,
-                power_factors=power_factors,
-                filter_size=window,
-                filter_sigma=SSIM_SIGMA,
-                k1=SSIM_K1,
-                k2=SSIM_K2,
+                a, b, max_val=peak, power_factors=power_factors, filter_size=window, filter_sigma=sigma, k1=k1, k2=k2
             )[0]
 
     return tf.function(program)
+
+
+def _program(height: int, width: int, power_factors: tuple[float, ...] | None):
+    return _ssim_program(_window(height, width), power_factors, SSIM_SIGMA, SSIM_K1, SSIM_K2, PEAK)
 
 
 def _window(height: int, width: int) -> int:
@@ -199,7 +198,7 @@ def ssim(a, b) -> float:
       ValueError: as :func:`psnr`.
     """
     a, b = _check_pair(a, b)
-    program = _ssim_program(_window(*a.shape[:2]), None)
+    program = _program(*a.shape[:2], None)
     return float(program(a[None].astype(np.float32), b[None].astype(np.float32)))
 
 
@@ -255,7 +254,7 @@ def msssim(a, b) -> float:
     """
     a, b = _check_pair(a, b)
     height, width = a.shape[:2]
-    program = _ssim_program(_window(height, width), power_factors(msssim_scales(height, width)))
+    program = _program(height, width, power_factors(msssim_scales(height, width)))
     return float(program(a[None].astype(np.float32), b[None].astype(np.float32)))
 
 
