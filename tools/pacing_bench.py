@@ -7,6 +7,9 @@ Prints, per image pair (the bundled photos, the toy pair, a generated pair of sh
   with uniform pacing driven by each distance, measured by the report's metrics
   (``1 - MS-SSIM`` on copies at most 256 px, and MAD) on the final frames;
 * whether the end frames are exactly the inputs;
+* the middle frame's sharpness relative to the inputs', its colour variance against the
+  Bures geodesic midpoint's, and the colour path (largest deviation from the geodesic and
+  length, relative to W2(first, last); largest step relative to the mean step);
 * the time of the dense pass (its renderer on the inputs at most 256 px on the long
   side, as the app builds it, plus ``dense + 1`` frames and their distances) against
   rendering the 100 frames at native size (renderer built, frames rendered), over
@@ -121,7 +124,7 @@ def bench_pair(name: str, args, config) -> dict:
         f"  {'schedule':<18}{'std/mean d':>11}{'PDV d':>11}{'PPL d':>8}{'std/mean MAD':>14}{'PDV MAD':>9}"
         f"{'  ends exact':>12}"
     )
-    rows = {}
+    rows, middles = {}, {}
     for label, alphas in schedules.items():
         frames = render_all(full, alphas)
         result = metrics.measure(frames, source, target)
@@ -133,6 +136,7 @@ def bench_pair(name: str, args, config) -> dict:
             and result["endpoints"]["target"]["exact"]
         )
         rows[label] = (d["cv"], mad["cv"])
+        middles[label] = (result["sharpness"]["middle_ratio"], result["colour"])
         print(
             f"  {label:<18}{d['cv']:>11.4f}{d['pdv']:>11.3g}{d['path_length']:>8.3f}{mad['cv']:>14.4f}"
             f"{mad['pdv']:>9.3g}{exact!s:>12}"
@@ -143,6 +147,16 @@ def bench_pair(name: str, args, config) -> dict:
                 f"  {label}: std/mean d {rows[label][0] / rows['linear'][0]:.3f} of linear's, "
                 f"MAD {rows[label][1] / rows['linear'][1]:.3f} of linear's"
             )
+
+    print(
+        f"  {'middle frame, colour path':<26}{'sharpness':>10}{'colour var':>11}{'geodesic':>9}"
+        f"{'max dev':>8}{'length':>8}{'max step':>9}"
+    )
+    for label, (sharp, colour) in middles.items():
+        print(
+            f"  {label:<26}{sharp:>10.3f}{colour['middle_variance']:>11.4f}{colour['geodesic_mid_variance']:>9.4f}"
+            f"{colour['max_deviation_ratio']:>8.3f}{colour['path_length_ratio']:>8.3f}{colour['max_step_ratio']:>9.2f}"
+        )
 
     render_times, reused_times, own_times = [], [], []
     for _ in range(args.runs):  # side by side: each run times all three
