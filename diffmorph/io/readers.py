@@ -78,8 +78,11 @@ def resolve(path) -> tuple[str, Path]:
         return "folder", p
     if not p.is_file():
         raise InputError(f"{display_path(path)}: is not a regular file or folder")
-    with open(p, "rb") as handle:
-        head = handle.read(6)
+    try:
+        with open(p, "rb") as handle:
+            head = handle.read(6)
+    except OSError as exc:
+        raise InputError(f"{display_path(path)}: cannot be read ({exc.strerror or exc})") from None
     if head in (b"GIF87a", b"GIF89a"):
         return "gif", p
     if p.suffix.lower() in FRAME_EXTENSIONS:
@@ -95,7 +98,7 @@ class FrameReader:
       count: the number of frames, or None if unknown: exact for folders and GIFs;
         for videos the number of frames stored in the file (:func:`video_frame_count`),
         which is what ffmpeg decodes for the usual constant-rate files.
-      size: ``(H, W)`` of the frames, once the first one is read (folders: at once).
+      size: ``(H, W)`` of the frames, once the first one is read.
     """
 
     def __init__(self, path, count: bool = True):
@@ -103,6 +106,7 @@ class FrameReader:
         self.count: int | None = None
         self.size: tuple[int, int] | None = None
         self._index = 0
+        self._ffmpeg = None  # imageio-ffmpeg's frame generator (its ffmpeg process) for a video
         if self.kind == "folder":
             self._files = image_frames(self.path)
             self.count = len(self._files)
@@ -113,7 +117,11 @@ class FrameReader:
         else:
             self._iter = self._video(count)
         if self.count is not None:
-            self._check_count(self.count)
+            try:
+                self._check_count(self.count)
+            except InputError:
+                self.close()  # a video's ffmpeg process is already running
+                raise
 
     def _check_count(self, count: int) -> None:
         where = display_path(self.path)
@@ -149,6 +157,8 @@ class FrameReader:
         close = getattr(self._iter, "close", None)
         if close is not None:
             close()
+        if self._ffmpeg is not None:  # also when no frame was read (the generator above never started)
+            self._ffmpeg.close()
 
     def _folder(self) -> Iterator[np.ndarray]:
         from .images import load_image
@@ -200,7 +210,7 @@ class FrameReader:
         where = display_path(self.path)
         if count:
             self.count = video_frame_count(self.path)
-        frames = imageio_ffmpeg.read_frames(str(self.path), pix_fmt="rgb24")
+        frames = self._ffmpeg = imageio_ffmpeg.read_frames(str(self.path), pix_fmt="rgb24")
         try:
             meta = next(frames)
         except (OSError, RuntimeError, StopIteration, KeyError, ValueError, IndexError):
