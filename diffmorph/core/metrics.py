@@ -62,6 +62,11 @@ Measures (formula, source):
     are along the geodesic. Reported: ``max_i dev_i / W``;
   - ratios to ``W`` (or to the mean step) are None when it is below :data:`W2_FLOOR`
     (1e-6: identical colour fits give about 1e-8 from rounding);
+  - the geodesic's Bures map regularises ``C_0`` by a small ridge
+    (:data:`diffmorph.core.colour.RIDGE`), so ``bures_geodesic(G_0, G_{n-1}, 1)`` misses
+    ``G_{n-1}`` slightly (by ``9e-4 W`` on the bundled photos); ``gamma(1)`` is taken as
+    ``G_{n-1}`` itself, so both end frames deviate by 0, and deviations of that order are
+    within the regularisation's error;
   - colour path length ``sum_i W2(G_{i-1}, G_i) / W`` (1 for a path along the
     geodesic, more for a detour), and the largest step over the mean step (1 for even
     colour steps);
@@ -75,7 +80,9 @@ values are self-consistent (comparable between morphs measured here) but not com
 with published LPIPS or FID figures, and they are never called by those names.
 
 Streaming: :class:`PathMeter` takes frames one at a time and keeps only the previous
-frame, the first, the middle, per-frame numbers and the small copy used for ``d_i``.
+frame, the first, the middle, per-frame numbers and the small copies waiting for
+``d_i``, which a background thread computes (TensorFlow runs outside the interpreter
+lock, so the distances overlap the decoding and the other measures).
 """
 
 from __future__ import annotations
