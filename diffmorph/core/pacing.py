@@ -6,11 +6,11 @@ has progress ``t_j = j / (n - 1)``. Three independent choices compose:
 
 * pacing ``linear`` (default, the original's): ``alpha_j = t_j``
   (:func:`~diffmorph.core.render.linear_alphas`).
-* pacing ``uniform``: even perceived steps, DiffMorpher's rule (Zhang et al., *DiffMorpher:
-  Unleashing the Capability of Diffusion Models for Image Morphing*, CVPR 2024,
-  https://arxiv.org/abs/2312.07409, section 3.4). A dense pass renders frames at
-  ``a_0 = 0 < a_1 < ... < a_m = 1`` and measures the distances ``d_k`` between
-  neighbours; the cumulative curve ``C_k = (d_1 + ... + d_k) / (d_1 + ... + d_m)``
+* pacing ``uniform``: even perceived steps, DiffMorpher's rule for re-timing the
+  interpolation parameter (Zhang et al., *DiffMorpher: Unleashing the Capability of
+  Diffusion Models for Image Morphing*, CVPR 2024, https://arxiv.org/abs/2312.07409).
+  A dense pass renders frames at ``a_0 = 0 < a_1 < ... < a_m = 1`` and measures the
+  distances ``d_k`` between neighbours; the cumulative curve ``C_k = (d_1 + ... + d_k) / (d_1 + ... + d_m)``
   defines the piecewise-linear, non-decreasing ``D(a_k) = C_k``, and
   ``alpha_j = D^-1(t_j)``. Where ``D`` is flat (zero distances), ``D^-1(p)`` is the
   smallest alpha with ``D(alpha) >= p`` (the generalised inverse), so the schedule stays
