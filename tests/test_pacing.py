@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import pathlib
+import subprocess
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -132,3 +135,15 @@ def test_bad_curves_are_refused():
         pacing.invert_curve([0, 1], [-1], [0.5])
     with pytest.raises(ValueError, match="m distances"):
         pacing.invert_curve([0, 1], [1, 1], [0.5])
+
+
+def test_importing_the_schedules_and_the_report_loads_no_tensorflow():
+    code = (
+        "import sys; import diffmorph.core.pacing, diffmorph.core.metrics, diffmorph.app.report, "
+        "diffmorph.io.readers; print('tensorflow' in sys.modules)"
+    )
+    repo = pathlib.Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "False"

@@ -61,12 +61,19 @@ import math
 import numpy as np
 
 from .metrics import DISTANCE_SIDE, distance_copy, mean_abs_diff, msssim
-from .render import linear_alphas
 
 PACINGS = ("linear", "uniform")
 EASES = ("none", "sine", "cubic")
 DISTANCES = ("mad", "msssim")
 DEFAULT_DENSE = 16  # intervals of the dense pass (17 rendered frames)
+
+
+def _linear(frames: int) -> list[float]:
+    """:func:`diffmorph.core.render.linear_alphas`, imported when needed: importing this
+    module (for its names, e.g. by a command line's parser) does not load TensorFlow."""
+    from .render import linear_alphas
+
+    return linear_alphas(frames)
 
 
 def eased(t: float, kind: str = "none") -> float:
@@ -155,7 +162,7 @@ def measure_path(
         raise ValueError(f"dense must be an integer >= 1 (got {dense!r})")
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {', '.join(DISTANCES)} (got {distance!r})")
-    alphas = linear_alphas(dense + 1)
+    alphas = _linear(dense + 1)
     distances, previous = [], None
     for k, alpha in enumerate(alphas):
         frame = renderer.render(k, alpha).image
@@ -219,7 +226,7 @@ def alphas_for(
     with_hold([0.0], hold)  # validates hold before any rendering
     if pacing == "uniform" and renderer is None:
         raise ValueError("uniform pacing needs a renderer for its dense pass")
-    progress = [eased(t, ease) for t in linear_alphas(frames)]
+    progress = [eased(t, ease) for t in _linear(frames)]
     if pacing == "linear":
         alphas = progress
     else:
