@@ -1,0 +1,656 @@
+"""Weight-free measures of a morph: endpoint fidelity, pacing, sharpness and colour path.
+
+Convention (every function here):
+
+* A frame is uint8 ``(H, W, 3)`` RGB, 0..255; a morph is frames ``f_0 .. f_{n-1}``
+  of one size, ``f_0`` the source end and ``f_{n-1}`` the target end.
+* ``d_i`` (``i = 1 .. n-1``) is a distance between the neighbours ``f_{i-1}`` and ``f_i``.
+* The *middle frame* is ``f_m`` with ``m = (n - 1) // 2`` (0-based): the exact middle
+  for odd ``n``, the earlier of the two middle frames for even ``n`` (frame 49 of 100,
+  alpha 49/99 under the original's linear schedule).
+* Colours for the colour path are unit-cube RGB as in :mod:`diffmorph.core.colour`.
+
+Measures (formula, source):
+
+* PSNR (peak 255): ``10 log10(255^2 / MSE)``, MSE over all pixels and channels;
+  infinite for identical images (the JSON result stores ``null`` and ``exact: true``).
+* SSIM: Wang, Bovik, Sheikh, Simoncelli, *Image quality assessment: from error
+  visibility to structural similarity*, IEEE TIP 2004
+  (https://doi.org/10.1109/TIP.2003.819861), computed by ``tf.image.ssim`` with the
+  paper's parameters: 11 x 11 Gaussian window, sigma 1.5, K1 = 0.01, K2 = 0.03,
+  dynamic range 255, per channel then averaged over R, G, B. Images smaller than 11
+  pixels use a window of their smaller side.
+* Perceptual step distance ``d_i = 1 - MS-SSIM(f_{i-1}, f_i)`` in [0, 1]: Wang,
+  Simoncelli, Bovik, *Multi-scale structural similarity for image quality assessment*,
+  Asilomar 2003 (https://doi.org/10.1109/ACSSC.2003.1292216), by
+  ``tf.image.ssim_multiscale`` (its ``cs`` and SSIM terms are clipped at 0 before the
+  powers). Both frames are first downscaled (``cv2.INTER_AREA``, aspect ratio kept) so
+  that the long side is at most :data:`DISTANCE_SIDE` = 256 pixels: the numbers do not
+  depend on the output resolution (LPIPS-style measures are also taken near that size),
+  they match the pacing pass's option ``distance="msssim"`` (rendered at that size), and
+  the steps of a 100-frame 1024 x 1024 morph take about a second (at full size about
+  0.3 s each on a 2-core machine, 30 s for the 99 steps).
+  Each MS-SSIM scale halves the image and needs a side of at least the
+  11-pixel window, so it uses the largest ``k <= 5`` scales that fit (five from 161
+  pixels on the short side, four from 81, three from 41, two from 21, else one) with
+  the paper's power factors ``(0.0448, 0.2856, 0.3001, 0.2363, 0.1333)`` truncated to
+  the first (finest) ``k`` and renormalised to sum to 1, so identical frames still give
+  0 and the distance stays in [0, 1].
+* Mean absolute difference (MAD) ``mean |f_{i-1} - f_i|`` over all pixels and
+  channels at full resolution, in levels of 0..255 (a second, simpler column).
+* Path length ``PPL = sum_i d_i`` and pace evenness ``PDV = Var(d_i)`` (population
+  variance), the measures of DiffMorpher (Zhang et al., CVPR 2024,
+  https://arxiv.org/abs/2312.07409), and the scale-free ``CV = std(d_i) / mean(d_i)``
+  (0 for perfectly even steps), which compares morphs of different lengths and content.
+* Sharpness: variance of the Laplacian (Pech-Pacheco et al., *Diatom autofocusing in
+  brightfield microscopy*, ICPR 2000) of the grey frame (``cv2.COLOR_RGB2GRAY``,
+  ``cv2.Laplacian`` with its 3 x 3 kernel, float64), in squared grey levels; the middle
+  frame's value relative to the mean of the inputs' (of ``f_0`` and ``f_{n-1}`` when no
+  inputs are given). Cross-dissolved ghosts lower it.
+* Colour path: each frame's colours are fitted by a Gaussian ``G_i``
+  (:func:`~diffmorph.core.colour.gaussian_stats`, on a regular pixel subsample of at
+  most :data:`COLOUR_PIXELS` pixels: every ``k``-th row and column, which samples the
+  colours without blurring them). With ``W = W2(G_0, G_{n-1})``
+  (:func:`~diffmorph.core.colour.w2_gaussian`) and the Bures geodesic ``gamma(s)``
+  from ``G_0`` to ``G_{n-1}`` (:func:`~diffmorph.core.colour.bures_geodesic`):
+
+  - deviation of frame ``i``: ``dev_i = min_{s in [0, 1]} W2(G_i, gamma(s))``, the W2
+    distance from the frame's Gaussian to the geodesic *curve* (no alpha needed, so it
+    works for any tool's frames); computed on a grid of :data:`GEODESIC_GRID` + 1
+    values of ``s``, then refined by golden-section search around every grid local
+    minimum to ``|ds| < 1e-5`` (a W2 error below ``1e-5 W``). ``s_i``, the minimiser, is where the frame's colours
+    are along the geodesic. Reported: ``max_i dev_i / W``;
+  - ratios to ``W`` (or to the mean step) are None when it is below :data:`W2_FLOOR`
+    (1e-6: identical colour fits give about 1e-8 from rounding);
+  - the geodesic's Bures map regularises ``C_0`` by a small ridge
+    (:data:`diffmorph.core.colour.RIDGE`), so ``bures_geodesic(G_0, G_{n-1}, 1)`` misses
+    ``G_{n-1}`` slightly (by ``9e-4 W`` on the bundled photos); ``gamma(1)`` is taken as
+    ``G_{n-1}`` itself, so both end frames deviate by 0, and deviations of that order are
+    within the regularisation's error;
+  - colour path length ``sum_i W2(G_{i-1}, G_i) / W`` (1 for a path along the
+    geodesic, more for a detour), and the largest step over the mean step (1 for even
+    colour steps);
+  - colour variance ``Tr(cov)`` of the middle frame against the geodesic midpoint's,
+    ``Tr(cov(gamma(0.5)))`` (a lower one means washed-out, averaged colours).
+
+Not FID, not LPIPS: published perceptual path numbers (DiffMorpher's and IMPUS's
+LPIPS-based PPL and PDV; FID between frame sets) use features of nets pretrained on
+ImageNet, whose weights are not used here. These measures are weight-free, so their
+values are self-consistent (comparable between morphs measured here) but not comparable
+with published LPIPS or FID figures, and they are never called by those names.
+
+Streaming: :class:`PathMeter` takes frames one at a time and keeps only the previous
+frame, the first, the middle, per-frame numbers and the small copies waiting for
+``d_i``, which a background thread computes (TensorFlow runs outside the interpreter
+lock, so the distances overlap the decoding and the other measures).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import queue
+import threading
+from collections import deque
+
+import cv2
+import numpy as np
+
+from .colour import Gaussian, bures_geodesic, gaussian_stats, w2_gaussian
+
+PEAK = 255.0  # PSNR and SSIM dynamic range of uint8 frames
+SSIM_WINDOW = 11  # Gaussian window size (Wang et al. 2004)
+SSIM_SIGMA = 1.5
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, finest to coarsest
+DISTANCE_SIDE = 256  # long side (pixels) of the copies the perceptual distance is computed on
+COLOUR_PIXELS = 256 * 256  # colour statistics use at most about this many pixels per frame
+GEODESIC_GRID = 16  # intervals of the s grid before refinement
+GEODESIC_TOL = 1e-5  # refinement stops when the bracket in s is this small
+GOLDEN = (math.sqrt(5) - 1) / 2
+QUEUED_PAIRS = 32  # frame pairs waiting for MS-SSIM at most (small copies: ~6 MB at 256 px)
+W2_FLOOR = 1e-6  # W2 below this is rounding (identical fits give ~1e-8): ratios to it are undefined
+
+
+def check_frame(frame, name: str = "frame") -> np.ndarray:
+    """``frame`` as a uint8 ``(H, W, 3)`` array.
+
+    Raises:
+      ValueError: another dtype, rank or channel count.
+    """
+    array = np.asarray(frame)
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(f"{name} must be uint8 (H, W, 3) RGB; got {array.dtype} {array.shape}")
+    return array
+
+
+def _check_pair(a, b) -> tuple[np.ndarray, np.ndarray]:
+    a, b = check_frame(a, "a"), check_frame(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in size: {a.shape} and {b.shape}")
+    return a, b
+
+
+def psnr(a, b) -> float:
+    """PSNR of ``b`` against ``a`` in dB, peak 255: ``10 log10(255^2 / MSE)``.
+
+    Args:
+      a, b: uint8 ``(H, W, 3)`` RGB of one size.
+
+    Returns:
+      float; ``inf`` for identical images.
+
+    Raises:
+      ValueError: wrong dtype or shape, or different sizes.
+    """
+    a, b = _check_pair(a, b)
+    mse = float(np.mean(np.square(a.astype(np.float64) - b.astype(np.float64))))
+    return math.inf if mse == 0 else 10.0 * math.log10(PEAK * PEAK / mse)
+
+
+def mean_abs_diff(a, b) -> float:
+    """Mean absolute difference over all pixels and channels, in levels of 0..255.
+
+    Raises:
+      ValueError: as :func:`psnr`.
+    """
+    a, b = _check_pair(a, b)
+    return float(cv2.absdiff(a, b).mean(dtype=np.float64))
+
+
+@functools.cache
+def _ssim_program(
+    window: int, power_factors: tuple[float, ...] | None, sigma: float, k1: float, k2: float, peak: float
+):
+    """A compiled ``(a, b) -> SSIM`` (``power_factors`` None) or ``-> MS-SSIM``, float32 scalar.
+
+    Takes float32 ``(1, H, W, 3)`` in 0..``peak``; one program per setting (traced per
+    size). Every setting is an argument, captured by the traced function (no module
+    global is read inside it).
+    """
+    import tensorflow as tf
+
+    if power_factors is None:
+
+        def program(a, b):
+            return tf.image.ssim(a, b, max_val=peak, filter_size=window, filter_sigma=sigma, k1=k1, k2=k2)[0]
+    else:
+
+        def program(a, b):
+            return tf.image.ssim_multiscale(
+                a, b, max_val=peak, power_factors=power_factors, filter_size=window, filter_sigma=sigma, k1=k1, k2=k2
+            )[0]
+
+    return tf.function(program)
+
+
+def _program(height: int, width: int, power_factors: tuple[float, ...] | None):
+    return _ssim_program(_window(height, width), power_factors, SSIM_SIGMA, SSIM_K1, SSIM_K2, PEAK)
+
+
+def _window(height: int, width: int) -> int:
+    return min(SSIM_WINDOW, height, width)
+
+
+def ssim(a, b) -> float:
+    """SSIM of two images (Wang et al. 2004; parameters in the module docstring).
+
+    Args:
+      a, b: uint8 ``(H, W, 3)`` RGB of one size (sides below 11 use a smaller window).
+
+    Returns:
+      float in [-1, 1]; 1 for identical images.
+
+    Raises:
+      ValueError: as :func:`psnr`.
+    """
+    a, b = _check_pair(a, b)
+    program = _program(*a.shape[:2], None)
+    return float(program(a[None].astype(np.float32), b[None].astype(np.float32)))
+
+
+def msssim_scales(height: int, width: int) -> int:
+    """How many MS-SSIM scales an image of ``height x width`` allows (1..5).
+
+    Scale ``j`` has sides ``ceil(side / 2^j)`` (``tf.image.ssim_multiscale`` pads odd
+    sides); each must be at least the 11-pixel window.
+    """
+    scales, side = 1, min(height, width)
+    while scales < len(MSSSIM_WEIGHTS) and -(-side // 2) >= SSIM_WINDOW:
+        side = -(-side // 2)
+        scales += 1
+    return scales
+
+
+def power_factors(scales: int) -> tuple[float, ...]:
+    """The first ``scales`` MS-SSIM power factors of Wang et al. 2003, renormalised to sum to 1."""
+    picked = MSSSIM_WEIGHTS[:scales]
+    total = sum(picked)
+    return tuple(w / total for w in picked)
+
+
+def distance_copy(frame, side: int = DISTANCE_SIDE) -> np.ndarray:
+    """The copy of a frame the perceptual distance uses: long side at most ``side``.
+
+    Downscaled with ``cv2.INTER_AREA`` (aspect ratio kept, sides rounded, at least 1);
+    frames already small enough are returned as they are (never upscaled).
+
+    Returns:
+      uint8 ``(h, w, 3)``.
+    """
+    frame = check_frame(frame)
+    height, width = frame.shape[:2]
+    scale = side / max(height, width)
+    if scale >= 1:
+        return frame
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
+def msssim(a, b) -> float:
+    """MS-SSIM of two images of one size, as they are (no downscaling).
+
+    Uses :func:`msssim_scales` scales with :func:`power_factors`; one scale is plain
+    SSIM clipped at 0.
+
+    Returns:
+      float in [0, 1]; 1 for identical images.
+
+    Raises:
+      ValueError: as :func:`psnr`.
+    """
+    a, b = _check_pair(a, b)
+    height, width = a.shape[:2]
+    program = _program(height, width, power_factors(msssim_scales(height, width)))
+    return float(program(a[None].astype(np.float32), b[None].astype(np.float32)))
+
+
+def perceptual_distance(a, b, side: int = DISTANCE_SIDE) -> float:
+    """``1 - MS-SSIM`` of the two frames' :func:`distance_copy` (the module's ``d_i``).
+
+    Returns:
+      float in [0, 1]; 0 for identical frames.
+    """
+    a, b = _check_pair(a, b)
+    return 1.0 - msssim(distance_copy(a, side), distance_copy(b, side))
+
+
+def sharpness(frame) -> float:
+    """Variance of the Laplacian of the grey frame, in squared grey levels (0..255 units).
+
+    Returns:
+      float >= 0; 0 for a flat frame.
+    """
+    grey = cv2.cvtColor(check_frame(frame), cv2.COLOR_RGB2GRAY)
+    _, std = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_64F))  # population std, one pass in C
+    return float(std[0, 0]) ** 2
+
+
+def colour_stats(frame, max_pixels: int = COLOUR_PIXELS) -> Gaussian:
+    """The frame's colour Gaussian (:func:`~diffmorph.core.colour.gaussian_stats`).
+
+    Frames with more than ``max_pixels`` pixels use every ``k``-th row and column,
+    ``k = ceil(sqrt(H W / max_pixels))`` (a regular sample: colours are not blurred).
+    """
+    frame = check_frame(frame)
+    height, width = frame.shape[:2]
+    step = max(1, math.ceil(math.sqrt(height * width / max_pixels)))
+    return gaussian_stats(frame[::step, ::step] if step > 1 else frame)
+
+
+def pace_stats(distances) -> dict:
+    """Path length and evenness of step distances ``d_i``.
+
+    Returns:
+      ``{"path_length": sum d_i, "pdv": Var(d_i) (population), "cv": std / mean,
+      "max_over_mean": max d_i / mean d_i}``; ``cv`` and ``max_over_mean`` are None
+      when the mean is 0, everything is None for no steps.
+    """
+    d = np.asarray(distances, np.float64)
+    if d.size == 0:
+        return {"path_length": None, "pdv": None, "cv": None, "max_over_mean": None}
+    mean = float(d.mean())
+    return {
+        "path_length": float(d.sum()),
+        "pdv": float(d.var()),
+        "cv": float(d.std() / mean) if mean > 0 else None,
+        "max_over_mean": float(d.max() / mean) if mean > 0 else None,
+    }
+
+
+def _golden(f, lo: float, hi: float, tol: float) -> tuple[float, float]:
+    """Minimise ``f`` on ``[lo, hi]`` by golden-section search; returns ``(f(s), s)``."""
+    x1, x2 = hi - GOLDEN * (hi - lo), lo + GOLDEN * (hi - lo)
+    f1, f2 = f(x1), f(x2)
+    while hi - lo > tol:
+        if f1 <= f2:
+            hi, x2, f2 = x2, x1, f1
+            x1 = hi - GOLDEN * (hi - lo)
+            f1 = f(x1)
+        else:
+            lo, x1, f1 = x1, x2, f2
+            x2 = lo + GOLDEN * (hi - lo)
+            f2 = f(x2)
+    return (f1, x1) if f1 <= f2 else (f2, x2)
+
+
+class Geodesic:
+    """The Bures geodesic between two colour Gaussians, and distances to it.
+
+    Args:
+      start, end: :class:`~diffmorph.core.colour.Gaussian` at ``s = 0`` and ``s = 1``.
+      grid: intervals of the ``s`` grid searched before refinement.
+      tol: refinement stops when the bracket in ``s`` is narrower than this.
+    """
+
+    def __init__(self, start: Gaussian, end: Gaussian, grid: int = GEODESIC_GRID, tol: float = GEODESIC_TOL):
+        self.start, self.end, self.tol = start, end, tol
+        self.s = np.linspace(0.0, 1.0, grid + 1)
+        self.points = [self.at(s) for s in self.s]
+        self.length = w2_gaussian(start, end)
+
+    def at(self, s: float) -> Gaussian:
+        """The Gaussian at ``s`` in [0, 1] (exactly ``end`` at ``s = 1``)."""
+        return self.end if s == 1 else bures_geodesic(self.start, self.end, float(s))
+
+    def distance(self, g: Gaussian) -> tuple[float, float]:
+        """``(min_s W2(g, gamma(s)), argmin s)``: the W2 distance from ``g`` to the curve.
+
+        Grid search, then golden-section refinement in the two grid intervals beside
+        every grid local minimum (so a function with several dips is searched at each).
+        """
+        values = np.array([w2_gaussian(g, p) for p in self.points])
+        best = (float(values.min()), float(self.s[int(values.argmin())]))
+        last = len(values) - 1
+        for k in range(len(values)):
+            left = values[k - 1] if k > 0 else math.inf
+            right = values[k + 1] if k < last else math.inf
+            if values[k] <= left and values[k] <= right and values[k] > 0:
+                lo, hi = self.s[max(0, k - 1)], self.s[min(last, k + 1)]
+                found = _golden(lambda s: w2_gaussian(g, self.at(s)), lo, hi, self.tol)
+                best = min(best, found)
+        return best
+
+
+def _finite(x):
+    """A float for JSON: None for NaN or infinity (and for None)."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _ratio(num, den, floor: float = 0.0):
+    return None if num is None or den is None or not den > floor else _finite(num / den)
+
+
+def compare(frame, reference) -> dict:
+    """Fidelity of ``frame`` to ``reference``: ``{"psnr", "ssim", "max_abs_diff", "exact"}``.
+
+    ``psnr`` is None (JSON null) when the two are identical (``exact`` is then True);
+    ``max_abs_diff`` is in levels of 0..255.
+
+    Raises:
+      ValueError: as :func:`psnr`.
+    """
+    frame, reference = _check_pair(frame, reference)
+    diff = int(cv2.absdiff(frame, reference).max())
+    return {
+        "psnr": _finite(psnr(frame, reference)),
+        "ssim": _finite(ssim(frame, reference)),
+        "max_abs_diff": diff,
+        "exact": diff == 0,
+    }
+
+
+class _DistanceWorker:
+    """Computes ``1 - MS-SSIM`` of queued pairs of small copies in a background thread, in order.
+
+    TensorFlow releases the interpreter lock while it computes, so the distances overlap
+    the caller's decoding and per-frame measures (and, in a fresh process, TensorFlow's
+    import happens in this thread on the first pair). A failure is raised by :meth:`finish`.
+    """
+
+    def __init__(self):
+        self.queue: queue.Queue = queue.Queue(maxsize=QUEUED_PAIRS)
+        self.distances: list[float] = []
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="diffmorph-msssim", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            pair = self.queue.get()
+            if pair is None:
+                return
+            if self.error is None:
+                try:
+                    self.distances.append(1.0 - msssim(*pair))
+                except Exception as exc:  # noqa: BLE001 (re-raised on the caller's thread by finish())
+                    self.error = exc
+
+    def put(self, a: np.ndarray, b: np.ndarray) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((a, b))
+
+    def stop(self) -> None:
+        """End the thread without computing the queued pairs (after a failure elsewhere)."""
+        self.error = self.error or RuntimeError("stopped")
+        while True:  # the caller is the only producer: once drained, the end marker fits
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                break
+        self.queue.put(None)
+
+    def finish(self) -> list[float]:
+        """Wait for the queued pairs; return every distance so far (or raise the worker's error)."""
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.distances
+
+
+class PathMeter:
+    """Measures a morph frame by frame without holding it (see the module docstring).
+
+    Keeps the first frame, the previous frame, the middle frame, the previous frame's
+    small copy for ``d_i``, and a few numbers per frame (two distances, sharpness, a
+    colour Gaussian). The middle frame itself is needed only to compare it with a
+    known midpoint (``truth``); the middle frame's other measures are per-frame numbers.
+    With ``count`` given, the frame at ``(count - 1) // 2`` is kept as it passes;
+    without it the frames from the running middle on are held until :meth:`result`
+    (about half of them), so callers that can should pass the count.
+
+    ``1 - MS-SSIM`` is computed in a background thread (at most :data:`QUEUED_PAIRS`
+    pairs of small copies wait for it), so it overlaps the rest of the work.
+
+    Args:
+      count: the number of frames that will be added, if known. If another number
+        arrives, the truth is compared with the frame kept at ``(count - 1) // 2``
+        (the result's ``truth["frame"]`` says which frame was compared).
+      side: long side of the copies the perceptual distance uses (:func:`distance_copy`).
+
+    Use ``meter.add(frame)`` for each frame in order, then ``meter.result(...)``.
+    """
+
+    def __init__(self, count: int | None = None, side: int = DISTANCE_SIDE):
+        if count is not None and count < 1:
+            raise ValueError(f"count must be >= 1 (got {count})")
+        self.count, self.side = count, side
+        self.n = 0
+        self.size: tuple[int, int] | None = None  # (H, W)
+        self.first: np.ndarray | None = None
+        self.previous: np.ndarray | None = None
+        self._previous_small: np.ndarray | None = None
+        self.kept: tuple[int, np.ndarray] | None = None  # (index, frame): the middle frame for count
+        self._pending: deque = deque()  # (index, frame) after the running middle, when count is unknown
+        self._worker: _DistanceWorker | None = None  # started with the second frame
+        self.mad: list[float] = []  # mean absolute difference, n - 1 values
+        self.sharpness: list[float] = []  # n values
+        self.colours: list[Gaussian] = []  # n values
+
+    def add(self, frame) -> None:
+        """Measure the next frame, uint8 ``(H, W, 3)`` RGB.
+
+        Raises:
+          ValueError: wrong dtype or shape, or a size other than the first frame's.
+        """
+        frame = check_frame(frame)
+        if self.size is None:
+            self.size = frame.shape[:2]
+            self.first = frame.copy()
+        elif frame.shape[:2] != self.size:
+            raise ValueError(
+                f"frame {self.n} is {frame.shape[1]}x{frame.shape[0]}, the first frame {self.size[1]}x{self.size[0]}"
+            )
+        small = distance_copy(frame, self.side)
+        if self.previous is not None:
+            if self._worker is None:
+                self._worker = _DistanceWorker()
+            self._worker.put(self._previous_small, small)
+            self.mad.append(mean_abs_diff(self.previous, frame))
+        self.sharpness.append(sharpness(frame))
+        self.colours.append(colour_stats(frame))
+        index = self.n
+        self.n += 1
+        if self.count is not None:
+            if index == (self.count - 1) // 2:
+                self.kept = (index, frame.copy())
+        else:
+            self._pending.append((index, frame.copy()))
+            while self._pending and self._pending[0][0] < (self.n - 1) // 2:
+                self._pending.popleft()
+        self.previous, self._previous_small = frame.copy(), small
+
+    def close(self) -> None:
+        """Stop the background thread if :meth:`result` will not be called (an error while adding)."""
+        if self._worker is not None and self._worker.thread.is_alive():
+            self._worker.stop()
+
+    def _middle_frame(self) -> tuple[int, np.ndarray] | None:
+        """``(index, frame)`` of the middle frame (or of the one kept for ``count``), or None."""
+        if self.count is not None:
+            return self.kept
+        index = (self.n - 1) // 2
+        return next(((i, frame) for i, frame in self._pending if i == index), None)
+
+    def result(self, source=None, target=None, truth=None) -> dict:
+        """The measures as a JSON-able dict (floats, ints, lists, None for undefined).
+
+        Args:
+          source, target: the morph's inputs, uint8 ``(H, W, 3)`` of the frames' size,
+            or None: the first (last) frame is compared with the source (target), and
+            their sharpness is the reference of the middle frame's.
+          truth: a known midpoint, uint8 ``(H, W, 3)``, or None: compared with the
+            middle frame (its ``"frame"`` entry is the index compared).
+
+        Returns:
+          ``{"frames", "size": [H, W], "middle_index", "distance": {...}, "mad": {...},
+          "endpoints": {"source": ..., "target": ...}, "sharpness": {...},
+          "colour": {...}, "truth": ...}``; see the module docstring for the formulas
+          and :func:`compare` for the fidelity entries.
+
+        Raises:
+          ValueError: fewer than 2 frames, an image of another size or type, or a
+            truth while the middle frame was not kept (``count`` far above the frames added).
+        """
+        if self.n < 2:
+            raise ValueError(f"a morph needs at least 2 frames; got {self.n}")
+        images = {}
+        for name, image in (("source", source), ("target", target), ("truth", truth)):
+            if image is not None:
+                image = check_frame(image, name)
+                if image.shape[:2] != self.size:
+                    raise ValueError(
+                        f"{name} is {image.shape[1]}x{image.shape[0]}, the frames {self.size[1]}x{self.size[0]}"
+                    )
+                images[name] = image
+        last = self.previous
+        middle_index = (self.n - 1) // 2
+        truth_entry = None
+        if "truth" in images:
+            kept = self._middle_frame()
+            if kept is None:
+                raise ValueError(f"the middle frame was not kept: told {self.count} frames, {self.n} were added")
+            truth_entry = {"frame": kept[0], **compare(kept[1], images["truth"])}
+        endpoints = {
+            "source": compare(self.first, images["source"]) if "source" in images else None,
+            "target": compare(last, images["target"]) if "target" in images else None,
+        }
+        if "source" in images and "target" in images:
+            reference, reference_of = (sharpness(images["source"]) + sharpness(images["target"])) / 2, "inputs"
+        else:
+            reference, reference_of = (self.sharpness[0] + self.sharpness[-1]) / 2, "end frames"
+        height, width = distance_copy(self.first, self.side).shape[:2]
+        colour = self._colour_path(middle_index)  # while the background thread finishes the distances
+        distances = self._worker.finish()
+        return {
+            "frames": self.n,
+            "size": list(self.size),
+            "middle_index": middle_index,
+            "distance": {
+                "name": "1 - MS-SSIM",
+                "side": max(height, width),
+                "scales": msssim_scales(height, width),
+                "steps": [float(x) for x in distances],
+                **pace_stats(distances),
+            },
+            "mad": {
+                "name": "mean absolute difference",
+                "units": "levels of 0..255",
+                "steps": [float(x) for x in self.mad],
+                **pace_stats(self.mad),
+            },
+            "endpoints": endpoints,
+            "sharpness": {
+                "units": "variance of the Laplacian (grey levels squared)",
+                "frames": [float(x) for x in self.sharpness],
+                "middle": self.sharpness[middle_index],
+                "reference": _finite(reference),
+                "reference_of": reference_of,
+                "middle_ratio": _ratio(self.sharpness[middle_index], reference),
+            },
+            "colour": colour,
+            "truth": truth_entry,
+        }
+
+    def _colour_path(self, middle_index: int) -> dict:
+        """The colour-path entries of :meth:`result` (module docstring, "Colour path")."""
+        geodesic = Geodesic(self.colours[0], self.colours[-1])
+        span = geodesic.length
+        steps = [w2_gaussian(a, b) for a, b in zip(self.colours[:-1], self.colours[1:])]
+        found = [geodesic.distance(g) for g in self.colours]
+        deviation = [d for d, _ in found]
+        length = float(np.sum(steps))
+        mean_step = length / len(steps)
+        mid = geodesic.at(0.5)
+        return {
+            "units": "W2 between Gaussian fits of the frames' colours (unit-cube RGB)",
+            "w2_ends": span,
+            "steps": [float(x) for x in steps],
+            "deviation": [float(x) for x in deviation],
+            "geodesic_s": [float(s) for _, s in found],
+            "max_deviation": float(max(deviation)),
+            "max_deviation_ratio": _ratio(max(deviation), span, W2_FLOOR),
+            "path_length": length,
+            "path_length_ratio": _ratio(length, span, W2_FLOOR),
+            "max_step_ratio": _ratio(max(steps), mean_step, W2_FLOOR),
+            "middle_variance": float(np.trace(self.colours[middle_index].cov)),
+            "geodesic_mid_variance": float(np.trace(mid.cov)),
+        }
+
+
+def measure(frames, source=None, target=None, truth=None, side: int = DISTANCE_SIDE) -> dict:
+    """:class:`PathMeter` over a sequence of frames (its length is taken if it has one).
+
+    Returns:
+      :meth:`PathMeter.result`.
+    """
+    meter = PathMeter(len(frames) if hasattr(frames, "__len__") else None, side)
+    for frame in frames:
+        meter.add(frame)
+    return meter.result(source, target, truth)

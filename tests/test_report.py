@@ -1,0 +1,213 @@
+"""The report (:mod:`diffmorph.app.report`) and the frame readers (:mod:`diffmorph.io.readers`).
+
+Tiny morphs made in ``tmp_path`` as an MP4, a GIF and a folder of PNGs: a gradient
+brightened by 10 levels per frame, so the mean absolute difference of neighbours is 10
+exactly for lossless frames (and close to it for the MP4 and the GIF). Bad inputs must
+raise :class:`~diffmorph.errors.InputError` with a one-line message and write nothing.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from diffmorph.app.report import REPORT_JSON, REPORT_PNG, format_table, report
+from diffmorph.errors import InputError
+from diffmorph.io.files import save_image
+from diffmorph.io.readers import read_frames
+from diffmorph.io.video import GifWriter, Mp4Writer
+
+HEIGHT, WIDTH, FRAMES, STEP = 32, 48, 5, 10
+
+
+def gradient_frames(n: int = FRAMES, height: int = HEIGHT, width: int = WIDTH) -> list[np.ndarray]:
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([xx * 3, yy * 3, np.full_like(xx, 60)], axis=-1).astype(np.uint8)  # levels 0..141
+    return [base + np.uint8(STEP * k) for k in range(n)]
+
+
+def write_folder(folder, frames, name="frame_{}.png"):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(frames):
+        save_image(folder / name.format(i), frame)
+    return folder
+
+
+def write_mp4(path, frames):
+    writer = Mp4Writer(path, frames[0].shape[:2], 10)
+    for frame in frames:
+        writer.write(frame)
+    writer.close()
+    return path
+
+
+def write_gif(path, frames):
+    writer = GifWriter(path, 10)
+    for frame in frames:
+        writer.write(frame)
+    writer.close()
+    return path
+
+
+def assert_written(out, result):
+    assert sorted(p.name for p in out.iterdir()) == [REPORT_JSON, REPORT_PNG]
+    loaded = json.loads((out / REPORT_JSON).read_text())
+    assert loaded == json.loads(json.dumps(result))  # the file holds what was returned
+    assert loaded["files"] == [str(out / REPORT_JSON), str(out / REPORT_PNG)]
+    with Image.open(out / REPORT_PNG) as png:
+        assert png.format == "PNG" and png.width > 400 and png.height > 400
+    return loaded
+
+
+def test_report_on_a_folder_is_exact(tmp_path):
+    frames = gradient_frames()
+    calls = []
+    result = report(
+        write_folder(tmp_path / "frames", frames),
+        source=frames[0],
+        target=frames[-1],
+        truth=frames[2],
+        out_dir=tmp_path / "out",
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    loaded = assert_written(tmp_path / "out", result)
+    assert loaded["input"]["kind"] == "folder" and loaded["frames"] == FRAMES and loaded["size"] == [HEIGHT, WIDTH]
+    assert loaded["mad"]["steps"] == [STEP] * (FRAMES - 1) and loaded["mad"]["cv"] == 0.0
+    assert loaded["endpoints"]["source"]["exact"] and loaded["endpoints"]["target"]["exact"]
+    assert loaded["truth"]["exact"] and loaded["truth"]["frame"] == 2 and loaded["middle_index"] == 2
+    assert len(loaded["distance"]["steps"]) == FRAMES - 1 and loaded["distance"]["scales"] == 2
+    assert calls == [(i, FRAMES) for i in range(1, FRAMES + 1)]
+    table = format_table(result)
+    assert "frames          5 (48x32), middle frame 2" in table and "source exact; target exact" in table
+
+
+def test_report_on_an_mp4(tmp_path):
+    frames = gradient_frames()
+    video = write_mp4(tmp_path / "morph.mp4", frames)
+    result = report(video, source=frames[0], target=frames[-1], out_dir=tmp_path / "out")
+    loaded = assert_written(tmp_path / "out", result)
+    assert loaded["input"] == {"path": str(video), "kind": "video"}
+    assert loaded["frames"] == FRAMES and loaded["size"] == [HEIGHT, WIDTH]
+    assert loaded["mad"]["steps"] == pytest.approx([STEP] * (FRAMES - 1), abs=1.5)  # H.264 is lossy
+    assert loaded["endpoints"]["source"]["psnr"] > 35 and loaded["endpoints"]["target"]["psnr"] > 35
+
+
+def test_report_on_a_gif(tmp_path):
+    frames = gradient_frames()
+    result = report(write_gif(tmp_path / "morph.gif", frames), out_dir=tmp_path / "out")
+    loaded = assert_written(tmp_path / "out", result)
+    assert loaded["input"]["kind"] == "gif" and loaded["frames"] == FRAMES and loaded["size"] == [HEIGHT, WIDTH]
+    assert loaded["mad"]["steps"] == pytest.approx([STEP] * (FRAMES - 1), abs=2.0)  # 256-colour palettes
+    assert loaded["endpoints"]["source"] is None and loaded["truth"] is None
+
+
+def test_report_without_out_dir_writes_nothing(tmp_path):
+    folder = write_folder(tmp_path / "frames", gradient_frames())
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    result = report(folder)
+    assert result["files"] == [] and sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_morph_output_folders(tmp_path):
+    frames = gradient_frames()
+    morph = tmp_path / "run" / "morph"
+    write_folder(morph / "frames", frames, "frame_{:05d}.png")
+    save_image(morph / "result.jpg", frames[0])  # not a frame: the morph folder is not an image folder
+    for path in (morph, morph.parent):
+        kind, found = read_frames(path).kind, read_frames(path).path
+        assert (kind, found) == ("folder", morph / "frames")
+    write_mp4(morph / "morph.mp4", frames)
+    reader = read_frames(morph.parent)
+    assert (reader.kind, reader.path, reader.count) == ("video", morph / "morph.mp4", FRAMES)
+    assert sum(1 for _ in reader) == FRAMES
+    (morph / "morph.mp4").unlink()
+    for item in (morph / "frames").iterdir():
+        item.unlink()
+    (morph / "frames").rmdir()
+    with pytest.raises(InputError, match="a morph folder without morph.mp4"):
+        read_frames(morph)
+
+
+def test_folder_order_is_natural_and_skips_other_files(tmp_path):
+    frames = gradient_frames(12)
+    folder = write_folder(tmp_path / "f", frames, "f{}.PNG")  # f2 before f10; upper-case extension
+    (folder / "notes.txt").write_text("not a frame")
+    save_image(folder / ".f3.part.png", frames[0])  # a hidden temporary file
+    read = list(read_frames(folder))
+    assert len(read) == 12 and all(np.array_equal(a, b) for a, b in zip(read, frames, strict=True))
+
+
+def test_gif_frames_are_composited_as_displayed(tmp_path):
+    red = np.zeros((20, 30, 3), np.uint8)
+    red[..., 0] = 255
+    frames = [red.copy() for _ in range(3)]
+    frames[1][2:6, 3:9] = (0, 0, 255)
+    frames[2][10:15, 20:25] = (0, 0, 255)
+    images = [Image.fromarray(f) for f in frames]
+    path = tmp_path / "partial.gif"  # optimize=True stores later frames cropped to what changed
+    images[0].save(path, save_all=True, append_images=images[1:], optimize=True, duration=100, loop=0)
+    read = list(read_frames(path))
+    assert len(read) == 3 and all(np.array_equal(a, b) for a, b in zip(read, frames, strict=True))
+
+
+def one_line_error(call, match):
+    with pytest.raises(InputError, match=match) as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing",
+        "empty folder",
+        "one frame",
+        "one-frame gif",
+        "sizes differ",
+        "bad video",
+        "empty video",
+        "single image",
+        "truth size",
+        "source size",
+        "bad truth file",
+    ],
+)
+def test_bad_inputs_raise_one_line_and_write_nothing(tmp_path, case):
+    frames = gradient_frames()
+    out = tmp_path / "out"
+    kwargs = {}
+    if case == "missing":
+        source, match = tmp_path / "nothing.mp4", "no such file"
+    elif case == "empty folder":
+        source, match = tmp_path / "empty", "no frames"
+        source.mkdir()
+    elif case == "one frame":
+        source, match = write_folder(tmp_path / "one", frames[:1]), "only one frame"
+    elif case == "one-frame gif":
+        source, match = write_gif(tmp_path / "one.gif", frames[:1]), "only one frame"
+    elif case == "sizes differ":
+        source, match = write_folder(tmp_path / "mixed", frames[:2] + gradient_frames(1, 16, 16)), "one size"
+    elif case == "bad video":
+        source, match = tmp_path / "broken.mp4", "not a video ffmpeg can read"
+        source.write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video" * 10)
+    elif case == "empty video":
+        source, match = tmp_path / "empty.mp4", "not a video ffmpeg can read"
+        source.write_bytes(b"")
+    elif case == "single image":
+        source, match = tmp_path / "one.png", "a single image"
+        save_image(source, frames[0])
+    else:
+        source = write_folder(tmp_path / "frames", frames)
+        if case == "truth size":
+            kwargs, match = {"truth": gradient_frames(1, 16, 16)[0]}, "the truth image is 16x16"
+        elif case == "source size":
+            small = save_image(tmp_path / "small.png", gradient_frames(1, 16, 16)[0]) or tmp_path / "small.png"
+            kwargs, match = {"source": small}, "the source image is 16x16"
+        else:
+            (tmp_path / "truth.png").write_bytes(b"not a png")
+            kwargs, match = {"truth": tmp_path / "truth.png"}, "not an image file"
+    one_line_error(lambda: report(source, out_dir=out, **kwargs), match)
+    assert not out.exists()
