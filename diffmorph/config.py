@@ -30,6 +30,10 @@ MAX_FRAMES = 100_000  # about 37 minutes at 45 fps
 MIN_FPS, MAX_FPS = 0.1, 1000.0  # what both H.264 and GIF timing can hold
 MULT_FLOOR = 0.1  # the colour multiplier is max(MULT_FLOOR, 1 + mult * m_s)
 RENDER_MODES = ("native", "working")
+PACINGS = ("linear", "uniform")  # linear: the original's alpha_i = i / (n - 1)
+EASES = ("none", "sine", "cubic")  # ease-in-out composed with the pacing
+COLOUR_PATHS = ("none", "bures")  # bures: frame colours moved onto the W2 geodesic between the ends
+MAX_HOLD = 10_000  # extra copies of the first and last frames
 MAX_SEED = 2**32  # seeds are [0, 2**32); the net's layers use seed, seed + 1, seed + 2
 
 
@@ -61,6 +65,12 @@ class MorphConfig:
         plain path (four separate warps, no XLA), which computes the same values.
       consistency_weight, image_weight: the loss's weights (the original's 1.0, 0.3).
       mult_floor: the colour gain is ``max(mult_floor, 1 + mult * m_s)`` (0.1).
+      pacing: ``"linear"`` (the original's alphas) or ``"uniform"`` (alphas that even
+        out the change between frames, :mod:`diffmorph.core.pacing`).
+      ease: ``"none"``, ``"sine"`` or ``"cubic"`` ease-in-out, composed with the pacing.
+      hold: extra copies of the first and last frames (0..10000), a rest on each image.
+      colour_path: ``"none"`` or ``"bures"``: each frame's colours moved onto the W2
+        geodesic between the end frames' colour statistics (:class:`~diffmorph.core.colour.ColourPath`).
 
     Raises:
       ValueError: on construction, naming the first invalid setting (see :meth:`problems`).
@@ -82,6 +92,10 @@ class MorphConfig:
     consistency_weight: float = CONSISTENCY_WEIGHT
     image_weight: float = IMAGE_WEIGHT
     mult_floor: float = MULT_FLOOR
+    pacing: str = "linear"
+    ease: str = "none"
+    hold: int = 0
+    colour_path: str = "none"
 
     def __post_init__(self):
         for name, problem in self.problems():
@@ -123,6 +137,10 @@ class MorphConfig:
             out.append(("render", f"must be one of {', '.join(RENDER_MODES)} (got {self.render!r})"))
         for name in ("consistency_weight", "image_weight", "mult_floor"):
             scale(name)
+        for name, choices in (("pacing", PACINGS), ("ease", EASES), ("colour_path", COLOUR_PATHS)):
+            if getattr(self, name) not in choices:
+                out.append((name, f"must be one of {', '.join(choices)} (got {getattr(self, name)!r})"))
+        integer("hold", 0, MAX_HOLD)
         return out
 
     def flow_scale(self, height: int | None = None, width: int | None = None) -> tuple[float, float]:

@@ -149,3 +149,39 @@ def test_lock_that_cannot_be_taken_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(OutputError, match=f"cannot lock {tmp_path}: Read-only file system"):
         with FolderLock(tmp_path):
             pass
+
+
+def test_retired_outputs_go_when_the_set_is_published(tmp_path):
+    make_set(tmp_path, {**OLD, "morph/morph.gif": "old gif"})
+    with OutputSet(tmp_path, "morph") as out:
+        out.stage(tmp_path / "morph" / "morph.mp4").write_text("new video")
+        out.retire(tmp_path / "morph" / "morph.gif")
+        out.retire(tmp_path / "morph" / "frames")
+        out.retire(tmp_path / "morph" / "never-existed.png")
+        out.retire(tmp_path / "morph" / "morph.mp4")  # staged: not retired
+        assert (tmp_path / "morph" / "morph.gif").exists()  # nothing goes before publishing
+        out.publish()
+    assert snapshot(tmp_path) == {"morph/morph.mp4": "new video", "preds.npy": "old preds"}
+    assert part_files(tmp_path) == []
+
+
+def test_retired_outputs_come_back_when_publishing_fails(tmp_path, monkeypatch):
+    make_set(tmp_path, {**OLD, "morph/morph.gif": "old gif"})
+    before = snapshot(tmp_path)
+    real_move, calls = outputs._move, []
+
+    def failing_move(source, destination):
+        calls.append(destination)
+        if len(calls) == 3:  # after the video was replaced and the GIF moved aside
+            raise OSError(errno.EIO, "Input/output error")
+        real_move(source, destination)
+
+    monkeypatch.setattr(outputs, "_move", failing_move)
+    with OutputSet(tmp_path, "morph") as out:
+        out.stage(tmp_path / "morph" / "morph.mp4").write_text("new video")
+        out.retire(tmp_path / "morph" / "morph.gif")
+        out.retire(tmp_path / "morph" / "frames")
+        with pytest.raises(OutputError, match="Input/output error"):
+            out.publish()
+    assert snapshot(tmp_path) == before
+    assert part_files(tmp_path) == []

@@ -15,8 +15,12 @@ failure or Ctrl-C leaves the previous set complete. Layout (the original's)::
     OUT/morph/morph.mp4, morph.gif         the video and the GIF
     OUT/morph/result.jpg, maps.jpg         the strip and the maps image
     OUT/morph/maps.npz                     the net's output and its settings (render again with maps=)
-    OUT/morph/checkpoint.npz               net and Adam state (resume=True)
+    OUT/morph/checkpoint.npz               net and Adam state (resume=True; not part of the set)
     OUT/morph/frames/frame_00000.png ...   numbered frames (format "frames")
+    OUT/morph/report.json, report.png      measures of the frames (report=True)
+
+A run publishes exactly its outputs: those of an earlier run that it does not write
+(a GIF when only an MP4 is asked for, an old report) are removed with the publish.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from ..io.outputs import FolderLock, OutputSet, recover, sweep
 from .fit import Fitter, WorkFiles
 from .inputs import load_pair
 from .progress import SILENT, Progress
+from .report import Measurement
 from .runtime import import_tensorflow_quietly
 from .write import OutputOptions, PairFrames, check_frames_folder, check_output_budget, total_frames, write_video
 
@@ -89,12 +94,21 @@ class MorphPaths:
     def frames(self) -> Path:
         return self.frames_dir if self.frames_dir is not None else self.morph / "frames"
 
+    @property
+    def report_files(self) -> list[Path]:
+        return [self.morph / "report.json", self.morph / "report.png"]
+
     def video_files(self) -> dict[str, Path]:
         return {"mp4": self.mp4, "gif": self.gif, "frames": self.frames}
 
     def set_files(self) -> list[Path]:
-        """Every output of the published set (for leftovers of killed runs)."""
-        return [self.preds, self.mp4, self.gif, self.result, self.maps_jpg, self.maps_npz, self.frames]
+        """Every output a run may publish at its default place (retired when not written).
+
+        A ``frames_dir`` chosen by the user is never in it: it is replaced when frames
+        are written there, and never removed otherwise.
+        """
+        return [self.preds, self.mp4, self.gif, self.result, self.maps_jpg, self.maps_npz, self.morph / "frames",
+                *self.report_files]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,7 +234,7 @@ def morph(source, target, out_dir=".", config: MorphConfig | None = None, *, map
     import_tensorflow_quietly()
     with FolderLock(paths.root):
         recover(paths.root, "morph")
-        sweep(paths.set_files() + [paths.checkpoint])
+        sweep(paths.set_files() + [paths.checkpoint, paths.frames])
         if maps_low is None:
             maps_low = Fitter(config).fit(pair, WorkFiles(paths.train, paths.checkpoint), resume, progress)
         frames = _publish(pair, maps_low, config, paths, options, steps_done, progress, fitted=maps is None)
@@ -233,13 +247,20 @@ def _publish(pair, maps_low, config, paths: MorphPaths, options: OutputOptions, 
     from ..core.model import upsample_maps
 
     kept = f"; the optimised maps are kept in {display_path(paths.checkpoint)}" if fitted else ""
+    measurement = None
     try:
         with OutputSet(paths.root, "morph") as outputs:
             mapsfile.save_maps(outputs.stage(paths.maps_npz), maps_low, config, pair.digests, steps_done)
             save_npy(outputs.stage(paths.preds), upsample_maps(maps_low, config.size).numpy())
             files = {fmt: path for fmt, path in paths.video_files().items() if fmt in options.formats}
+            if options.report:
+                measurement = Measurement()
             frames = write_video([PairFrames(pair.source, pair.target, maps_low, paths.result, paths.maps_jpg)],
-                                 config, files, options, outputs, progress)
+                                 config, files, options, outputs, progress, measurement)
+            if measurement is not None:
+                stage_report(outputs, measurement, paths.report_files, pair.source, pair.target, paths.morph)
+            for path in paths.set_files():
+                outputs.retire(path)  # what this run wrote is staged, so not retired
             outputs.publish()
     except OutputError as exc:
         hint = " (resume with --resume to write the outputs)" if fitted else ""
@@ -247,7 +268,20 @@ def _publish(pair, maps_low, config, paths: MorphPaths, options: OutputOptions, 
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted while writing the outputs; the previous outputs are unchanged{kept}",
                           resumable=fitted) from None
+    finally:
+        if measurement is not None:
+            measurement.close()
     return frames
+
+
+def stage_report(outputs: OutputSet, measurement, files, source, target, measured: Path) -> None:
+    """Stage ``report.json`` and ``report.png`` (``files``) of the frames ``measurement`` saw."""
+    from ..io.files import write_bytes
+
+    result = measurement.result(source, target, input={"path": str(measured), "kind": "rendered frames"})
+    contents = measurement.contents(result, files)
+    for path in files:
+        write_bytes(outputs.stage(path), contents[path])
 
 
 def render_frames(maps, source, target, config: MorphConfig | None = None, *, alphas=None,

@@ -113,11 +113,12 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress=N
         nothing is written).
       OutputError: ``out_dir`` or its files cannot be written (nothing is left half-written).
     """
-    from ..core.metrics import PathMeter
     from ..io.readers import read_frames
+    from .runtime import import_tensorflow_quietly
 
-    reader = read_frames(input)
-    meter = None
+    reader = read_frames(input)  # a bad input is refused before TensorFlow loads
+    import_tensorflow_quietly()
+    measurement = None
     try:
         images = {
             name: _reference(image, name) for name, image in (("source", source), ("target", target), ("truth", truth))
@@ -131,51 +132,86 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress=N
                     f"the {name} image is {image.shape[1]}x{image.shape[0]} but the frames of "
                     f"{display_path(input)} are {width}x{height}"
                 )
-        meter, thumbs = PathMeter(reader.count), _Thumbnails(reader.count)
-        index, frame = 0, first
-        while True:
-            meter.add(frame)
-            thumbs.add(index, frame)
+        measurement = Measurement(reader.count)
+        frame = first
+        while frame is not None:
+            measurement.add(frame)
             if progress is not None:
-                progress(index + 1, reader.count)
+                progress(measurement.count, reader.count)
             frame = next(frames, None)
-            if frame is None:
-                break
-            index += 1
     except BaseException:
-        if meter is not None:
-            meter.close()  # ends its background thread
+        if measurement is not None:
+            measurement.close()  # ends its background thread
         raise
     finally:
         reader.close()
-    if out_dir is not None:  # import the plotting modules while the meter's thread may still be busy
-        from matplotlib.backends import backend_agg  # noqa: F401
     try:
-        result = meter.result(**images)
+        result = measurement.result(**images, input={"path": str(reader.path), "kind": reader.kind})
     except ValueError as exc:  # fewer frames than counted, and the like
         raise InputError(f"{display_path(input)}: {exc}") from None
-    from ..version import __version__
-
-    result = {"diffmorph": __version__, "input": {"path": str(reader.path), "kind": reader.kind}, **result, "files": []}
     if out_dir is not None:
-        result["files"] = _publish(Path(out_dir), result, thumbs.pick())
+        result["files"] = _publish(Path(out_dir), measurement, result)
     return result
 
 
-def _publish(folder: Path, result: dict, strip) -> list[str]:
+class Measurement:
+    """Measures frames as they stream by: the :class:`~diffmorph.core.metrics.PathMeter`
+    and the thumbnails of ``report.png``. The pipeline feeds it the frames it renders
+    (``--report``); :func:`report` the frames it reads.
+
+    Args:
+      count: the number of frames to come, if known.
+    """
+
+    def __init__(self, count: int | None = None):
+        from ..core.metrics import PathMeter
+
+        self.meter = PathMeter(count)
+        self.thumbs = _Thumbnails(count)
+        self.count = 0
+
+    def add(self, frame: np.ndarray) -> None:
+        """One uint8 ``(H, W, 3)`` RGB frame, in order."""
+        self.meter.add(frame)
+        self.thumbs.add(self.count, frame)
+        self.count += 1
+
+    def close(self) -> None:
+        """Stop measuring (ends the meter's background thread)."""
+        self.meter.close()
+
+    def result(self, source=None, target=None, truth=None, input=None) -> dict:
+        """The measures (:meth:`~diffmorph.core.metrics.PathMeter.result`) with the version and ``input``.
+
+        Raises:
+          ValueError: too few frames.
+        """
+        from ..version import __version__
+
+        return {"diffmorph": __version__, "input": input, **self.meter.result(source, target, truth), "files": []}
+
+    def contents(self, result: dict, files) -> dict:
+        """``{json path: bytes, png path: bytes}`` for ``files`` = (the JSON's path, the PNG's path),
+        the JSON listing both."""
+        json_file, png_file = files
+        png = figure_png(result, self.thumbs.pick())
+        data = json.dumps({**result, "files": [str(f) for f in files]}, indent=1, allow_nan=False).encode() + b"\n"
+        return {json_file: data, png_file: png}
+
+
+def _publish(folder: Path, measurement: Measurement, result: dict) -> list[str]:
     """Write ``report.json`` and ``report.png`` in ``folder``, both or neither."""
     from ..io.files import ensure_folder, write_bytes
     from ..io.outputs import OutputSet
 
-    files = [str(folder / REPORT_JSON), str(folder / REPORT_PNG)]
-    png = figure_png(result, strip)  # made before anything touches the disk
-    data = json.dumps({**result, "files": files}, indent=1, allow_nan=False).encode() + b"\n"
+    files = [folder / REPORT_JSON, folder / REPORT_PNG]
+    contents = measurement.contents(result, files)  # made before anything touches the disk
     ensure_folder(folder)
     with OutputSet(folder, "report") as outputs:
-        for name, content in ((REPORT_JSON, data), (REPORT_PNG, png)):
-            write_bytes(outputs.stage(folder / name), content)  # OutputError on failure
+        for path in files:
+            write_bytes(outputs.stage(path), contents[path])  # OutputError on failure
         outputs.publish()
-    return files
+    return [str(f) for f in files]
 
 
 def figure_png(result: dict, strip) -> bytes:

@@ -40,8 +40,9 @@ from ..io.images import pixels_digest
 from ..io.outputs import FolderLock, OutputSet, recover, sweep
 from .fit import Fitter, WorkFiles
 from .inputs import Pair, load_images
-from .morph import MorphPaths, check_ffmpeg
+from .morph import MorphPaths, check_ffmpeg, stage_report
 from .progress import SILENT, Progress
+from .report import Measurement
 from .runtime import import_tensorflow_quietly
 from .write import (OutputOptions, PairFrames, check_frames_folder, check_output_budget, total_frames,
                     write_video)
@@ -92,8 +93,14 @@ def pair_folder_name(index: int, source: str, target: str) -> str:
 
 def output_files(out: Path, formats) -> dict[str, Path]:
     """The joined outputs of ``formats``: ``{"mp4": OUT, "gif": OUT.gif, "frames": OUT_frames/}``."""
-    files = {"mp4": out, "gif": out.with_suffix(".gif"), "frames": out.with_name(out.stem + "_frames")}
-    return {name: path for name, path in files.items() if name in formats}
+    return {name: path for name, path in all_outputs(out).items() if name in formats}
+
+
+def all_outputs(out: Path) -> dict[str, Path]:
+    """Every joined output a sequence may write beside ``OUT``, whatever the formats."""
+    return {"mp4": out, "gif": out.with_suffix(".gif"), "frames": out.with_name(out.stem + "_frames"),
+            "report.json": out.with_name(out.stem + "_report.json"),
+            "report.png": out.with_name(out.stem + "_report.png")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,7 +182,7 @@ def morph_sequence(images, output, config: MorphConfig | None = None, *, work_di
              for k, (i, j) in enumerate(indices)]
     with FolderLock(work), FolderLock(out.parent, f".{out.name}.lock"):
         recover(out.parent, out.name)
-        sweep(list(files.values()))
+        sweep(list(all_outputs(out).values()))
         reused = _fit_pairs(pairs, config, progress)
         frames = _render(pairs, config, out, files, options, progress, work)
     return SequenceResult(files, frames, len(pairs), reused, work)
@@ -227,11 +234,21 @@ def _render(pairs, config: MorphConfig, out: Path, files: dict, options: OutputO
             progress: Progress, work: Path) -> int:
     parts = [PairFrames(pair.source, pair.target, paths.maps_npz, paths.result, paths.maps_jpg)
              for paths, pair in pairs]
+    measurement = Measurement() if options.report else None
+    every = all_outputs(out)
     try:
         with OutputSet(out.parent, out.name) as outputs:
-            frames = write_video(parts, config, files, options, outputs, progress)
+            frames = write_video(parts, config, files, options, outputs, progress, measurement)
+            if measurement is not None:
+                stage_report(outputs, measurement, [every["report.json"], every["report.png"]],
+                             parts[0].source, parts[-1].target, out)
+            for path in every.values():
+                outputs.retire(path)  # what this run wrote is staged, so not retired
             outputs.publish()
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted while writing the outputs; the previous outputs are unchanged and the "
                           f"pairs are kept in {display_path(work)}") from None
+    finally:
+        if measurement is not None:
+            measurement.close()
     return frames

@@ -39,11 +39,14 @@ class OutputOptions:
     formats: any of ``mp4``, ``gif``, ``frames`` (numbered PNGs).
     gif_max_side: the GIF (only) is downsized so its longer side is at most this (>= 2).
     boomerang: play forward, then backward without repeating the turning frames.
+    report: also write ``report.json`` and ``report.png`` (:mod:`diffmorph.app.report`),
+      measured on the frames as they are written.
     """
 
     formats: tuple[str, ...] = DEFAULT_FORMATS
     gif_max_side: int = DEFAULT_GIF_MAX_SIDE
     boomerang: bool = False
+    report: bool = False
 
     def __post_init__(self):
         unknown = [f for f in self.formats if f not in FORMATS]
@@ -142,20 +145,61 @@ def frame_order(pairs: int, frames: int, boomerang: bool) -> Iterator[tuple[int,
                     yield p, i
 
 
+PACE_SIDE = 256  # the dense pass of uniform pacing renders at most this long side (pixels)
+
+
+class _Schedules:
+    """The alphas of each pair (:func:`diffmorph.core.pacing.alphas_for` with the config's
+    pacing, ease and hold). Uniform pacing measures a dense pass rendered by the pair's
+    own renderer when its frames are small, else by a renderer of the pair downscaled to
+    :data:`PACE_SIDE` (whose compiled programs all pairs share)."""
+
+    def __init__(self, config: MorphConfig):
+        self.config = config
+        self._programs = None
+
+    def alphas(self, pair: "PairFrames", renderer) -> list[float]:
+        from ..core.pacing import alphas_for
+
+        config = self.config
+        if config.pacing == "linear":
+            return alphas_for(config.frames, "linear", config.ease, config.hold)
+        return alphas_for(config.frames, config.pacing, config.ease, config.hold,
+                          renderer=self._measuring(pair, renderer))
+
+    def _measuring(self, pair: "PairFrames", renderer):
+        import cv2
+
+        from ..core.render import FrameRenderer, RenderPrograms
+
+        height, width = pair.source.shape[:2]
+        scale = PACE_SIDE / max(height, width)
+        if scale >= 1:
+            return renderer
+        size = (max(2, round(width * scale)), max(2, round(height * scale)))
+        small = [cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (pair.source, pair.target)]
+        if self._programs is None:
+            self._programs = RenderPrograms(self.config)
+        return FrameRenderer(*small, renderer.maps_low, self.config, programs=self._programs)
+
+
 def write_video(pairs: list[PairFrames], config: MorphConfig, files: dict, options: OutputOptions,
-                outputs: OutputSet, progress: Progress = SILENT,
-                alphas_for: Callable[[int, object], list] | None = None) -> int:
+                outputs: OutputSet, progress: Progress = SILENT, measurement=None) -> int:
     """Render every pair into the writers of ``options.formats``; stage it all in ``outputs``.
+
+    Each pair's frames are at the alphas of its schedule (``config.pacing``, ``ease``,
+    ``hold``; the original's linear schedule by default); with ``config.colour_path``
+    ``"bures"`` each frame's colours are moved onto the W2 geodesic between the pair's
+    end images (:class:`~diffmorph.core.colour.ColourPath`).
 
     Args:
       pairs: the pairs in video order (all of one size).
-      config: the render settings (frames, fps, render mode, scales).
+      config: the render settings (frames, fps, render mode, scales, pacing, colour path).
       files: final paths, ``{"mp4": ..., "gif": ..., "frames": folder}`` for the formats.
       options: formats, GIF size, boomerang.
       outputs: the set the files are staged in (the caller publishes it).
       progress: receives the ``render`` phase.
-      alphas_for: ``(pair index, renderer) -> alphas`` (default: the original's linear
-        schedule of ``config.frames``); the frame count is ``len(alphas)``.
+      measurement: a :class:`~diffmorph.app.report.Measurement` fed every frame written, or None.
 
     Returns:
       the number of frames written.
@@ -163,50 +207,70 @@ def write_video(pairs: list[PairFrames], config: MorphConfig, files: dict, optio
     Raises:
       OutputError: a file cannot be written; nothing is published.
     """
-    from ..core.render import FrameRenderer, RenderPrograms, StripBuilder, linear_alphas, maps_image
+    from ..core.render import FrameRenderer, RenderPrograms, StripBuilder, maps_image
     from ..io.video import frame_writers
 
     size = pairs[0].source.shape[:2]
     programs = RenderPrograms(config)
-    renderers = {}
+    schedules = _Schedules(config)
+    current = {}  # the pair being rendered: its renderer, alphas and colour path
 
-    def renderer(p):  # renderers are light once the programs are compiled; keep the current one
-        if p not in renderers:
-            renderers.clear()
+    def pair_state(p):
+        if current.get("index") != p:
             pair = pairs[p]
-            renderers[p] = FrameRenderer(pair.source, pair.target, pair.maps_low(), config, programs=programs)
-        return renderers[p]
+            renderer = FrameRenderer(pair.source, pair.target, pair.maps_low(), config, programs=programs)
+            current.clear()
+            current.update(index=p, renderer=renderer, alphas=schedules.alphas(pair, renderer),
+                           colour=_colour_path(pair, config))
+        return current
 
-    schedules = {}
-
-    def alphas(p):
-        if p not in schedules:
-            schedules[p] = alphas_for(p, renderer(p)) if alphas_for else linear_alphas(config.frames)
-        return schedules[p]
-
-    frames = len(alphas(0))
+    frames = len(pair_state(0)["alphas"])
     staged = {fmt: (outputs.stage_folder(files[fmt]) if fmt == "frames" else outputs.stage(files[fmt]))
               for fmt in options.formats}
     total = total_frames(len(pairs), frames, options.boomerang)
-    written = 0
+    written, last = 0, (None, None)
     with progress.phase("render", total), \
             frame_writers(options.formats, staged, size, config.fps, options.gif_max_side) as write:
         strip = None
         for p, i in frame_order(len(pairs), frames, options.boomerang):
-            backwards = written >= len(pairs) * frames
-            if i == 0 and not backwards:
+            state = pair_state(p)
+            forward = written < len(pairs) * frames
+            if i == 0 and forward:
                 pair = pairs[p]
                 if pair.maps_image is not None:
-                    save_image(outputs.stage(pair.maps_image), maps_image(renderer(p).maps))
+                    save_image(outputs.stage(pair.maps_image), maps_image(state["renderer"].maps))
                 strip = StripBuilder(frames, config.size) if pair.strip is not None else None
-            in_strip = strip is not None and not backwards and i in strip.columns
-            frame = renderer(p).render(i, alphas(p)[i], with_tiles=in_strip)
-            if strip is not None and not backwards:
-                strip.add(frame)
-                if i == frames - 1:
-                    save_image(outputs.stage(pairs[p].strip), strip.bgr, bgr=True)
-                    strip = None
-            write(frame.image)
+            alpha = state["alphas"][i]
+            in_strip = strip is not None and forward and i in strip.columns
+            if last[0] == (p, alpha) and not in_strip:  # a hold repeats a frame: render it once
+                image = last[1]
+            else:
+                frame = state["renderer"].render(i, alpha, with_tiles=in_strip)
+                image = _on_path(frame.image, alpha, state["colour"])
+                if in_strip:
+                    strip.add(frame._replace(tiles=(_on_path(frame.tiles[0], alpha, state["colour"]),
+                                                    *frame.tiles[1:])))
+                last = ((p, alpha), image)
+            if strip is not None and forward and i == frames - 1:
+                save_image(outputs.stage(pairs[p].strip), strip.bgr, bgr=True)
+                strip = None
+            write(image)
+            if measurement is not None:
+                measurement.add(image)
             written += 1
             progress.update(written)
     return written
+
+
+def _colour_path(pair: PairFrames, config: MorphConfig):
+    """The pair's :class:`~diffmorph.core.colour.ColourPath` when ``config.colour_path`` asks for one."""
+    if config.colour_path == "none":
+        return None
+    from ..core.colour import ColourPath
+
+    return ColourPath(pair.source, pair.target)
+
+
+def _on_path(image: np.ndarray, alpha: float, colour_path) -> np.ndarray:
+    """``image`` with its colours on the geodesic at ``alpha`` (unchanged without a colour path)."""
+    return image if colour_path is None else colour_path.apply(image, alpha)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import (DEFAULT_ADD_SCALE, DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_MULT_SCALE, DEFAULT_SIZE,
-                      DEFAULT_TRAIN_STEPS, DEFAULT_WARP_SCALE, RENDER_MODES, MorphConfig)
+from ..config import (COLOUR_PATHS, DEFAULT_ADD_SCALE, DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_MULT_SCALE,
+                      DEFAULT_SIZE, DEFAULT_TRAIN_STEPS, DEFAULT_WARP_SCALE, EASES, PACINGS, RENDER_MODES,
+                      MorphConfig)
 
 FORMATS = ("mp4", "gif", "frames")
 DEFAULT_FORMATS = "mp4,gif"
@@ -31,6 +32,10 @@ FLAGS = {
     "size": ("size", "--size"),
     "seed": ("seed", "--seed"),
     "render": ("render", "--render"),
+    "pacing": ("pacing", "--pacing"),
+    "ease": ("ease", "--ease"),
+    "hold": ("hold", "--hold"),
+    "colour_path": ("colour_path", "--colour-path"),
 }
 
 
@@ -92,6 +97,17 @@ def add_morph_options(parser: argparse.ArgumentParser) -> None:
     opt("--render", choices=RENDER_MODES,
         help="native: frames at the source's own size (default); working: render at S x S and "
              "resize each frame (the original's path)")
+    opt("--pacing", choices=PACINGS,
+        help="linear: the original's even alphas (default); uniform: alphas that even out the change "
+             "between frames (measured on a quick low-resolution pass)")
+    opt("--ease", choices=EASES, help="ease-in-out of the pacing (default none)")
+    opt("--hold", type=number(int, "hold"), metavar="N",
+        help="repeat the first and last frames N more times: the loop rests on each image (default 0)")
+    opt("--colour-path", choices=COLOUR_PATHS, dest="colour_path",
+        help="none (default) or bures: move each frame's colours onto the W2 (Bures) geodesic between the "
+             "end images' colour statistics, so the middle frames are not washed out")
+    opt("--report", action="store_true",
+        help="also write report.json and report.png: pace, path length, sharpness, colour path of the frames")
     opt("--formats", type=parse_formats, default=parse_formats(DEFAULT_FORMATS), metavar="LIST",
         help=f"outputs to write, comma-separated from {','.join(FORMATS)} (default {DEFAULT_FORMATS})")
     opt("--gif-max-side", type=number(int, "gif-max-side"), default=DEFAULT_GIF_MAX_SIDE, metavar="N",
@@ -137,4 +153,5 @@ def output_options(args):
 
     if args.gif_max_side < 2:
         raise UsageError(f"--gif-max-side must be >= 2 (got {args.gif_max_side})")
-    return OutputOptions(formats=args.formats, gif_max_side=args.gif_max_side, boomerang=args.boomerang)
+    return OutputOptions(formats=args.formats, gif_max_side=args.gif_max_side, boomerang=args.boomerang,
+                         report=args.report)

@@ -60,10 +60,9 @@ import math
 
 import numpy as np
 
+from ..config import EASES, PACINGS  # the settings' choices, shared with MorphConfig
 from .metrics import DISTANCE_SIDE, distance_copy, mean_abs_diff, msssim
 
-PACINGS = ("linear", "uniform")
-EASES = ("none", "sine", "cubic")
 DISTANCES = ("mad", "msssim")
 DEFAULT_DENSE = 16  # intervals of the dense pass (17 rendered frames)
 

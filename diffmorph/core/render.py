@@ -153,7 +153,8 @@ class FrameRenderer:
         size = config.size
         self.config = config
         self.out_size = source.shape[:2]  # (H, W)
-        self.maps = upsample_maps(np.asarray(maps_low, np.float32), size).numpy()  # (1, S, S, 16)
+        self.maps_low = np.asarray(maps_low, np.float32)  # (1, n, n, 16)
+        self.maps = upsample_maps(self.maps_low, size).numpy()  # (1, S, S, 16)
         if config.render == "native":
             self._inputs = (source, target)  # uint8 (H, W, 3): turned into floats band by band
             height, width = self.out_size

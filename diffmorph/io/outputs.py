@@ -6,6 +6,9 @@ all written under temporary names first (:meth:`OutputSet.stage`,
 :meth:`OutputSet.publish` move them into place. A failure or Ctrl-C at any point
 before or during publishing leaves the previous set complete, and a frames folder is
 replaced as a whole (a re-render with fewer frames leaves no old frames behind).
+Outputs of an earlier run that this run does not write (a GIF when only an MP4 is
+asked for) are *retired* (:meth:`OutputSet.retire`): removed when the set is
+published, so a folder never mixes two runs.
 
 Publishing is crash-consistent: before the first rename a journal
 (``.NAME.publish.json`` in the set's root folder) lists the moves; each existing
@@ -67,6 +70,7 @@ class OutputSet:
         self.root = Path(root)
         self.journal = self.root / f".{name}.publish.json"
         self._staged: dict[Path, Path] = {}  # final -> staged
+        self._retired: list[Path] = []  # earlier outputs this run does not write
         self._token = _token()
         self.published = False
 
@@ -112,6 +116,12 @@ class OutputSet:
         self._staged[final] = staged
         return staged
 
+    def retire(self, final) -> None:
+        """Remove ``final`` (a file or folder of an earlier run) when the set is published."""
+        final = Path(final)
+        if final not in self._staged and final not in self._retired:
+            self._retired.append(final)
+
     def discard(self) -> None:
         """Delete everything staged (nothing is published)."""
         for staged in self._staged.values():
@@ -127,6 +137,8 @@ class OutputSet:
           OutputError: if a move fails; the previous set is restored first.
         """
         moves = [(final, staged, self._temporary(final, "old")) for final, staged in self._staged.items()]
+        moves += [(final, None, self._temporary(final, "old")) for final in self._retired
+                  if final not in self._staged and (final.exists() or final.is_symlink())]
         try:
             self._write_journal(moves)
         except OSError as exc:
@@ -138,7 +150,8 @@ class OutputSet:
                 if final.exists() or final.is_symlink():
                     _move(final, backup)
                 done.append((final, staged, backup))
-                _move(staged, final)
+                if staged is not None:
+                    _move(staged, final)
         except BaseException as exc:
             _roll_back(done)
             self.discard()
@@ -155,7 +168,7 @@ class OutputSet:
         self.published = True
 
     def _write_journal(self, moves) -> None:
-        entries = [{"final": str(final), "staged": str(staged), "backup": str(backup)}
+        entries = [{"final": str(final), "staged": None if staged is None else str(staged), "backup": str(backup)}
                    for final, staged, backup in moves]
         tmp = self.journal.with_name(self.journal.name + f".{self._token}")
         with open(tmp, "w") as handle:
@@ -166,10 +179,13 @@ class OutputSet:
 
 
 def _roll_back(done) -> None:
-    """Undo the moves in ``done`` (latest first): the new output out, the backup back in."""
+    """Undo the moves in ``done`` (latest first): the new output out, the backup back in.
+
+    ``staged`` is None for a retired output (nothing new was moved in).
+    """
     for final, staged, backup in reversed(done):
         with contextlib.suppress(OSError):
-            if (final.exists() or final.is_symlink()) and not staged.exists():
+            if staged is not None and (final.exists() or final.is_symlink()) and not staged.exists():
                 _move(final, staged)
             if backup.exists() or backup.is_symlink():
                 _move(backup, final)
@@ -191,12 +207,14 @@ def recover(root, name: str = "outputs") -> bool:
         return False
     try:
         entries = json.loads(journal.read_text())
-        moves = [(Path(e["final"]), Path(e["staged"]), Path(e["backup"])) for e in entries]
+        moves = [(Path(e["final"]), None if e["staged"] is None else Path(e["staged"]), Path(e["backup"]))
+                 for e in entries]
     except (OSError, ValueError, KeyError, TypeError):
         moves = []
     _roll_back(moves)
     for _, staged, backup in moves:
-        _remove(staged)
+        if staged is not None:
+            _remove(staged)
         _remove(backup)
     with contextlib.suppress(OSError):
         journal.unlink()

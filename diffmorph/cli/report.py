@@ -1,0 +1,61 @@
+"""``diffmorph report INPUT``: measure a morph's frames (this tool's or another's).
+
+INPUT is a morph output folder, a video (MP4...), a GIF or a folder of frames. Writes
+``report.json`` and ``report.png`` (see :mod:`diffmorph.app.report`) and prints a
+short table. The measures are weight-free and self-consistent, not LPIPS or FID.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import display_path
+from .progress import say
+
+EPILOG = ("Default output folder: OUT/morph/ for a morph output folder OUT (or its morph/ folder), the "
+          "video's or GIF's folder, or a frames folder's parent folder. Exit status: 0 done, 2 bad input "
+          "or flags (nothing written), 1 a failure while writing, 130 interrupted.")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "report", help="measure a morph's frames: pace, path length, sharpness, colour path",
+        description="Measure a morph's frames (a morph output folder, a video, a GIF or a folder of frames) "
+                    "and write report.json and report.png.", epilog=EPILOG)
+    opt = parser.add_argument
+    opt("input", metavar="INPUT", help="a morph output folder, an MP4 (or other video), a GIF, or a frames folder")
+    opt("--source", metavar="A", help="the morph's source image: the first frame is compared with it")
+    opt("--target", metavar="B", help="the morph's target image: the last frame is compared with it")
+    opt("--truth", metavar="MID", help="a known midpoint image: the middle frame is compared with it")
+    opt("-o", "--output-dir", metavar="DIR", help="where report.json and report.png go (default: see below)")
+    opt("-q", "--quiet", action="store_true", help="no progress bar, no table")
+    parser.set_defaults(run=run, resume_hint="")
+    return parser
+
+
+def default_folder(input: Path) -> Path:
+    """Where the report goes when no ``-o`` is given (see the epilog)."""
+    if input.is_dir():
+        if (input / "morph").is_dir():
+            return input / "morph"
+        if input.name == "morph" or any(input.glob("morph.*")):
+            return input
+        return input.parent
+    return input.parent
+
+
+def run(args) -> int:
+    """Run the report command; returns the exit status."""
+    from ..app.progress import BarProgress
+    from ..app.report import format_table, report
+
+    progress = BarProgress(args.quiet)
+    folder = Path(args.output_dir) if args.output_dir else default_folder(Path(args.input))
+    with progress.phase("measure", None):
+        result = report(args.input, args.source, args.target, args.truth, folder,
+                        progress=lambda done, total: progress.update(done))
+    if not args.quiet:
+        print(format_table(result))
+        say(f"done: {', '.join(display_path(f) for f in result['files'])}")
+    return 0
