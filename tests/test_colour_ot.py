@@ -19,6 +19,7 @@ import pytest
 from diffmorph.core import colour
 from diffmorph.core.colour import (
     ColourPath,
+    TransferSettings,
     Gaussian,
     barycentric_map,
     bin_centres,
@@ -326,7 +327,7 @@ def test_uot_transfer_moves_colours_towards_the_palette():
     rng = np.random.default_rng(7)
     image = smooth_image(rng)
     palette = np.clip(smooth_image(rng).astype(int)[..., ::-1] + 30, 0, 255).astype(np.uint8)  # other colours
-    out = colour_transfer(image, palette, bins=16, stages=6, iters=30)
+    out = colour_transfer(image, palette, TransferSettings(bins=16, stages=6, iters=30))
     assert out.shape == image.shape and out.dtype == np.uint8
     before = w2_gaussian(gaussian_stats(image), gaussian_stats(palette))
     after = w2_gaussian(gaussian_stats(out), gaussian_stats(palette))
@@ -335,14 +336,14 @@ def test_uot_transfer_moves_colours_towards_the_palette():
 
 def test_gaussian_transfer_is_the_identity_for_the_same_image():
     image = smooth_image(np.random.default_rng(8))
-    assert np.array_equal(colour_transfer(image, image, method="gaussian"), image)
+    assert np.array_equal(colour_transfer(image, image, TransferSettings(method="gaussian")), image)
 
 
 def test_uot_transfer_is_close_to_the_identity_for_the_same_image():
     # the entropic map blurs at the final eps (kernel std sqrt(eps / 2) = 8 levels):
     # on a real photo (128 x 128 astronaut) the mean change is 1.5 levels, max 9
     image = smooth_image(np.random.default_rng(9), 32, 32)
-    out = colour_transfer(image, image, bins=32)
+    out = colour_transfer(image, image, TransferSettings(bins=32))
     change = np.abs(out.astype(int) - image)
     assert change.mean() < 2.0 and change.max() <= 12
 
@@ -351,7 +352,7 @@ def test_uot_transfer_is_close_to_the_identity_for_the_same_image():
 def test_single_colour_palette_gives_a_single_colour(method):
     image = smooth_image(np.random.default_rng(10))
     palette = np.full((3, 5, 3), (200, 30, 90), np.uint8)
-    out = colour_transfer(image, palette, method=method, bins=64, stages=3, iters=10)
+    out = colour_transfer(image, palette, TransferSettings(method=method, bins=64, stages=3, iters=10))
     if method == "gaussian":  # onto the palette's mean, spread only by the ridge (std sqrt(1e-5) = 0.8 levels)
         assert np.abs(out.reshape(-1, 3).astype(int) - (200, 30, 90)).max() <= 3
         assert np.abs(out.reshape(-1, 3).mean(axis=0) - (200, 30, 90)).max() < 0.2
@@ -367,7 +368,7 @@ def test_single_colour_palette_gives_a_single_colour(method):
 def test_single_colour_image_works(method):
     image = np.full((4, 6, 3), (10, 120, 240), np.uint8)
     palette = smooth_image(np.random.default_rng(11))
-    out = colour_transfer(image, palette, method=method, bins=16, stages=4, iters=20)
+    out = colour_transfer(image, palette, TransferSettings(method=method, bins=16, stages=4, iters=20))
     assert out.shape == image.shape and (out == out[0, 0]).all()  # one colour stays one colour
     if method == "gaussian":  # a zero-covariance image goes to the palette's mean
         assert np.abs(out[0, 0] - gaussian_stats(palette).mean * 255).max() <= 0.5 + 1e-9
@@ -377,7 +378,7 @@ def test_single_colour_image_works(method):
 def test_smallest_and_largest_bin_counts(bins):
     rng = np.random.default_rng(12)
     image, palette = smooth_image(rng, 8, 8), smooth_image(rng, 8, 8)[::-1]
-    out = colour_transfer(image, palette, bins=bins, stages=2, iters=3)
+    out = colour_transfer(image, palette, TransferSettings(bins=bins, stages=2, iters=3))
     assert out.shape == image.shape and out.dtype == np.uint8
 
 
@@ -391,7 +392,6 @@ def test_smallest_and_largest_bin_counts(bins):
         ({"lam": -1.0}, "lambda must be a finite number > 0"),
         ({"lam": float("inf")}, "lambda must be a finite number > 0"),
         ({"eps0": 0}, "eps0 must be a finite number > 0"),
-        ({"eps_min": -1e-3}, "eps_min must be a finite number > 0"),
         ({"stages": 0}, "stages must be an integer >= 1"),
         ({"iters": 0}, "iters must be an integer >= 1"),
         ({"iters": 2.5}, "iters must be an integer >= 1"),
@@ -400,7 +400,13 @@ def test_smallest_and_largest_bin_counts(bins):
 def test_transfer_refuses_bad_arguments(kwargs, message):
     image = np.zeros((2, 2, 3), np.uint8)
     with pytest.raises(ValueError, match=message):
-        colour_transfer(image, image, **kwargs)
+        colour_transfer(image, image, TransferSettings(**kwargs))
+
+
+def test_solver_refuses_a_bad_epsilon_floor():
+    p = np.ones((8, 8, 8))
+    with pytest.raises(ValueError, match="eps_min must be a finite number > 0"):
+        sinkhorn_unbalanced(p, p, eps_min=-1e-3)
 
 
 def test_transfer_refuses_bad_pixels():

@@ -4,17 +4,19 @@ one-line :class:`InputError` / :class:`OutputError` and then writes nothing."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from diffmorph.app.colour_transfer import transfer_file
-from diffmorph.core.colour import gaussian_stats, w2_gaussian
+from diffmorph.core.colour import TransferSettings, gaussian_stats, w2_gaussian
 from diffmorph.errors import InputError, OutputError
 
 pytestmark = pytest.mark.filterwarnings("error")
 
-FAST = {"bins": 16, "stages": 4, "iters": 20}  # a short schedule: tiny images, seconds
+FAST = TransferSettings(bins=16, stages=4, iters=20)  # a short schedule: tiny images, seconds
 
 
 def gradient(height, width, colours) -> np.ndarray:
@@ -41,7 +43,8 @@ def test_writes_the_recoloured_image_and_reports_w2(pair, tmp_path, method):
     image, palette = pair
     out = tmp_path / "out.png"
     calls = []
-    report = transfer_file(image, palette, out, method=method, progress=lambda d, t: calls.append((d, t)), **FAST)
+    report = transfer_file(image, palette, out, dataclasses.replace(FAST, method=method),
+                           progress=lambda d, t: calls.append((d, t)))
     written = np.asarray(Image.open(out).convert("RGB"))
     assert written.shape == (20, 30, 3)
     assert set(report) == {"w2_before", "w2_after", "seconds"}
@@ -56,7 +59,7 @@ def test_writes_the_recoloured_image_and_reports_w2(pair, tmp_path, method):
 
 def test_jpeg_output_by_extension(pair, tmp_path):
     image, palette = pair
-    transfer_file(image, palette, tmp_path / "out.JPG", method="gaussian", **FAST)
+    transfer_file(image, palette, tmp_path / "out.JPG", dataclasses.replace(FAST, method="gaussian"))
     assert (tmp_path / "out.JPG").read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG stream
 
 
@@ -73,9 +76,9 @@ def test_unreadable_palette_writes_nothing(pair, tmp_path):
     image, _ = pair
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image at all")
-    refused(lambda out: transfer_file(image, bad, out, **FAST), tmp_path, InputError, "bad.png: the file is text, not an image file")
+    refused(lambda out: transfer_file(image, bad, out, FAST), tmp_path, InputError, "bad.png: the file is text, not an image file")
     refused(
-        lambda out: transfer_file(image, tmp_path / "missing.png", out, **FAST), tmp_path, InputError, "no such file"
+        lambda out: transfer_file(image, tmp_path / "missing.png", out, FAST), tmp_path, InputError, "no such file"
     )
 
 
@@ -90,10 +93,9 @@ def test_unreadable_palette_writes_nothing(pair, tmp_path):
         ({"method": "nearest"}, "method must be one of"),
     ],
 )
-def test_bad_settings_are_input_errors(pair, tmp_path, settings, match):
-    image, palette = pair
-    kwargs = {**FAST, **settings}
-    refused(lambda out: transfer_file(image, palette, out, **kwargs), tmp_path, InputError, match)
+def test_bad_settings_are_refused_before_any_work(settings, match):
+    with pytest.raises(ValueError, match=match):
+        TransferSettings(**{"bins": 16, "stages": 4, "iters": 20, **settings})
 
 
 @pytest.mark.parametrize("name", ["out.xyz", "out", "out.exr"])
@@ -101,7 +103,7 @@ def test_unknown_output_extension_is_refused_before_reading(tmp_path, name):
     # the inputs do not exist: the extension is checked first, before any work
     missing = tmp_path / "missing.png"
     refused(
-        lambda out: transfer_file(missing, missing, out, **FAST),
+        lambda out: transfer_file(missing, missing, out, FAST),
         tmp_path,
         InputError,
         "unknown image format",
@@ -113,7 +115,7 @@ def test_missing_output_folder_is_an_output_error(pair, tmp_path):
     image, palette = pair
     out = tmp_path / "no" / "such" / "out.png"
     with pytest.raises(OutputError, match="no such folder"):
-        transfer_file(image, palette, out, **FAST)
+        transfer_file(image, palette, out, FAST)
     assert not (tmp_path / "no").exists()
 
 
@@ -122,7 +124,7 @@ def test_an_existing_output_survives_a_failed_run(pair, tmp_path):
     out = tmp_path / "out.png"
     out.write_bytes(b"previous result")
     with pytest.raises(InputError):
-        transfer_file(image, tmp_path / "missing.png", out, **FAST)
+        transfer_file(image, tmp_path / "missing.png", out, FAST)
     assert out.read_bytes() == b"previous result"
 
 
@@ -130,4 +132,4 @@ def test_tiny_images_are_refused(pair, tmp_path):
     image, _ = pair
     one = tmp_path / "one.png"
     Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(one)
-    refused(lambda out: transfer_file(image, one, out, **FAST), tmp_path, InputError, "too small")
+    refused(lambda out: transfer_file(image, one, out, FAST), tmp_path, InputError, "too small")

@@ -255,5 +255,4 @@ def test_close_ends_the_background_thread():
     for seed in range(3):
         meter.add(textured(seed))
     meter.close()
-    meter._worker.thread.join(timeout=30)
-    assert not meter._worker.thread.is_alive()
+    assert not meter._worker._worker._thread.is_alive()  # stop() joined it

@@ -53,7 +53,7 @@ def test_mp4_odd_size_is_padded_by_one_edge_pixel(tmp_path):
 def test_mp4_queue_is_bounded_by_bytes(tmp_path, size, slots):
     writer = video.Mp4Writer(tmp_path / "q.mp4", size, fps=10)
     try:
-        assert writer._queue.maxsize == slots
+        assert writer._worker.maxsize == slots
     finally:
         writer.abort()
 

@@ -18,17 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..core.colour import (
-    DEFAULT_BINS,
-    DEFAULT_EPS0,
-    DEFAULT_ITERS,
-    DEFAULT_LAMBDA,
-    DEFAULT_STAGES,
-    check_transfer_args,
-    colour_transfer,
-    gaussian_stats,
-    w2_gaussian,
-)
+from ..core.colour import TransferSettings, colour_transfer, gaussian_stats, w2_gaussian
 from ..errors import InputError, OutputError
 from ..io.files import save_image
 from ..io.images import load_image
@@ -59,27 +49,15 @@ def check_output_path(out_path) -> Path:
     return path
 
 
-def transfer_file(
-    image_path,
-    palette_path,
-    out_path,
-    *,
-    method: str = "uot",
-    bins: int = DEFAULT_BINS,
-    lam: float = DEFAULT_LAMBDA,
-    eps0: float = DEFAULT_EPS0,
-    stages: int = DEFAULT_STAGES,
-    iters: int = DEFAULT_ITERS,
-    progress: Callable[[int, int], object] | None = None,
-) -> dict:
+def transfer_file(image_path, palette_path, out_path, settings: TransferSettings = TransferSettings(),
+                  progress: Callable[[int, int], object] | None = None) -> dict:
     """Recolour the image at ``image_path`` towards the colours of ``palette_path``; write ``out_path``.
 
     Args:
       image_path, palette_path: image files (what :func:`~diffmorph.io.images.load_image`
         reads; at least 2 x 2 pixels).
       out_path: the output; its extension picks the format (.png, .jpg, ...).
-      method: ``"uot"`` (unbalanced OT on colour histograms) or ``"gaussian"`` (Bures map).
-      bins, lam, eps0, stages, iters: see :func:`diffmorph.core.colour.colour_transfer`.
+      settings: the method and solver settings (:class:`~diffmorph.core.colour.TransferSettings`).
       progress: ``progress(done, total)``, passed to the solver (iterations).
 
     Returns:
@@ -87,22 +65,15 @@ def transfer_file(
       Gaussian(palette)), "seconds": wall time of the whole call}``; W2 in unit-cube RGB.
 
     Raises:
-      InputError: a bad setting (method, bins outside 8..128, lam/eps0 <= 0, stages or
-        iters < 1), an unknown output extension (all checked before reading anything),
-        or an unreadable / unusable input image. One-line messages.
+      InputError: an unknown output extension (checked before reading anything), or an
+        unreadable / unusable input image. One-line messages.
       OutputError: the output folder is missing or not writable, or the write fails.
     """
     start = time.perf_counter()
-    try:
-        check_transfer_args(method=method, bins=bins, lam=lam, eps0=eps0, stages=stages, iters=iters)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
     path = check_output_path(out_path)
     image = load_image(image_path).pixels
     palette = load_image(palette_path).pixels
-    result = colour_transfer(
-        image, palette, method=method, bins=bins, lam=lam, eps0=eps0, stages=stages, iters=iters, progress=progress
-    )
+    result = colour_transfer(image, palette, settings, progress=progress)
     save_image(path, result)
     goal = gaussian_stats(palette)
     return {

@@ -44,9 +44,18 @@ from .runtime import import_tensorflow_quietly
 from .write import OutputOptions, PairFrames, check_frames_folder, check_output_budget, total_frames, write_video
 
 
+LAYOUT = {  # attribute of MorphPaths -> path below the output folder (the original's layout)
+    "train": "train", "morph": "morph", "preds": "preds.npy", "mp4": "morph/morph.mp4", "gif": "morph/morph.gif",
+    "result": "morph/result.jpg", "maps_jpg": "morph/maps.jpg", "maps_npz": "morph/maps.npz",
+    "checkpoint": "morph/checkpoint.npz", "report_json": "morph/report.json", "report_png": "morph/report.png",
+    "default_frames": "morph/frames",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class MorphPaths:
-    """Where one morph writes, below ``root`` (the original's layout).
+    """Where one morph writes, below ``root``: ``paths.mp4`` is ``root/morph/morph.mp4``, and
+    so on for every name in :data:`LAYOUT`.
 
     ``frames_dir`` overrides where numbered frames go (default ``root/morph/frames``).
     """
@@ -54,49 +63,18 @@ class MorphPaths:
     root: Path
     frames_dir: Path | None = None
 
-    @property
-    def train(self) -> Path:
-        return self.root / "train"
-
-    @property
-    def morph(self) -> Path:
-        return self.root / "morph"
-
-    @property
-    def preds(self) -> Path:
-        return self.root / "preds.npy"
-
-    @property
-    def mp4(self) -> Path:
-        return self.morph / "morph.mp4"
-
-    @property
-    def gif(self) -> Path:
-        return self.morph / "morph.gif"
-
-    @property
-    def result(self) -> Path:
-        return self.morph / "result.jpg"
-
-    @property
-    def maps_jpg(self) -> Path:
-        return self.morph / "maps.jpg"
-
-    @property
-    def maps_npz(self) -> Path:
-        return self.morph / "maps.npz"
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.morph / "checkpoint.npz"
+    def __getattr__(self, name: str) -> Path:
+        if name not in LAYOUT:
+            raise AttributeError(name)
+        return self.root / LAYOUT[name]
 
     @property
     def frames(self) -> Path:
-        return self.frames_dir if self.frames_dir is not None else self.morph / "frames"
+        return self.frames_dir if self.frames_dir is not None else self.default_frames
 
     @property
     def report_files(self) -> list[Path]:
-        return [self.morph / "report.json", self.morph / "report.png"]
+        return [self.report_json, self.report_png]
 
     def video_files(self) -> dict[str, Path]:
         return {"mp4": self.mp4, "gif": self.gif, "frames": self.frames}
@@ -107,7 +85,7 @@ class MorphPaths:
         A ``frames_dir`` chosen by the user is never in it: it is replaced when frames
         are written there, and never removed otherwise.
         """
-        return [self.preds, self.mp4, self.gif, self.result, self.maps_jpg, self.maps_npz, self.morph / "frames",
+        return [self.preds, self.mp4, self.gif, self.result, self.maps_jpg, self.maps_npz, self.default_frames,
                 *self.report_files]
 
 

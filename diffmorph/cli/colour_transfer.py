@@ -11,20 +11,21 @@ from __future__ import annotations
 import argparse
 
 from ..errors import display_path
-from .options import number
+from .options import UsageError, number
 from .progress import say
 
-EPILOG = ("Exit status: 0 done, 2 bad input or flags (nothing written), 1 a failure while writing, "
-          "130 interrupted.")
+SETTING_FLAGS = {"method": "--method", "bins": "--bins", "lambda": "--lambda", "eps0": "--eps", "stages": "--stages",
+                 "iters": "--iters"}
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+HELP = dict(summary="recolour an image with a palette image's colours (optimal transport)",
+            description="Recolour IMAGE with the colours of PALETTE: unbalanced optimal transport between colour "
+                        "histograms (uot), or the W2 map between Gaussian fits (gaussian).")
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
     from ..core.colour import DEFAULT_BINS, DEFAULT_EPS0, DEFAULT_ITERS, DEFAULT_LAMBDA, DEFAULT_STAGES
 
-    parser = subparsers.add_parser(
-        "colour-transfer", help="recolour an image with a palette image's colours (optimal transport)",
-        description="Recolour IMAGE with the colours of PALETTE: unbalanced optimal transport between "
-                    "colour histograms (uot), or the W2 map between Gaussian fits (gaussian).", epilog=EPILOG)
     opt = parser.add_argument
     opt("image", metavar="IMAGE", help="the image to recolour")
     opt("--palette", required=True, metavar="PALETTE", help="the image whose colours to take")
@@ -41,20 +42,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     opt("--iters", type=number(int, "iters"), default=DEFAULT_ITERS, metavar="I",
         help=f"Sinkhorn iterations per stage (default {DEFAULT_ITERS})")
     opt("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(run=run, resume_hint="")
-    return parser
 
 
 def run(args) -> int:
     """Run the colour-transfer command; returns the exit status."""
     from ..app.colour_transfer import transfer_file
     from ..app.progress import BarProgress
+    from ..core.colour import TransferSettings
 
+    try:
+        settings = TransferSettings(method=args.method, bins=args.bins, lam=args.lam, eps0=args.eps0,
+                                    stages=args.stages, iters=args.iters)
+    except ValueError as exc:  # the message starts with the setting's name: put its flag there
+        name, _, rest = str(exc).partition(" ")
+        raise UsageError(f"{SETTING_FLAGS.get(name, name)} {rest}") from None
     progress = BarProgress(args.quiet)
-    total = args.stages * args.iters if args.method == "uot" else None
-    with progress.phase("colour", total):
-        result = transfer_file(args.image, args.palette, args.output, method=args.method, bins=args.bins,
-                               lam=args.lam, eps0=args.eps0, stages=args.stages, iters=args.iters,
+    with progress.phase("colour", settings.iterations if settings.method == "uot" else None):
+        result = transfer_file(args.image, args.palette, args.output, settings,
                                progress=lambda done, total: progress.update(done))
     say(f"W2 between the colour Gaussians of the image and the palette: {result['w2_before']:.4f} before, "
         f"{result['w2_after']:.4f} after (unit RGB cube)")

@@ -25,7 +25,7 @@ import warnings
 from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, USER_ERRORS, Interrupted, exit_status
 from ..version import __version__
 from . import colour_transfer, morph, report, sequence
-from .options import UsageError
+from .options import UsageError, new_subcommand
 from .progress import PROG, say
 
 SUBCOMMANDS = {"morph": morph, "sequence": sequence, "report": report, "colour-transfer": colour_transfer}
@@ -51,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(title="subcommands", dest="command", metavar="SUBCOMMAND",
                                        parser_class=_Parser)
-    parser.subcommands = {name: module.add_parser(subparsers) for name, module in SUBCOMMANDS.items()}
+    parser.subcommands = {}
+    for name, module in SUBCOMMANDS.items():  # each module: HELP (texts), add_options(parser), run(args)
+        parser.subcommands[name] = new_subcommand(subparsers, name, module.run, **module.HELP)
+        module.add_options(parser.subcommands[name])
     return parser
 
 

@@ -13,19 +13,19 @@ from pathlib import Path
 
 from ..config import MAPS_SETTINGS, MorphConfig
 from ..errors import InputError, display_path
-from .options import FLAGS, UsageError, add_morph_options, explicit_settings, make_config, output_options
+from .options import (FLAGS, UsageError, add_morph_options, explicit_settings, make_config, output_options)
 from .progress import say
 
-EPILOG = ("Outputs: train/ (snapshots), preds.npy, morph/ (morph.mp4, morph.gif, result.jpg, maps.jpg, "
-          "maps.npz, checkpoint.npz) under --output-dir. Exit status: 0 done, 2 bad input or flags, "
-          "1 a failure while optimising or writing, 130 interrupted.")
+HELP = dict(
+    summary="morph a source image into a target image (the default command)",
+    description="Morph a source image into a target image (DiffMorph). The same as 'diffmorph -s A -t B' and "
+                "'python morph.py -s A -t B'.",
+    epilog="Outputs: train/ (snapshots), preds.npy, morph/ (morph.mp4, morph.gif, result.jpg, maps.jpg, maps.npz, "
+           "checkpoint.npz) under --output-dir.",
+    resume_hint="run the same command with --resume to continue")
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "morph", help="morph a source image into a target image (the default command)",
-        description="Morph a source image into a target image (DiffMorph). The same as "
-                    "'diffmorph -s A -t B' and 'python morph.py -s A -t B'.", epilog=EPILOG)
+def add_options(parser: argparse.ArgumentParser) -> None:
     opt = parser.add_argument
     opt("-s", "--source", help="source image (the first frame)")
     opt("-t", "--target", help="target image (the last frame)")
@@ -38,8 +38,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                              "command line's settings override the file's")
     opt("--resume", action="store_true", help="continue from OUTPUT_DIR/morph/checkpoint.npz")
     add_morph_options(parser)
-    parser.set_defaults(run=run, resume_hint="run the same command with --resume to continue")
-    return parser
 
 
 def config_for_maps(saved, explicit: dict, force: bool, progress) -> MorphConfig:

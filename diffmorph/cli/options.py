@@ -39,6 +39,21 @@ FLAGS = {
 }
 
 
+EXIT_HELP = ("Exit status: 0 done, 2 bad input or flags (nothing written), 1 a failure while optimising or "
+             "writing, 130 interrupted.")
+
+
+def new_subcommand(subparsers, name: str, run, summary: str, description: str, epilog: str = "",
+                   resume_hint: str = "", **kwargs) -> argparse.ArgumentParser:
+    """A subcommand's parser: ``summary`` in ``diffmorph --help``, ``description`` and ``epilog``
+    (followed by the exit statuses) in its own help; ``run(args) -> status`` runs it, and
+    ``resume_hint`` is added to an interruption's message when the run can be resumed."""
+    parser = subparsers.add_parser(name, help=summary, description=description,
+                                   epilog=f"{epilog}\n\n{EXIT_HELP}" if epilog else EXIT_HELP, **kwargs)
+    parser.set_defaults(run=run, resume_hint=resume_hint)
+    return parser
+
+
 class UsageError(Exception):
     """A bad flag value found after parsing; reported like argparse's errors (exit 2)."""
 

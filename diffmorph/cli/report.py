@@ -13,16 +13,15 @@ from pathlib import Path
 from ..errors import display_path
 from .progress import say
 
-EPILOG = ("Default output folder: OUT/morph/ for a morph output folder OUT (or its morph/ folder), the "
-          "video's or GIF's folder, or a frames folder's parent folder. Exit status: 0 done, 2 bad input "
-          "or flags (nothing written), 1 a failure while writing, 130 interrupted.")
+HELP = dict(
+    summary="measure a morph's frames: pace, path length, sharpness, colour path",
+    description="Measure a morph's frames (a morph output folder, a video, a GIF or a folder of frames) and "
+                "write report.json and report.png.",
+    epilog="Default output folder: OUT/morph/ for a morph output folder OUT (or its morph/ folder), the video's "
+           "or GIF's folder, or a frames folder's parent folder.")
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "report", help="measure a morph's frames: pace, path length, sharpness, colour path",
-        description="Measure a morph's frames (a morph output folder, a video, a GIF or a folder of frames) "
-                    "and write report.json and report.png.", epilog=EPILOG)
+def add_options(parser: argparse.ArgumentParser) -> None:
     opt = parser.add_argument
     opt("input", metavar="INPUT", help="a morph output folder, an MP4 (or other video), a GIF, or a frames folder")
     opt("--source", metavar="A", help="the morph's source image: the first frame is compared with it")
@@ -30,8 +29,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     opt("--truth", metavar="MID", help="a known midpoint image: the middle frame is compared with it")
     opt("-o", "--output-dir", metavar="DIR", help="where report.json and report.png go (default: see below)")
     opt("-q", "--quiet", action="store_true", help="no progress bar, no table")
-    parser.set_defaults(run=run, resume_hint="")
-    return parser
 
 
 def default_folder(input: Path) -> Path:

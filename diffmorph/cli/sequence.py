@@ -13,7 +13,7 @@ from .options import add_morph_options, explicit_settings, make_config, output_o
 from .progress import say
 
 FRAME_RULE = """\
-frames: every pair gives all of its --steps frames, so P pairs give P x steps
+Frames: every pair gives all of its --steps frames, so P pairs give P x steps
 frames (3 images: 2 x steps; 3 images with --loop: 3 x steps); images where two
 pairs meet are held for two frames. --boomerang plays the F frames forward and then
 backward without repeating the turning frames: 2 x F - 2 (not with --loop). The GIF
@@ -21,17 +21,16 @@ merges identical consecutive frames (same timing, fewer stored frames).
 
 Every image is resized to the first image's size. Each pair's maps are kept in
 WORK_DIR/NNN_a_to_b/ (default OUT_pairs/ beside OUT); a re-run with the same images
-and settings re-uses finished pairs and resumes an interrupted one.
-
-Exit status: 0 done, 2 bad input or flags, 1 a failure while optimising or writing,
-130 interrupted (finished pairs and the current pair's checkpoint are kept)."""
+and settings re-uses finished pairs and resumes an interrupted one (an interrupted run
+keeps the finished pairs and the current pair's checkpoint)."""
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "sequence", help="morph a sequence of images into one video",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Morph a sequence of images (IMG1 -> IMG2 -> IMG3 ...) into one video.", epilog=FRAME_RULE)
+HELP = dict(summary="morph a sequence of images into one video",
+            description="Morph a sequence of images (IMG1 -> IMG2 -> IMG3 ...) into one video.", epilog=FRAME_RULE,
+            resume_hint="run the same command again to continue", formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
     opt = parser.add_argument
     opt("images", nargs="+", metavar="IMAGE", help="two or more images, in video order")
     opt("-o", "--output", required=True, metavar="OUT.mp4",
@@ -40,8 +39,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="where each pair's maps, checkpoints and snapshots are kept (default: OUT_pairs beside OUT)")
     opt("--loop", action="store_true", help="also morph the last image back to the first")
     add_morph_options(parser)
-    parser.set_defaults(run=run, resume_hint="run the same command again to continue")
-    return parser
 
 
 def run(args) -> int:

@@ -108,9 +108,11 @@ colour statistics; identity at alpha 0 and 1.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numbers
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -301,32 +303,47 @@ def check_bins(bins) -> None:
         raise ValueError(f"bins must be an integer from {MIN_BINS} to {MAX_BINS} (got {bins!r})")
 
 
-def check_transfer_args(
-    *,
-    method: str = "uot",
-    bins=DEFAULT_BINS,
-    lam=DEFAULT_LAMBDA,
-    eps0=DEFAULT_EPS0,
-    stages=DEFAULT_STAGES,
-    iters=DEFAULT_ITERS,
-    eps_min=EPS_MIN,
-) -> None:
-    """Check the settings of :func:`colour_transfer` (and of :func:`sinkhorn_unbalanced`).
+@dataclasses.dataclass(frozen=True)
+class TransferSettings:
+    """The settings of a colour transfer (:func:`colour_transfer`), validated.
+
+    Attributes:
+      method: ``"uot"`` (unbalanced OT between colour histograms) or ``"gaussian"``
+        (the Bures map between Gaussian fits of the colours).
+      bins: histogram bins per channel, 8..128 ("uot").
+      lam: strength of the KL-relaxed marginals, finite > 0 ("uot"; the published 0.8).
+      eps0: epsilon of the first stage, finite > 0 (halved after each stage).
+      stages, iters: stages of the schedule and scaling iterations per stage (>= 1).
+      (The solver's epsilon floor is :data:`EPS_MIN`; :func:`sinkhorn_unbalanced` takes another.)
 
     Raises:
-      ValueError: with a one-line message naming the first bad setting: ``method`` not
-        in :data:`METHODS`; ``bins`` not an integer in 8..128; ``lam``, ``eps0`` or
-        ``eps_min`` not a finite number > 0; ``stages`` or ``iters`` not an integer >= 1.
+      ValueError: on construction, one line naming the first bad setting.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
-    check_bins(bins)
-    for name, value in (("lambda", lam), ("eps0", eps0), ("eps_min", eps_min)):
-        if not _is_positive(value):
-            raise ValueError(f"{name} must be a finite number > 0 (got {value!r})")
-    for name, value in (("stages", stages), ("iters", iters)):
-        if not _is_int(value) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1 (got {value!r})")
+
+    method: Literal["uot", "gaussian"] = "uot"
+    bins: int = DEFAULT_BINS
+    lam: float = DEFAULT_LAMBDA
+
+    # the epsilon schedule: eps0 halved after each of ``stages`` stages of ``iters`` iterations
+    eps0: float = DEFAULT_EPS0
+    stages: int = DEFAULT_STAGES
+    iters: int = DEFAULT_ITERS
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)} (got {self.method!r})")
+        check_bins(self.bins)
+        for name, value in (("lambda", self.lam), ("eps0", self.eps0)):
+            if not _is_positive(value):
+                raise ValueError(f"{name} must be a finite number > 0 (got {value!r})")
+        for name, value in (("stages", self.stages), ("iters", self.iters)):
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1 (got {value!r})")
+
+    @property
+    def iterations(self) -> int:
+        """Scaling iterations of the whole schedule ("uot")."""
+        return self.stages * self.iters
 
 
 def _check_rgb8(pixels, name: str) -> np.ndarray:
@@ -635,10 +652,12 @@ def sinkhorn_unbalanced(
       :class:`UotSolution` at the last stage's ``eps``.
 
     Raises:
-      ValueError: bad settings (:func:`check_transfer_args`) or histograms (shapes
+      ValueError: bad settings (:class:`TransferSettings`) or histograms (shapes
         differ, negative or non-finite counts, all zero).
     """
-    check_transfer_args(lam=lam, eps0=eps0, stages=stages, iters=iters, eps_min=eps_min)
+    TransferSettings(lam=lam, eps0=eps0, stages=stages, iters=iters)  # validates them
+    if not _is_positive(eps_min):
+        raise ValueError(f"eps_min must be a finite number > 0 (got {eps_min!r})")
     p = _check_histogram(p, "p")
     q = _check_histogram(q, "q")
     if p.shape != q.shape:
@@ -808,18 +827,8 @@ def apply_affine(pixels, matrix: np.ndarray, offset: np.ndarray) -> np.ndarray:
     return out.reshape(image.shape)
 
 
-def colour_transfer(
-    image,
-    palette,
-    method: str = "uot",
-    bins: int = DEFAULT_BINS,
-    lam: float = DEFAULT_LAMBDA,
-    eps0: float = DEFAULT_EPS0,
-    stages: int = DEFAULT_STAGES,
-    iters: int = DEFAULT_ITERS,
-    progress: Callable[[int, int], object] | None = None,
-    eps_min: float = EPS_MIN,
-) -> np.ndarray:
+def colour_transfer(image, palette, settings: TransferSettings = TransferSettings(),
+                    progress: Callable[[int, int], object] | None = None) -> np.ndarray:
     """Move an image's colours towards a palette image's colours.
 
     ``method="uot"``: unbalanced OT between the colour histograms (``p`` from the
@@ -832,8 +841,7 @@ def colour_transfer(
     Args:
       image: uint8 ``(H, W, 3)`` RGB, the image to recolour.
       palette: uint8 ``(H', W', 3)`` RGB, whose colours are the goal.
-      method, bins, lam, eps0, stages, iters, eps_min: see :func:`check_transfer_args`
-        and :func:`sinkhorn_unbalanced` (``bins``, ``lam`` and the schedule only
+      settings: :class:`TransferSettings` (``bins``, ``lam`` and the schedule only
         matter for ``"uot"``).
       progress: ``progress(done, total)`` in iterations ("uot"); ``progress(1, 1)`` once
         for "gaussian".
@@ -842,25 +850,23 @@ def colour_transfer(
       uint8 ``(H, W, 3)``, rounded to the nearest level and clipped to 0..255.
 
     Raises:
-      ValueError: bad settings (one-line messages) or pixels that are not uint8 (H, W, 3).
+      ValueError: pixels that are not uint8 (H, W, 3).
     """
-    check_transfer_args(method=method, bins=bins, lam=lam, eps0=eps0, stages=stages, iters=iters, eps_min=eps_min)
     image = _check_rgb8(image, "image")
     palette = _check_rgb8(palette, "palette")
-    if method == "gaussian":
+    if settings.method == "gaussian":
         matrix, offset = bures_map(gaussian_stats(image), gaussian_stats(palette))
         out = apply_affine(image, matrix, offset)
         if progress is not None:
             progress(1, 1)
         return out
     solution = sinkhorn_unbalanced(
-        colour_histogram(palette, bins),
-        colour_histogram(image, bins),
-        lam=lam,
-        eps0=eps0,
-        stages=stages,
-        iters=iters,
-        eps_min=eps_min,
+        colour_histogram(palette, settings.bins),
+        colour_histogram(image, settings.bins),
+        lam=settings.lam,
+        eps0=settings.eps0,
+        stages=settings.stages,
+        iters=settings.iters,
         progress=progress,
     )
     return apply_colour_map(image, barycentric_map(solution))

@@ -89,8 +89,6 @@ from __future__ import annotations
 
 import functools
 import math
-import queue
-import threading
 from collections import deque
 
 import cv2
@@ -412,45 +410,22 @@ class _DistanceWorker:
     """
 
     def __init__(self):
-        self.queue: queue.Queue = queue.Queue(maxsize=QUEUED_PAIRS)
-        self.distances: list[float] = []
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="diffmorph-msssim", daemon=True)
-        self.thread.start()
+        from ..worker import Worker
 
-    def _run(self) -> None:
-        while True:
-            pair = self.queue.get()
-            if pair is None:
-                return
-            if self.error is None:
-                try:
-                    self.distances.append(1.0 - msssim(*pair))
-                except Exception as exc:  # noqa: BLE001 (re-raised on the caller's thread by finish())
-                    self.error = exc
+        self.distances: list[float] = []
+        self._worker = Worker(lambda pair: self.distances.append(1.0 - msssim(*pair)), QUEUED_PAIRS,
+                              "diffmorph-msssim")
 
     def put(self, a: np.ndarray, b: np.ndarray) -> None:
-        if self.error is not None:
-            raise self.error
-        self.queue.put((a, b))
+        self._worker.put((a, b))
 
     def stop(self) -> None:
         """End the thread without computing the queued pairs (after a failure elsewhere)."""
-        self.error = self.error or RuntimeError("stopped")
-        while True:  # the caller is the only producer: once drained, the end marker fits
-            try:
-                self.queue.get_nowait()
-            except queue.Empty:
-                break
-        self.queue.put(None)
+        self._worker.stop()
 
     def finish(self) -> list[float]:
         """Wait for the queued pairs; return every distance so far (or raise the worker's error)."""
-        if self.thread.is_alive():
-            self.queue.put(None)
-            self.thread.join()
-        if self.error is not None:
-            raise self.error
+        self._worker.finish()
         return self.distances
 
 
@@ -528,7 +503,7 @@ class PathMeter:
 
     def close(self) -> None:
         """Stop the background thread if :meth:`result` will not be called (an error while adding)."""
-        if self._worker is not None and self._worker.thread.is_alive():
+        if self._worker is not None:
             self._worker.stop()
 
     def _middle_frame(self) -> tuple[int, np.ndarray] | None:

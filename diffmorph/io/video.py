@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import struct
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import OutputError, display_path
+from ..worker import Worker
 
 MP4_CRF = 18  # x264 quality: 18 is visually lossless for most content
 MP4_QUEUE_BYTES = 64_000_000  # frames waiting for the encoder thread (at least one, at most 4)
@@ -161,21 +160,8 @@ class Mp4Writer:
                 raise OutputError(f"cannot start ffmpeg for {display_path(self.path)}: {first_line(exc)}") from None
             raise
         frame_bytes = (height + 1) * (width + 1) * 3
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, min(4, MP4_QUEUE_BYTES // frame_bytes)))
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._encode, daemon=True)
-        self._thread.start()
-
-    def _encode(self):
-        while True:
-            frame = self._queue.get()
-            if frame is None:
-                return
-            if self._error is None:
-                try:
-                    self._writer.send(np.ascontiguousarray(frame))
-                except BaseException as exc:  # reported on the caller's thread
-                    self._error = exc
+        self._worker = Worker(lambda frame: self._writer.send(np.ascontiguousarray(frame)),
+                              min(4, MP4_QUEUE_BYTES // frame_bytes), "diffmorph-mp4")
 
     def _failed(self, error: BaseException) -> OutputError:
         return OutputError(f"video encoding failed for {display_path(self.path)}: {first_line(error)}")
@@ -186,9 +172,10 @@ class Mp4Writer:
         Raises:
           OutputError: the encoder failed on an earlier frame.
         """
-        if self._error is not None:
-            raise self._failed(self._error)
-        self._queue.put(even_pad(frame))
+        try:
+            self._worker.put(even_pad(frame))
+        except (OSError, RuntimeError) as exc:
+            raise self._failed(exc) from None
 
     def close(self) -> None:
         """Finish encoding and check the file is complete.
@@ -196,15 +183,9 @@ class Mp4Writer:
         Raises:
           OutputError: encoding failed (the file is deleted).
         """
-        self._queue.put(None)
-        self._thread.join()
         try:
-            if self._error is not None:
-                raise self._failed(self._error)
+            self._worker.finish()
             self._writer.close()
-        except OutputError:
-            _remove(self.path)
-            raise
         except (OSError, RuntimeError) as exc:
             _remove(self.path)
             raise self._failed(exc) from None
@@ -220,8 +201,7 @@ class Mp4Writer:
         log = logging.getLogger("imageio_ffmpeg")
         was_disabled, log.disabled = log.disabled, True  # "no frames have been written"
         with contextlib.suppress(BaseException):
-            self._queue.put(None)
-            self._thread.join()
+            self._worker.stop()
             self._writer.close()
         log.disabled = was_disabled
         _remove(self.path)
