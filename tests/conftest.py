@@ -13,6 +13,10 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("POT_BACKEND_DISABLE_TENSORFLOW", "1")  # POT (a test reference) need not load TF
 os.environ.setdefault("POT_BACKEND_DISABLE_PYTORCH", "1")
+if "DIFFMORPH_CACHE_DIR" not in os.environ:  # compiled programs shared by this run's processes, not the user's cache
+    import tempfile
+
+    os.environ["DIFFMORPH_CACHE_DIR"] = tempfile.mkdtemp(prefix="diffmorph-test-cache-")
 
 # Make the in-repo package importable under plain `pytest` too (not only `python -m pytest`).
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -8,7 +8,8 @@ fits (a sequence compiles its programs once). For each pair it:
    starts fresh and removes the previous run's snapshots;
 2. runs the train steps, reporting each to the :class:`~diffmorph.app.progress.Progress`;
    at the original's snapshot steps (plus the last) it writes ``a_to_b_N.jpg`` and
-   ``b_to_a_N.jpg`` (at the source's size) and a checkpoint, both atomically;
+   ``b_to_a_N.jpg`` (at the source's size) and a checkpoint, both atomically, from a
+   background :class:`~diffmorph.worker.Worker` while the training goes on;
 3. checks the final maps are finite (a step can diverge on its very last update).
 
 Ctrl-C saves a checkpoint (when a step was done) and raises
@@ -17,6 +18,7 @@ Ctrl-C saves a checkpoint (when a step was done) and raises
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from pathlib import Path
@@ -28,9 +30,11 @@ from ..errors import InputError, Interrupted, NonFiniteLossError, OutputError, d
 from ..io import mapsfile
 from ..io.files import save_image
 from .inputs import Pair, match_size
+from ..worker import Worker
 from .progress import SILENT, Progress
 
 SNAPSHOT_NAME = re.compile(r"^(a_to_b|b_to_a)_\d+\.jpg$")
+SNAPSHOTS_QUEUED = 2  # snapshot steps waiting for the writer (each holds the net's state: ~5 MB)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,24 +100,34 @@ class Fitter:
             clear_snapshots(files.train)
         height, width = pair.source.shape[:2]
 
-        def save_checkpoint():
+        def save_checkpoint(state=None):
             if files.checkpoint is not None:
-                mapsfile.save(files.checkpoint, meta, **trainer.state())
+                mapsfile.save(files.checkpoint, meta, **(trainer.state() if state is None else state))
 
+        def snapshot(step: int, maps_low: np.ndarray, state: dict):
+            """The work of one snapshot step, done off the training thread."""
+            if files.train is not None:
+                for name, image in zip(("a_to_b", "b_to_a"), self.snapshots(maps_low)):
+                    save_image(files.train / f"{name}_{step}.jpg", match_size(image, height, width))
+            save_checkpoint(state)
+
+        # snapshots and checkpoints are rendered and written by a worker while training goes on
+        writer = Worker(lambda item: snapshot(*item), SNAPSHOTS_QUEUED, "diffmorph-snapshots")
         with progress.phase("optimise", config.train_steps, trainer.step_count):
             try:
                 for step in optimise(trainer, config.train_steps):
                     progress.update(step.step, f"loss {step.loss:.6f}")
-                    if step.maps_low is None:
-                        continue
-                    _check_finite(step.maps_low, step.step)
-                    if files.train is not None:
-                        for name, image in zip(("a_to_b", "b_to_a"), self.snapshots(step.maps_low)):
-                            save_image(files.train / f"{name}_{step.step}.jpg", match_size(image, height, width))
-                    save_checkpoint()
+                    if step.maps_low is not None:
+                        _check_finite(step.maps_low, step.step)
+                        writer.put((step.step, step.maps_low, trainer.state()))
+                writer.finish()
             except KeyboardInterrupt:
+                with contextlib.suppress(Exception):
+                    writer.finish()  # what was queued is written first; then the latest state
                 message, saved = self._interrupted(trainer, files, save_checkpoint)
                 raise Interrupted(message, resumable=saved) from None
+            finally:
+                writer.stop()
         maps_low = trainer.maps_low()
         _check_finite(maps_low, trainer.step_count)
         if not is_snapshot_step(trainer.step_count, config.train_steps) and trainer.step_count:

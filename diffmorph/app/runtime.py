@@ -1,9 +1,48 @@
-"""Loading TensorFlow quietly, once the cheap checks have passed."""
+"""Loading TensorFlow quietly, with a persistent compilation cache, once the cheap checks have passed."""
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+
+CACHE_ENV = "DIFFMORPH_CACHE_DIR"  # the cache folder; empty: no persistent cache
+XLA_CACHE_FLAG = "--tf_xla_persistent_cache_directory"
+
+
+def xla_cache_dir() -> Path | None:
+    """Where compiled XLA programs are kept between runs, or None (no persistent cache).
+
+    ``$DIFFMORPH_CACHE_DIR/xla`` if that variable is set (an empty value turns the cache
+    off), else ``xla`` in the user's cache folder (``platformdirs.user_cache_dir``:
+    ``~/.cache/diffmorph`` on Linux). A second run at the same size then loads its
+    programs instead of compiling them. Delete the folder to clear it.
+    """
+    value = os.environ.get(CACHE_ENV)
+    if value == "":
+        return None
+    if value is None:
+        import platformdirs
+
+        value = platformdirs.user_cache_dir("diffmorph", appauthor=False)
+    return Path(value) / "xla"
+
+
+def _enable_xla_cache() -> None:
+    """Point TensorFlow's persistent XLA cache at :func:`xla_cache_dir` (before TensorFlow starts).
+
+    Left alone when ``TF_XLA_FLAGS`` already names a cache, when the folder cannot be
+    made, or when its path has a space (``TF_XLA_FLAGS`` is split on spaces).
+    """
+    flags = os.environ.get("TF_XLA_FLAGS", "")
+    folder = xla_cache_dir()
+    if folder is None or XLA_CACHE_FLAG in flags or " " in str(folder):
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    os.environ["TF_XLA_FLAGS"] = f"{flags} {XLA_CACHE_FLAG}={folder}".strip()
 
 
 def import_tensorflow_quietly() -> None:
@@ -12,11 +51,13 @@ def import_tensorflow_quietly() -> None:
     TensorFlow 2.21 prints C++ INFO lines and, without a GPU driver, a cuInit error
     before ``TF_CPP_MIN_LOG_LEVEL`` takes effect; they are noise to a user. Python
     exceptions (and Ctrl-C) still propagate, with stderr restored first. Cheap when
-    TensorFlow is already loaded.
+    TensorFlow is already loaded. Also turns on the persistent compilation cache
+    (:func:`xla_cache_dir`) when TensorFlow was not loaded yet.
     """
     if "tensorflow" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _enable_xla_cache()
     sys.stderr.flush()
     saved = os.dup(2)
     try:

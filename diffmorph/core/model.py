@@ -149,22 +149,29 @@ class FastUpsampler:
         self.index = tf.constant(index.reshape(-1))  # (n*K,)
         self.weight = tf.constant(weight)
 
+    def forward(self, low):
+        """float32 ``(1, n, n, C)`` -> ``(1, S, S, C)`` (no gradient)."""
+        rows = tf.einsum("yi,nijc->nyjc", self.matrix, low)  # (1, S, n, C)
+        left = tf.gather(rows, self.lo, axis=2)  # (1, S, S, C)
+        right = tf.gather(rows, self.hi, axis=2)  # (1, S, S, C)
+        return left + (right - left) * self.frac
+
+    def transpose(self, upstream):
+        """The vector-Jacobian product: float32 ``(1, S, S, C)`` -> ``(1, n, n, C)``.
+
+        The upsample is linear, so this is its transpose, whatever the input.
+        """
+        channels = upstream.shape[-1]
+        readers = tf.gather(upstream, self.index, axis=2)  # (1, S, n*K, C)
+        readers = tf.reshape(readers, [1, self.size, self.in_size, self.k, channels])
+        d_rows = tf.einsum("nyjkc,jk->nyjc", readers, self.weight)  # (1, S, n, C)
+        return tf.einsum("yi,nyjc->nijc", self.matrix, d_rows)  # (1, n, n, C)
+
     def __call__(self, low):
-        """float32 ``(1, n, n, C)`` -> ``(1, S, S, C)``; differentiable."""
+        """float32 ``(1, n, n, C)`` -> ``(1, S, S, C)``; differentiable (gradient :meth:`transpose`)."""
 
         @tf.custom_gradient
         def upsample(low):
-            rows = tf.einsum("yi,nijc->nyjc", self.matrix, low)  # (1, S, n, C)
-            left = tf.gather(rows, self.lo, axis=2)  # (1, S, S, C)
-            right = tf.gather(rows, self.hi, axis=2)  # (1, S, S, C)
-
-            def grad(upstream):
-                channels = upstream.shape[-1]
-                readers = tf.gather(upstream, self.index, axis=2)  # (1, S, n*K, C)
-                readers = tf.reshape(readers, [1, self.size, self.in_size, self.k, channels])
-                d_rows = tf.einsum("nyjkc,jk->nyjc", readers, self.weight)  # (1, S, n, C)
-                return tf.einsum("yi,nyjc->nijc", self.matrix, d_rows)  # (1, n, n, C)
-
-            return left + (right - left) * self.frac, grad
+            return self.forward(low), self.transpose
 
         return upsample(low)
