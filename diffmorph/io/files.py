@@ -111,8 +111,9 @@ def save_image(path, rgb: np.ndarray, quality: int = 95, bgr: bool = False) -> N
 
 
 def save_arrays(path, **arrays) -> None:
-    """Save arrays to a ``.npz`` (compressed), atomically. Raises :class:`OutputError`."""
-    write_file(path, lambda handle: np.savez_compressed(handle, **arrays))
+    """Save arrays to a ``.npz``, atomically (not compressed: float weights and maps
+    shrink by a few percent only, for many times the time). Raises :class:`OutputError`."""
+    write_file(path, lambda handle: np.savez(handle, **arrays))
 
 
 def save_npy(path, array: np.ndarray) -> None:
