@@ -51,8 +51,11 @@ class Run:
     @property
     def lines(self) -> list[str]:
         """The non-empty stderr lines that are not progress bars."""
-        return [line for line in self.stderr.replace("\r", "\n").splitlines()
-                if line.strip() and not line.startswith(("Optimising", "Rendering", "Pairs", "Measuring"))]
+        return [
+            line
+            for line in self.stderr.replace("\r", "\n").splitlines()
+            if line.strip() and not line.startswith(("Optimising", "Rendering", "Pairs", "Measuring"))
+        ]
 
 
 def run_cli(args, cwd=None) -> Run:
@@ -82,8 +85,7 @@ def cli_env() -> dict:
 def run_process(args, cwd=None, timeout=300, entry=None) -> subprocess.CompletedProcess:
     """A real ``python morph.py ARGS`` (or ``python ENTRY... ARGS``) process, text captured."""
     command = [sys.executable, *(entry if entry is not None else [str(REPO / "morph.py")]), *map(str, args)]
-    return subprocess.run(command, cwd=str(cwd or REPO), env=cli_env(), capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(command, cwd=str(cwd or REPO), env=cli_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def assert_one_line_error(run, code: int, *needles: str) -> str:
@@ -142,19 +144,22 @@ def make_test_image(width: int, height: int, seed: int = 0) -> np.ndarray:
     import cv2
 
     yy, xx = np.mgrid[0:height, 0:width]
-    img = np.stack([xx * 255 // max(1, width - 1), yy * 255 // max(1, height - 1),
-                    np.full_like(xx, 40 + 50 * seed)], axis=-1).astype(np.uint8)
+    img = np.stack(
+        [xx * 255 // max(1, width - 1), yy * 255 // max(1, height - 1), np.full_like(xx, 40 + 50 * seed)], axis=-1
+    ).astype(np.uint8)
     img = np.ascontiguousarray(img)
-    cv2.circle(img, (width // 2 + seed, height // 2), max(2, min(width, height) // 4),
-               (250, 30 + 60 * seed, 200), -1)
+    cv2.circle(img, (width // 2 + seed, height // 2), max(2, min(width, height) // 4), (250, 30 + 60 * seed, 200), -1)
     return img
 
 
 def files_under(folder) -> list[str]:
     """Every file below ``folder``, as sorted relative paths (hidden lock files left out)."""
     folder = pathlib.Path(folder)
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if p.is_file() and p.name != ".diffmorph.lock" and not p.name.endswith(".lock"))
+    return sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != ".diffmorph.lock" and not p.name.endswith(".lock")
+    )
 
 
 def file_bytes(folder) -> dict[str, bytes]:
@@ -165,8 +170,11 @@ def file_bytes(folder) -> dict[str, bytes]:
 
 def part_files(folder) -> list[pathlib.Path]:
     """Temporary files or folders left below ``folder`` (``.NAME.part-*``, ``.NAME.old-*``, journals)."""
-    return [p for p in pathlib.Path(folder).rglob("*")
-            if ".part" in p.name or ".old-" in p.name or p.name.endswith(".publish.json")]
+    return [
+        p
+        for p in pathlib.Path(folder).rglob("*")
+        if ".part" in p.name or ".old-" in p.name or p.name.endswith(".publish.json")
+    ]
 
 
 UNREADABLE: set[str] = set()  # paths os.open refuses while deny_unreadable is active
@@ -218,8 +226,9 @@ def cli_run(tmp_path_factory):
     ``--size 64 -e 12 --steps 12 --seed 0 -q -o OUT`` in-process; returns (Run, OUT).
     """
     out = tmp_path_factory.mktemp("cli_e2e") / "out"
-    run = run_cli(["-s", TOY_A, "-t", TOY_B, "--size", SMALL_SIZE, "-e", 12, "--steps", 12,
-                   "--seed", 0, "-q", "-o", out])
+    run = run_cli(
+        ["-s", TOY_A, "-t", TOY_B, "--size", SMALL_SIZE, "-e", 12, "--steps", 12, "--seed", 0, "-q", "-o", out]
+    )
     return run, out
 
 
@@ -232,8 +241,27 @@ def rendered_run(tmp_path_factory):
     re-render tests read.
     """
     out = tmp_path_factory.mktemp("rendered") / "out"
-    run = run_cli(["-s", TOY_A, "-t", TOY_B, "--size", SMALL_SIZE, "-e", RENDERED_TRAIN_STEPS,
-                   "--steps", RENDERED_FRAMES, "--seed", 0, "--formats", "mp4,gif,frames", "--plain", "-q",
-                   "-o", out])
+    run = run_cli(
+        [
+            "-s",
+            TOY_A,
+            "-t",
+            TOY_B,
+            "--size",
+            SMALL_SIZE,
+            "-e",
+            RENDERED_TRAIN_STEPS,
+            "--steps",
+            RENDERED_FRAMES,
+            "--seed",
+            0,
+            "--formats",
+            "mp4,gif,frames",
+            "--plain",
+            "-q",
+            "-o",
+            out,
+        ]
+    )
     assert run.returncode == 0, run.stderr
     return run, out

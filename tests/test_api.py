@@ -35,14 +35,25 @@ def api_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("api") / "out"
     source, target = make_test_image(40, 30, seed=0), make_test_image(40, 30, seed=1)
     recorder = Recorder()
-    result = diffmorph.morph(source, target, out, CONFIG, progress=recorder,
-                             options=diffmorph.OutputOptions(formats=("mp4", "frames")))
+    result = diffmorph.morph(
+        source, target, out, CONFIG, progress=recorder, options=diffmorph.OutputOptions(formats=("mp4", "frames"))
+    )
     return result, recorder, source, target, out
 
 
 def test_public_names():
-    assert {"morph", "morph_sequence", "render_frames", "load_image", "MorphConfig", "OutputOptions", "Progress",
-            "InputError", "OutputError", "__version__"} <= set(diffmorph.__all__)
+    assert {
+        "morph",
+        "morph_sequence",
+        "render_frames",
+        "load_image",
+        "MorphConfig",
+        "OutputOptions",
+        "Progress",
+        "InputError",
+        "OutputError",
+        "__version__",
+    } <= set(diffmorph.__all__)
     assert set(diffmorph.__all__) <= set(dir(diffmorph))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         diffmorph.nope  # noqa: B018
@@ -102,18 +113,26 @@ def test_morph_from_saved_maps_does_not_optimise(api_run, tmp_path, monkeypatch)
 
     result, _, source, target, out = api_run
     monkeypatch.setattr(fit.Fitter, "fit", lambda *a, **k: pytest.fail("optimised again"))
-    again = diffmorph.morph(source, target, tmp_path / "again", maps=out / "morph" / "maps.npz",
-                            options=diffmorph.OutputOptions(formats=("frames",)))
+    again = diffmorph.morph(
+        source,
+        target,
+        tmp_path / "again",
+        maps=out / "morph" / "maps.npz",
+        options=diffmorph.OutputOptions(formats=("frames",)),
+    )
     assert again.config.size == 32 and again.train_steps == 3
     np.testing.assert_array_equal(again.maps_low, result.maps_low)
     assert not (tmp_path / "again" / "train").exists()
 
 
-@pytest.mark.parametrize("image, needle", [
-    (np.zeros((8, 8, 3), np.float32), "expected a uint8 array"),
-    (np.zeros((8, 8, 5), np.uint8), "expected an (H, W, 3) RGB array"),
-    (np.zeros((1, 8, 3), np.uint8), "too small"),
-])
+@pytest.mark.parametrize(
+    "image, needle",
+    [
+        (np.zeros((8, 8, 3), np.float32), "expected a uint8 array"),
+        (np.zeros((8, 8, 5), np.uint8), "expected an (H, W, 3) RGB array"),
+        (np.zeros((1, 8, 3), np.uint8), "too small"),
+    ],
+)
 def test_bad_arrays_are_input_errors(tmp_path, image, needle):
     with pytest.raises(diffmorph.InputError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         diffmorph.morph(image, make_test_image(8, 8), tmp_path / "out", CONFIG)
@@ -123,22 +142,25 @@ def test_bad_arrays_are_input_errors(tmp_path, image, needle):
 def test_grey_and_rgba_arrays_are_rgb(tmp_path):
     grey = np.full((8, 8), 100, np.uint8)
     rgba = np.zeros((8, 8, 4), np.uint8)  # fully transparent: white
-    frames = list(diffmorph.render_frames(np.zeros((1, 4, 4, 16), np.float32), grey, rgba, CONFIG,
-                                          alphas=[0.0, 1.0]))
+    frames = list(diffmorph.render_frames(np.zeros((1, 4, 4, 16), np.float32), grey, rgba, CONFIG, alphas=[0.0, 1.0]))
     assert (frames[0] == 100).all() and (frames[1] == 255).all()
 
 
 def test_morph_sequence(tmp_path):
     images = [make_test_image(24, 16, seed=k) for k in range(3)]
-    result = diffmorph.morph_sequence(images, tmp_path / "show.mp4", CONFIG.replace(frames=3),
-                                      options=diffmorph.OutputOptions(formats=("mp4",)))
+    result = diffmorph.morph_sequence(
+        images, tmp_path / "show.mp4", CONFIG.replace(frames=3), options=diffmorph.OutputOptions(formats=("mp4",))
+    )
     assert result.frames == 6 and result.pairs == 2 and result.reused == 0
     frames, meta = read_video(tmp_path / "show.mp4")
     assert len(frames) == 6 and meta["size"] == (24, 16)
     assert sorted(p.name for p in (tmp_path / "show_pairs").iterdir() if p.is_dir()) == [
-        "000_image1_to_image2", "001_image2_to_image3"]
-    again = diffmorph.morph_sequence(images, tmp_path / "show.mp4", CONFIG.replace(frames=3),
-                                     options=diffmorph.OutputOptions(formats=("mp4",)))
+        "000_image1_to_image2",
+        "001_image2_to_image3",
+    ]
+    again = diffmorph.morph_sequence(
+        images, tmp_path / "show.mp4", CONFIG.replace(frames=3), options=diffmorph.OutputOptions(formats=("mp4",))
+    )
     assert again.reused == 2
 
 

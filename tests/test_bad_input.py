@@ -24,6 +24,9 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from conftest import (
     IMAGES,
     TOY_A,
@@ -36,8 +39,6 @@ from conftest import (
     read_video,
     run_cli,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 CAT = IMAGES / "cat.jpg"
 QUICK = ["--size", 32, "-e", 2, "--steps", 2, "-q", "--plain", "--formats", "mp4"]  # one tiny optimising run

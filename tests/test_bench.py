@@ -1,50 +1,96 @@
-"""Smoke test of the benchmark script (``python tools/bench.py``): it runs and its
-JSON line is complete and sane. No timing is asserted."""
+"""The benchmark script (``tools/bench.py``): its arithmetic and parsing, and a tiny end-to-end run.
+
+No timing is asserted (speed is what the script prints, on a quiet machine).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
-import os
-import pathlib
-import subprocess
 import sys
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-RUN_KEYS = {"path", "size", "epochs", "steps", "render", "output_size", "seed", "setup_s", "first_step_s",
-            "snapshot_s", "train_s", "steps_per_s", "render_first_s", "render_s", "frames_per_s", "est_1000_100_s",
-            "peak_rss_mb", "peak_rss_kib", "losses", "tf_version", "cpu", "cpu_count", "cpus_usable",
-            "machine", "system", "python", "date"}
-POSITIVE = ("setup_s", "first_step_s", "snapshot_s", "train_s", "steps_per_s", "render_first_s", "render_s",
-            "frames_per_s", "est_1000_100_s", "peak_rss_mb", "peak_rss_kib", "cpu_count")
+import pytest
+
+from conftest import REPO, TOY_A, TOY_B
 
 
-def test_bench_compare_smoke():
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run([sys.executable, str(REPO / "tools" / "bench.py"), "--size", "32", "--epochs", "2",
-                           "--steps", "3", "--compare", "-q"],
-                          cwd=str(REPO), env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = proc.stdout.strip().splitlines()
-    assert "baseline (original, TF 2.15 + tfa)" in proc.stdout  # the reference row of the table
-    assert "PASS" in proc.stdout
-    summary = json.loads(lines[-1])
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench", REPO / "tools" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    assert summary["settings"]["size"] == 32 and summary["settings"]["isolated"] is True
-    runs = summary["runs"]
-    assert set(runs) == {"plain", "fast"}
-    for path, run in runs.items():
-        assert RUN_KEYS <= set(run), RUN_KEYS - set(run)
-        assert run["path"] == path and run["size"] == 32 and run["steps"] == 3 and run["epochs"] == 2
-        for key in POSITIVE:
-            assert isinstance(run[key], (int, float)) and math.isfinite(run[key]) and run[key] > 0, (path, key)
-        assert len(run["losses"]) == 3  # the first step and the two timed ones
-        assert all(math.isfinite(x) and x > 0 for x in run["losses"])
-    assert runs["plain"]["losses"] != [] and len(runs["plain"]["losses"]) == len(runs["fast"]["losses"])
 
-    comparison = summary["comparison"]
-    assert comparison["losses_match"] is True
-    assert 0 <= comparison["loss_max_rel_diff"] <= comparison["loss_rtol"] == 2e-3
-    assert comparison["fast_over_plain_steps_per_s"] > 0 and comparison["fast_over_plain_frames_per_s"] > 0
-    assert summary["baseline"]["steps_per_s_range"] == [1.35, 1.40]
-    assert "vs_baseline" not in summary  # the baseline is at 1024 only
+def test_compare_losses(bench):
+    curve = [1.0, 0.9, 0.8]
+    assert bench.compare_losses(curve, list(curve)) == {"loss_max_rel_diff": 0.0, "losses_match": True}
+    drift = bench.compare_losses(curve, [1.0, 0.9 * (1 + 1e-3), 0.8])
+    assert drift["losses_match"] and drift["loss_max_rel_diff"] == pytest.approx(1e-3)
+    assert not bench.compare_losses(curve, [1.0, 0.9 * (1 + 3e-3), 0.8])["losses_match"]  # beyond 2e-3
+    assert not bench.compare_losses(curve, [1.0 + 2e-5, 0.9, 0.8])["losses_match"]  # first step beyond 1e-5
+    assert not bench.compare_losses(curve, [1.0, math.nan, 0.8])["losses_match"]
+    assert bench.compare_losses(curve, curve[:2])["losses_match"] is False
+
+
+def test_original_runs_from_a_patched_copy_and_its_rate_is_read(bench, tmp_path):
+    """A stand-in 'original' records its working size and prints tqdm-like bars as the real one does."""
+    original = tmp_path / "morph.py"
+    original.write_text(
+        "import sys, json\n"
+        "im_sz = 1024\n"
+        "json.dump({'im_sz': im_sz, 'argv': sys.argv[1:]}, open('seen.json', 'w'))\n"
+        "sys.stderr.write('Epoch 1, Loss: 0.5:  50%|##| 100/200 [00:05<00:05, 18.20it/s]\\r')\n"
+        "sys.stderr.write('Epoch 200, Loss: 0.1: 100%|###| 200/200 [00:10<00:00, 19.50it/s]\\n')\n"
+        "sys.stderr.write('100%|###| 20/20 [00:01<00:00, 97.00it/s]\\n')\n"
+        "import cv2\n"
+        "cv2.destroyAllWindows()\n"
+    )
+    args = type("Args", (), {"original": str(original), "original_python": sys.executable, "preset": "preview"})()
+    result = bench.run_original(args, TOY_A, TOY_B, tmp_path / "work")
+    seen = json.loads((tmp_path / "work" / "seen.json").read_text())
+    assert seen["im_sz"] == 256  # the preview's working size, in the copy
+    assert seen["argv"] == ["-s", str(TOY_A), "-t", str(TOY_B), "-e", "200", "--steps", "20"]
+    assert result["steps_per_s"] == 19.5  # the training bar, not the render bar
+    assert result["wall_s"] > 0 and result["peak_rss_mb"] > 0
+    assert "im_sz = 1024" in original.read_text()  # the original itself is untouched
+
+
+def test_end_to_end_child_reports_the_start_up_split(bench, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(bench.PRESETS, "tiny", {"size": 32, "train_steps": 3, "frames": 2})
+    args = type("Args", (), {"preset": "tiny", "source": TOY_A, "target": TOY_B, "out": tmp_path / "out"})()
+    assert bench.child_end_to_end(args) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(figures) == {"import_s", "setup_s", "first_step_s", "steps_per_s", "render_s", "peak_rss_mb"}
+    assert all(math.isfinite(v) and v >= 0 for v in figures.values())
+    assert figures["steps_per_s"] > 0 and figures["peak_rss_mb"] > 100
+    assert (tmp_path / "out" / "morph" / "morph.mp4").is_file()
+
+
+def test_tables_show_the_figures(bench):
+    row = {
+        "who": "ours",
+        "cache": "cold",
+        "wall_s": 11.7,
+        "import_s": 2.36,
+        "setup_s": 0.22,
+        "first_step_s": 1.66,
+        "steps_per_s": 34.74,
+        "render_s": 1.08,
+        "peak_rss_mb": 972.2,
+    }
+    summary = {
+        "preset": "preview",
+        "size": 256,
+        "train_steps": 200,
+        "frames": 20,
+        "pair": "600x400",
+        "machine": bench.machine_info(),
+        "rows": [row, {"who": "original", "wall_s": 14.7, "steps_per_s": 17.37, "peak_rss_mb": 701.0}],
+        "speedup_wall": [14.7 / 11.7],
+        "speedup_steps": [34.74 / 17.37],
+    }
+    text = bench.e2e_table(summary)
+    assert "ours (cold)" in text and "34.74" in text and "972" in text
+    assert "original" in text and "x1.26" in text and "x2.00" in text

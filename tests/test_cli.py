@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import re
 import signal
-import sys
 import warnings
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import (REPO, SMALL_SIZE, TOY_A, TOY_B, assert_one_line_error, make_test_image, read_gif, read_rgb,
-                      read_video, run_cli, run_process, write_rgb)
+from conftest import (
+    REPO,
+    SMALL_SIZE,
+    TOY_A,
+    TOY_B,
+    assert_one_line_error,
+    make_test_image,
+    read_gif,
+    read_rgb,
+    read_video,
+    run_cli,
+    run_process,
+    write_rgb,
+)
 from diffmorph import __version__
 from diffmorph.cli.main import build_parser, main, with_subcommand
 from diffmorph.cli.options import explicit_settings, make_config
@@ -38,9 +49,19 @@ def e2e(cli_run):
 
 
 def test_e2e_files(e2e):
-    expected = ["morph/maps.jpg", "morph/maps.npz", "morph/checkpoint.npz", "morph/morph.gif", "morph/morph.mp4",
-                "morph/result.jpg", "preds.npy", "train/a_to_b_10.jpg", "train/a_to_b_12.jpg",
-                "train/b_to_a_10.jpg", "train/b_to_a_12.jpg"]
+    expected = [
+        "morph/maps.jpg",
+        "morph/maps.npz",
+        "morph/checkpoint.npz",
+        "morph/morph.gif",
+        "morph/morph.mp4",
+        "morph/result.jpg",
+        "preds.npy",
+        "train/a_to_b_10.jpg",
+        "train/a_to_b_12.jpg",
+        "train/b_to_a_10.jpg",
+        "train/b_to_a_12.jpg",
+    ]
     found = sorted(str(p.relative_to(e2e)) for p in e2e.rglob("*") if p.is_file() and not p.name.startswith("."))
     assert found == sorted(expected)
     assert not [p for p in e2e.rglob("*") if ".part" in p.name or p.name.endswith(".publish.json")]
@@ -76,7 +97,7 @@ def test_e2e_images(e2e):
     maps = read_rgb(e2e / "morph" / "maps.jpg")
     assert maps.shape == (2 * SMALL_SIZE, 3 * SMALL_SIZE, 3)
     # the flow tiles' blue channel is the constant 0 -> 127 (JPEG may move it slightly)
-    assert abs(int(np.median(maps[:, 2 * SMALL_SIZE:, 2])) - 127) <= 3
+    assert abs(int(np.median(maps[:, 2 * SMALL_SIZE :, 2])) - 127) <= 3
 
 
 def test_e2e_snapshots_resemble_the_other_image(e2e, toy_pair):
@@ -109,8 +130,26 @@ def test_e2e_gif(e2e):
 
 
 def test_progress_bars_and_done_line(tmp_path):
-    run = run_cli(["-s", TOY_A, "-t", TOY_B, "--size", 32, "-e", 2, "--steps", 2, "--seed", 0,
-                   "--formats", "gif", "-o", tmp_path / "out"])
+    run = run_cli(
+        [
+            "-s",
+            TOY_A,
+            "-t",
+            TOY_B,
+            "--size",
+            32,
+            "-e",
+            2,
+            "--steps",
+            2,
+            "--seed",
+            0,
+            "--formats",
+            "gif",
+            "-o",
+            tmp_path / "out",
+        ]
+    )
     assert run.returncode == 0, run.stderr
     assert "Optimising" in run.stderr and "Rendering" in run.stderr and "loss" in run.stderr
     assert run.lines == [f"diffmorph: done: {tmp_path / 'out' / 'morph'} (2 frames)"]
@@ -120,11 +159,17 @@ def test_default_output_dir_is_cwd(tmp_path):
     """Without -o the outputs land in the current directory, as in the original."""
     write_rgb(tmp_path / "a.png", make_test_image(40, 30, seed=0))
     write_rgb(tmp_path / "b.png", make_test_image(40, 30, seed=1))
-    run = run_cli(["-s", "a.png", "-t", "b.png", "--size", 32, "-e", 2, "--steps", 3, "--seed", 0, "-q"],
-                  cwd=tmp_path)
+    run = run_cli(["-s", "a.png", "-t", "b.png", "--size", 32, "-e", 2, "--steps", 3, "--seed", 0, "-q"], cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    for name in ("train/a_to_b_2.jpg", "train/b_to_a_2.jpg", "preds.npy", "morph/morph.mp4",
-                 "morph/morph.gif", "morph/result.jpg", "morph/maps.jpg"):
+    for name in (
+        "train/a_to_b_2.jpg",
+        "train/b_to_a_2.jpg",
+        "preds.npy",
+        "morph/morph.mp4",
+        "morph/morph.gif",
+        "morph/result.jpg",
+        "morph/maps.jpg",
+    ):
         assert (tmp_path / name).is_file(), name
     assert read_rgb(tmp_path / "train" / "a_to_b_2.jpg").shape == (30, 40, 3)
     assert np.load(tmp_path / "preds.npy").shape == (1, 32, 32, 16)
@@ -133,8 +178,30 @@ def test_default_output_dir_is_cwd(tmp_path):
 
 
 def test_non_finite_loss_is_a_clean_failure(tmp_path):
-    run = run_cli(["-s", TOY_A, "-t", TOY_B, "--size", 32, "-e", 3, "--steps", 2, "--seed", 0, "-q",
-                   "--plain", "-a", "1e38", "-m", "1e38", "-o", tmp_path / "out"])
+    run = run_cli(
+        [
+            "-s",
+            TOY_A,
+            "-t",
+            TOY_B,
+            "--size",
+            32,
+            "-e",
+            3,
+            "--steps",
+            2,
+            "--seed",
+            0,
+            "-q",
+            "--plain",
+            "-a",
+            "1e38",
+            "-m",
+            "1e38",
+            "-o",
+            tmp_path / "out",
+        ]
+    )
     assert_one_line_error(run, 1, "scale", "1e+38")
     assert not (tmp_path / "out" / "preds.npy").exists()
     assert not (tmp_path / "out" / "morph" / "morph.mp4").exists()
@@ -145,8 +212,10 @@ def test_different_sizes_are_resized_to_the_source(tmp_path):
     write_rgb(tmp_path / "src.png", make_test_image(48, 40, seed=0))  # 48 wide, 40 high
     write_rgb(tmp_path / "tgt.png", make_test_image(30, 50, seed=1))
     out = tmp_path / "out"
-    run = run_cli(["-s", "src.png", "-t", "tgt.png", "--size", SMALL_SIZE, "-e", 2, "--steps", 3, "--seed", 0,
-                   "-q", "-o", "out"], cwd=tmp_path)
+    run = run_cli(
+        ["-s", "src.png", "-t", "tgt.png", "--size", SMALL_SIZE, "-e", 2, "--steps", 3, "--seed", 0, "-q", "-o", "out"],
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     assert run.lines == ["diffmorph: target is 30x50, source 48x40: resizing the target to the source's size"]
     frames, meta = read_video(out / "morph" / "morph.mp4")
@@ -165,18 +234,21 @@ def _config(*argv):
     return args, make_config(MorphConfig(), explicit_settings(args))
 
 
-@pytest.mark.parametrize("argv, expected", [
-    ([], False),
-    (["-add_first", "False"], False),
-    (["-add_first", "false"], False),
-    (["-add_first", "0"], False),
-    (["--add_first", "no"], False),
-    (["-add_first", "True"], True),
-    (["-add_first", "1"], True),
-    (["--add_first", "yes"], True),
-    (["--add_first"], True),  # the published notebook's bare flag
-    (["-add_first"], True),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        ([], False),
+        (["-add_first", "False"], False),
+        (["-add_first", "false"], False),
+        (["-add_first", "0"], False),
+        (["--add_first", "no"], False),
+        (["-add_first", "True"], True),
+        (["-add_first", "1"], True),
+        (["--add_first", "yes"], True),
+        (["--add_first"], True),  # the published notebook's bare flag
+        (["-add_first"], True),
+    ],
+)
 def test_add_first_parsing(argv, expected):
     assert _config(*argv)[1].add_first is expected
 
@@ -194,9 +266,30 @@ def test_original_short_flags():
 
 
 def test_original_long_flags():
-    args = build_parser().parse_args(with_subcommand(
-        ["--source", "x.png", "--target", "y.png", "--train_epochs", "9", "--add_scale", "0.5",
-         "--mult_scale", "0.6", "--warp_scale", "0.07", "--add_first", "true", "--fps", "24", "--steps", "30"]))
+    args = build_parser().parse_args(
+        with_subcommand(
+            [
+                "--source",
+                "x.png",
+                "--target",
+                "y.png",
+                "--train_epochs",
+                "9",
+                "--add_scale",
+                "0.5",
+                "--mult_scale",
+                "0.6",
+                "--warp_scale",
+                "0.07",
+                "--add_first",
+                "true",
+                "--fps",
+                "24",
+                "--steps",
+                "30",
+            ]
+        )
+    )
     config = make_config(MorphConfig(), explicit_settings(args))
     assert (args.source, args.target) == ("x.png", "y.png")
     assert (config.train_steps, config.add_scale, config.mult_scale, config.warp_scale) == (9, 0.5, 0.6, 0.07)
@@ -236,10 +329,13 @@ def test_help_lists_the_subcommands(capsys):
     assert "diffmorph -s A -t B" in out
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["morph", "--help"], "--train_epochs"),
-    (["sequence", "--help"], "--loop"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["morph", "--help"], "--train_epochs"),
+        (["sequence", "--help"], "--loop"),
+    ],
+)
 def test_subcommand_help(capsys, argv, needle):
     assert main(argv) == 0
     assert needle in capsys.readouterr().out
@@ -268,27 +364,47 @@ def test_main_restores_what_it_changes(tmp_path):
 # ----------------------------------------------------------------------------- bad invocations
 
 
-@pytest.mark.parametrize("argv, needle", [
-    ([], "-s/--source and -t/--target are required"),
-    (["-t", TOY_B], "-s/--source and -t/--target are required"),
-    (["-s", TOY_A], "-s/--source and -t/--target are required"),
-    (["-s", TOY_A, "-t", TOY_B, "--steps", "1"], "--steps must be an integer from 2 to 100000 (got 1)"),
-    (["-s", TOY_A, "-t", TOY_B, "--size", "8"], "--size must be an integer from 16 to 2048 (got 8)"),
-    (["-s", TOY_A, "-t", TOY_B, "--size", "100000"], "--size must be an integer from 16 to 2048"),
-    (["-s", TOY_A, "-t", TOY_B, "-e", "0"], "-e/--train_epochs must be an integer from 1 to 1000000 (got 0)"),
-    (["-s", TOY_A, "-t", TOY_B, "--fps", "0"], "--fps must be between 0.1 and 1000"),
-    (["-s", TOY_A, "-t", TOY_B, "-w", "nan"], "-w/--warp_scale must be a finite number >= 0"),
-    (["-s", TOY_A, "-t", TOY_B, "--seed", str(2**63)], "--seed must be an integer in [0, 4294967296)"),
-    (["-s", TOY_A, "-t", TOY_B, "-e", "ten"], "epochs must be an integer, got 'ten'"),
-    (["-s", TOY_A, "-t", TOY_B, "-add_first", "maybe"], "expected a boolean"),
-    (["-s", TOY_A, "-t", TOY_B, "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-    (["-s", TOY_A, "-t", TOY_B, "--force"], "--force only applies with --maps"),
-    (["-s", TOY_A, "-t", TOY_B, "--maps", "m.npz", "--resume"], "--maps and --resume cannot be combined"),
-    (["sequence", TOY_A, "-o", "x.mp4"], "give at least two images"),
-    (["sequence", TOY_A, TOY_B], "the following arguments are required: -o/--output"),
-], ids=["nothing", "no-source", "no-target", "steps-1", "size-8", "size-huge", "epochs-0", "fps-0", "warp-nan",
-        "seed-huge", "epochs-word", "add-first-word", "unknown-flag", "force-alone", "maps-and-resume",
-        "sequence-one-image", "sequence-no-output"])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        ([], "-s/--source and -t/--target are required"),
+        (["-t", TOY_B], "-s/--source and -t/--target are required"),
+        (["-s", TOY_A], "-s/--source and -t/--target are required"),
+        (["-s", TOY_A, "-t", TOY_B, "--steps", "1"], "--steps must be an integer from 2 to 100000 (got 1)"),
+        (["-s", TOY_A, "-t", TOY_B, "--size", "8"], "--size must be an integer from 16 to 2048 (got 8)"),
+        (["-s", TOY_A, "-t", TOY_B, "--size", "100000"], "--size must be an integer from 16 to 2048"),
+        (["-s", TOY_A, "-t", TOY_B, "-e", "0"], "-e/--train_epochs must be an integer from 1 to 1000000 (got 0)"),
+        (["-s", TOY_A, "-t", TOY_B, "--fps", "0"], "--fps must be between 0.1 and 1000"),
+        (["-s", TOY_A, "-t", TOY_B, "-w", "nan"], "-w/--warp_scale must be a finite number >= 0"),
+        (["-s", TOY_A, "-t", TOY_B, "--seed", str(2**63)], "--seed must be an integer in [0, 4294967296)"),
+        (["-s", TOY_A, "-t", TOY_B, "-e", "ten"], "epochs must be an integer, got 'ten'"),
+        (["-s", TOY_A, "-t", TOY_B, "-add_first", "maybe"], "expected a boolean"),
+        (["-s", TOY_A, "-t", TOY_B, "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+        (["-s", TOY_A, "-t", TOY_B, "--force"], "--force only applies with --maps"),
+        (["-s", TOY_A, "-t", TOY_B, "--maps", "m.npz", "--resume"], "--maps and --resume cannot be combined"),
+        (["sequence", TOY_A, "-o", "x.mp4"], "give at least two images"),
+        (["sequence", TOY_A, TOY_B], "the following arguments are required: -o/--output"),
+    ],
+    ids=[
+        "nothing",
+        "no-source",
+        "no-target",
+        "steps-1",
+        "size-8",
+        "size-huge",
+        "epochs-0",
+        "fps-0",
+        "warp-nan",
+        "seed-huge",
+        "epochs-word",
+        "add-first-word",
+        "unknown-flag",
+        "force-alone",
+        "maps-and-resume",
+        "sequence-one-image",
+        "sequence-no-output",
+    ],
+)
 def test_usage_errors_are_one_line_exit_2(tmp_path, argv, needle):
     run = run_cli(argv, cwd=tmp_path)
     assert_one_line_error(run, 2, needle)
@@ -303,8 +419,7 @@ def bad_files(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("which, needle", [("missing", "no such file"), ("folder", "directory"),
-                                           ("text", "x.jpg")])
+@pytest.mark.parametrize("which, needle", [("missing", "no such file"), ("folder", "directory"), ("text", "x.jpg")])
 @pytest.mark.parametrize("side", ["-s", "-t"])
 def test_bad_input_files(bad_files, which, needle, side):
     path = {"missing": bad_files / "nope.png", "folder": bad_files / "a_folder.png", "text": bad_files / "x.jpg"}[which]
@@ -331,11 +446,13 @@ def test_output_folder_that_is_a_file_is_a_bad_flag(tmp_path, flag):
 
 def test_entry_scripts_answer_without_tensorflow():
     """morph.py and python -m diffmorph run the same command; --version/--help/usage errors never load TF."""
-    code = ("import sys\n"
-            "from diffmorph.cli.main import main\n"
-            "codes = [main(a) for a in (['--version'], ['--help'], ['morph', '--help'], ['-s', 'a.png'],\n"
-            "                             ['-s', 'a', '-t', 'b', '--steps', '1'], ['sequence', '--help'])]\n"
-            "print(codes, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n")
+    code = (
+        "import sys\n"
+        "from diffmorph.cli.main import main\n"
+        "codes = [main(a) for a in (['--version'], ['--help'], ['morph', '--help'], ['-s', 'a.png'],\n"
+        "                             ['-s', 'a', '-t', 'b', '--steps', '1'], ['sequence', '--help'])]\n"
+        "print(codes, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
     proc = run_process(["-c", code], entry=[])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[0, 0, 0, 2, 2, 0] False False"
@@ -351,8 +468,26 @@ def test_python_dash_m_diffmorph():
 
 def test_real_run_is_quiet_with_q(tmp_path):
     """TensorFlow's start-up noise (C++ logs, cuInit) is muted: -q prints nothing on success."""
-    proc = run_process(["-s", TOY_A, "-t", TOY_B, "--size", 32, "-e", 1, "--steps", 2, "--formats", "gif", "-q",
-                        "-o", tmp_path / "out"], cwd=tmp_path)
+    proc = run_process(
+        [
+            "-s",
+            TOY_A,
+            "-t",
+            TOY_B,
+            "--size",
+            32,
+            "-e",
+            1,
+            "--steps",
+            2,
+            "--formats",
+            "gif",
+            "-q",
+            "-o",
+            tmp_path / "out",
+        ],
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert (tmp_path / "out" / "morph" / "morph.gif").is_file()

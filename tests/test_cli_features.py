@@ -9,8 +9,19 @@ import json
 import numpy as np
 import pytest
 
-from conftest import (IMAGES, TOY_A, TOY_B, assert_one_line_error, files_under, make_test_image, read_gif, read_rgb,
-                      read_video, run_cli, write_rgb)
+from conftest import (
+    IMAGES,
+    TOY_A,
+    TOY_B,
+    assert_one_line_error,
+    files_under,
+    make_test_image,
+    read_gif,
+    read_rgb,
+    read_video,
+    run_cli,
+    write_rgb,
+)
 
 PHOTO_A, PHOTO_B = IMAGES / "astronaut.jpg", IMAGES / "cat.jpg"
 RUN = ["--size", 32, "-e", 8, "--seed", 0, "-q", "--formats", "frames"]
@@ -31,8 +42,22 @@ def maps_run(tmp_path_factory):
 
 def rerender(maps_run, tmp_path, *flags):
     out = tmp_path / "out"
-    run = run_cli(["-s", PHOTO_A, "-t", PHOTO_B, "--maps", maps_run / "morph" / "maps.npz", "-q",
-                   "--formats", "frames", *flags, "-o", out])
+    run = run_cli(
+        [
+            "-s",
+            PHOTO_A,
+            "-t",
+            PHOTO_B,
+            "--maps",
+            maps_run / "morph" / "maps.npz",
+            "-q",
+            "--formats",
+            "frames",
+            *flags,
+            "-o",
+            out,
+        ]
+    )
     assert run.returncode == 0, run.stderr
     return frames_of(out), out
 
@@ -84,8 +109,11 @@ def test_colour_path_brings_the_middle_frame_onto_the_geodesic(maps_run, tmp_pat
 
 
 def test_bad_feature_flags_are_usage_errors(tmp_path):
-    for flags, needle in ((["--pacing", "fast"], "invalid choice: 'fast'"), (["--hold", "-1"], "--hold must be"),
-                          (["--colour-path", "lab"], "invalid choice: 'lab'")):
+    for flags, needle in (
+        (["--pacing", "fast"], "invalid choice: 'fast'"),
+        (["--hold", "-1"], "--hold must be"),
+        (["--colour-path", "lab"], "invalid choice: 'lab'"),
+    ):
         run = run_cli(["-s", TOY_A, "-t", TOY_B, *flags], cwd=tmp_path)
         assert_one_line_error(run, 2, needle)
 
@@ -100,18 +128,42 @@ def test_report_on_a_morph_is_part_of_its_set(tmp_path):
     assert result["endpoints"]["target"]["exact"] is True and result["input"]["kind"] == "rendered frames"
     assert (out / "morph" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the next run does not ask for a report: the old one goes with the old set
-    run = run_cli(["-s", TOY_A, "-t", TOY_B, "--maps", out / "morph" / "maps.npz", "-q", "--formats", "gif",
-                   "-o", out])
+    run = run_cli(["-s", TOY_A, "-t", TOY_B, "--maps", out / "morph" / "maps.npz", "-q", "--formats", "gif", "-o", out])
     assert run.returncode == 0, run.stderr
     assert files_under(out / "morph") == ["checkpoint.npz", "maps.jpg", "maps.npz", "morph.gif", "result.jpg"]
 
 
 def test_report_command_on_a_folder_a_video_and_a_gif(tmp_path):
     out = tmp_path / "out"
-    assert run_cli(["-s", TOY_A, "-t", TOY_B, "--size", 32, "-e", 4, "--seed", 0, "-q", "--steps", 5,
-                    "--formats", "mp4,gif,frames", "-o", out]).returncode == 0
-    for target, folder in ((out, out / "morph"), (out / "morph" / "morph.mp4", out / "morph"),
-                           (out / "morph" / "frames", out / "morph")):
+    assert (
+        run_cli(
+            [
+                "-s",
+                TOY_A,
+                "-t",
+                TOY_B,
+                "--size",
+                32,
+                "-e",
+                4,
+                "--seed",
+                0,
+                "-q",
+                "--steps",
+                5,
+                "--formats",
+                "mp4,gif,frames",
+                "-o",
+                out,
+            ]
+        ).returncode
+        == 0
+    )
+    for target, folder in (
+        (out, out / "morph"),
+        (out / "morph" / "morph.mp4", out / "morph"),
+        (out / "morph" / "frames", out / "morph"),
+    ):
         run = run_cli(["report", target, "--source", TOY_A, "--target", TOY_B])
         assert run.returncode == 0, run.stderr
         assert "path length" in run.stdout and "std/mean" in run.stdout
@@ -139,8 +191,9 @@ def test_report_command_bad_inputs_write_nothing(tmp_path, case):
 
 def test_colour_transfer_command(tmp_path):
     out = tmp_path / "recoloured.png"
-    run = run_cli(["colour-transfer", PHOTO_A, "--palette", PHOTO_B, "-o", out, "--bins", 16, "--stages", 3,
-                   "--iters", 20, "-q"])
+    run = run_cli(
+        ["colour-transfer", PHOTO_A, "--palette", PHOTO_B, "-o", out, "--bins", 16, "--stages", 3, "--iters", 20, "-q"]
+    )
     assert run.returncode == 0, run.stderr
     w2 = [float(x) for x in run.lines[0].split(":")[2].split("before")[0].split()]
     after = float(run.lines[0].split(",")[1].split()[0])
@@ -148,16 +201,23 @@ def test_colour_transfer_command(tmp_path):
     result = read_rgb(out)
     assert result.shape == read_rgb(PHOTO_A).shape
     gaussian = tmp_path / "g.png"
-    assert run_cli(["colour-transfer", PHOTO_A, "--palette", PHOTO_B, "-o", gaussian, "--method", "gaussian",
-                    "-q"]).returncode == 0
+    assert (
+        run_cli(
+            ["colour-transfer", PHOTO_A, "--palette", PHOTO_B, "-o", gaussian, "--method", "gaussian", "-q"]
+        ).returncode
+        == 0
+    )
     assert np.abs(read_rgb(gaussian).astype(int) - read_rgb(PHOTO_A)).mean() > 5
 
 
-@pytest.mark.parametrize("flags, needle, code", [
-    (["--bins", "4"], "bins must be an integer from 8 to 128", 2),
-    (["--palette", "missing.png"], "no such file", 2),
-    (["-o", "out.xyz"], "xyz", 2),
-])
+@pytest.mark.parametrize(
+    "flags, needle, code",
+    [
+        (["--bins", "4"], "bins must be an integer from 8 to 128", 2),
+        (["--palette", "missing.png"], "no such file", 2),
+        (["-o", "out.xyz"], "xyz", 2),
+    ],
+)
 def test_colour_transfer_bad_input_writes_nothing(tmp_path, flags, needle, code):
     args = {"--palette": PHOTO_B, "-o": tmp_path / "out.png"}
     for flag, value in zip(flags[::2], flags[1::2]):
@@ -170,8 +230,28 @@ def test_colour_transfer_bad_input_writes_nothing(tmp_path, flags, needle, code)
 def test_sequence_report_and_pacing(tmp_path):
     images = [write_rgb(tmp_path / f"{k}.png", make_test_image(24, 16, seed=k)) for k in range(3)]
     out = tmp_path / "show.mp4"
-    run = run_cli(["sequence", *images, "-o", out, "--size", 32, "-e", 3, "--steps", 4, "--seed", 0, "-q",
-                   "--report", "--hold", 1, "--formats", "mp4,gif"])
+    run = run_cli(
+        [
+            "sequence",
+            *images,
+            "-o",
+            out,
+            "--size",
+            32,
+            "-e",
+            3,
+            "--steps",
+            4,
+            "--seed",
+            0,
+            "-q",
+            "--report",
+            "--hold",
+            1,
+            "--formats",
+            "mp4,gif",
+        ]
+    )
     assert run.returncode == 0, run.stderr
     frames, _ = read_video(out)
     assert len(frames) == 2 * (4 + 2)

@@ -12,8 +12,15 @@ import os
 import numpy as np
 import pytest
 
-from diffmorph.core.colour import (Gaussian, bures_geodesic, bures_map, gaussian_stats, sqrtm_psd, unit_colours,
-                                   w2_gaussian)
+from diffmorph.core.colour import (
+    Gaussian,
+    bures_geodesic,
+    bures_map,
+    gaussian_stats,
+    sqrtm_psd,
+    unit_colours,
+    w2_gaussian,
+)
 
 os.environ.setdefault("POT_BACKEND_DISABLE_TENSORFLOW", "1")  # POT need not load TensorFlow
 os.environ.setdefault("POT_BACKEND_DISABLE_PYTORCH", "1")
@@ -77,7 +84,7 @@ def test_w2_diagonal_closed_form():
     # commuting (diagonal) covariances: W2^2 = |dm|^2 + sum (sqrt(a_i) - sqrt(b_i))^2
     a = Gaussian(np.zeros(3), np.diag([0.04, 0.01, 0.09]))
     b = Gaussian(np.zeros(3), np.diag([0.01, 0.04, 0.0]))
-    expected = np.sqrt((0.2 - 0.1) ** 2 + (0.1 - 0.2) ** 2 + 0.3 ** 2)
+    expected = np.sqrt((0.2 - 0.1) ** 2 + (0.1 - 0.2) ** 2 + 0.3**2)
     assert w2_gaussian(a, b) == pytest.approx(expected, rel=1e-9)
 
 

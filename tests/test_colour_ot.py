@@ -19,8 +19,8 @@ import pytest
 from diffmorph.core import colour
 from diffmorph.core.colour import (
     ColourPath,
-    TransferSettings,
     Gaussian,
+    TransferSettings,
     barycentric_map,
     bin_centres,
     colour_histogram,

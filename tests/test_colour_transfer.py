@@ -43,8 +43,9 @@ def test_writes_the_recoloured_image_and_reports_w2(pair, tmp_path, method):
     image, palette = pair
     out = tmp_path / "out.png"
     calls = []
-    report = transfer_file(image, palette, out, dataclasses.replace(FAST, method=method),
-                           progress=lambda d, t: calls.append((d, t)))
+    report = transfer_file(
+        image, palette, out, dataclasses.replace(FAST, method=method), progress=lambda d, t: calls.append((d, t))
+    )
     written = np.asarray(Image.open(out).convert("RGB"))
     assert written.shape == (20, 30, 3)
     assert set(report) == {"w2_before", "w2_after", "seconds"}
@@ -76,10 +77,13 @@ def test_unreadable_palette_writes_nothing(pair, tmp_path):
     image, _ = pair
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image at all")
-    refused(lambda out: transfer_file(image, bad, out, FAST), tmp_path, InputError, "bad.png: the file is text, not an image file")
     refused(
-        lambda out: transfer_file(image, tmp_path / "missing.png", out, FAST), tmp_path, InputError, "no such file"
+        lambda out: transfer_file(image, bad, out, FAST),
+        tmp_path,
+        InputError,
+        "bad.png: the file is text, not an image file",
     )
+    refused(lambda out: transfer_file(image, tmp_path / "missing.png", out, FAST), tmp_path, InputError, "no such file")
 
 
 @pytest.mark.parametrize(

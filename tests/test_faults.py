@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 import pytest
+
 from conftest import (
     REPO,
     SMALL_SIZE,
@@ -38,7 +39,6 @@ from conftest import (
     read_video,
     run_cli,
 )
-
 from diffmorph.errors import OutputError
 
 ENOSPC = os.strerror(errno.ENOSPC)  # "No space left on device"
@@ -394,8 +394,10 @@ def test_failure_while_writing_after_optimising_then_resume(tmp_path, monkeypatc
     kept = f"the optimised maps are kept in {checkpoint}"
     if fault == "ctrl-c":
         assert run.returncode == 130, run.stderr
-        assert run.lines == [f"diffmorph: interrupted while writing the outputs; the previous outputs are unchanged; "
-                             f"{kept}; run the same command with --resume to continue"], run.stderr
+        assert run.lines == [
+            f"diffmorph: interrupted while writing the outputs; the previous outputs are unchanged; "
+            f"{kept}; run the same command with --resume to continue"
+        ], run.stderr
     else:
         assert failed, "maps.jpg was never written"
         line = assert_one_line_error(run, 1, "maps.jpg", ENOSPC)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import io
 import os
-import pathlib
 import struct
 import warnings
 import zipfile

@@ -3,6 +3,7 @@ the settings (``diffmorph.config``) against the original DiffMorph's definitions
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 
@@ -16,8 +17,7 @@ import tensorflow as tf  # noqa: E402
 from diffmorph import config as config_module  # noqa: E402
 from diffmorph.config import MorphConfig  # noqa: E402
 from diffmorph.core.maps import Maps, apply_maps, colour_transform, split_direction, split_maps  # noqa: E402
-from diffmorph.core.model import (build_map_net, build_net_input, coordinate_grid, shrink_input,  # noqa: E402
-                             upsample_maps)
+from diffmorph.core.model import build_map_net, build_net_input, coordinate_grid, shrink_input, upsample_maps  # noqa: E402
 
 S = 64
 
@@ -29,14 +29,19 @@ def test_split_maps_channel_names():
     preds = np.broadcast_to(np.arange(16, dtype=np.float32), (1, 4, 4, 16)).copy()
     a_to_b, b_to_a = split_maps(preds)
     expected = {
-        (0, "mult"): [0, 1, 2], (0, "add"): [3, 4, 5], (0, "flow"): [6, 7],
-        (1, "mult"): [8, 9, 10], (1, "add"): [11, 12, 13], (1, "flow"): [14, 15],
+        (0, "mult"): [0, 1, 2],
+        (0, "add"): [3, 4, 5],
+        (0, "flow"): [6, 7],
+        (1, "mult"): [8, 9, 10],
+        (1, "add"): [11, 12, 13],
+        (1, "flow"): [14, 15],
     }
     for (direction, name), channels in expected.items():
         part = np.asarray(getattr((a_to_b, b_to_a)[direction], name))
         assert part.shape == (1, 4, 4, len(channels)), (direction, name)
-        np.testing.assert_array_equal(part, np.broadcast_to(np.float32(channels), part.shape),
-                                      err_msg=f"direction {direction} {name}")
+        np.testing.assert_array_equal(
+            part, np.broadcast_to(np.float32(channels), part.shape), err_msg=f"direction {direction} {name}"
+        )
 
 
 def test_split_direction_and_scaled():
@@ -203,8 +208,11 @@ def test_colour_transform_formula(add_first):
 
 def test_colour_transform_gain_floor():
     image = np.full((1, 2, 2, 3), 0.5, np.float32)
-    maps = Maps(mult=np.full((1, 2, 2, 3), -10.0, np.float32), add=np.zeros((1, 2, 2, 3), np.float32),
-                flow=np.zeros((1, 2, 2, 2), np.float32))
+    maps = Maps(
+        mult=np.full((1, 2, 2, 3), -10.0, np.float32),
+        add=np.zeros((1, 2, 2, 3), np.float32),
+        flow=np.zeros((1, 2, 2, 2), np.float32),
+    )
     config = MorphConfig(size=S)  # m_s = 0.4: 1 + (-10) * 0.4 = -3 -> floored to 0.1
     np.testing.assert_allclose(np.asarray(colour_transform(image, maps, config)), 0.05, rtol=1e-6)
     maps = maps._replace(add=np.full((1, 2, 2, 3), 0.5, np.float32))  # offset 0.5 * 2 * 0.4 = 0.4
@@ -247,32 +255,35 @@ def test_config_defaults_are_the_originals():
     assert config_module.MULT_FLOOR == 0.1
 
 
-@pytest.mark.parametrize("changes, flag", [
-    ({"size": 15}, "size"),
-    ({"size": 8}, "size"),
-    ({"size": 2049}, "size"),
-    ({"size": 64.0}, "size"),
-    ({"train_steps": 0}, "train_steps"),
-    ({"train_steps": -3}, "train_steps"),
-    ({"train_steps": 10**7}, "train_steps"),
-    ({"frames": 1}, "frames"),
-    ({"frames": 0}, "frames"),
-    ({"frames": 10**9}, "frames"),
-    ({"fps": 0}, "fps"),
-    ({"fps": -1.0}, "fps"),
-    ({"fps": float("nan")}, "fps"),
-    ({"add_scale": float("nan")}, "add_scale"),
-    ({"add_scale": -0.1}, "add_scale"),
-    ({"mult_scale": float("inf")}, "mult_scale"),
-    ({"mult_scale": -1.0}, "mult_scale"),
-    ({"warp_scale": float("nan")}, "warp_scale"),
-    ({"warp_scale": float("-inf")}, "warp_scale"),
-    ({"warp_scale": -0.05}, "warp_scale"),
-    ({"add_first": "yes"}, "add_first"),
-    ({"seed": -1}, "seed"),
-    ({"render": "best"}, "render"),
-    ({"learning_rate": 0.0}, "learning_rate"),
-])
+@pytest.mark.parametrize(
+    "changes, flag",
+    [
+        ({"size": 15}, "size"),
+        ({"size": 8}, "size"),
+        ({"size": 2049}, "size"),
+        ({"size": 64.0}, "size"),
+        ({"train_steps": 0}, "train_steps"),
+        ({"train_steps": -3}, "train_steps"),
+        ({"train_steps": 10**7}, "train_steps"),
+        ({"frames": 1}, "frames"),
+        ({"frames": 0}, "frames"),
+        ({"frames": 10**9}, "frames"),
+        ({"fps": 0}, "fps"),
+        ({"fps": -1.0}, "fps"),
+        ({"fps": float("nan")}, "fps"),
+        ({"add_scale": float("nan")}, "add_scale"),
+        ({"add_scale": -0.1}, "add_scale"),
+        ({"mult_scale": float("inf")}, "mult_scale"),
+        ({"mult_scale": -1.0}, "mult_scale"),
+        ({"warp_scale": float("nan")}, "warp_scale"),
+        ({"warp_scale": float("-inf")}, "warp_scale"),
+        ({"warp_scale": -0.05}, "warp_scale"),
+        ({"add_first": "yes"}, "add_first"),
+        ({"seed": -1}, "seed"),
+        ({"render": "best"}, "render"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+    ],
+)
 def test_config_invalid_values(changes, flag):
     with pytest.raises(ValueError, match=f"^{flag} must"):
         MorphConfig(**changes)
@@ -288,7 +299,7 @@ def test_config_valid_edge_values():
 
 def test_config_is_frozen():
     c = MorphConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         c.size = 5  # type: ignore[misc]
 
 

@@ -13,6 +13,7 @@ import shutil
 
 import numpy as np
 import pytest
+
 from conftest import (
     SMALL_SIZE,
     TOY_A,

@@ -32,16 +32,26 @@ def good_meta(**changes):
 
 
 def test_maps_round_trip_keeps_values_and_settings(tmp_path):
-    config = MorphConfig(size=96, add_scale=0.3, mult_scale=0.2, warp_scale=0.07, add_first=True, seed=7,
-                         train_steps=40)
+    config = MorphConfig(
+        size=96, add_scale=0.3, mult_scale=0.2, warp_scale=0.07, add_first=True, seed=7, train_steps=40
+    )
     path = tmp_path / "maps.npz"
     mapsfile.save_maps(path, maps_low(value=0.5), config, DIGESTS, steps_done=40)
     saved = mapsfile.load_maps(path)
     assert saved.path == path and saved.maps_low.dtype == np.float32
     np.testing.assert_array_equal(saved.maps_low, maps_low(value=0.5))
     settings = mapsfile.stored_settings(saved.meta, path)
-    assert settings == {"size": 96, "add_scale": 0.3, "mult_scale": 0.2, "warp_scale": 0.07, "add_first": True,
-                        "map_size": 96, "mult_floor": 0.1, "seed": 7, "train_steps": 40}
+    assert settings == {
+        "size": 96,
+        "add_scale": 0.3,
+        "mult_scale": 0.2,
+        "warp_scale": 0.07,
+        "add_first": True,
+        "map_size": 96,
+        "mult_floor": 0.1,
+        "seed": 7,
+        "train_steps": 40,
+    }
     assert MorphConfig(**settings).replace(frames=3) == config.replace(frames=3)
     assert saved.meta["steps_done"] == 40 and saved.meta["kind"] == "maps"
     assert mapsfile.mismatches(saved.meta, config, *DIGESTS) == []
@@ -56,8 +66,15 @@ def test_mismatches_name_what_differs():
 
 
 def test_maps_settings_are_what_changes_the_maps():
-    assert set(MAPS_SETTINGS) == {"size", "add_scale", "mult_scale", "warp_scale", "add_first", "map_size",
-                                  "mult_floor"}
+    assert set(MAPS_SETTINGS) == {
+        "size",
+        "add_scale",
+        "mult_scale",
+        "warp_scale",
+        "add_first",
+        "map_size",
+        "mult_floor",
+    }
 
 
 def test_checkpoint_round_trip(tmp_path):
@@ -78,22 +95,25 @@ def test_legacy_maps_file_of_version_0_1_still_loads(tmp_path):
     assert saved.meta["kind"] == "maps" and saved.meta["train_steps"] == 12
 
 
-@pytest.mark.parametrize("name, meta, arrays, needle", [
-    ("not-npz.npz", None, None, "not a diffmorph maps file (unreadable"),
-    ("no-meta.npz", None, {"low": maps_low()}, "no valid metadata"),
-    ("meta-not-json.npz", "{not json", {"low": maps_low()}, "no valid metadata"),
-    ("meta-a-list.npz", [1, 2], {"low": maps_low()}, "metadata is not a JSON object"),
-    ("other-format.npz", {"format": "something"}, {"low": maps_low()}, "format 'something'"),
-    ("wrong-shape.npz", "good", {"low": np.zeros((1, 6, 6, 8), np.float32)}, "maps of shape (1, 6, 6, 8)"),
-    ("wrong-rank.npz", "good", {"low": np.zeros((6, 6, 16), np.float32)}, "maps of shape (6, 6, 16)"),
-    ("not-square.npz", "good", {"low": np.zeros((1, 6, 5, 16), np.float32)}, "expected float (1, n, n, 16)"),
-    ("integers.npz", "good", {"low": np.zeros((1, 6, 6, 16), np.int32)}, "(int32)"),
-    ("nan.npz", "good", {"low": maps_low(value=np.nan)}, "NaN or infinite"),
-    ("inf.npz", "good", {"low": maps_low(value=np.inf)}, "NaN or infinite"),
-    ("checkpoint.npz", "checkpoint", {"step": np.asarray(2)}, "is a checkpoint (for --resume), not maps"),
-    ("preds.npy", "npy", None, "preds.npy holds the working-size maps"),
-    ("missing.npz", "missing", None, "no such file"),
-])
+@pytest.mark.parametrize(
+    "name, meta, arrays, needle",
+    [
+        ("not-npz.npz", None, None, "not a diffmorph maps file (unreadable"),
+        ("no-meta.npz", None, {"low": maps_low()}, "no valid metadata"),
+        ("meta-not-json.npz", "{not json", {"low": maps_low()}, "no valid metadata"),
+        ("meta-a-list.npz", [1, 2], {"low": maps_low()}, "metadata is not a JSON object"),
+        ("other-format.npz", {"format": "something"}, {"low": maps_low()}, "format 'something'"),
+        ("wrong-shape.npz", "good", {"low": np.zeros((1, 6, 6, 8), np.float32)}, "maps of shape (1, 6, 6, 8)"),
+        ("wrong-rank.npz", "good", {"low": np.zeros((6, 6, 16), np.float32)}, "maps of shape (6, 6, 16)"),
+        ("not-square.npz", "good", {"low": np.zeros((1, 6, 5, 16), np.float32)}, "expected float (1, n, n, 16)"),
+        ("integers.npz", "good", {"low": np.zeros((1, 6, 6, 16), np.int32)}, "(int32)"),
+        ("nan.npz", "good", {"low": maps_low(value=np.nan)}, "NaN or infinite"),
+        ("inf.npz", "good", {"low": maps_low(value=np.inf)}, "NaN or infinite"),
+        ("checkpoint.npz", "checkpoint", {"step": np.asarray(2)}, "is a checkpoint (for --resume), not maps"),
+        ("preds.npy", "npy", None, "preds.npy holds the working-size maps"),
+        ("missing.npz", "missing", None, "no such file"),
+    ],
+)
 def test_bad_maps_files_are_one_clear_line(tmp_path, name, meta, arrays, needle):
     path = tmp_path / name
     if meta == "npy":
@@ -112,13 +132,16 @@ def test_bad_maps_files_are_one_clear_line(tmp_path, name, meta, arrays, needle)
     assert str(path) in message
 
 
-@pytest.mark.parametrize("changes, needle", [
-    ({"size": 8}, "size must be an integer from 16"),
-    ({"warp_scale": "fast"}, "warp_scale must be a finite number"),
-    ({"add_first": "yes"}, "add_first must be True or False"),
-    ({"map_size": 5}, "map_size must be an integer from 13"),
-    ({"seed": -4}, "seed must be an integer"),
-])
+@pytest.mark.parametrize(
+    "changes, needle",
+    [
+        ({"size": 8}, "size must be an integer from 16"),
+        ({"warp_scale": "fast"}, "warp_scale must be a finite number"),
+        ({"add_first": "yes"}, "add_first must be True or False"),
+        ({"map_size": 5}, "map_size must be an integer from 13"),
+        ({"seed": -4}, "seed must be an integer"),
+    ],
+)
 def test_invalid_stored_settings_are_refused(tmp_path, changes, needle):
     path = write_raw(tmp_path / "edited.npz", good_meta(**changes), low=maps_low())
     saved = mapsfile.load_maps(path)
@@ -131,8 +154,12 @@ def test_checkpoint_checks(tmp_path):
     maps_path = write_raw(tmp_path / "maps.npz", good_meta(), low=maps_low())
     with pytest.raises(InputError, match="is not a checkpoint"):
         mapsfile.load_checkpoint(maps_path)
-    bad = write_raw(tmp_path / "nan.npz", good_meta(kind="checkpoint"), step=np.asarray(2),
-                    **{"map_net/conv1/bias": np.full(64, np.nan, np.float32)})
+    bad = write_raw(
+        tmp_path / "nan.npz",
+        good_meta(kind="checkpoint"),
+        step=np.asarray(2),
+        **{"map_net/conv1/bias": np.full(64, np.nan, np.float32)},
+    )
     with pytest.raises(InputError, match="map_net/conv1/bias holds NaN"):
         mapsfile.load_checkpoint(bad)
 

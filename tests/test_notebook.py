@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
-
-import pytest
 
 import nbclient  # noqa: E402  (test requirements)
 import nbformat  # noqa: E402
+import pytest
 
 from conftest import REPO  # noqa: E402
 
@@ -51,9 +49,15 @@ def kernel_env(tmp_path, monkeypatch):
     """A kernelspec running this interpreter, visible through JUPYTER_PATH."""
     spec = tmp_path / "jupyter" / "kernels" / KERNEL
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "diffmorph tests", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "diffmorph tests",
+                "language": "python",
+            }
+        )
+    )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
@@ -65,21 +69,22 @@ def test_notebook_runs_headless(tmp_path, kernel_env):
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
     out = tmp_path / "nb out" / "seq.mp4"
-    parameters_cell(nb).source = "\n".join([
-        'IMAGES_DIR = "images"',
-        'IMAGES = ["images/toy_a.png", "images/toy_b.png"]',
-        'TRAIN_STEPS = 3',
-        'SIZE = 32',
-        f'FRAMES = {STEPS}',
-        'FPS = 10',
-        'LOOP = False',
-        'BOOMERANG = False',
-        f'OUT = {str(out)!r}',
-        'GIF_MAX_SIDE = 64',
-        'SETTINGS = {"seed": 0, "fast": False}',
-    ])
-    client = nbclient.NotebookClient(nb, kernel_name=KERNEL, timeout=300,
-                                     resources={"metadata": {"path": str(REPO)}})
+    parameters_cell(nb).source = "\n".join(
+        [
+            'IMAGES_DIR = "images"',
+            'IMAGES = ["images/toy_a.png", "images/toy_b.png"]',
+            "TRAIN_STEPS = 3",
+            "SIZE = 32",
+            f"FRAMES = {STEPS}",
+            "FPS = 10",
+            "LOOP = False",
+            "BOOMERANG = False",
+            f"OUT = {str(out)!r}",
+            "GIF_MAX_SIDE = 64",
+            'SETTINGS = {"seed": 0, "fast": False}',
+        ]
+    )
+    client = nbclient.NotebookClient(nb, kernel_name=KERNEL, timeout=300, resources={"metadata": {"path": str(REPO)}})
     client.execute()  # raises CellExecutionError if a cell fails
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -87,7 +92,8 @@ def test_notebook_runs_headless(tmp_path, kernel_env):
     assert out.is_file() and out.with_suffix(".gif").is_file()
     assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == STEPS  # one pair
     assert (out.parent / "seq_pairs" / "000_toy_a_to_toy_b" / "morph" / "maps.npz").is_file()
-    shown = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs
-             if o.output_type == "display_data"]
+    shown = [
+        o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs if o.output_type == "display_data"
+    ]
     assert any("<video" in o.get("data", {}).get("text/html", "") for o in shown)
     assert any("image/gif" in o.get("data", {}) for o in shown)

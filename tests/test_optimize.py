@@ -13,8 +13,16 @@ import tensorflow as tf  # noqa: E402
 
 from diffmorph.config import MorphConfig  # noqa: E402
 from diffmorph.core.model import build_net_input  # noqa: E402
-from diffmorph.core.optimise import (LEGACY_KEYS, NonFiniteLossError, Progress, Trainer, is_snapshot_step,  # noqa: E402
-                                     morph_loss, morph_loss_fused, optimise)
+from diffmorph.core.optimise import (  # noqa: E402
+    LEGACY_KEYS,
+    NonFiniteLossError,
+    Progress,
+    Trainer,
+    is_snapshot_step,
+    morph_loss,
+    morph_loss_fused,
+    optimise,
+)
 from diffmorph.core.warp import dense_image_warp  # noqa: E402
 
 S = 64
@@ -42,8 +50,9 @@ def _spec_loss(maps, net_input, a, b, config):
         gain = np.maximum(0.1, 1 + mult * config.mult_scale)
         offset = add * 2 * config.add_scale
         colour = (image + offset) * gain if config.add_first else image * gain + offset
-        return np.asarray(dense_image_warp(tf.constant(colour, tf.float32),
-                                           tf.constant(flow * px, tf.float32)), np.float64)
+        return np.asarray(
+            dense_image_warp(tf.constant(colour, tf.float32), tf.constant(flow * px, tf.float32)), np.float64
+        )
 
     a2b = direction(a, maps[..., 0:8])
     b2a = direction(b, maps[..., 8:16])
@@ -62,10 +71,8 @@ def test_loss_plain_fused_and_spec_agree(toy_working, add_first):
     config = _config(add_first=add_first)
     net_input = build_net_input(a, b)
     maps = _random_maps()
-    plain = float(morph_loss(tf.constant(maps), tf.constant(net_input), tf.constant(a), tf.constant(b),
-                             config))
-    fused = float(morph_loss_fused(tf.constant(maps), tf.constant(net_input), tf.constant(a),
-                                   tf.constant(b), config))
+    plain = float(morph_loss(tf.constant(maps), tf.constant(net_input), tf.constant(a), tf.constant(b), config))
+    fused = float(morph_loss_fused(tf.constant(maps), tf.constant(net_input), tf.constant(a), tf.constant(b), config))
     spec = _spec_loss(maps, net_input, a, b, config)
     assert plain > 0.01
     assert fused == pytest.approx(plain, rel=1e-6)
@@ -105,14 +112,17 @@ def test_snapshot_schedule_of_the_original():
     assert _snapshots(2500) == expected | {2500}
 
 
-@pytest.mark.parametrize("last, expected", [
-    (12, {10, 12}),
-    (5, {5}),
-    (1, {1}),
-    (10, {10}),
-    (100, set(range(10, 101, 10))),
-    (105, set(range(10, 101, 10)) | {105}),
-])
+@pytest.mark.parametrize(
+    "last, expected",
+    [
+        (12, {10, 12}),
+        (5, {5}),
+        (1, {1}),
+        (10, {10}),
+        (100, set(range(10, 101, 10))),
+        (105, set(range(10, 101, 10)) | {105}),
+    ],
+)
 def test_snapshot_schedule_plus_last(last, expected):
     assert _snapshots(last) == expected
 
@@ -234,13 +244,16 @@ def test_state_keys_are_stable_variable_names(toy_working):
     assert not any(key.startswith(("net_", "adam_")) for key in first)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda s: s.update({"map_net/conv1/kernel": np.zeros((3, 3, 8, 64), np.float32)}), "shape"),
-    (lambda s: s.pop("map_net/conv2/bias"), "no map_net/conv2/bias"),
-    (lambda s: s.pop("adam/map_net_conv1_kernel_velocity"), "velocity"),
-    (lambda s: s.update({"step": np.asarray(-1)}), "step"),
-    (lambda s: s.update({"step": np.asarray([1, 2])}), "step"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s.update({"map_net/conv1/kernel": np.zeros((3, 3, 8, 64), np.float32)}), "shape"),
+        (lambda s: s.pop("map_net/conv2/bias"), "no map_net/conv2/bias"),
+        (lambda s: s.pop("adam/map_net_conv1_kernel_velocity"), "velocity"),
+        (lambda s: s.update({"step": np.asarray(-1)}), "step"),
+        (lambda s: s.update({"step": np.asarray([1, 2])}), "step"),
+    ],
+)
 def test_load_state_refuses_a_mismatch(toy_working, change, message):
     trainer = Trainer(*toy_working, _config(fast=False))
     state = dict(trainer.state())
@@ -329,8 +342,7 @@ def test_fused_loss_gradient_matches_plain(toy_working, jit):
     fused_loss, fused_grad = _loss_grad(fused, maps, net_input, a, b, config)
     assert fused_loss == pytest.approx(plain_loss, rel=1e-5)
     assert np.abs(plain_grad).max() > 0
-    for name, channels in (("mult", [0, 1, 2, 8, 9, 10]), ("add", [3, 4, 5, 11, 12, 13]),
-                           ("flow", [6, 7, 14, 15])):
+    for name, channels in (("mult", [0, 1, 2, 8, 9, 10]), ("add", [3, 4, 5, 11, 12, 13]), ("flow", [6, 7, 14, 15])):
         p, f = plain_grad[..., channels], fused_grad[..., channels]
         assert np.abs(p).max() > 0, name
         np.testing.assert_allclose(f, p, rtol=1e-3, atol=1e-4 * np.abs(p).max(), err_msg=name)
@@ -350,8 +362,9 @@ def test_fast_upsampler_matches_resize():
         fast_loss = tf.reduce_sum(fast * weights)
         reference_loss = tf.reduce_sum(reference * weights)
     np.testing.assert_allclose(fast.numpy(), reference.numpy(), atol=1e-5)
-    np.testing.assert_allclose(tape.gradient(fast_loss, low).numpy(), tape.gradient(reference_loss, low).numpy(),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        tape.gradient(fast_loss, low).numpy(), tape.gradient(reference_loss, low).numpy(), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_fast_trainer_gradient_matches_plain(toy_working):

@@ -38,8 +38,11 @@ def stage_new(out: OutputSet, root):
     (frames / "frame_00000.png").write_text("new 0")
 
 
-OLD = {"morph/morph.mp4": "old video", "preds.npy": "old preds", "morph/frames": {"frame_00000.png": "old 0",
-                                                                                  "frame_00001.png": "old 1"}}
+OLD = {
+    "morph/morph.mp4": "old video",
+    "preds.npy": "old preds",
+    "morph/frames": {"frame_00000.png": "old 0", "frame_00001.png": "old 1"},
+}
 NEW = {"morph/morph.mp4": "new video", "preds.npy": "new preds", "morph/frames/frame_00000.png": "new 0"}
 
 

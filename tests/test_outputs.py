@@ -13,6 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+
 from conftest import (
     RENDERED_FRAMES,
     SMALL_SIZE,

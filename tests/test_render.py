@@ -12,9 +12,19 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from diffmorph.config import MorphConfig  # noqa: E402
-from diffmorph.core.render import (Frame, FrameRenderer, SnapshotRenderer, StripBuilder, maps_image,  # noqa: E402
-                                   linear_alphas, resize_maps_rows, strip_indices, to_float, to_uint8,
-                                   to_working)
+from diffmorph.core.render import (  # noqa: E402
+    Frame,
+    FrameRenderer,
+    SnapshotRenderer,
+    StripBuilder,
+    linear_alphas,
+    maps_image,
+    resize_maps_rows,
+    strip_indices,
+    to_float,
+    to_uint8,
+    to_working,
+)
 
 S = 64
 OUT_W, OUT_H = 48, 40  # a non-square output size
@@ -40,14 +50,17 @@ def test_linear_alphas_refuses_fewer_than_two(frames):
         linear_alphas(frames)
 
 
-@pytest.mark.parametrize("steps, expected", [
-    (100, list(range(9, 100, 10))),
-    (12, [9]),
-    (5, [4]),
-    (2, [1]),
-    (10, [9]),
-    (25, [9, 19]),
-])
+@pytest.mark.parametrize(
+    "steps, expected",
+    [
+        (100, list(range(9, 100, 10))),
+        (12, [9]),
+        (5, [4]),
+        (2, [1]),
+        (10, [9]),
+        (25, [9, 19]),
+    ],
+)
 def test_strip_indices(steps, expected):
     assert strip_indices(steps) == expected
 
@@ -163,8 +176,9 @@ def test_working_frames(small_pair, random_maps_low):
     for f in frames:
         assert f.image.shape == (OUT_H, OUT_W, 3) and f.image.dtype == np.uint8
     # frame 0 is A after an INTER_AREA round trip through S x S
-    round_trip = cv2.resize(cv2.resize(a, (S, S), interpolation=cv2.INTER_AREA), (OUT_W, OUT_H),
-                            interpolation=cv2.INTER_AREA)
+    round_trip = cv2.resize(
+        cv2.resize(a, (S, S), interpolation=cv2.INTER_AREA), (OUT_W, OUT_H), interpolation=cv2.INTER_AREA
+    )
     assert np.abs(frames[0].image.astype(int) - round_trip).max() <= 1
     assert np.abs(frames[0].image.astype(int) - a).mean() < 4
     assert np.abs(frames[-1].image.astype(int) - b).mean() < 4
@@ -199,11 +213,14 @@ def test_renderer_refuses_bad_shapes(small_pair, random_maps_low):
         FrameRenderer(a, b, random_maps_low[..., :8], config)
 
 
-@pytest.mark.parametrize("height, width, rows", [
-    (40, 48, [(0, 40), (0, 7), (7, 14), (33, 40)]),
-    (150, 130, [(0, 150), (0, 1), (75, 101), (149, 150)]),
-    (64, 64, [(0, 64), (10, 20)]),
-])
+@pytest.mark.parametrize(
+    "height, width, rows",
+    [
+        (40, 48, [(0, 40), (0, 7), (7, 14), (33, 40)]),
+        (150, 130, [(0, 150), (0, 1), (75, 101), (149, 150)]),
+        (64, 64, [(0, 64), (10, 20)]),
+    ],
+)
 def test_resize_maps_rows_matches_tf_resize(random_maps, height, width, rows):
     rng = np.random.default_rng(5)
     maps = (random_maps + rng.normal(0, 0.2, random_maps.shape)).astype(np.float32)
@@ -253,11 +270,15 @@ def test_maps_image_layout():
     assert image.shape == (2 * S, 3 * S, 3) and image.dtype == np.uint8
 
     def tile(row, col):
-        return image[row * S:(row + 1) * S, col * S:(col + 1) * S]
+        return image[row * S : (row + 1) * S, col * S : (col + 1) * S]
 
     expected = {
-        (0, 0): (255, 127, 127), (0, 1): (127, 0, 127), (0, 2): (191, 0, 127),
-        (1, 0): (127, 127, 255), (1, 1): (127, 127, 127), (1, 2): (127, 255, 127),
+        (0, 0): (255, 127, 127),
+        (0, 1): (127, 0, 127),
+        (0, 2): (191, 0, 127),
+        (1, 0): (127, 127, 255),
+        (1, 1): (127, 127, 127),
+        (1, 2): (127, 255, 127),
     }
     for (row, col), rgb in expected.items():
         t = tile(row, col)
@@ -276,7 +297,7 @@ def test_strip_builder():
         strip.add(Frame(i, i / (steps - 1), np.zeros((5, 5, 3), np.uint8), tiles))
     for col, i in enumerate([9, 19, 29]):
         for row in range(3):
-            block = strip.image[row * size:(row + 1) * size, col * size:(col + 1) * size]
+            block = strip.image[row * size : (row + 1) * size, col * size : (col + 1) * size]
             assert (block == i * 8 + row).all(), (row, col)
     strip2 = StripBuilder(12, size)
     assert strip2.image.shape == (3 * size, size, 3)

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from conftest import (
     REPO,
     assert_one_line_error,
@@ -31,7 +32,6 @@ from conftest import (
     run_cli,
     write_rgb,
 )
-
 from diffmorph.app.sequence import images_in, pair_folder_name, pairs_of
 from diffmorph.app.write import frame_order, total_frames
 

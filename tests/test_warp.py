@@ -207,21 +207,15 @@ def test_half_pixel_flow_hand_checked(warp):
 
     # dx = +0.5: sample half a pixel to the left; column 0 clamps to itself.
     out = _run(warp, image, _constant_flow(image.shape, dy=0.0, dx=0.5))[0, :, :, 0]
-    np.testing.assert_allclose(
-        out, [[0.0, 1.0, 3.0, 7.0], [1.0, 2.0, 5.0, 6.0], [8.0, 7.0, 4.0, 1.0]], atol=1e-6
-    )
+    np.testing.assert_allclose(out, [[0.0, 1.0, 3.0, 7.0], [1.0, 2.0, 5.0, 6.0], [8.0, 7.0, 4.0, 1.0]], atol=1e-6)
 
     # dy = -0.5: sample half a pixel below; the last row clamps to itself.
     out = _run(warp, image, _constant_flow(image.shape, dy=-0.5, dx=0.0))[0, :, :, 0]
-    np.testing.assert_allclose(
-        out, [[0.5, 2.5, 5.5, 7.5], [4.5, 4.5, 4.5, 2.5], [8.0, 6.0, 2.0, 0.0]], atol=1e-6
-    )
+    np.testing.assert_allclose(out, [[0.5, 2.5, 5.5, 7.5], [4.5, 4.5, 4.5, 2.5], [8.0, 6.0, 2.0, 0.0]], atol=1e-6)
 
     # dy = dx = -0.5: mean of the 2x2 block below-right.
     out = _run(warp, image, _constant_flow(image.shape, dy=-0.5, dx=-0.5))[0, :, :, 0]
-    np.testing.assert_allclose(
-        out, [[1.5, 4.0, 6.5, 7.5], [4.5, 4.5, 3.5, 2.5], [7.0, 4.0, 1.0, 0.0]], atol=1e-6
-    )
+    np.testing.assert_allclose(out, [[1.5, 4.0, 6.5, 7.5], [4.5, 4.5, 3.5, 2.5], [7.0, 4.0, 1.0, 0.0]], atol=1e-6)
 
 
 def test_compute_gradient_numeric_vs_analytic(warp):
@@ -354,10 +348,8 @@ def test_fast_warp_constant_channels_match_tfa(case):
         out = tf.concat([warped, rest], -1)
         loss = tf.reduce_sum(out * weights)
     np.testing.assert_allclose(out.numpy(), FIXTURE[f"case{k}_out"], atol=1e-5, rtol=0)
-    np.testing.assert_allclose(tape.gradient(loss, flow_t).numpy(), FIXTURE[f"case{k}_grad_flow"],
-                               atol=1e-4, rtol=0)
+    np.testing.assert_allclose(tape.gradient(loss, flow_t).numpy(), FIXTURE[f"case{k}_grad_flow"], atol=1e-4, rtol=0)
     grad_image = tape.gradient(loss, image_t).numpy()
-    np.testing.assert_allclose(grad_image[..., :keep], FIXTURE[f"case{k}_grad_image"][..., :keep],
-                               atol=1e-4, rtol=0)
+    np.testing.assert_allclose(grad_image[..., :keep], FIXTURE[f"case{k}_grad_image"][..., :keep], atol=1e-4, rtol=0)
     if image.shape[-1] > keep:
         assert not np.any(grad_image[..., keep:]), "constant channels must get no gradient"

@@ -13,8 +13,10 @@ from diffmorph.io import video
 def frames(count=5, width=34, height=22):
     """Distinct frames: a picture shifted one pixel per frame, plus a brightness step."""
     base = make_test_image(width + count, height)
-    return [np.ascontiguousarray(np.clip(base[:, k:k + width].astype(int) + 8 * k, 0, 255).astype(np.uint8))
-            for k in range(count)]
+    return [
+        np.ascontiguousarray(np.clip(base[:, k : k + width].astype(int) + 8 * k, 0, 255).astype(np.uint8))
+        for k in range(count)
+    ]
 
 
 def test_mp4_frames_size_and_rate(tmp_path):
@@ -69,8 +71,9 @@ def test_mp4_encoder_failing_midway_is_one_line_and_leaves_nothing(tmp_path, mon
             raise OSError("[Errno 32] Broken pipe\n\nFFMPEG COMMAND:\n...")
         return real_send(frame)
 
-    monkeypatch.setattr(writer, "_writer", type("W", (), {"send": staticmethod(failing_send),
-                                                          "close": writer._writer.close})())
+    monkeypatch.setattr(
+        writer, "_writer", type("W", (), {"send": staticmethod(failing_send), "close": writer._writer.close})()
+    )
     with pytest.raises(OutputError) as info:
         for frame in frames(6):
             writer.write(frame)

@@ -57,8 +57,10 @@ sys.path.insert(0, str(REPO))  # run from a clone: the package beside this scrip
 
 IMAGES = REPO / "images"
 PAIR_SIZE = (600, 400)  # width, height of the benchmark's photo pair
-PRESETS = {"preview": {"size": 256, "train_steps": 200, "frames": 20},
-           "default": {"size": 1024, "train_steps": 1000, "frames": 100}}
+PRESETS = {
+    "preview": {"size": 256, "train_steps": 200, "frames": 20},
+    "default": {"size": 1024, "train_steps": 1000, "frames": 100},
+}
 LOSS_RTOL = 2e-3  # every step (Adam amplifies rounding; see the module docstring)
 FIRST_LOSS_RTOL = 1e-5  # the first step: same weights, only rounding differs
 CHILD = "--child"
@@ -84,9 +86,14 @@ def machine_info() -> dict:
     except OSError:
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": cpu or platform.machine(), "cpu_count": os.cpu_count(), "cpus_usable": usable,
-            "system": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "cpu": cpu or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def make_pair(folder: Path) -> tuple[Path, Path]:
@@ -131,22 +138,37 @@ def child_end_to_end(args) -> int:
     diffmorph.morph(args.source, args.target, args.out, config, progress=Clock())
     done = time.perf_counter()
     steps = config.train_steps
-    print(json.dumps({
-        "import_s": imported - started,
-        "setup_s": marks["optimise_start"] - imported,
-        "first_step_s": marks["first_update"] - marks["optimise_start"],
-        "steps_per_s": (steps - 1) / (marks["optimise_end"] - marks["first_update"]),
-        "render_s": done - marks["render_start"],
-        "peak_rss_mb": peak_rss_mb(),
-    }))
+    print(
+        json.dumps(
+            {
+                "import_s": imported - started,
+                "setup_s": marks["optimise_start"] - imported,
+                "first_step_s": marks["first_update"] - marks["optimise_start"],
+                "steps_per_s": (steps - 1) / (marks["optimise_end"] - marks["first_update"]),
+                "render_s": done - marks["render_start"],
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        )
+    )
     return 0
 
 
 def run_ours(args, source: Path, target: Path, cache: Path, work: Path) -> dict:
     """One end-to-end run of ours in a fresh process, with ``cache`` as the compilation cache."""
     env = dict(os.environ, DIFFMORPH_CACHE_DIR=str(cache), PYTHONPATH=str(REPO))
-    command = [sys.executable, str(Path(__file__).resolve()), CHILD, "--preset", args.preset,
-               "--source", str(source), "--target", str(target), "--out", str(work)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        CHILD,
+        "--preset",
+        args.preset,
+        "--source",
+        str(source),
+        "--target",
+        str(target),
+        "--out",
+        str(work),
+    ]
     started = time.perf_counter()
     proc = subprocess.run(command, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -171,12 +193,27 @@ def run_original(args, source: Path, target: Path, work: Path) -> dict:
     script = work / "original_morph.py"
     script.write_text(code)
     steps, frames = PRESETS[args.preset]["train_steps"], PRESETS[args.preset]["frames"]
-    wrapper = ("import resource, subprocess, sys\n"
-               "code = subprocess.call(sys.argv[1:])\n"
-               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
-               "sys.exit(code)\n")
-    command = [sys.executable, "-c", wrapper, args.original_python, str(script), "-s", str(source), "-t",
-               str(target), "-e", str(steps), "--steps", str(frames)]
+    wrapper = (
+        "import resource, subprocess, sys\n"
+        "code = subprocess.call(sys.argv[1:])\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    command = [
+        sys.executable,
+        "-c",
+        wrapper,
+        args.original_python,
+        str(script),
+        "-s",
+        str(source),
+        "-t",
+        str(target),
+        "-e",
+        str(steps),
+        "--steps",
+        str(frames),
+    ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
@@ -188,8 +225,7 @@ def run_original(args, source: Path, target: Path, work: Path) -> dict:
     rates = re.findall(r"([\d.]+)(it/s|s/it)\]", training[-1]) if training else []
     rate = (float(rates[-1][0]) if rates[-1][1] == "it/s" else 1 / float(rates[-1][0])) if rates else math.nan
     kib = int(proc.stderr.strip().splitlines()[-1])
-    return {"wall_s": wall, "steps_per_s": rate,
-            "peak_rss_mb": kib * (1 if sys.platform == "darwin" else 1024) / 1e6}
+    return {"wall_s": wall, "steps_per_s": rate, "peak_rss_mb": kib * (1 if sys.platform == "darwin" else 1024) / 1e6}
 
 
 def end_to_end(args) -> dict:
@@ -206,9 +242,14 @@ def end_to_end(args) -> dict:
                 progress_line(args.quiet, f"{args.preset}: run {run + 1}/{args.runs}, the original")
                 rows.append({"who": "original", **run_original(args, source, target, tmp / f"orig{run}")})
     ours = [r for r in rows if r["who"] == "ours"]
-    summary = {"benchmark": "diffmorph end to end", "preset": args.preset, **PRESETS[args.preset],
-               "pair": f"{PAIR_SIZE[0]}x{PAIR_SIZE[1]} (bundled photos, resized)", "rows": rows,
-               "machine": machine_info()}
+    summary = {
+        "benchmark": "diffmorph end to end",
+        "preset": args.preset,
+        **PRESETS[args.preset],
+        "pair": f"{PAIR_SIZE[0]}x{PAIR_SIZE[1]} (bundled photos, resized)",
+        "rows": rows,
+        "machine": machine_info(),
+    }
     cold = [r for r in ours if r["cache"] == "cold"]
     warm = [r for r in ours if r["cache"] == "warm"]
     if cold and warm:
@@ -223,24 +264,34 @@ def end_to_end(args) -> dict:
 
 
 def e2e_table(summary: dict) -> str:
-    lines = [f"{summary['preset']}: working size {summary['size']}, {summary['train_steps']} train steps, "
-             f"{summary['frames']} frames, pair {summary['pair']}",
-             f"machine: {summary['machine']['cpu']}, {summary['machine']['cpus_usable']} CPUs, "
-             f"{summary['machine']['system']}, {summary['machine']['date']}", "",
-             f"{'run':<18}{'wall s':>8}{'import s':>10}{'setup s':>9}{'1st step s':>11}{'steps/s':>9}"
-             f"{'render s':>10}{'peak MB':>9}"]
+    lines = [
+        f"{summary['preset']}: working size {summary['size']}, {summary['train_steps']} train steps, "
+        f"{summary['frames']} frames, pair {summary['pair']}",
+        f"machine: {summary['machine']['cpu']}, {summary['machine']['cpus_usable']} CPUs, "
+        f"{summary['machine']['system']}, {summary['machine']['date']}",
+        "",
+        f"{'run':<18}{'wall s':>8}{'import s':>10}{'setup s':>9}{'1st step s':>11}{'steps/s':>9}"
+        f"{'render s':>10}{'peak MB':>9}",
+    ]
     for row in summary["rows"]:
         label = f"{row['who']} ({row['cache']})" if row["who"] == "ours" else "original"
 
-        def cell(key, width, spec):
+        def cell(key, width, spec, row=row):
             return f"{row[key]:>{width}{spec}}" if key in row else f"{'-':>{width}}"
 
-        lines.append(f"{label:<18}{cell('wall_s', 8, '.1f')}{cell('import_s', 10, '.2f')}{cell('setup_s', 9, '.2f')}"
-                     f"{cell('first_step_s', 11, '.2f')}{cell('steps_per_s', 9, '.2f')}{cell('render_s', 10, '.2f')}"
-                     f"{cell('peak_rss_mb', 9, '.0f')}")
+        lines.append(
+            f"{label:<18}{cell('wall_s', 8, '.1f')}{cell('import_s', 10, '.2f')}{cell('setup_s', 9, '.2f')}"
+            f"{cell('first_step_s', 11, '.2f')}{cell('steps_per_s', 9, '.2f')}{cell('render_s', 10, '.2f')}"
+            f"{cell('peak_rss_mb', 9, '.0f')}"
+        )
     if "speedup_wall" in summary:
-        lines += ["", "ours / original, run by run: wall " + ", ".join(f"x{x:.2f}" for x in summary["speedup_wall"])
-                  + "; steps/s " + ", ".join(f"x{x:.2f}" for x in summary["speedup_steps"])]
+        lines += [
+            "",
+            "ours / original, run by run: wall "
+            + ", ".join(f"x{x:.2f}" for x in summary["speedup_wall"])
+            + "; steps/s "
+            + ", ".join(f"x{x:.2f}" for x in summary["speedup_steps"]),
+        ]
     if "warm_start_speedup" in summary:
         lines.append(f"start-up (import + setup + first step), cold / best warm: x{summary['warm_start_speedup']:.2f}")
     return "\n".join(lines)
@@ -260,8 +311,7 @@ def measure(path: str, args) -> dict:
     from diffmorph.core.render import FrameRenderer, to_working
 
     pair = load_pair(args.source, args.target)
-    config = MorphConfig(size=args.size, seed=0, fast=(path == "fast"), train_steps=args.epochs + 1,
-                         frames=args.steps)
+    config = MorphConfig(size=args.size, seed=0, fast=(path == "fast"), train_steps=args.epochs + 1, frames=args.steps)
     trainer = Trainer(to_working(pair.source, config.size), to_working(pair.target, config.size), config)
     clock = time.perf_counter()
     losses = [trainer.step()]
@@ -275,8 +325,14 @@ def measure(path: str, args) -> dict:
     clock = time.perf_counter()
     count = sum(1 for _ in frames)
     frames_per_s = count / (time.perf_counter() - clock)
-    return {"path": path, "first_step_s": first_step_s, "steps_per_s": steps_per_s, "frames_per_s": frames_per_s,
-            "peak_rss_mb": peak_rss_mb(), "losses": losses}
+    return {
+        "path": path,
+        "first_step_s": first_step_s,
+        "steps_per_s": steps_per_s,
+        "frames_per_s": frames_per_s,
+        "peak_rss_mb": peak_rss_mb(),
+        "losses": losses,
+    }
 
 
 def compare_losses(plain: list[float], fast: list[float], rtol: float = LOSS_RTOL) -> dict:
@@ -295,27 +351,52 @@ def step_compare(args) -> dict:
     for path in ("plain", "fast"):
         progress_line(args.quiet, f"{path} path: size {args.size}, 1 + {args.epochs} steps")
         env = dict(os.environ, PYTHONPATH=str(REPO))
-        command = [sys.executable, str(Path(__file__).resolve()), CHILD, "--path", path, "--size", str(args.size),
-                   "--epochs", str(args.epochs), "--steps", str(args.steps), "--source", str(args.source),
-                   "--target", str(args.target)]
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            CHILD,
+            "--path",
+            path,
+            "--size",
+            str(args.size),
+            "--epochs",
+            str(args.epochs),
+            "--steps",
+            str(args.steps),
+            "--source",
+            str(args.source),
+            "--target",
+            str(args.target),
+        ]
         proc = subprocess.run(command, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"the {path} run failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
         runs[path] = json.loads(proc.stdout.strip().splitlines()[-1])
     comparison = compare_losses(runs["plain"]["losses"], runs["fast"]["losses"])
-    return {"benchmark": "diffmorph step compare", "size": args.size, "epochs": args.epochs, "runs": runs,
-            "fast_over_plain_steps_per_s": runs["fast"]["steps_per_s"] / runs["plain"]["steps_per_s"],
-            **comparison, "loss_rtol": LOSS_RTOL, "machine": machine_info()}
+    return {
+        "benchmark": "diffmorph step compare",
+        "size": args.size,
+        "epochs": args.epochs,
+        "runs": runs,
+        "fast_over_plain_steps_per_s": runs["fast"]["steps_per_s"] / runs["plain"]["steps_per_s"],
+        **comparison,
+        "loss_rtol": LOSS_RTOL,
+        "machine": machine_info(),
+    }
 
 
 def compare_table(summary: dict) -> str:
     lines = [f"size {summary['size']}, 1 + {summary['epochs']} steps"]
     for path, run in summary["runs"].items():
-        lines.append(f"{path:<6} first step {run['first_step_s']:.2f} s, {run['steps_per_s']:.2f} steps/s, "
-                     f"{run['frames_per_s']:.1f} frames/s, peak {run['peak_rss_mb']:.0f} MB")
+        lines.append(
+            f"{path:<6} first step {run['first_step_s']:.2f} s, {run['steps_per_s']:.2f} steps/s, "
+            f"{run['frames_per_s']:.1f} frames/s, peak {run['peak_rss_mb']:.0f} MB"
+        )
     verdict = "PASS" if summary["losses_match"] else "FAIL"
-    lines.append(f"fast / plain steps/s x{summary['fast_over_plain_steps_per_s']:.2f}; loss curves: largest relative "
-                 f"difference {summary['loss_max_rel_diff']:.2e} (rtol {summary['loss_rtol']:g}): {verdict}")
+    lines.append(
+        f"fast / plain steps/s x{summary['fast_over_plain_steps_per_s']:.2f}; loss curves: largest relative "
+        f"difference {summary['loss_max_rel_diff']:.2e} (rtol {summary['loss_rtol']:g}): {verdict}"
+    )
     return "\n".join(lines)
 
 

@@ -135,8 +135,7 @@ def skimage_data_file(name):
     path = Path(skimage.__file__).resolve().parent / "data" / name
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} is missing: this scikit-image build does not bundle {name}, "
-            "and this script does not download data"
+            f"{path} is missing: this scikit-image build does not bundle {name}, and this script does not download data"
         )
     return path
 

@@ -42,8 +42,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import cv2
-import numpy as np
+import cv2  # noqa: E402  (after the sys.path line: the package beside this script)
+import numpy as np  # noqa: E402
 
 PAIRS = ("photo", "toy", "shapes")
 SIZE = 256  # working size of the optimisation

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -49,13 +48,33 @@ def make_images(folder: Path, count: int) -> list[Path]:
 def run_sequence(count: int, folder: Path) -> dict:
     """Run one sequence of ``count`` images in a child process; its time and peak RSS."""
     images = make_images(folder, count)
-    command = [sys.executable, "-m", "diffmorph", "sequence", *map(str, images), "-o", str(folder / "out.mp4"),
-               "--size", "32", "-e", "2", "--steps", "2", "--formats", "mp4", "--seed", "0", "-q"]
+    command = [
+        sys.executable,
+        "-m",
+        "diffmorph",
+        "sequence",
+        *map(str, images),
+        "-o",
+        str(folder / "out.mp4"),
+        "--size",
+        "32",
+        "-e",
+        "2",
+        "--steps",
+        "2",
+        "--formats",
+        "mp4",
+        "--seed",
+        "0",
+        "-q",
+    ]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    script = ("import resource, subprocess, sys\n"
-              "code = subprocess.call(sys.argv[1:])\n"
-              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-              "sys.exit(code)\n")
+    script = (
+        "import resource, subprocess, sys\n"
+        "code = subprocess.call(sys.argv[1:])\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "sys.exit(code)\n"
+    )
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", script, *command], env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
@@ -63,8 +82,12 @@ def run_sequence(count: int, folder: Path) -> dict:
         raise SystemExit(f"sequence of {count} images failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
     kib = int(proc.stdout.strip().splitlines()[-1])
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: KiB on Linux, bytes on macOS
-    return {"images": count, "pairs": count - 1, "seconds": round(seconds, 1),
-            "peak_rss_mb": round(kib * scale / 1e6, 1)}
+    return {
+        "images": count,
+        "pairs": count - 1,
+        "seconds": round(seconds, 1),
+        "peak_rss_mb": round(kib * scale / 1e6, 1),
+    }
 
 
 def main(argv=None) -> int:

@@ -49,8 +49,13 @@ def check_output_path(out_path) -> Path:
     return path
 
 
-def transfer_file(image_path, palette_path, out_path, settings: TransferSettings = TransferSettings(),
-                  progress: Callable[[int, int], object] | None = None) -> dict:
+def transfer_file(
+    image_path,
+    palette_path,
+    out_path,
+    settings: TransferSettings = TransferSettings(),
+    progress: Callable[[int, int], object] | None = None,
+) -> dict:
     """Recolour the image at ``image_path`` towards the colours of ``palette_path``; write ``out_path``.
 
     Args:

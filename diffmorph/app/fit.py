@@ -30,8 +30,8 @@ from ..config import MorphConfig
 from ..errors import InputError, Interrupted, NonFiniteLossError, OutputError, display_path
 from ..io import mapsfile
 from ..io.files import save_image
-from .inputs import Pair, match_size
 from ..worker import Worker
+from .inputs import Pair, match_size
 from .progress import SILENT, Progress
 
 SNAPSHOT_NAME = re.compile(r"^(a_to_b|b_to_a)_\d+\.jpg$")
@@ -71,8 +71,9 @@ class Fitter:
             self.trainer.reset(working_a, working_b, self.config.seed)
         return self.trainer
 
-    def fit(self, pair: Pair, files: WorkFiles = WorkFiles(), resume: bool = False,
-            progress: Progress = SILENT) -> np.ndarray:
+    def fit(
+        self, pair: Pair, files: WorkFiles = WorkFiles(), resume: bool = False, progress: Progress = SILENT
+    ) -> np.ndarray:
         """Optimise the maps of ``pair``.
 
         Args:
@@ -149,8 +150,10 @@ class Fitter:
         except ValueError as exc:
             raise InputError(f"--resume: {display_path(checkpoint)}: {exc}") from None
         if trainer.step_count > self.config.train_steps:
-            raise InputError(f"--resume: {display_path(checkpoint)} is at train step {trainer.step_count}, "
-                             f"beyond the {self.config.train_steps} asked for (-e)")
+            raise InputError(
+                f"--resume: {display_path(checkpoint)} is at train step {trainer.step_count}, "
+                f"beyond the {self.config.train_steps} asked for (-e)"
+            )
         progress.notice(f"resuming at train step {trainer.step_count} of {self.config.train_steps}")
 
     @staticmethod
@@ -165,14 +168,17 @@ class Fitter:
         except (KeyboardInterrupt, OutputError) as exc:
             reason = "interrupted again" if isinstance(exc, KeyboardInterrupt) else str(exc)
             return f"interrupted at train step {trainer.step_count}; the checkpoint was not saved ({reason})", False
-        return (f"interrupted at train step {trainer.step_count}; "
-                f"checkpoint saved in {display_path(files.checkpoint)}"), True
+        return (
+            f"interrupted at train step {trainer.step_count}; checkpoint saved in {display_path(files.checkpoint)}"
+        ), True
 
 
 def _check_finite(maps_low: np.ndarray, step: int) -> None:
     if not np.isfinite(maps_low).all():
-        raise NonFiniteLossError(f"the optimisation diverged at train step {step} (the maps are not finite); "
-                                 f"the scales are likely too large (-a, -m, -w)")
+        raise NonFiniteLossError(
+            f"the optimisation diverged at train step {step} (the maps are not finite); "
+            f"the scales are likely too large (-a, -m, -w)"
+        )
 
 
 def clear_snapshots(folder: Path) -> None:

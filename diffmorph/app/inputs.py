@@ -61,8 +61,9 @@ def _array_pixels(array: np.ndarray, name: str) -> np.ndarray:
         alpha = array[..., 3:].astype(np.float32) / 255
         array = np.rint(array[..., :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
     if min(array.shape[:2]) < 2:
-        raise InputError(f"{name}: {array.shape[1]}x{array.shape[0]} pixels is too small; "
-                         f"width and height must be at least 2")
+        raise InputError(
+            f"{name}: {array.shape[1]}x{array.shape[0]} pixels is too small; width and height must be at least 2"
+        )
     return np.ascontiguousarray(array)
 
 
@@ -98,8 +99,10 @@ def load_images(images, progress: Progress = SILENT, names=None) -> list[np.ndar
         pixels = as_pixels(image, label, progress)
         if out and pixels.shape != out[0].shape:
             height, width = out[0].shape[:2]
-            progress.notice(f"{label} is {pixels.shape[1]}x{pixels.shape[0]}, the first image {width}x{height}: "
-                            f"resizing it to the first image's size")
+            progress.notice(
+                f"{label} is {pixels.shape[1]}x{pixels.shape[0]}, the first image {width}x{height}: "
+                f"resizing it to the first image's size"
+            )
             pixels = match_size(pixels, height, width)
         out.append(pixels)
     return out
@@ -114,8 +117,10 @@ def load_pair(source, target, progress: Progress = SILENT) -> Pair:
     a = as_pixels(source, _label(source, "source"), progress)
     b = as_pixels(target, _label(target, "target"), progress)
     if b.shape != a.shape:
-        progress.notice(f"target is {b.shape[1]}x{b.shape[0]}, source {a.shape[1]}x{a.shape[0]}: "
-                        f"resizing the target to the source's size")
+        progress.notice(
+            f"target is {b.shape[1]}x{b.shape[0]}, source {a.shape[1]}x{a.shape[0]}: "
+            f"resizing the target to the source's size"
+        )
         b = match_size(b, *a.shape[:2])
     return Pair(a, b, (pixels_digest(a), pixels_digest(b)))
 

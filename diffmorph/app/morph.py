@@ -26,8 +26,8 @@ A run publishes exactly its outputs: those of an earlier run that it does not wr
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -43,11 +43,18 @@ from .report import Measurement
 from .runtime import import_tensorflow_quietly
 from .write import OutputOptions, PairFrames, check_frames_folder, check_output_budget, total_frames, write_video
 
-
 LAYOUT = {  # attribute of MorphPaths -> path below the output folder (the original's layout)
-    "train": "train", "morph": "morph", "preds": "preds.npy", "mp4": "morph/morph.mp4", "gif": "morph/morph.gif",
-    "result": "morph/result.jpg", "maps_jpg": "morph/maps.jpg", "maps_npz": "morph/maps.npz",
-    "checkpoint": "morph/checkpoint.npz", "report_json": "morph/report.json", "report_png": "morph/report.png",
+    "train": "train",
+    "morph": "morph",
+    "preds": "preds.npy",
+    "mp4": "morph/morph.mp4",
+    "gif": "morph/morph.gif",
+    "result": "morph/result.jpg",
+    "maps_jpg": "morph/maps.jpg",
+    "maps_npz": "morph/maps.npz",
+    "checkpoint": "morph/checkpoint.npz",
+    "report_json": "morph/report.json",
+    "report_png": "morph/report.png",
     "default_frames": "morph/frames",
 }
 
@@ -85,8 +92,16 @@ class MorphPaths:
         A ``frames_dir`` chosen by the user is never in it: it is replaced when frames
         are written there, and never removed otherwise.
         """
-        return [self.preds, self.mp4, self.gif, self.result, self.maps_jpg, self.maps_npz, self.default_frames,
-                *self.report_files]
+        return [
+            self.preds,
+            self.mp4,
+            self.gif,
+            self.result,
+            self.maps_jpg,
+            self.maps_npz,
+            self.default_frames,
+            *self.report_files,
+        ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,14 +178,26 @@ def resolve_maps(maps, pair, config: MorphConfig | None, force: bool) -> tuple[n
         config = MorphConfig(**{key: settings[key] for key in MAPS_SETTINGS if key in settings})
     problems = mapsfile.mismatches(saved.meta, config, *pair.digests)
     if problems and not force:
-        raise InputError(f"{display_path(saved.path)} was made for another morph ({'; '.join(problems)}); "
-                         f"use --force to render with it anyway")
+        raise InputError(
+            f"{display_path(saved.path)} was made for another morph ({'; '.join(problems)}); "
+            f"use --force to render with it anyway"
+        )
     return saved.maps_low, config, saved.meta.get("steps_done", 0)
 
 
-def morph(source, target, out_dir=".", config: MorphConfig | None = None, *, maps=None, resume: bool = False,
-          force: bool = False, options: OutputOptions | None = None, frames_dir=None,
-          progress: Progress = SILENT) -> MorphResult:
+def morph(
+    source,
+    target,
+    out_dir=".",
+    config: MorphConfig | None = None,
+    *,
+    maps=None,
+    resume: bool = False,
+    force: bool = False,
+    options: OutputOptions | None = None,
+    frames_dir=None,
+    progress: Progress = SILENT,
+) -> MorphResult:
     """Morph ``source`` into ``target`` and write the outputs under ``out_dir``.
 
     Args:
@@ -219,8 +246,9 @@ def morph(source, target, out_dir=".", config: MorphConfig | None = None, *, map
     return MorphResult(maps_low, config, paths, frames, steps_done)
 
 
-def _publish(pair, maps_low, config, paths: MorphPaths, options: OutputOptions, steps_done: int,
-             progress: Progress, fitted: bool) -> int:
+def _publish(
+    pair, maps_low, config, paths: MorphPaths, options: OutputOptions, steps_done: int, progress: Progress, fitted: bool
+) -> int:
     """Write every output of the set under temporary names, then publish them together."""
     from ..core.model import upsample_maps
 
@@ -233,8 +261,15 @@ def _publish(pair, maps_low, config, paths: MorphPaths, options: OutputOptions, 
             files = {fmt: path for fmt, path in paths.video_files().items() if fmt in options.formats}
             if options.report:
                 measurement = Measurement()
-            frames = write_video([PairFrames(pair.source, pair.target, maps_low, paths.result, paths.maps_jpg)],
-                                 config, files, options, outputs, progress, measurement)
+            frames = write_video(
+                [PairFrames(pair.source, pair.target, maps_low, paths.result, paths.maps_jpg)],
+                config,
+                files,
+                options,
+                outputs,
+                progress,
+                measurement,
+            )
             if measurement is not None:
                 stage_report(outputs, measurement, paths.report_files, pair.source, pair.target, paths.morph)
             for path in paths.set_files():
@@ -244,8 +279,9 @@ def _publish(pair, maps_low, config, paths: MorphPaths, options: OutputOptions, 
         hint = " (resume with --resume to write the outputs)" if fitted else ""
         raise OutputError(f"{exc}{kept}{hint}") from None
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted while writing the outputs; the previous outputs are unchanged{kept}",
-                          resumable=fitted) from None
+        raise Interrupted(
+            f"interrupted while writing the outputs; the previous outputs are unchanged{kept}", resumable=fitted
+        ) from None
     finally:
         if measurement is not None:
             measurement.close()
@@ -262,8 +298,9 @@ def stage_report(outputs: OutputSet, measurement, files, source, target, measure
         write_bytes(outputs.stage(path), contents[path])
 
 
-def render_frames(maps, source, target, config: MorphConfig | None = None, *, alphas=None,
-                  force: bool = False) -> Iterator[np.ndarray]:
+def render_frames(
+    maps, source, target, config: MorphConfig | None = None, *, alphas=None, force: bool = False
+) -> Iterator[np.ndarray]:
     """The frames of a morph from saved maps, one at a time (nothing is written).
 
     Args:

@@ -17,8 +17,13 @@ import logging
 import sys
 
 LOGGER = logging.getLogger("diffmorph")
-LABELS = {"pairs": ("Pairs", "pair"), "optimise": ("Optimising", "step"), "render": ("Rendering", "frame"),
-          "measure": ("Measuring", "frame"), "colour": ("Colour transfer", "it")}
+LABELS = {
+    "pairs": ("Pairs", "pair"),
+    "optimise": ("Optimising", "step"),
+    "render": ("Rendering", "frame"),
+    "measure": ("Measuring", "frame"),
+    "colour": ("Colour transfer", "it"),
+}
 
 
 class Progress:
@@ -72,9 +77,19 @@ class BarProgress(Progress):
         from tqdm import tqdm
 
         label, unit = LABELS.get(phase, (phase, "it"))
-        self._bars.append(tqdm(total=total, initial=done, desc=label, unit=unit, disable=self.quiet,
-                               dynamic_ncols=True, position=len(self._bars), leave=not self._bars,
-                               file=sys.stderr))
+        self._bars.append(
+            tqdm(
+                total=total,
+                initial=done,
+                desc=label,
+                unit=unit,
+                disable=self.quiet,
+                dynamic_ncols=True,
+                position=len(self._bars),
+                leave=not self._bars,
+                file=sys.stderr,
+            )
+        )
 
     def update(self, done: int, status: str | None = None) -> None:
         if not self._bars:

@@ -328,7 +328,8 @@ def format_table(result: dict) -> str:
         (
             f"colour path     W2(first, last) {_number(colour['w2_ends'], '.4f')}; length "
             f"{_number(colour['path_length_ratio'], '.3f')}x; max deviation "
-            f"{_number(colour['max_deviation_ratio'], '.3f')}x; max step {_number(colour['max_step_ratio'], '.2f')}x even"
+            f"{_number(colour['max_deviation_ratio'], '.3f')}x; "
+            f"max step {_number(colour['max_step_ratio'], '.2f')}x even"
         ),
         (
             f"colour variance middle {_number(colour['middle_variance'], '.4f')}, geodesic midpoint "

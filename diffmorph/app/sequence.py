@@ -44,8 +44,7 @@ from .morph import MorphPaths, check_ffmpeg, stage_report
 from .progress import SILENT, Progress
 from .report import Measurement
 from .runtime import import_tensorflow_quietly
-from .write import (OutputOptions, PairFrames, check_frames_folder, check_output_budget, total_frames,
-                    write_video)
+from .write import OutputOptions, PairFrames, check_frames_folder, check_output_budget, total_frames, write_video
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MAX_NAME_PART = 40  # characters of an image's stem kept in a pair folder's name
@@ -76,9 +75,14 @@ def images_in(folder) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{display_path(folder)}: not a folder")
-    return sorted((p for p in folder.iterdir()
-                   if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()),
-                  key=lambda p: p.name)
+    return sorted(
+        (
+            p
+            for p in folder.iterdir()
+            if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
+        ),
+        key=lambda p: p.name,
+    )
 
 
 def _slug(stem: str) -> str:
@@ -98,9 +102,13 @@ def output_files(out: Path, formats) -> dict[str, Path]:
 
 def all_outputs(out: Path) -> dict[str, Path]:
     """Every joined output a sequence may write beside ``OUT``, whatever the formats."""
-    return {"mp4": out, "gif": out.with_suffix(".gif"), "frames": out.with_name(out.stem + "_frames"),
-            "report.json": out.with_name(out.stem + "_report.json"),
-            "report.png": out.with_name(out.stem + "_report.png")}
+    return {
+        "mp4": out,
+        "gif": out.with_suffix(".gif"),
+        "frames": out.with_name(out.stem + "_frames"),
+        "report.json": out.with_name(out.stem + "_report.json"),
+        "report.png": out.with_name(out.stem + "_report.png"),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,8 +145,16 @@ def _resumable(paths: MorphPaths, config: MorphConfig, digests) -> bool:
     return not mapsfile.mismatches(meta, config, *digests) and 0 < step <= config.train_steps
 
 
-def morph_sequence(images, output, config: MorphConfig | None = None, *, work_dir=None, loop: bool = False,
-                   options: OutputOptions | None = None, progress: Progress = SILENT) -> SequenceResult:
+def morph_sequence(
+    images,
+    output,
+    config: MorphConfig | None = None,
+    *,
+    work_dir=None,
+    loop: bool = False,
+    options: OutputOptions | None = None,
+    progress: Progress = SILENT,
+) -> SequenceResult:
     """Morph ``images`` (in video order) into one video ``output`` (an ``.mp4`` path).
 
     Args:
@@ -177,9 +193,13 @@ def morph_sequence(images, output, config: MorphConfig | None = None, *, work_di
     files = output_files(out, options.formats)
     _prepare(out, work, files, options)
     import_tensorflow_quietly()
-    pairs = [(MorphPaths(work / pair_folder_name(k, names[i], names[j])),
-              Pair(pixels[i], pixels[j], (pixels_digest(pixels[i]), pixels_digest(pixels[j]))))
-             for k, (i, j) in enumerate(indices)]
+    pairs = [
+        (
+            MorphPaths(work / pair_folder_name(k, names[i], names[j])),
+            Pair(pixels[i], pixels[j], (pixels_digest(pixels[i]), pixels_digest(pixels[j]))),
+        )
+        for k, (i, j) in enumerate(indices)
+    ]
     with FolderLock(work), FolderLock(out.parent, f".{out.name}.lock"):
         recover(out.parent, out.name)
         sweep(list(all_outputs(out).values()))
@@ -223,31 +243,43 @@ def _fit_pairs(pairs, config: MorphConfig, progress: Progress) -> int:
                 try:
                     maps_low = fitter.fit(pair, WorkFiles(paths.train, paths.checkpoint), resume, progress)
                 except Interrupted as exc:
-                    raise Interrupted(f"{exc.message} ({label}); finished pairs are kept in "
-                                      f"{display_path(paths.root.parent)}", exc.resumable) from None
+                    raise Interrupted(
+                        f"{exc.message} ({label}); finished pairs are kept in {display_path(paths.root.parent)}",
+                        exc.resumable,
+                    ) from None
                 mapsfile.save_maps(paths.maps_npz, maps_low, config, pair.digests, config.train_steps)
             progress.update(k + 1)
     return reused
 
 
-def _render(pairs, config: MorphConfig, out: Path, files: dict, options: OutputOptions,
-            progress: Progress, work: Path) -> int:
-    parts = [PairFrames(pair.source, pair.target, paths.maps_npz, paths.result, paths.maps_jpg)
-             for paths, pair in pairs]
+def _render(
+    pairs, config: MorphConfig, out: Path, files: dict, options: OutputOptions, progress: Progress, work: Path
+) -> int:
+    parts = [
+        PairFrames(pair.source, pair.target, paths.maps_npz, paths.result, paths.maps_jpg) for paths, pair in pairs
+    ]
     measurement = Measurement() if options.report else None
     every = all_outputs(out)
     try:
         with OutputSet(out.parent, out.name) as outputs:
             frames = write_video(parts, config, files, options, outputs, progress, measurement)
             if measurement is not None:
-                stage_report(outputs, measurement, [every["report.json"], every["report.png"]],
-                             parts[0].source, parts[-1].target, out)
+                stage_report(
+                    outputs,
+                    measurement,
+                    [every["report.json"], every["report.png"]],
+                    parts[0].source,
+                    parts[-1].target,
+                    out,
+                )
             for path in every.values():
                 outputs.retire(path)  # what this run wrote is staged, so not retired
             outputs.publish()
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted while writing the outputs; the previous outputs are unchanged and the "
-                          f"pairs are kept in {display_path(work)}") from None
+        raise Interrupted(
+            f"interrupted while writing the outputs; the previous outputs are unchanged and the "
+            f"pairs are kept in {display_path(work)}"
+        ) from None
     finally:
         if measurement is not None:
             measurement.close()

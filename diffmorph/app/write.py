@@ -14,8 +14,8 @@ that the caller publishes once all of it is written.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -107,9 +107,11 @@ def check_output_budget(size: tuple[int, int], frames: int, options: OutputOptio
     height, width = gif_size(*size, options.gif_max_side)
     need = frames * height * width
     if need > GIF_MEMORY_BUDGET:
-        raise InputError(f"a GIF of {frames} frames of {width}x{height} would need {need / 1e9:.1f} GB of memory "
-                         f"(the limit is {GIF_MEMORY_BUDGET / 1e9:.0f} GB); use fewer frames (--steps), a smaller "
-                         f"--gif-max-side, or --formats mp4")
+        raise InputError(
+            f"a GIF of {frames} frames of {width}x{height} would need {need / 1e9:.1f} GB of memory "
+            f"(the limit is {GIF_MEMORY_BUDGET / 1e9:.0f} GB); use fewer frames (--steps), a smaller "
+            f"--gif-max-side, or --formats mp4"
+        )
 
 
 def check_frames_folder(folder: Path) -> None:
@@ -127,9 +129,11 @@ def check_frames_folder(folder: Path) -> None:
     ours = re.compile(r"^frame_\d{5,}\.png$")
     foreign = [p.name for p in folder.iterdir() if not ours.match(p.name)]
     if foreign:
-        raise InputError(f"the frames folder {display_path(folder)} holds other files "
-                         f"({display_path(foreign[0])}); it would be replaced as a whole: "
-                         f"choose an empty or new folder")
+        raise InputError(
+            f"the frames folder {display_path(folder)} holds other files "
+            f"({display_path(foreign[0])}); it would be replaced as a whole: "
+            f"choose an empty or new folder"
+        )
 
 
 def frame_order(pairs: int, frames: int, boomerang: bool) -> Iterator[tuple[int, int]]:
@@ -158,16 +162,17 @@ class _Schedules:
         self.config = config
         self._programs = None
 
-    def alphas(self, pair: "PairFrames", renderer) -> list[float]:
+    def alphas(self, pair: PairFrames, renderer) -> list[float]:
         from ..core.pacing import alphas_for
 
         config = self.config
         if config.pacing == "linear":
             return alphas_for(config.frames, "linear", config.ease, config.hold)
-        return alphas_for(config.frames, config.pacing, config.ease, config.hold,
-                          renderer=self._measuring(pair, renderer))
+        return alphas_for(
+            config.frames, config.pacing, config.ease, config.hold, renderer=self._measuring(pair, renderer)
+        )
 
-    def _measuring(self, pair: "PairFrames", renderer):
+    def _measuring(self, pair: PairFrames, renderer):
         import cv2
 
         from ..core.render import FrameRenderer, RenderPrograms
@@ -183,8 +188,15 @@ class _Schedules:
         return FrameRenderer(*small, renderer.maps_low, self.config, programs=self._programs)
 
 
-def write_video(pairs: list[PairFrames], config: MorphConfig, files: dict, options: OutputOptions,
-                outputs: OutputSet, progress: Progress = SILENT, measurement=None) -> int:
+def write_video(
+    pairs: list[PairFrames],
+    config: MorphConfig,
+    files: dict,
+    options: OutputOptions,
+    outputs: OutputSet,
+    progress: Progress = SILENT,
+    measurement=None,
+) -> int:
     """Render every pair into the writers of ``options.formats``; stage it all in ``outputs``.
 
     Each pair's frames are at the alphas of its schedule (``config.pacing``, ``ease``,
@@ -220,17 +232,22 @@ def write_video(pairs: list[PairFrames], config: MorphConfig, files: dict, optio
             pair = pairs[p]
             renderer = FrameRenderer(pair.source, pair.target, pair.maps_low(), config, programs=programs)
             current.clear()
-            current.update(index=p, renderer=renderer, alphas=schedules.alphas(pair, renderer),
-                           colour=_colour_path(pair, config))
+            current.update(
+                index=p, renderer=renderer, alphas=schedules.alphas(pair, renderer), colour=_colour_path(pair, config)
+            )
         return current
 
     frames = len(pair_state(0)["alphas"])
-    staged = {fmt: (outputs.stage_folder(files[fmt]) if fmt == "frames" else outputs.stage(files[fmt]))
-              for fmt in options.formats}
+    staged = {
+        fmt: (outputs.stage_folder(files[fmt]) if fmt == "frames" else outputs.stage(files[fmt]))
+        for fmt in options.formats
+    }
     total = total_frames(len(pairs), frames, options.boomerang)
     written, last = 0, (None, None)
-    with progress.phase("render", total), \
-            frame_writers(options.formats, staged, size, config.fps, options.gif_max_side) as write:
+    with (
+        progress.phase("render", total),
+        frame_writers(options.formats, staged, size, config.fps, options.gif_max_side) as write,
+    ):
         strip = None
         for p, i in frame_order(len(pairs), frames, options.boomerang):
             state = pair_state(p)
@@ -248,8 +265,9 @@ def write_video(pairs: list[PairFrames], config: MorphConfig, files: dict, optio
                 frame = state["renderer"].render(i, alpha, with_tiles=in_strip)
                 image = _on_path(frame.image, alpha, state["colour"])
                 if in_strip:
-                    strip.add(frame._replace(tiles=(_on_path(frame.tiles[0], alpha, state["colour"]),
-                                                    *frame.tiles[1:])))
+                    strip.add(
+                        frame._replace(tiles=(_on_path(frame.tiles[0], alpha, state["colour"]), *frame.tiles[1:]))
+                    )
                 last = ((p, alpha), image)
             if strip is not None and forward and i == frames - 1:
                 save_image(outputs.stage(pairs[p].strip), strip.bgr, bgr=True)

@@ -14,13 +14,21 @@ from ..errors import display_path
 from .options import UsageError, number
 from .progress import say
 
-SETTING_FLAGS = {"method": "--method", "bins": "--bins", "lambda": "--lambda", "eps0": "--eps", "stages": "--stages",
-                 "iters": "--iters"}
+SETTING_FLAGS = {
+    "method": "--method",
+    "bins": "--bins",
+    "lambda": "--lambda",
+    "eps0": "--eps",
+    "stages": "--stages",
+    "iters": "--iters",
+}
 
 
-HELP = dict(summary="recolour an image with a palette image's colours (optimal transport)",
-            description="Recolour IMAGE with the colours of PALETTE: unbalanced optimal transport between colour "
-                        "histograms (uot), or the W2 map between Gaussian fits (gaussian).")
+HELP = dict(
+    summary="recolour an image with a palette image's colours (optimal transport)",
+    description="Recolour IMAGE with the colours of PALETTE: unbalanced optimal transport between colour "
+    "histograms (uot), or the W2 map between Gaussian fits (gaussian).",
+)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -31,16 +39,43 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     opt("--palette", required=True, metavar="PALETTE", help="the image whose colours to take")
     opt("-o", "--output", required=True, metavar="OUT", help="the recoloured image (.png, .jpg, ...)")
     opt("--method", choices=("uot", "gaussian"), default="uot", help="uot (default) or gaussian")
-    opt("--bins", type=number(int, "bins"), default=DEFAULT_BINS, metavar="N",
-        help=f"histogram bins per channel, 8..128 (default {DEFAULT_BINS})")
-    opt("--lambda", dest="lam", type=number(float, "lambda"), default=DEFAULT_LAMBDA, metavar="L",
-        help=f"strength of the soft marginal constraints (default {DEFAULT_LAMBDA})")
-    opt("--eps", dest="eps0", type=number(float, "eps"), default=DEFAULT_EPS0, metavar="E",
-        help=f"first entropic regularisation, halved at each stage (default {DEFAULT_EPS0})")
-    opt("--stages", type=number(int, "stages"), default=DEFAULT_STAGES, metavar="S",
-        help=f"stages of the epsilon schedule (default {DEFAULT_STAGES})")
-    opt("--iters", type=number(int, "iters"), default=DEFAULT_ITERS, metavar="I",
-        help=f"Sinkhorn iterations per stage (default {DEFAULT_ITERS})")
+    opt(
+        "--bins",
+        type=number(int, "bins"),
+        default=DEFAULT_BINS,
+        metavar="N",
+        help=f"histogram bins per channel, 8..128 (default {DEFAULT_BINS})",
+    )
+    opt(
+        "--lambda",
+        dest="lam",
+        type=number(float, "lambda"),
+        default=DEFAULT_LAMBDA,
+        metavar="L",
+        help=f"strength of the soft marginal constraints (default {DEFAULT_LAMBDA})",
+    )
+    opt(
+        "--eps",
+        dest="eps0",
+        type=number(float, "eps"),
+        default=DEFAULT_EPS0,
+        metavar="E",
+        help=f"first entropic regularisation, halved at each stage (default {DEFAULT_EPS0})",
+    )
+    opt(
+        "--stages",
+        type=number(int, "stages"),
+        default=DEFAULT_STAGES,
+        metavar="S",
+        help=f"stages of the epsilon schedule (default {DEFAULT_STAGES})",
+    )
+    opt(
+        "--iters",
+        type=number(int, "iters"),
+        default=DEFAULT_ITERS,
+        metavar="I",
+        help=f"Sinkhorn iterations per stage (default {DEFAULT_ITERS})",
+    )
     opt("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -51,17 +86,21 @@ def run(args) -> int:
     from ..core.colour import TransferSettings
 
     try:
-        settings = TransferSettings(method=args.method, bins=args.bins, lam=args.lam, eps0=args.eps0,
-                                    stages=args.stages, iters=args.iters)
+        settings = TransferSettings(
+            method=args.method, bins=args.bins, lam=args.lam, eps0=args.eps0, stages=args.stages, iters=args.iters
+        )
     except ValueError as exc:  # the message starts with the setting's name: put its flag there
         name, _, rest = str(exc).partition(" ")
         raise UsageError(f"{SETTING_FLAGS.get(name, name)} {rest}") from None
     progress = BarProgress(args.quiet)
     with progress.phase("colour", settings.iterations if settings.method == "uot" else None):
-        result = transfer_file(args.image, args.palette, args.output, settings,
-                               progress=lambda done, total: progress.update(done))
-    say(f"W2 between the colour Gaussians of the image and the palette: {result['w2_before']:.4f} before, "
-        f"{result['w2_after']:.4f} after (unit RGB cube)")
+        result = transfer_file(
+            args.image, args.palette, args.output, settings, progress=lambda done, total: progress.update(done)
+        )
+    say(
+        f"W2 between the colour Gaussians of the image and the palette: {result['w2_before']:.4f} before, "
+        f"{result['w2_after']:.4f} after (unit RGB cube)"
+    )
     if not args.quiet:
         say(f"done: {display_path(args.output)} ({result['seconds']:.1f} s)")
     return 0

@@ -42,15 +42,16 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The ``diffmorph`` parser with one sub-parser per subcommand."""
     parser = _Parser(
-        prog=PROG, description="Reference-point-free image morphing (a port of DiffMorph).",
+        prog=PROG,
+        description="Reference-point-free image morphing (a port of DiffMorph).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Without a subcommand the arguments are the morph command's (the original's command\n"
-               "line): 'diffmorph -s A -t B' is 'diffmorph morph -s A -t B', as is 'python morph.py -s A -t B'.\n"
-               "'diffmorph SUBCOMMAND --help' describes each subcommand. Exit status: 0 done, 2 bad input\n"
-               "or flags, 1 a failure while optimising or writing, 130 interrupted.")
+        "line): 'diffmorph -s A -t B' is 'diffmorph morph -s A -t B', as is 'python morph.py -s A -t B'.\n"
+        "'diffmorph SUBCOMMAND --help' describes each subcommand. Exit status: 0 done, 2 bad input\n"
+        "or flags, 1 a failure while optimising or writing, 130 interrupted.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    subparsers = parser.add_subparsers(title="subcommands", dest="command", metavar="SUBCOMMAND",
-                                       parser_class=_Parser)
+    subparsers = parser.add_subparsers(title="subcommands", dest="command", metavar="SUBCOMMAND", parser_class=_Parser)
     parser.subcommands = {}
     for name, module in SUBCOMMANDS.items():  # each module: HELP (texts), add_options(parser), run(args)
         parser.subcommands[name] = new_subcommand(subparsers, name, module.run, **module.HELP)
@@ -121,8 +122,7 @@ def _run(args, parser) -> int:
     except Exception as exc:
         if not _out_of_memory(exc):
             raise  # a bug: its traceback is worth reporting
-        say("error: not enough memory for this morph; use a smaller --size or smaller images, "
-            "or free some memory")
+        say("error: not enough memory for this morph; use a smaller --size or smaller images, or free some memory")
         return EXIT_FAILURE
 
 

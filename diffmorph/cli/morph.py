@@ -13,29 +13,41 @@ from pathlib import Path
 
 from ..config import MAPS_SETTINGS, MorphConfig
 from ..errors import InputError, display_path
-from .options import (FLAGS, UsageError, add_morph_options, explicit_settings, make_config, output_options)
+from .options import FLAGS, UsageError, add_morph_options, explicit_settings, make_config, output_options
 from .progress import say
 
 HELP = dict(
     summary="morph a source image into a target image (the default command)",
     description="Morph a source image into a target image (DiffMorph). The same as 'diffmorph -s A -t B' and "
-                "'python morph.py -s A -t B'.",
+    "'python morph.py -s A -t B'.",
     epilog="Outputs: train/ (snapshots), preds.npy, morph/ (morph.mp4, morph.gif, result.jpg, maps.jpg, maps.npz, "
-           "checkpoint.npz) under --output-dir.",
-    resume_hint="run the same command with --resume to continue")
+    "checkpoint.npz) under --output-dir.",
+    resume_hint="run the same command with --resume to continue",
+)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     opt = parser.add_argument
     opt("-s", "--source", help="source image (the first frame)")
     opt("-t", "--target", help="target image (the last frame)")
-    opt("--output-dir", "-o", default=".", metavar="DIR",
-        help="where train/, morph/ and preds.npy go (default: the current directory)")
+    opt(
+        "--output-dir",
+        "-o",
+        default=".",
+        metavar="DIR",
+        help="where train/, morph/ and preds.npy go (default: the current directory)",
+    )
     opt("--frames-dir", metavar="DIR", help="folder for numbered PNG frames (default OUTPUT_DIR/morph/frames)")
-    opt("--maps", metavar="FILE", help="render from saved maps (morph/maps.npz) instead of optimising; "
-                                       "the settings stored in the file are used")
-    opt("--force", action="store_true", help="with --maps: use maps made for other images, or let the "
-                                             "command line's settings override the file's")
+    opt(
+        "--maps",
+        metavar="FILE",
+        help="render from saved maps (morph/maps.npz) instead of optimising; the settings stored in the file are used",
+    )
+    opt(
+        "--force",
+        action="store_true",
+        help="with --maps: use maps made for other images, or let the command line's settings override the file's",
+    )
     opt("--resume", action="store_true", help="continue from OUTPUT_DIR/morph/checkpoint.npz")
     add_morph_options(parser)
 
@@ -54,11 +66,15 @@ def config_for_maps(saved, explicit: dict, force: bool, progress) -> MorphConfig
         if field in explicit and explicit[field] != settings[field]:
             flag = FLAGS[field][1]
             if not force:
-                raise InputError(f"{display_path(saved.path)} was made with {flag} {settings[field]}; "
-                                 f"{flag} {explicit[field]} contradicts it (leave the flag out, or add --force "
-                                 f"to use the command line's value)")
-            progress.notice(f"--force: using {flag} {explicit[field]} from the command line instead of "
-                            f"{settings[field]} from {display_path(saved.path)}")
+                raise InputError(
+                    f"{display_path(saved.path)} was made with {flag} {settings[field]}; "
+                    f"{flag} {explicit[field]} contradicts it (leave the flag out, or add --force "
+                    f"to use the command line's value)"
+                )
+            progress.notice(
+                f"--force: using {flag} {explicit[field]} from the command line instead of "
+                f"{settings[field]} from {display_path(saved.path)}"
+            )
     settings.update(explicit)
     return make_config(MorphConfig(), settings)
 
@@ -86,8 +102,18 @@ def run(args) -> int:
         config = config_for_maps(maps, explicit, args.force, progress)
     else:
         config = make_config(MorphConfig(), explicit)
-    result = morph(args.source, args.target, Path(args.output_dir), config, maps=maps, resume=args.resume,
-                   force=args.force, options=options, frames_dir=args.frames_dir, progress=progress)
+    result = morph(
+        args.source,
+        args.target,
+        Path(args.output_dir),
+        config,
+        maps=maps,
+        resume=args.resume,
+        force=args.force,
+        options=options,
+        frames_dir=args.frames_dir,
+        progress=progress,
+    )
     if not args.quiet:
         say(f"done: {display_path(result.paths.morph)} ({result.frames} frames)")
     return 0

@@ -10,9 +10,20 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import (COLOUR_PATHS, DEFAULT_ADD_SCALE, DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_MULT_SCALE,
-                      DEFAULT_SIZE, DEFAULT_TRAIN_STEPS, DEFAULT_WARP_SCALE, EASES, PACINGS, RENDER_MODES,
-                      MorphConfig)
+from ..config import (
+    COLOUR_PATHS,
+    DEFAULT_ADD_SCALE,
+    DEFAULT_FPS,
+    DEFAULT_FRAMES,
+    DEFAULT_MULT_SCALE,
+    DEFAULT_SIZE,
+    DEFAULT_TRAIN_STEPS,
+    DEFAULT_WARP_SCALE,
+    EASES,
+    PACINGS,
+    RENDER_MODES,
+    MorphConfig,
+)
 
 FORMATS = ("mp4", "gif", "frames")
 DEFAULT_FORMATS = "mp4,gif"
@@ -39,17 +50,25 @@ FLAGS = {
 }
 
 
-EXIT_HELP = ("Exit status: 0 done, 2 bad input or flags (nothing written), 1 a failure while optimising or "
-             "writing, 130 interrupted.")
+EXIT_HELP = (
+    "Exit status: 0 done, 2 bad input or flags (nothing written), 1 a failure while optimising or "
+    "writing, 130 interrupted."
+)
 
 
-def new_subcommand(subparsers, name: str, run, summary: str, description: str, epilog: str = "",
-                   resume_hint: str = "", **kwargs) -> argparse.ArgumentParser:
+def new_subcommand(
+    subparsers, name: str, run, summary: str, description: str, epilog: str = "", resume_hint: str = "", **kwargs
+) -> argparse.ArgumentParser:
     """A subcommand's parser: ``summary`` in ``diffmorph --help``, ``description`` and ``epilog``
     (followed by the exit statuses) in its own help; ``run(args) -> status`` runs it, and
     ``resume_hint`` is added to an interruption's message when the run can be resumed."""
-    parser = subparsers.add_parser(name, help=summary, description=description,
-                                   epilog=f"{epilog}\n\n{EXIT_HELP}" if epilog else EXIT_HELP, **kwargs)
+    parser = subparsers.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=f"{epilog}\n\n{EXIT_HELP}" if epilog else EXIT_HELP,
+        **kwargs,
+    )
     parser.set_defaults(run=run, resume_hint=resume_hint)
     return parser
 
@@ -74,18 +93,22 @@ def parse_formats(text: str) -> tuple[str, ...]:
     unknown = [n for n in names if n not in FORMATS]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown format(s) {', '.join(unknown) or repr(text)}; choose from {', '.join(FORMATS)}")
+            f"unknown format(s) {', '.join(unknown) or repr(text)}; choose from {', '.join(FORMATS)}"
+        )
     return names
 
 
 def number(kind, name: str):
     """An argparse type converting to ``kind`` (int or float) with a one-line error."""
+
     def convert(text):
         try:
             return kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be {'an integer' if kind is int else 'a number'}, "
-                                             f"got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"{name} must be {'an integer' if kind is int else 'a number'}, got {text!r}"
+            ) from None
+
     convert.__name__ = name
     return convert
 
@@ -93,43 +116,103 @@ def number(kind, name: str):
 def add_morph_options(parser: argparse.ArgumentParser) -> None:
     """The settings and output options shared by ``morph`` and ``sequence`` (defaults None)."""
     opt = parser.add_argument
-    opt("-e", "--train_epochs", type=number(int, "epochs"), metavar="N",
-        help=f"optimisation (train) steps (default {DEFAULT_TRAIN_STEPS})")
-    opt("-a", "--add_scale", type=number(float, "add_scale"), metavar="X",
-        help=f"scale of the additive colour map (default {DEFAULT_ADD_SCALE})")
-    opt("-m", "--mult_scale", type=number(float, "mult_scale"), metavar="X",
-        help=f"scale of the multiplicative colour map (default {DEFAULT_MULT_SCALE})")
-    opt("-w", "--warp_scale", type=number(float, "warp_scale"), metavar="X",
-        help=f"scale of the flow, as a fraction of the image size (default {DEFAULT_WARP_SCALE})")
-    opt("-add_first", "--add_first", type=parse_bool, nargs="?", const=True, metavar="BOOL",
-        help="add before multiplying; a bare flag means true (default false)")
+    opt(
+        "-e",
+        "--train_epochs",
+        type=number(int, "epochs"),
+        metavar="N",
+        help=f"optimisation (train) steps (default {DEFAULT_TRAIN_STEPS})",
+    )
+    opt(
+        "-a",
+        "--add_scale",
+        type=number(float, "add_scale"),
+        metavar="X",
+        help=f"scale of the additive colour map (default {DEFAULT_ADD_SCALE})",
+    )
+    opt(
+        "-m",
+        "--mult_scale",
+        type=number(float, "mult_scale"),
+        metavar="X",
+        help=f"scale of the multiplicative colour map (default {DEFAULT_MULT_SCALE})",
+    )
+    opt(
+        "-w",
+        "--warp_scale",
+        type=number(float, "warp_scale"),
+        metavar="X",
+        help=f"scale of the flow, as a fraction of the image size (default {DEFAULT_WARP_SCALE})",
+    )
+    opt(
+        "-add_first",
+        "--add_first",
+        type=parse_bool,
+        nargs="?",
+        const=True,
+        metavar="BOOL",
+        help="add before multiplying; a bare flag means true (default false)",
+    )
     opt("--fps", type=number(float, "fps"), help=f"frames per second (default {DEFAULT_FPS})")
-    opt("--steps", type=number(int, "steps"), metavar="N",
-        help=f"frames in the morph, >= 2 (default {DEFAULT_FRAMES})")
-    opt("--size", type=number(int, "size"), metavar="S",
-        help=f"working resolution S (S x S) for optimisation, 16..2048 (default {DEFAULT_SIZE})")
+    opt("--steps", type=number(int, "steps"), metavar="N", help=f"frames in the morph, >= 2 (default {DEFAULT_FRAMES})")
+    opt(
+        "--size",
+        type=number(int, "size"),
+        metavar="S",
+        help=f"working resolution S (S x S) for optimisation, 16..2048 (default {DEFAULT_SIZE})",
+    )
     opt("--seed", type=number(int, "seed"), help="seed for the net's initial weights (default random)")
-    opt("--render", choices=RENDER_MODES,
+    opt(
+        "--render",
+        choices=RENDER_MODES,
         help="native: frames at the source's own size (default); working: render at S x S and "
-             "resize each frame (the original's path)")
-    opt("--pacing", choices=PACINGS,
+        "resize each frame (the original's path)",
+    )
+    opt(
+        "--pacing",
+        choices=PACINGS,
         help="linear: the original's even alphas (default); uniform: alphas that even out the change "
-             "between frames (measured on a quick low-resolution pass)")
+        "between frames (measured on a quick low-resolution pass)",
+    )
     opt("--ease", choices=EASES, help="ease-in-out of the pacing (default none)")
-    opt("--hold", type=number(int, "hold"), metavar="N",
-        help="repeat the first and last frames N more times: the loop rests on each image (default 0)")
-    opt("--colour-path", choices=COLOUR_PATHS, dest="colour_path",
+    opt(
+        "--hold",
+        type=number(int, "hold"),
+        metavar="N",
+        help="repeat the first and last frames N more times: the loop rests on each image (default 0)",
+    )
+    opt(
+        "--colour-path",
+        choices=COLOUR_PATHS,
+        dest="colour_path",
         help="none (default) or bures: move each frame's colours onto the W2 (Bures) geodesic between the "
-             "end images' colour statistics, so the middle frames are not washed out")
-    opt("--report", action="store_true",
-        help="also write report.json and report.png: pace, path length, sharpness, colour path of the frames")
-    opt("--formats", type=parse_formats, default=parse_formats(DEFAULT_FORMATS), metavar="LIST",
-        help=f"outputs to write, comma-separated from {','.join(FORMATS)} (default {DEFAULT_FORMATS})")
-    opt("--gif-max-side", type=number(int, "gif-max-side"), default=DEFAULT_GIF_MAX_SIDE, metavar="N",
-        help=f"downsize the GIF (only) so its longer side is at most N (default {DEFAULT_GIF_MAX_SIDE})")
+        "end images' colour statistics, so the middle frames are not washed out",
+    )
+    opt(
+        "--report",
+        action="store_true",
+        help="also write report.json and report.png: pace, path length, sharpness, colour path of the frames",
+    )
+    opt(
+        "--formats",
+        type=parse_formats,
+        default=parse_formats(DEFAULT_FORMATS),
+        metavar="LIST",
+        help=f"outputs to write, comma-separated from {','.join(FORMATS)} (default {DEFAULT_FORMATS})",
+    )
+    opt(
+        "--gif-max-side",
+        type=number(int, "gif-max-side"),
+        default=DEFAULT_GIF_MAX_SIDE,
+        metavar="N",
+        help=f"downsize the GIF (only) so its longer side is at most N (default {DEFAULT_GIF_MAX_SIDE})",
+    )
     opt("--boomerang", action="store_true", help="play forward then backward (a seamless loop)")
-    opt("--plain", action="store_true",
-        help="use the plain path (separate warps, no XLA) instead of the fast one; same results, slower")
+    opt(
+        "--plain",
+        action="store_true",
+        help="use the plain path (separate warps, no XLA) instead of the fast one; same results, slower",
+    )
     opt("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -153,7 +236,7 @@ def make_config(base: MorphConfig, settings: dict) -> MorphConfig:
         text = str(exc)
         for field, (_, flag) in FLAGS.items():
             if text.startswith(f"{field} "):
-                text = flag + text[len(field):]
+                text = flag + text[len(field) :]
                 break
         raise UsageError(text) from None
 
@@ -168,5 +251,6 @@ def output_options(args):
 
     if args.gif_max_side < 2:
         raise UsageError(f"--gif-max-side must be >= 2 (got {args.gif_max_side})")
-    return OutputOptions(formats=args.formats, gif_max_side=args.gif_max_side, boomerang=args.boomerang,
-                         report=args.report)
+    return OutputOptions(
+        formats=args.formats, gif_max_side=args.gif_max_side, boomerang=args.boomerang, report=args.report
+    )

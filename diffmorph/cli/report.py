@@ -16,9 +16,10 @@ from .progress import say
 HELP = dict(
     summary="measure a morph's frames: pace, path length, sharpness, colour path",
     description="Measure a morph's frames (a morph output folder, a video, a GIF or a folder of frames) and "
-                "write report.json and report.png.",
+    "write report.json and report.png.",
     epilog="Default output folder: OUT/morph/ for a morph output folder OUT (or its morph/ folder), the video's "
-           "or GIF's folder, or a frames folder's parent folder.")
+    "or GIF's folder, or a frames folder's parent folder.",
+)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -50,8 +51,9 @@ def run(args) -> int:
     progress = BarProgress(args.quiet)
     folder = Path(args.output_dir) if args.output_dir else default_folder(Path(args.input))
     with progress.phase("measure", None):
-        result = report(args.input, args.source, args.target, args.truth, folder,
-                        progress=lambda done, total: progress.update(done))
+        result = report(
+            args.input, args.source, args.target, args.truth, folder, progress=lambda done, total: progress.update(done)
+        )
     if not args.quiet:
         print(format_table(result))
         say(f"done: {', '.join(display_path(f) for f in result['files'])}")

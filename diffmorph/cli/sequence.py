@@ -25,18 +25,30 @@ and settings re-uses finished pairs and resumes an interrupted one (an interrupt
 keeps the finished pairs and the current pair's checkpoint)."""
 
 
-HELP = dict(summary="morph a sequence of images into one video",
-            description="Morph a sequence of images (IMG1 -> IMG2 -> IMG3 ...) into one video.", epilog=FRAME_RULE,
-            resume_hint="run the same command again to continue", formatter_class=argparse.RawDescriptionHelpFormatter)
+HELP = dict(
+    summary="morph a sequence of images into one video",
+    description="Morph a sequence of images (IMG1 -> IMG2 -> IMG3 ...) into one video.",
+    epilog=FRAME_RULE,
+    resume_hint="run the same command again to continue",
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     opt = parser.add_argument
     opt("images", nargs="+", metavar="IMAGE", help="two or more images, in video order")
-    opt("-o", "--output", required=True, metavar="OUT.mp4",
-        help="the video to write; the GIF goes beside it as OUT.gif (required)")
-    opt("--work-dir", metavar="DIR",
-        help="where each pair's maps, checkpoints and snapshots are kept (default: OUT_pairs beside OUT)")
+    opt(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT.mp4",
+        help="the video to write; the GIF goes beside it as OUT.gif (required)",
+    )
+    opt(
+        "--work-dir",
+        metavar="DIR",
+        help="where each pair's maps, checkpoints and snapshots are kept (default: OUT_pairs beside OUT)",
+    )
     opt("--loop", action="store_true", help="also morph the last image back to the first")
     add_morph_options(parser)
 
@@ -47,9 +59,18 @@ def run(args) -> int:
     from ..app.sequence import morph_sequence
 
     config = make_config(MorphConfig(), explicit_settings(args))
-    result = morph_sequence(args.images, args.output, config, work_dir=args.work_dir, loop=args.loop,
-                            options=output_options(args), progress=BarProgress(args.quiet))
+    result = morph_sequence(
+        args.images,
+        args.output,
+        config,
+        work_dir=args.work_dir,
+        loop=args.loop,
+        options=output_options(args),
+        progress=BarProgress(args.quiet),
+    )
     if not args.quiet:
-        say(f"done: {', '.join(display_path(p) for p in result.files.values())} ({result.frames} frames, "
-            f"{result.pairs} pairs, {result.reused} reused)")
+        say(
+            f"done: {', '.join(display_path(p) for p in result.files.values())} ({result.frames} frames, "
+            f"{result.pairs} pairs, {result.reused} reused)"
+        )
     return 0

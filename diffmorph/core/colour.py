@@ -109,7 +109,6 @@ colour statistics; identity at alpha 0 and 1.
 from __future__ import annotations
 
 import dataclasses
-
 import numbers
 from collections.abc import Callable
 from typing import Literal, NamedTuple
@@ -416,7 +415,8 @@ def _batched(items: np.ndarray, kernel: np.ndarray, out: np.ndarray) -> None:
 
 
 def _product(src: np.ndarray, kernel: np.ndarray, dst: np.ndarray) -> None:
-    """``dst = src.T @ kernel`` for ``src`` ``(n, m)`` (m a multiple of n), ``dst`` ``(m, n)`` (see :func:`_batched`)."""
+    """``dst = src.T @ kernel`` for ``src`` ``(n, m)`` (m a multiple of n), ``dst`` ``(m, n)``
+    (see :func:`_batched`)."""
     n = kernel.shape[0]
     _batched(src.reshape(n, -1, n).transpose(1, 2, 0), kernel, dst.reshape(-1, n, n))
 
@@ -827,8 +827,12 @@ def apply_affine(pixels, matrix: np.ndarray, offset: np.ndarray) -> np.ndarray:
     return out.reshape(image.shape)
 
 
-def colour_transfer(image, palette, settings: TransferSettings = TransferSettings(),
-                    progress: Callable[[int, int], object] | None = None) -> np.ndarray:
+def colour_transfer(
+    image,
+    palette,
+    settings: TransferSettings = TransferSettings(),
+    progress: Callable[[int, int], object] | None = None,
+) -> np.ndarray:
     """Move an image's colours towards a palette image's colours.
 
     ``method="uot"``: unbalanced OT between the colour histograms (``p`` from the

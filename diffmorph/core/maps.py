@@ -42,7 +42,7 @@ class Maps(NamedTuple):
     add: tf.Tensor
     flow: tf.Tensor
 
-    def scaled(self, strength) -> "Maps":
+    def scaled(self, strength) -> Maps:
         """Every map multiplied by ``strength`` (a scalar in [0, 1])."""
         return Maps(self.mult * strength, self.add * strength, self.flow * strength)
 
@@ -70,8 +70,10 @@ def split_maps(preds) -> tuple[Maps, Maps]:
     Returns:
       ``(a_to_b, b_to_a)``, two :class:`Maps`.
     """
-    return (split_direction(preds[..., :DIRECTION_CHANNELS]),
-            split_direction(preds[..., DIRECTION_CHANNELS:MAP_CHANNELS]))
+    return (
+        split_direction(preds[..., :DIRECTION_CHANNELS]),
+        split_direction(preds[..., DIRECTION_CHANNELS:MAP_CHANNELS]),
+    )
 
 
 def colour_transform(image, maps: Maps, config: MorphConfig):
@@ -120,5 +122,4 @@ def apply_maps(image, maps: Maps, config: MorphConfig, flow_scale):
     Returns:
       float32 ``(N, H, W, 3)``, not clipped.
     """
-    return dense_image_warp(colour_transform(image, maps, config),
-                            flow_pixels(maps.flow, flow_scale))
+    return dense_image_warp(colour_transform(image, maps, config), flow_pixels(maps.flow, flow_scale))

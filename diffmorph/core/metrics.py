@@ -413,8 +413,7 @@ class _DistanceWorker:
         from ..worker import Worker
 
         self.distances: list[float] = []
-        self._worker = Worker(lambda pair: self.distances.append(1.0 - msssim(*pair)), QUEUED_PAIRS,
-                              "diffmorph-msssim")
+        self._worker = Worker(lambda pair: self.distances.append(1.0 - msssim(*pair)), QUEUED_PAIRS, "diffmorph-msssim")
 
     def put(self, a: np.ndarray, b: np.ndarray) -> None:
         self._worker.put((a, b))

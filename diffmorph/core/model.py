@@ -61,8 +61,12 @@ class MapNet(keras.Model):
         def conv(filters, offset, name):
             init_seed = None if seed is None else seed + offset
             return keras.layers.Conv2D(
-                filters, KERNEL, padding="valid", name=name,
-                kernel_initializer=keras.initializers.GlorotUniform(seed=init_seed))
+                filters,
+                KERNEL,
+                padding="valid",
+                name=name,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=init_seed),
+            )
 
         self.conv1 = conv(HIDDEN_FILTERS, 0, "conv1")
         self.act1 = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE)
@@ -141,7 +145,7 @@ class FastUpsampler:
         index = np.zeros((in_size, k), np.int32)  # (n, K) output columns; padding reads 0 with weight 0
         weight = np.zeros((in_size, k), np.float32)  # (n, K)
         for j, r in enumerate(readers):
-            index[j, :len(r)], weight[j, :len(r)] = list(r.keys()), list(r.values())
+            index[j, : len(r)], weight[j, : len(r)] = list(r.keys()), list(r.values())
         self.size, self.in_size, self.k = size, in_size, k
         self.matrix = tf.constant(matrix)
         self.lo, self.hi = tf.constant(lo), tf.constant(hi)

@@ -25,15 +25,24 @@ Float images are in [-1, 1]; uint8 conversion rounds to nearest. Specification:
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 import tensorflow as tf
 
 from ..config import MorphConfig
-from .maps import (DIRECTION_CHANNELS, FLOW_CHANNELS, Maps, colour_transform, flow_scale_tensor, split_direction,
-                   split_flows, split_maps)
+from .maps import (
+    DIRECTION_CHANNELS,
+    FLOW_CHANNELS,
+    Maps,
+    colour_transform,
+    flow_scale_tensor,
+    split_direction,
+    split_flows,
+    split_maps,
+)
 from .warp import warp_rows
 
 MAPS_BUDGET_BYTES = 128 * 2**20  # native-size maps held at once (bands beyond this)
@@ -141,9 +150,15 @@ class FrameRenderer:
       ValueError: if the shapes disagree.
     """
 
-    def __init__(self, source: np.ndarray, target: np.ndarray, maps_low: np.ndarray,
-                 config: MorphConfig, maps_budget: int = MAPS_BUDGET_BYTES,
-                 programs: "RenderPrograms | None" = None):
+    def __init__(
+        self,
+        source: np.ndarray,
+        target: np.ndarray,
+        maps_low: np.ndarray,
+        config: MorphConfig,
+        maps_budget: int = MAPS_BUDGET_BYTES,
+        programs: RenderPrograms | None = None,
+    ):
         from .model import upsample_maps
 
         if source.shape != target.shape or source.ndim != 3 or source.shape[2] != 3:
@@ -196,15 +211,17 @@ class FrameRenderer:
         one full-size float image per direction at a time, never the inputs as floats.
         """
         if self._whole is not None:
-            return self.programs.colour(self._image_band(which, 0, self.work_size[0]),
-                                        split_maps(self._whole)[which], strength)
+            return self.programs.colour(
+                self._image_band(which, 0, self.work_size[0]), split_maps(self._whole)[which], strength
+            )
         if self._colour_buffer is None:
             self._colour_buffer = tf.Variable(tf.zeros((1, *self.work_size, 3)), trainable=False)
         channels = slice(which * DIRECTION_CHANNELS, (which + 1) * DIRECTION_CHANNELS)
         for row0, row1 in self.bounds:
             maps = split_direction(self._band(row0, row1, channels))
-            self._colour_buffer[:, row0:row1].assign(self.programs.colour(self._image_band(which, row0, row1),
-                                                                          maps, strength))
+            self._colour_buffer[:, row0:row1].assign(
+                self.programs.colour(self._image_band(which, row0, row1), maps, strength)
+            )
         return self._colour_buffer
 
     def render(self, index: int, alpha: float, with_tiles: bool = False) -> Frame:
@@ -220,7 +237,7 @@ class FrameRenderer:
         for which, (strength, weight) in enumerate(((alpha, 1 - alpha), (1 - alpha, alpha))):
             strength32 = tf.constant(strength, tf.float32)
             colour = self._colour_image(which, strength32)
-            flow_channels = FLOW_CHANNELS[2 * which:2 * which + 2]
+            flow_channels = FLOW_CHANNELS[2 * which : 2 * which + 2]
             for row0, row1 in self.bounds:
                 if self._whole is not None:
                     flow = split_flows(self._whole_flows)[which]  # (1, H, W, 2)
@@ -310,8 +327,10 @@ class SnapshotRenderer:
         def as_uint8(x):  # [-1, 1] -> 0..255, clipped, rounded half to even like np.rint
             return tf.cast(tf.round((tf.clip_by_value(x[0], -1.0, 1.0) + 1) * 127.5), tf.uint8)
 
-        return (as_uint8(apply_maps(self.source, a_to_b, self.config, fs)),
-                as_uint8(apply_maps(self.target, b_to_a, self.config, fs)))
+        return (
+            as_uint8(apply_maps(self.source, a_to_b, self.config, fs)),
+            as_uint8(apply_maps(self.target, b_to_a, self.config, fs)),
+        )
 
     def __call__(self, maps_low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(a_to_b, b_to_a)``, uint8 ``(S, S, 3)`` each, from float32 ``(1, n, n, 16)`` net output."""
@@ -345,7 +364,7 @@ class StripBuilder:
             return
         c, s = self.columns[frame.index], self.size
         for row, tile in enumerate(frame.tiles):
-            self.bgr[row * s:(row + 1) * s, c * s:(c + 1) * s] = tile[..., ::-1]
+            self.bgr[row * s : (row + 1) * s, c * s : (c + 1) * s] = tile[..., ::-1]
 
 
 def maps_image(maps: np.ndarray) -> np.ndarray:
@@ -358,10 +377,10 @@ def maps_image(maps: np.ndarray) -> np.ndarray:
     size = maps.shape[1]
     out = np.full((2 * size, 3 * size, 3), to_uint8_truncated(np.zeros(1, np.float32))[0], np.uint8)
     for row in range(2):
-        direction = split_direction(maps[0, ..., row * DIRECTION_CHANNELS:(row + 1) * DIRECTION_CHANNELS])
+        direction = split_direction(maps[0, ..., row * DIRECTION_CHANNELS : (row + 1) * DIRECTION_CHANNELS])
         for col, part in enumerate(direction):
-            tile = out[row * size:(row + 1) * size, col * size:(col + 1) * size]
-            tile[..., :part.shape[-1]] = to_uint8_truncated(part)
+            tile = out[row * size : (row + 1) * size, col * size : (col + 1) * size]
+            tile[..., : part.shape[-1]] = to_uint8_truncated(part)
     return out
 
 

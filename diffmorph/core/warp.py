@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["dense_image_warp", "dense_image_warp_fast", "warp_many", "warp_rows", "bilinear_taps",
-           "gather_taps"]
+__all__ = ["dense_image_warp", "dense_image_warp_fast", "warp_many", "warp_rows", "bilinear_taps", "gather_taps"]
 
 
 def _clamped_axis(q: tf.Tensor, size: int):
@@ -65,8 +64,9 @@ def bilinear_taps(flow: tf.Tensor, height: int, width: int, row0: int = 0):
     return index, wy, wx
 
 
-def gather_taps(image: tf.Tensor, index: tf.Tensor, wy: tf.Tensor, wx: tf.Tensor,
-                out_rows: int | None = None) -> tf.Tensor:
+def gather_taps(
+    image: tf.Tensor, index: tf.Tensor, wy: tf.Tensor, wx: tf.Tensor, out_rows: int | None = None
+) -> tf.Tensor:
     """Bilinearly combine the four corner samples named by :func:`bilinear_taps`.
 
     Args:
@@ -116,9 +116,7 @@ def dense_image_warp(image: tf.Tensor, flow: tf.Tensor) -> tf.Tensor:
 def _check_shapes(image: tf.Tensor, flow: tf.Tensor) -> None:
     """Raise ValueError unless image is (N, H, W, C), flow (N, H, W, 2), H, W >= 2 static."""
     if image.shape.rank != 4 or flow.shape.rank != 4:
-        raise ValueError(
-            f"image and flow must be NHWC (rank 4); got shapes {image.shape} and {flow.shape}"
-        )
+        raise ValueError(f"image and flow must be NHWC (rank 4); got shapes {image.shape} and {flow.shape}")
     if flow.shape[3] is not None and flow.shape[3] != 2:
         raise ValueError(f"flow must have 2 channels (dy, dx); got shape {flow.shape}")
     height, width = image.shape[1], image.shape[2]
@@ -127,9 +125,7 @@ def _check_shapes(image: tf.Tensor, flow: tf.Tensor) -> None:
     if height < 2 or width < 2:
         raise ValueError(f"image height and width must be >= 2; got {height}x{width}")
     if flow.shape[1:3] != image.shape[1:3]:
-        raise ValueError(
-            f"flow size {flow.shape[1:3]} does not match image size {image.shape[1:3]}"
-        )
+        raise ValueError(f"flow size {flow.shape[1:3]} does not match image size {image.shape[1:3]}")
 
 
 def warp_rows(image: tf.Tensor, flow: tf.Tensor, row0: int) -> tf.Tensor:
@@ -195,8 +191,7 @@ def _scatter_corners(upper, lower, wx, top_left, width: int) -> tf.Tensor:
             acc = tf.tensor_scatter_nd_add(acc, (top_left + offset)[:, None], tf.reshape(part, [-1, channels]))
         return acc
 
-    return (chain(((0, upper * (1 - wx)), (1, upper * wx)))
-            + chain(((width, lower * (1 - wx)), (width + 1, lower * wx))))
+    return chain(((0, upper * (1 - wx)), (1, upper * wx))) + chain(((width, lower * (1 - wx)), (width + 1, lower * wx)))
 
 
 def warp_many(flow: tf.Tensor, images, constants=()) -> list[tf.Tensor]:
@@ -236,7 +231,7 @@ def warp_many(flow: tf.Tensor, images, constants=()) -> list[tf.Tensor]:
     everything = images + constants
     widths = [x.shape[-1] for x in everything]
     channels = sum(widths)
-    trainable = sum(widths[:len(images)])  # the first channels of the stack get gradients
+    trainable = sum(widths[: len(images)])  # the first channels of the stack get gradients
 
     @tf.custom_gradient
     def warp(flow, *sources):
@@ -250,8 +245,9 @@ def warp_many(flow: tf.Tensor, images, constants=()) -> list[tf.Tensor]:
         outputs = [tf.reshape(part, tf.shape(x)) for part, x in zip(tf.split(out, widths, -1), everything)]
 
         def grad(*upstreams):
-            g = tf.concat([tf.reshape(u, [-1, h * w, x.shape[-1]])
-                           for u, x in zip(upstreams, everything)], -1)  # (N, H*W, C)
+            g = tf.concat(
+                [tf.reshape(u, [-1, h * w, x.shape[-1]]) for u, x in zip(upstreams, everything)], -1
+            )  # (N, H*W, C)
             rows = tf.stack([top_left, top_left + w], -1)  # (N*H*W, 2): top, bottom
             left = tf.reshape(tf.gather(flat, rows), [-1, h * w, 2, channels])  # (N, H*W, 2, C)
             right = tf.reshape(tf.gather(flat, rows + 1), [-1, h * w, 2, channels])  # (N, H*W, 2, C)
@@ -263,8 +259,13 @@ def warp_many(flow: tf.Tensor, images, constants=()) -> list[tf.Tensor]:
             d_flow = -tf.reshape(tf.stack([d_wy, d_wx], -1), tf.shape(flow))  # q = grid - flow
             g = g[..., :trainable]  # constants get no image gradient
             d_all = _scatter_corners(g * (1 - wy), g * wy, wx, top_left, w)  # (N*H*W, trainable)
-            return (d_flow, *[tf.reshape(part, tf.shape(x))
-                              for part, x in zip(tf.split(d_all, widths[:len(images)], -1), sources)])
+            return (
+                d_flow,
+                *[
+                    tf.reshape(part, tf.shape(x))
+                    for part, x in zip(tf.split(d_all, widths[: len(images)], -1), sources)
+                ],
+            )
 
         return tuple(outputs), grad
 

@@ -41,8 +41,13 @@ LEGACY_NAMES = {"epochs": "train_steps"}
 
 def describe(config: MorphConfig, source_digest: str, target_digest: str, kind: str, **extra) -> dict:
     """The metadata stored beside maps or a checkpoint: settings, version, input digests."""
-    meta = {"format": FORMAT, "kind": kind, "version": __version__, "source_sha256": source_digest,
-            "target_sha256": target_digest}
+    meta = {
+        "format": FORMAT,
+        "kind": kind,
+        "version": __version__,
+        "source_sha256": source_digest,
+        "target_sha256": target_digest,
+    }
     meta.update({key: getattr(config, key) for key in STORED_SETTINGS})
     meta.update(extra)
     return meta
@@ -63,8 +68,11 @@ def save_maps(path, maps_low: np.ndarray, config: MorphConfig, digests: tuple[st
     Raises:
       OutputError: if the file cannot be written.
     """
-    save(path, describe(config, *digests, kind=MAPS_KIND, steps_done=int(steps_done)),
-         low=np.asarray(maps_low, np.float32))
+    save(
+        path,
+        describe(config, *digests, kind=MAPS_KIND, steps_done=int(steps_done)),
+        low=np.asarray(maps_low, np.float32),
+    )
 
 
 class SavedMaps(NamedTuple):
@@ -85,8 +93,10 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     except OSError as exc:
         raise InputError(f"{name}: cannot be read ({exc.strerror or exc})") from None
     if p.suffix.lower() == ".npy":
-        raise InputError(f"{name} is a .npy array (preds.npy holds the working-size maps without "
-                         f"settings); pass the maps file morph/maps.npz instead")
+        raise InputError(
+            f"{name} is a .npy array (preds.npy holds the working-size maps without "
+            f"settings); pass the maps file morph/maps.npz instead"
+        )
     try:
         with np.load(p, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
@@ -120,16 +130,23 @@ def load_maps(path) -> SavedMaps:
     meta, arrays = _read(path)
     name = display_path(path)
     if meta["kind"] == CHECKPOINT_KIND or "low" not in arrays:
-        raise InputError(f"{name} is a checkpoint (for --resume), not maps; "
-                         f"pass the maps file (morph/maps.npz) beside it")
+        raise InputError(
+            f"{name} is a checkpoint (for --resume), not maps; pass the maps file (morph/maps.npz) beside it"
+        )
     low = arrays["low"]
-    if (low.ndim != 4 or low.shape[0] != 1 or low.shape[1] != low.shape[2] or low.shape[1] < 2
-            or low.shape[3] != MAPS_CHANNELS or low.dtype.kind != "f"):
-        raise InputError(f"{name}: maps of shape {low.shape} ({low.dtype}); "
-                         f"expected float (1, n, n, {MAPS_CHANNELS})")
+    if (
+        low.ndim != 4
+        or low.shape[0] != 1
+        or low.shape[1] != low.shape[2]
+        or low.shape[1] < 2
+        or low.shape[3] != MAPS_CHANNELS
+        or low.dtype.kind != "f"
+    ):
+        raise InputError(f"{name}: maps of shape {low.shape} ({low.dtype}); expected float (1, n, n, {MAPS_CHANNELS})")
     if not np.isfinite(low).all():
-        raise InputError(f"{name}: the maps hold NaN or infinite values (the optimisation that made them "
-                         f"diverged); optimise again")
+        raise InputError(
+            f"{name}: the maps hold NaN or infinite values (the optimisation that made them diverged); optimise again"
+        )
     done = meta.get("steps_done", 0)
     if not isinstance(done, int) or isinstance(done, bool) or done < 0:
         raise InputError(f"{name}: steps_done {done!r} is not a number of train steps (a non-negative integer)")

@@ -74,7 +74,7 @@ class OutputSet:
         self._token = _token()
         self.published = False
 
-    def __enter__(self) -> "OutputSet":
+    def __enter__(self) -> OutputSet:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
@@ -137,8 +137,11 @@ class OutputSet:
           OutputError: if a move fails; the previous set is restored first.
         """
         moves = [(final, staged, self._temporary(final, "old")) for final, staged in self._staged.items()]
-        moves += [(final, None, self._temporary(final, "old")) for final in self._retired
-                  if final not in self._staged and (final.exists() or final.is_symlink())]
+        moves += [
+            (final, None, self._temporary(final, "old"))
+            for final in self._retired
+            if final not in self._staged and (final.exists() or final.is_symlink())
+        ]
         try:
             self._write_journal(moves)
         except OSError as exc:
@@ -158,8 +161,9 @@ class OutputSet:
             with contextlib.suppress(OSError):
                 self.journal.unlink()
             if isinstance(exc, OSError):
-                raise OutputError(f"cannot publish the outputs in {display_path(self.root)}: "
-                                  f"{exc.strerror or exc}") from None
+                raise OutputError(
+                    f"cannot publish the outputs in {display_path(self.root)}: {exc.strerror or exc}"
+                ) from None
             raise
         with contextlib.suppress(OSError):
             self.journal.unlink()  # the commit point
@@ -168,8 +172,10 @@ class OutputSet:
         self.published = True
 
     def _write_journal(self, moves) -> None:
-        entries = [{"final": str(final), "staged": None if staged is None else str(staged), "backup": str(backup)}
-                   for final, staged, backup in moves]
+        entries = [
+            {"final": str(final), "staged": None if staged is None else str(staged), "backup": str(backup)}
+            for final, staged, backup in moves
+        ]
         tmp = self.journal.with_name(self.journal.name + f".{self._token}")
         with open(tmp, "w") as handle:
             json.dump(entries, handle)
@@ -207,8 +213,9 @@ def recover(root, name: str = "outputs") -> bool:
         return False
     try:
         entries = json.loads(journal.read_text())
-        moves = [(Path(e["final"]), None if e["staged"] is None else Path(e["staged"]), Path(e["backup"]))
-                 for e in entries]
+        moves = [
+            (Path(e["final"]), None if e["staged"] is None else Path(e["staged"]), Path(e["backup"])) for e in entries
+        ]
     except (OSError, ValueError, KeyError, TypeError):
         moves = []
     _roll_back(moves)
@@ -251,14 +258,16 @@ class FolderLock:
         self.folder = Path(folder)
         self._lock = filelock.FileLock(str(self.folder / name), timeout=0, is_singleton=False)
 
-    def __enter__(self) -> "FolderLock":
+    def __enter__(self) -> FolderLock:
         import filelock
 
         try:
             self._lock.acquire(timeout=0)
         except filelock.Timeout:
-            raise OutputError(f"another diffmorph run is writing to {display_path(self.folder)}; "
-                              f"wait for it to finish or choose another folder") from None
+            raise OutputError(
+                f"another diffmorph run is writing to {display_path(self.folder)}; "
+                f"wait for it to finish or choose another folder"
+            ) from None
         except OSError as exc:
             raise OutputError(f"cannot lock {display_path(self.folder)}: {exc.strerror or exc}") from None
         return self

@@ -149,10 +149,17 @@ class Mp4Writer:
         height, width = size
         try:
             self._writer = imageio_ffmpeg.write_frames(
-                str(self.path), (width + width % 2, height + height % 2), fps=fps,
-                codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p", quality=None,
-                macro_block_size=1, ffmpeg_log_level="error",
-                output_params=["-crf", str(MP4_CRF), "-movflags", "+faststart"])
+                str(self.path),
+                (width + width % 2, height + height % 2),
+                fps=fps,
+                codec="libx264",
+                pix_fmt_in="rgb24",
+                pix_fmt_out="yuv420p",
+                quality=None,
+                macro_block_size=1,
+                ffmpeg_log_level="error",
+                output_params=["-crf", str(MP4_CRF), "-movflags", "+faststart"],
+            )
             self._writer.send(None)
         except BaseException as exc:  # nothing half-written
             _remove(self.path)
@@ -160,8 +167,11 @@ class Mp4Writer:
                 raise OutputError(f"cannot start ffmpeg for {display_path(self.path)}: {first_line(exc)}") from None
             raise
         frame_bytes = (height + 1) * (width + 1) * 3
-        self._worker = Worker(lambda frame: self._writer.send(np.ascontiguousarray(frame)),
-                              min(4, MP4_QUEUE_BYTES // frame_bytes), "diffmorph-mp4")
+        self._worker = Worker(
+            lambda frame: self._writer.send(np.ascontiguousarray(frame)),
+            min(4, MP4_QUEUE_BYTES // frame_bytes),
+            "diffmorph-mp4",
+        )
 
     def _failed(self, error: BaseException) -> OutputError:
         return OutputError(f"video encoding failed for {display_path(self.path)}: {first_line(error)}")
@@ -191,8 +201,10 @@ class Mp4Writer:
             raise self._failed(exc) from None
         if not mp4_is_complete(self.path):
             _remove(self.path)
-            raise OutputError(f"video encoding failed for {display_path(self.path)}: ffmpeg stopped before "
-                              f"finishing the file (out of disk space or memory?)")
+            raise OutputError(
+                f"video encoding failed for {display_path(self.path)}: ffmpeg stopped before "
+                f"finishing the file (out of disk space or memory?)"
+            )
 
     def abort(self) -> None:
         """Stop encoding and delete the partial file (quietly: it is being discarded)."""
@@ -234,8 +246,11 @@ class GifWriter:
             frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
         # an adaptive octree palette per frame: ~37 dB PSNR against the true-colour frame
         # on the bundled pair; median cut gains 1-3 dB but is ~80x slower (measured)
-        self._frames.append(Image.fromarray(frame).quantize(colors=256, method=Image.Quantize.FASTOCTREE,
-                                                             dither=Image.Dither.FLOYDSTEINBERG))
+        self._frames.append(
+            Image.fromarray(frame).quantize(
+                colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.FLOYDSTEINBERG
+            )
+        )
 
     def close(self) -> None:
         """Write the GIF.
@@ -245,8 +260,16 @@ class GifWriter:
         """
         try:
             first, *rest = self._frames
-            first.save(self.path, format="GIF", save_all=True, append_images=rest, loop=0,
-                       duration=self.duration_ms, disposal=1, optimize=False)
+            first.save(
+                self.path,
+                format="GIF",
+                save_all=True,
+                append_images=rest,
+                loop=0,
+                duration=self.duration_ms,
+                disposal=1,
+                optimize=False,
+            )
         except OSError as exc:
             _remove(self.path)
             raise OutputError(f"cannot write {display_path(self.path)}: {exc.strerror or exc}") from None
