@@ -27,6 +27,7 @@ _EXPORTS = {
     "SequenceResult": "diffmorph.app.sequence",
     "images_in": "diffmorph.app.sequence",
     "load_image": "diffmorph.app.inputs",
+    "clear_compiled": "diffmorph.app.fit",
     "InputError": "diffmorph.errors",
     "OutputError": "diffmorph.errors",
     "NonFiniteLossError": "diffmorph.errors",

@@ -170,3 +170,23 @@ def test_load_image():
     np.testing.assert_array_equal(pixels, read_rgb(TOY_A))
     with pytest.raises(diffmorph.InputError, match="no such file"):
         diffmorph.load_image(TOY_B.with_name("missing.png"))
+
+
+def test_a_second_morph_reuses_the_compiled_optimiser_and_repeats_the_first(tmp_path, monkeypatch):
+    from diffmorph.app import fit
+    from diffmorph.core import optimise
+
+    built = []
+    real_init = optimise.Trainer.__init__
+    monkeypatch.setattr(optimise.Trainer, "__init__", lambda self, *a: (built.append(1), real_init(self, *a))[1])
+    diffmorph.clear_compiled()
+    source, target = make_test_image(24, 16, seed=0), make_test_image(24, 16, seed=1)
+    options = diffmorph.OutputOptions(formats=("gif",))
+    first = diffmorph.morph(source, target, tmp_path / "a", CONFIG, options=options)
+    second = diffmorph.morph(source, target, tmp_path / "b", CONFIG.replace(frames=3, fps=10), options=options)
+    assert built == [1]  # compiled once; frames and fps do not change the optimiser
+    np.testing.assert_array_equal(first.maps_low, second.maps_low)  # a reset net repeats a fresh one
+    diffmorph.morph(source, target, tmp_path / "c", CONFIG.replace(warp_scale=0.1), options=options)
+    assert built == [1, 1] and len(fit._COMPILED) == 1  # other scales: compiled again, the old one freed
+    diffmorph.clear_compiled()
+    assert fit._COMPILED == {}
