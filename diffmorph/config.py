@@ -30,6 +30,7 @@ MAX_FRAMES = 100_000  # about 37 minutes at 45 fps
 MIN_FPS, MAX_FPS = 0.1, 1000.0  # what both H.264 and GIF timing can hold
 MULT_FLOOR = 0.1  # the colour multiplier is max(MULT_FLOOR, 1 + mult * m_s)
 RENDER_MODES = ("native", "working")
+LR_SCHEDULES = ("constant", "cosine")  # Adam's learning rate over the train steps
 MAX_SEED = 2**32  # seeds are [0, 2**32); the net's layers use seed, seed + 1, seed + 2
 
 
@@ -61,6 +62,11 @@ class MorphConfig:
         plain path (four separate warps, no XLA), which computes the same values.
       consistency_weight, image_weight: the loss's weights (the original's 1.0, 0.3).
       mult_floor: the colour gain is ``max(mult_floor, 1 + mult * m_s)`` (0.1).
+      lr_schedule: ``"constant"`` (the original) or ``"cosine"``: the learning rate
+        decays from ``learning_rate`` to 0 over ``train_steps`` (opt-in quality lever).
+      edge_weight: weight of the structure term that aligns edges (Sobel gradient
+        magnitudes of the warped images and the targets; finite, >= 0; 0, the
+        default, leaves it out; opt-in quality lever).
 
     Raises:
       ValueError: on construction, naming the first invalid setting (see :meth:`problems`).
@@ -82,6 +88,8 @@ class MorphConfig:
     consistency_weight: float = CONSISTENCY_WEIGHT
     image_weight: float = IMAGE_WEIGHT
     mult_floor: float = MULT_FLOOR
+    lr_schedule: str = "constant"
+    edge_weight: float = 0.0
 
     def __post_init__(self):
         for name, problem in self.problems():
@@ -121,8 +129,10 @@ class MorphConfig:
         integer("map_size", 13, 1024)
         if self.render not in RENDER_MODES:
             out.append(("render", f"must be one of {', '.join(RENDER_MODES)} (got {self.render!r})"))
-        for name in ("consistency_weight", "image_weight", "mult_floor"):
+        for name in ("consistency_weight", "image_weight", "mult_floor", "edge_weight"):
             scale(name)
+        if self.lr_schedule not in LR_SCHEDULES:
+            out.append(("lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r})"))
         return out
 
     def flow_scale(self, height: int | None = None, width: int | None = None) -> tuple[float, float]:
@@ -143,3 +153,32 @@ class MorphConfig:
 
 # The settings the maps depend on: maps made with other values mean something else.
 MAPS_SETTINGS = ("size", "add_scale", "mult_scale", "warp_scale", "add_first", "map_size", "mult_floor")
+
+
+# Named sets of settings applied to MorphConfig's defaults. "faithful" is the original
+# DiffMorph; "best" is the quality preset chosen by tools/quality_bench.py.
+PRESETS: dict[str, dict] = {
+    "faithful": {},
+    "best": {"lr_schedule": "cosine", "learning_rate": 0.002, "edge_weight": 0.03},
+}
+
+
+def preset_config(name: str, **explicit) -> MorphConfig:
+    """A :class:`MorphConfig` with preset ``name``'s settings; ``explicit`` settings win.
+
+    Args:
+      name: a key of :data:`PRESETS` (``"faithful"``: the original's defaults;
+        ``"best"``: the quality preset).
+      explicit: MorphConfig fields given by the caller; they override the preset's values.
+
+    Raises:
+      ValueError: if ``name`` is not a preset (the message lists them), or a setting is
+        invalid or unknown.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)} (got {name!r})")
+    fields = {f.name for f in dataclasses.fields(MorphConfig)}
+    unknown = sorted(set(explicit) - fields)
+    if unknown:
+        raise ValueError(f"unknown setting {unknown[0]!r} (settings: {', '.join(sorted(fields))})")
+    return MorphConfig(**{**PRESETS[name], **explicit})
