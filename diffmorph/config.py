@@ -64,9 +64,6 @@ class MorphConfig:
       mult_floor: the colour gain is ``max(mult_floor, 1 + mult * m_s)`` (0.1).
       lr_schedule: ``"constant"`` (the original) or ``"cosine"``: the learning rate
         decays from ``learning_rate`` to 0 over ``train_steps`` (opt-in quality lever).
-      edge_weight: weight of the structure term that aligns edges (Sobel gradient
-        magnitudes of the warped images and the targets; finite, >= 0; 0, the
-        default, leaves it out; opt-in quality lever).
 
     Raises:
       ValueError: on construction, naming the first invalid setting (see :meth:`problems`).
@@ -89,7 +86,6 @@ class MorphConfig:
     image_weight: float = IMAGE_WEIGHT
     mult_floor: float = MULT_FLOOR
     lr_schedule: str = "constant"
-    edge_weight: float = 0.0
 
     def __post_init__(self):
         for name, problem in self.problems():
@@ -129,7 +125,7 @@ class MorphConfig:
         integer("map_size", 13, 1024)
         if self.render not in RENDER_MODES:
             out.append(("render", f"must be one of {', '.join(RENDER_MODES)} (got {self.render!r})"))
-        for name in ("consistency_weight", "image_weight", "mult_floor", "edge_weight"):
+        for name in ("consistency_weight", "image_weight", "mult_floor"):
             scale(name)
         if self.lr_schedule not in LR_SCHEDULES:
             out.append(("lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r})"))
@@ -159,7 +155,7 @@ MAPS_SETTINGS = ("size", "add_scale", "mult_scale", "warp_scale", "add_first", "
 # DiffMorph; "best" is the quality preset chosen by tools/quality_bench.py.
 PRESETS: dict[str, dict] = {
     "faithful": {},
-    "best": {"lr_schedule": "cosine", "learning_rate": 0.002, "edge_weight": 0.03},
+    "best": {"lr_schedule": "cosine", "learning_rate": 0.002, "mult_floor": 0.5},
 }
 
 

@@ -9,17 +9,12 @@ working size (the 16 channels of maps; "preds" in the original), and minimises::
 with Adam (lr 0.0002, Keras defaults otherwise). Every MSE is the mean over all
 elements. The core yields :class:`Progress` and writes no files.
 
-Opt-in quality levers (off by default, so the default run is the original's; chosen by
+Opt-in quality lever (off by default, so the default run is the original's; chosen by
 ``tools/quality_bench.py``, see ``MorphConfig`` and ``PRESETS["best"]``):
 
 * ``lr_schedule="cosine"``: the learning rate decays from ``learning_rate`` to 0 over
   ``train_steps`` along a half cosine (Keras ``CosineDecay``; Loshchilov & Hutter,
   SGDR, https://arxiv.org/abs/1608.03983), which allows a higher peak rate.
-* ``edge_weight = w > 0``: a structure term that aligns edges,
-  ``w * (MSE(phi(a2b), phi(B)) + MSE(phi(b2a), phi(A)))`` with ``phi`` the Sobel
-  gradient magnitude of the grey image (:func:`edge_map`). Aligning geometry in a fixed
-  edge domain is the part of the "deformation by conjugation" idea
-  (``A = phi^-1 o B o phi``, ``phi`` an edge detector) that needs no trained net.
 """
 
 from __future__ import annotations
@@ -39,9 +34,7 @@ from .model import KERNEL, NET_NAME, FastUpsampler, build_map_net, build_net_inp
 from .warp import dense_image_warp, warp_many
 
 __all__ = ["Trainer", "Progress", "NonFiniteLossError", "optimise", "is_snapshot_step",
-           "morph_loss", "morph_loss_fused", "edge_map", "learning_rate_schedule"]
-
-EDGE_EPS = 1e-6  # inside the edge map's square root: its gradient stays finite on flat areas
+           "morph_loss", "morph_loss_fused", "learning_rate_schedule"]
 
 
 def mse(a, b):
@@ -49,44 +42,11 @@ def mse(a, b):
     return tf.reduce_mean(tf.square(a - b))
 
 
-def edge_map(image):
-    """Sobel gradient magnitude of the grey image: the structure term's ``phi``.
-
-    (Sobel operator: https://en.wikipedia.org/wiki/Sobel_operator.)
-
-    ``grey`` is the mean of the channels; with ``[1, 2, 1]`` smoothing across and a
-    central difference along each axis (the 3 x 3 Sobel kernels, borders reflected)::
-
-        phi = sqrt(dx**2 + dy**2 + EDGE_EPS)
-
-    Written with slices (no convolution), so XLA fuses it into the loss: ~2% of a
-    train step at size 256.
-
-    Args:
-      image: float32 ``(N, H, W, C)``, ``H, W >= 2``, in [-1, 1] (any range works).
-
-    Returns:
-      float32 ``(N, H, W, 1)``, >= 0; a step of height 2 (from -1 to 1) reads 8 in the
-      two pixels beside it.
-    """
-    grey = tf.pad(tf.reduce_mean(image, -1), [[0, 0], [1, 1], [1, 1]], mode="REFLECT")  # (N, H+2, W+2)
-    down = grey[:, :-2] + 2 * grey[:, 1:-1] + grey[:, 2:]  # (N, H, W+2): [1 2 1] down the rows
-    across = grey[:, :, :-2] + 2 * grey[:, :, 1:-1] + grey[:, :, 2:]  # (N, H+2, W): [1 2 1] along rows
-    dx = down[:, :, 2:] - down[:, :, :-2]  # (N, H, W)
-    dy = across[:, 2:] - across[:, :-2]  # (N, H, W)
-    return tf.sqrt(dx * dx + dy * dy + EDGE_EPS)[..., None]
-
-
 def weighted_loss(net_input, back, warped_a, warped_b, source, target, config: MorphConfig):
     """``consistency_weight * MSE(input, back) + image_weight * (MSE(a2b, B) + MSE(b2a, A))``
-    as the original sums it (each term weighted on its own), plus, if ``edge_weight`` is
-    not 0, ``edge_weight * (MSE(phi(a2b), phi(B)) + MSE(phi(b2a), phi(A)))`` (:func:`edge_map`)."""
-    loss = (config.consistency_weight * mse(net_input, back)
+    as the original sums it (each term weighted on its own)."""
+    return (config.consistency_weight * mse(net_input, back)
             + config.image_weight * mse(warped_a, target) + config.image_weight * mse(warped_b, source))
-    if config.edge_weight:  # decided when tracing: the default graph has no edge term
-        loss += config.edge_weight * (mse(edge_map(warped_a), edge_map(target))
-                                      + mse(edge_map(warped_b), edge_map(source)))
-    return loss
 
 
 def learning_rate_schedule(config: MorphConfig):
