@@ -9,6 +9,7 @@ TensorFlow)::
     for frame in diffmorph.render_frames(result.maps_low, "a.jpg", "b.jpg", result.config):
         ...  # uint8 (H, W, 3) RGB
     diffmorph.morph_sequence(["a.jpg", "b.jpg", "c.jpg"], "show.mp4", loop=True)
+    best = diffmorph.preset_config("best", size=512)  # the opt-in quality preset, size overridden
 
 Everything the command line does goes through these functions.
 """
@@ -17,6 +18,8 @@ from .version import __version__
 
 _EXPORTS = {
     "MorphConfig": "diffmorph.config",
+    "PRESETS": "diffmorph.config",
+    "preset_config": "diffmorph.config",
     "OutputOptions": "diffmorph.app.write",
     "Progress": "diffmorph.app.progress",
     "BarProgress": "diffmorph.app.progress",

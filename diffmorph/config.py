@@ -30,10 +30,12 @@ MAX_FRAMES = 100_000  # about 37 minutes at 45 fps
 MIN_FPS, MAX_FPS = 0.1, 1000.0  # what both H.264 and GIF timing can hold
 MULT_FLOOR = 0.1  # the colour multiplier is max(MULT_FLOOR, 1 + mult * m_s)
 RENDER_MODES = ("native", "working")
+RENDER_KERNELS = ("bilinear", "bicubic")  # how the frames sample the warped images
 PACINGS = ("linear", "uniform")  # linear: the original's alpha_i = i / (n - 1)
 EASES = ("none", "sine", "cubic")  # ease-in-out composed with the pacing
 COLOUR_PATHS = ("none", "bures")  # bures: frame colours moved onto the W2 geodesic between the ends
 MAX_HOLD = 10_000  # extra copies of the first and last frames
+LR_SCHEDULES = ("constant", "cosine")  # Adam's learning rate over the train steps
 MAX_SEED = 2**32  # seeds are [0, 2**32); the net's layers use seed, seed + 1, seed + 2
 
 
@@ -61,6 +63,10 @@ class MorphConfig:
       map_size: the net's input size (fixed by the original's net: 96).
       render: ``"native"`` renders frames at the source's own size; ``"working"``
         renders at S x S and resizes each frame (the original's path).
+      render_kernel: ``"bilinear"`` (the original's warp) or ``"bicubic"``: the frames
+        sample the colour-mapped images with OpenCV's bicubic ``remap`` (Keys, a = -0.75),
+        which keeps more of the inputs' detail than bilinear weights at fractional offsets.
+        Rendering only: the optimisation and the training snapshots stay bilinear.
       fast: use the fused, XLA-compiled train and render steps; ``False`` runs the
         plain path (four separate warps, no XLA), which computes the same values.
       consistency_weight, image_weight: the loss's weights (the original's 1.0, 0.3).
@@ -71,6 +77,8 @@ class MorphConfig:
       hold: extra copies of the first and last frames (0..10000), a rest on each image.
       colour_path: ``"none"`` or ``"bures"``: each frame's colours moved onto the W2
         geodesic between the end frames' colour statistics (:class:`~diffmorph.core.colour.ColourPath`).
+      lr_schedule: ``"constant"`` (the original) or ``"cosine"``: the learning rate
+        decays from ``learning_rate`` to 0 over ``train_steps`` (opt-in quality lever).
 
     Raises:
       ValueError: on construction, naming the first invalid setting (see :meth:`problems`).
@@ -88,6 +96,7 @@ class MorphConfig:
     learning_rate: float = LEARNING_RATE
     map_size: int = MAP_SIZE
     render: str = "native"
+    render_kernel: str = "bilinear"
     fast: bool = True
     consistency_weight: float = CONSISTENCY_WEIGHT
     image_weight: float = IMAGE_WEIGHT
@@ -96,6 +105,7 @@ class MorphConfig:
     ease: str = "none"
     hold: int = 0
     colour_path: str = "none"
+    lr_schedule: str = "constant"
 
     def __post_init__(self):
         for name, problem in self.problems():
@@ -137,10 +147,17 @@ class MorphConfig:
             out.append(("render", f"must be one of {', '.join(RENDER_MODES)} (got {self.render!r})"))
         for name in ("consistency_weight", "image_weight", "mult_floor"):
             scale(name)
-        for name, choices in (("pacing", PACINGS), ("ease", EASES), ("colour_path", COLOUR_PATHS)):
+        for name, choices in (
+            ("render_kernel", RENDER_KERNELS),
+            ("pacing", PACINGS),
+            ("ease", EASES),
+            ("colour_path", COLOUR_PATHS),
+        ):
             if getattr(self, name) not in choices:
                 out.append((name, f"must be one of {', '.join(choices)} (got {getattr(self, name)!r})"))
         integer("hold", 0, MAX_HOLD)
+        if self.lr_schedule not in LR_SCHEDULES:
+            out.append(("lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r})"))
         return out
 
     def flow_scale(self, height: int | None = None, width: int | None = None) -> tuple[float, float]:
@@ -154,10 +171,45 @@ class MorphConfig:
         w = self.size if width is None else width
         return (h * self.warp_scale, w * self.warp_scale)
 
-    def replace(self, **changes) -> "MorphConfig":
+    def replace(self, **changes) -> MorphConfig:
         """A copy with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
 
 
 # The settings the maps depend on: maps made with other values mean something else.
 MAPS_SETTINGS = ("size", "add_scale", "mult_scale", "warp_scale", "add_first", "map_size", "mult_floor")
+
+
+# Named sets of settings applied to MorphConfig's defaults. "faithful" is the original
+# DiffMorph; "best" is the quality preset chosen by tools/quality_bench.py.
+PRESETS: dict[str, dict] = {
+    "faithful": {},
+    "best": {
+        "lr_schedule": "cosine",
+        "learning_rate": 0.002,
+        "mult_floor": 0.5,
+        "render_kernel": "bicubic",
+        "pacing": "uniform",
+    },
+}
+
+
+def preset_config(name: str, **explicit) -> MorphConfig:
+    """A :class:`MorphConfig` with preset ``name``'s settings; ``explicit`` settings win.
+
+    Args:
+      name: a key of :data:`PRESETS` (``"faithful"``: the original's defaults;
+        ``"best"``: the quality preset).
+      explicit: MorphConfig fields given by the caller; they override the preset's values.
+
+    Raises:
+      ValueError: if ``name`` is not a preset (the message lists them), or a setting is
+        invalid or unknown.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)} (got {name!r})")
+    fields = {f.name for f in dataclasses.fields(MorphConfig)}
+    unknown = sorted(set(explicit) - fields)
+    if unknown:
+        raise ValueError(f"unknown setting {unknown[0]!r} (settings: {', '.join(sorted(fields))})")
+    return MorphConfig(**{**PRESETS[name], **explicit})

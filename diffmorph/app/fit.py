@@ -59,12 +59,13 @@ def compile_key(config: MorphConfig) -> MorphConfig:
         fps=MorphConfig.fps,
         seed=None,
         render=MorphConfig.render,
+        render_kernel=MorphConfig.render_kernel,
         pacing=MorphConfig.pacing,
         ease=MorphConfig.ease,
         hold=MorphConfig.hold,
         colour_path=MorphConfig.colour_path,
     )
-    if getattr(config, "lr_schedule", "constant") == "constant":
+    if config.lr_schedule == "constant":
         render_only["train_steps"] = MorphConfig.train_steps  # a schedule over the steps is compiled in
     return config.replace(**render_only)
 
@@ -178,7 +179,7 @@ class Fitter:
         if checkpoint is None or not checkpoint.exists():
             raise InputError(f"--resume: no checkpoint at {display_path(checkpoint)}")
         meta, state = mapsfile.load_checkpoint(checkpoint)
-        problems = mapsfile.mismatches(meta, self.config, *pair.digests)
+        problems = mapsfile.mismatches(meta, self.config, *pair.digests, optimiser=True)
         if problems:
             raise InputError(f"--resume: {display_path(checkpoint)} is for another morph ({'; '.join(problems)})")
         try:

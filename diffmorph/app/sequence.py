@@ -128,7 +128,10 @@ def _finished_maps(paths: MorphPaths, config: MorphConfig, digests) -> np.ndarra
         saved = mapsfile.load_maps(paths.maps_npz)
     except InputError:
         return None
-    if mapsfile.mismatches(saved.meta, config, *digests) or saved.meta.get("steps_done") != config.train_steps:
+    if (
+        mapsfile.mismatches(saved.meta, config, *digests, optimiser=True)
+        or saved.meta.get("steps_done") != config.train_steps
+    ):
         return None
     return saved.maps_low
 
@@ -142,7 +145,7 @@ def _resumable(paths: MorphPaths, config: MorphConfig, digests) -> bool:
         step = int(state["step"])
     except (InputError, KeyError, TypeError, ValueError):
         return False
-    return not mapsfile.mismatches(meta, config, *digests) and 0 < step <= config.train_steps
+    return not mapsfile.mismatches(meta, config, *digests, optimiser=True) and 0 < step <= config.train_steps
 
 
 def morph_sequence(

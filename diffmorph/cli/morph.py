@@ -13,7 +13,15 @@ from pathlib import Path
 
 from ..config import MAPS_SETTINGS, MorphConfig
 from ..errors import InputError, display_path
-from .options import FLAGS, UsageError, add_morph_options, explicit_settings, make_config, output_options
+from .options import (
+    FLAGS,
+    UsageError,
+    add_morph_options,
+    explicit_settings,
+    make_config,
+    output_options,
+    preset_base,
+)
 from .progress import say
 
 HELP = dict(
@@ -52,8 +60,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     add_morph_options(parser)
 
 
-def config_for_maps(saved, explicit: dict, force: bool, progress) -> MorphConfig:
-    """The settings for rendering ``saved`` maps: the file's, then the flags given.
+def config_for_maps(saved, base: MorphConfig, explicit: dict, force: bool, progress) -> MorphConfig:
+    """The settings for rendering ``saved`` maps: ``base`` (the preset's), then the file's,
+    then the flags given.
 
     Raises:
       InputError: a flag contradicts a setting stored in the file, without ``--force``.
@@ -76,7 +85,7 @@ def config_for_maps(saved, explicit: dict, force: bool, progress) -> MorphConfig
                 f"{settings[field]} from {display_path(saved.path)}"
             )
     settings.update(explicit)
-    return make_config(MorphConfig(), settings)
+    return make_config(base, settings)
 
 
 def run(args) -> int:
@@ -99,9 +108,9 @@ def run(args) -> int:
         from ..io import mapsfile
 
         maps = mapsfile.load_maps(args.maps)
-        config = config_for_maps(maps, explicit, args.force, progress)
+        config = config_for_maps(maps, preset_base(args), explicit, args.force, progress)
     else:
-        config = make_config(MorphConfig(), explicit)
+        config = make_config(preset_base(args), explicit)
     result = morph(
         args.source,
         args.target,

@@ -21,8 +21,11 @@ from ..config import (
     DEFAULT_WARP_SCALE,
     EASES,
     PACINGS,
+    PRESETS,
+    RENDER_KERNELS,
     RENDER_MODES,
     MorphConfig,
+    preset_config,
 )
 
 FORMATS = ("mp4", "gif", "frames")
@@ -43,6 +46,7 @@ FLAGS = {
     "size": ("size", "--size"),
     "seed": ("seed", "--seed"),
     "render": ("render", "--render"),
+    "render_kernel": ("render_kernel", "--render-kernel"),
     "pacing": ("pacing", "--pacing"),
     "ease": ("ease", "--ease"),
     "hold": ("hold", "--hold"),
@@ -117,6 +121,14 @@ def add_morph_options(parser: argparse.ArgumentParser) -> None:
     """The settings and output options shared by ``morph`` and ``sequence`` (defaults None)."""
     opt = parser.add_argument
     opt(
+        "--preset",
+        choices=tuple(PRESETS),
+        default="faithful",
+        help="faithful: the original DiffMorph's settings (default); best: sharper middle frames "
+        "(learning rate 0.002 decaying along a cosine, colour gain floor 0.5; see the README). "
+        "Flags given explicitly override the preset's values",
+    )
+    opt(
         "-e",
         "--train_epochs",
         type=number(int, "epochs"),
@@ -167,6 +179,13 @@ def add_morph_options(parser: argparse.ArgumentParser) -> None:
         choices=RENDER_MODES,
         help="native: frames at the source's own size (default); working: render at S x S and "
         "resize each frame (the original's path)",
+    )
+    opt(
+        "--render-kernel",
+        choices=RENDER_KERNELS,
+        dest="render_kernel",
+        help="bilinear: the original's sampling of the warped images (default); bicubic: sharper frames "
+        "(rendering only; the maps are the same)",
     )
     opt(
         "--pacing",
@@ -222,6 +241,11 @@ def explicit_settings(args) -> dict:
     if args.plain:
         out["fast"] = False
     return out
+
+
+def preset_base(args) -> MorphConfig:
+    """The config of the chosen ``--preset`` (before the explicit flags are applied)."""
+    return preset_config(args.preset)
 
 
 def make_config(base: MorphConfig, settings: dict) -> MorphConfig:

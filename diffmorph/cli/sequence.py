@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import MorphConfig
 from ..errors import display_path
-from .options import add_morph_options, explicit_settings, make_config, output_options
+from .options import add_morph_options, explicit_settings, make_config, output_options, preset_base
 from .progress import say
 
 FRAME_RULE = """\
@@ -58,7 +57,7 @@ def run(args) -> int:
     from ..app.progress import BarProgress
     from ..app.sequence import morph_sequence
 
-    config = make_config(MorphConfig(), explicit_settings(args))
+    config = make_config(preset_base(args), explicit_settings(args))
     result = morph_sequence(
         args.images,
         args.output,

@@ -9,13 +9,20 @@ working size (the 16 channels of maps; "preds" in the original), and minimises::
 with Adam (lr 0.0002, Keras defaults otherwise). Every MSE is the mean over all
 elements. The core yields :class:`Progress` and writes no files. Specification:
 ``docs/algorithm.md``, "Loss and optimiser" and "Snapshots during optimisation".
+
+Opt-in quality lever (off by default, so the default run is the original's; chosen by
+``tools/quality_bench.py``, see ``MorphConfig`` and ``PRESETS["best"]``):
+
+* ``lr_schedule="cosine"``: the learning rate decays from ``learning_rate`` to 0 over
+  ``train_steps`` along a half cosine (Keras ``CosineDecay``; Loshchilov & Hutter,
+  SGDR, https://arxiv.org/abs/1608.03983), which allows a higher peak rate.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import keras
 import numpy as np
@@ -27,8 +34,16 @@ from .maps import apply_maps, colour_transform, flow_pixels, split_maps
 from .model import KERNEL, NET_NAME, FastUpsampler, build_map_net, build_net_input, shrink_input, upsample_maps
 from .warp import dense_image_warp, warp_many
 
-__all__ = ["Trainer", "Progress", "NonFiniteLossError", "optimise", "is_snapshot_step",
-           "morph_loss", "morph_loss_fused"]
+__all__ = [
+    "Trainer",
+    "Progress",
+    "NonFiniteLossError",
+    "optimise",
+    "is_snapshot_step",
+    "morph_loss",
+    "morph_loss_fused",
+    "learning_rate_schedule",
+]
 
 
 def mse(a, b):
@@ -39,8 +54,24 @@ def mse(a, b):
 def weighted_loss(net_input, back, warped_a, warped_b, source, target, config: MorphConfig):
     """``consistency_weight * MSE(input, back) + image_weight * (MSE(a2b, B) + MSE(b2a, A))``
     as the original sums it (each term weighted on its own)."""
-    return (config.consistency_weight * mse(net_input, back)
-            + config.image_weight * mse(warped_a, target) + config.image_weight * mse(warped_b, source))
+    return (
+        config.consistency_weight * mse(net_input, back)
+        + config.image_weight * mse(warped_a, target)
+        + config.image_weight * mse(warped_b, source)
+    )
+
+
+def learning_rate_schedule(config: MorphConfig):
+    """Adam's learning rate for ``config``: a number, or a schedule of the update count.
+
+    ``"constant"``: ``config.learning_rate`` (the original). ``"cosine"``: Keras
+    ``CosineDecay``, ``learning_rate * (1 + cos(pi * k / train_steps)) / 2`` at the
+    0-based update ``k``. The schedule follows Adam's own update count, so a resumed
+    run continues it; it is laid out over ``config.train_steps``.
+    """
+    if config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, config.train_steps)
+    return config.learning_rate
 
 
 def morph_loss(maps, net_input, source, target, config: MorphConfig):
@@ -75,17 +106,16 @@ def morph_loss_fused(maps, net_input, source, target, config: MorphConfig):
     """
     fs = config.flow_scale()
     a_to_b, b_to_a = split_maps(maps)
-    warped_a, there = warp_many(flow_pixels(a_to_b.flow, fs), [colour_transform(source, a_to_b, config)],
-                                constants=[net_input])  # (1, S, S, 3), (1, S, S, 8)
-    warped_b, back = warp_many(flow_pixels(b_to_a.flow, fs),
-                               [colour_transform(target, b_to_a, config), there])
+    warped_a, there = warp_many(
+        flow_pixels(a_to_b.flow, fs), [colour_transform(source, a_to_b, config)], constants=[net_input]
+    )  # (1, S, S, 3), (1, S, S, 8)
+    warped_b, back = warp_many(flow_pixels(b_to_a.flow, fs), [colour_transform(target, b_to_a, config), there])
     return weighted_loss(net_input, back, warped_a, warped_b, source, target, config)
 
 
 def is_snapshot_step(step: int, last: int) -> bool:
     """The original's snapshot schedule (1-based ``step``), plus always the last step."""
-    return ((step < 100 and step % 10 == 0) or (step < 1000 and step % 100 == 0)
-            or step % 1000 == 0 or step == last)
+    return (step < 100 and step % 10 == 0) or (step < 1000 and step % 100 == 0) or step % 1000 == 0 or step == last
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +160,7 @@ class Trainer:
         self.net_input = tf.Variable(net_input, trainable=False)
         self.small_input = tf.Variable(shrink_input(net_input, config), trainable=False)  # (1, 96, 96, 8)
         self.net = build_map_net(config)
-        self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, name="adam")
+        self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate_schedule(config), name="adam")
         self.optimizer.build(self.net.trainable_variables)
         self.step_count = 0
         self.loss_sum = 0.0
@@ -156,8 +186,7 @@ class Trainer:
     def _check(self, source: np.ndarray, target: np.ndarray) -> None:
         expected = (1, self.config.size, self.config.size, 3)
         if source.shape != expected or target.shape != expected:
-            raise ValueError(f"source and target must have shape {expected}; "
-                             f"got {source.shape} and {target.shape}")
+            raise ValueError(f"source and target must have shape {expected}; got {source.shape} and {target.shape}")
 
     def reset(self, source: np.ndarray, target: np.ndarray, seed: int | None = None) -> None:
         """Start over on another pair: new images, freshly initialised net, Adam at zero.
@@ -267,8 +296,10 @@ class Trainer:
             if name not in state:
                 raise ValueError(f"checkpoint does not match this net (no {name})")
             if tuple(np.shape(state[name])) != tuple(var.shape):
-                raise ValueError(f"checkpoint does not match this net ({name} has shape "
-                                 f"{tuple(np.shape(state[name]))}, expected {tuple(var.shape)})")
+                raise ValueError(
+                    f"checkpoint does not match this net ({name} has shape "
+                    f"{tuple(np.shape(state[name]))}, expected {tuple(var.shape)})"
+                )
         step = np.asarray(state.get("step", -1))
         if step.shape != () or step.dtype.kind not in "iu" or int(step) < 0:
             raise ValueError("checkpoint does not match this net (bad step count)")
@@ -285,8 +316,7 @@ def _legacy_keys() -> dict[str, str]:
     conv's kernel then bias; Adam's iteration, learning rate, then momentum and
     velocity for each net weight in the same order.
     """
-    weights = [f"{NET_NAME}/{layer}/{part}" for layer in ("conv1", "conv2", "conv_out")
-               for part in ("kernel", "bias")]
+    weights = [f"{NET_NAME}/{layer}/{part}" for layer in ("conv1", "conv2", "conv_out") for part in ("kernel", "bias")]
     keys = {f"net_{i}": name for i, name in enumerate(weights)}
     adam = ["adam/iteration", "adam/learning_rate"]
     for name in weights:
@@ -314,6 +344,7 @@ def optimise(trainer: Trainer, train_steps: int) -> Iterator[Progress]:
             raise NonFiniteLossError(
                 f"the loss became {loss} at step {step}; the scales are likely too large "
                 f"(add {trainer.config.add_scale}, mult {trainer.config.mult_scale}, "
-                f"warp {trainer.config.warp_scale})")
+                f"warp {trainer.config.warp_scale})"
+            )
         maps_low = trainer.maps_low() if is_snapshot_step(step, train_steps) else None
         yield Progress(step, loss, trainer.loss_sum / step, maps_low)

@@ -34,7 +34,9 @@ from .files import save_arrays
 FORMAT = "diffmorph-maps-1"
 MAPS_KIND, CHECKPOINT_KIND = "maps", "checkpoint"
 MAPS_CHANNELS = 16
-STORED_SETTINGS = MAPS_SETTINGS + ("seed", "train_steps")  # what a maps file records of its config
+# the optimiser's settings: they do not change how maps render, but a resumed run must go on with them
+OPTIMISER_SETTINGS = ("learning_rate", "lr_schedule")
+STORED_SETTINGS = MAPS_SETTINGS + ("seed", "train_steps") + OPTIMISER_SETTINGS  # what a maps file records
 # settings stored by diffmorph 0.1 under other names
 LEGACY_NAMES = {"epochs": "train_steps"}
 
@@ -186,8 +188,15 @@ def stored_settings(meta: dict, path) -> dict:
     return settings
 
 
-def mismatches(meta: dict, config: MorphConfig, source_digest: str, target_digest: str) -> list[str]:
-    """How ``meta`` differs from the maps settings of ``config`` and the inputs (empty if it fits)."""
+def mismatches(
+    meta: dict, config: MorphConfig, source_digest: str, target_digest: str, optimiser: bool = False
+) -> list[str]:
+    """How ``meta`` differs from the maps settings of ``config`` and the inputs (empty if it fits).
+
+    ``optimiser=True`` (resuming, or re-using finished maps as the result of an optimisation)
+    also compares :data:`OPTIMISER_SETTINGS`; a file without them (diffmorph 0.1) was made
+    with the defaults.
+    """
     out = []
     if meta.get("source_sha256") != source_digest:
         out.append("the source image differs")
@@ -196,4 +205,8 @@ def mismatches(meta: dict, config: MorphConfig, source_digest: str, target_diges
     for key in MAPS_SETTINGS:
         if meta.get(key) != getattr(config, key):
             out.append(f"{key} was {meta.get(key)!r}, now {getattr(config, key)!r}")
+    for key in OPTIMISER_SETTINGS if optimiser else ():
+        stored = meta.get(key, getattr(MorphConfig, key))
+        if stored != getattr(config, key):
+            out.append(f"{key} was {stored!r}, now {getattr(config, key)!r}")
     return out
