@@ -33,7 +33,15 @@ def good_meta(**changes):
 
 def test_maps_round_trip_keeps_values_and_settings(tmp_path):
     config = MorphConfig(
-        size=96, add_scale=0.3, mult_scale=0.2, warp_scale=0.07, add_first=True, seed=7, train_steps=40
+        size=96,
+        add_scale=0.3,
+        mult_scale=0.2,
+        warp_scale=0.07,
+        add_first=True,
+        seed=7,
+        train_steps=40,
+        learning_rate=0.001,
+        lr_schedule="cosine",
     )
     path = tmp_path / "maps.npz"
     mapsfile.save_maps(path, maps_low(value=0.5), config, DIGESTS, steps_done=40)
@@ -51,10 +59,30 @@ def test_maps_round_trip_keeps_values_and_settings(tmp_path):
         "mult_floor": 0.1,
         "seed": 7,
         "train_steps": 40,
+        "learning_rate": 0.001,
+        "lr_schedule": "cosine",
     }
     assert MorphConfig(**settings).replace(frames=3) == config.replace(frames=3)
     assert saved.meta["steps_done"] == 40 and saved.meta["kind"] == "maps"
     assert mapsfile.mismatches(saved.meta, config, *DIGESTS) == []
+    assert mapsfile.mismatches(saved.meta, config, *DIGESTS, optimiser=True) == []
+
+
+def test_optimiser_settings_are_compared_only_when_asked():
+    """Rendering ignores the optimiser's settings; resuming compares them, and a file from
+    diffmorph 0.1 (without them) counts as made with the defaults."""
+    meta = good_meta(learning_rate=0.002, lr_schedule="cosine")
+    config = MorphConfig(size=64)
+    assert mapsfile.mismatches(meta, config, *DIGESTS) == []
+    assert mapsfile.mismatches(meta, config, *DIGESTS, optimiser=True) == [
+        "learning_rate was 0.002, now 0.0002",
+        "lr_schedule was 'cosine', now 'constant'",
+    ]
+    legacy = {k: v for k, v in good_meta().items() if k not in ("learning_rate", "lr_schedule")}
+    assert mapsfile.mismatches(legacy, config, *DIGESTS, optimiser=True) == []
+    assert mapsfile.mismatches(legacy, config.replace(learning_rate=0.001), *DIGESTS, optimiser=True) == [
+        "learning_rate was 0.0002, now 0.001"
+    ]
 
 
 def test_mismatches_name_what_differs():

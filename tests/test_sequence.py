@@ -166,6 +166,7 @@ def sequence_run(tmp_path_factory):
     Returns ``(folder, Run, trainers made, render program sets made)``; outputs in
     ``folder/out/seq.*`` and ``folder/out/seq_frames/``, pairs in ``folder/work``.
     """
+    from diffmorph.app.fit import clear_compiled
     from diffmorph.core.optimise import Trainer
     from diffmorph.core.render import RenderPrograms
 
@@ -173,6 +174,7 @@ def sequence_run(tmp_path_factory):
     write_rgb(folder / "a.png", image(0))
     write_rgb(folder / "b.png", image(1, 48, 40))
     write_rgb(folder / "c.png", image(2))
+    clear_compiled()  # an earlier test's optimiser of the same settings would be reused: count from none
     with pytest.MonkeyPatch.context() as patch:
         trainers, programs = _counting(patch, Trainer), _counting(patch, RenderPrograms)
         run = run_cli(
