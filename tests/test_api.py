@@ -100,6 +100,35 @@ def test_render_frames_from_a_maps_file_uses_its_settings(api_run):
     np.testing.assert_array_equal(frames[1], middle)  # same size and scales as the run that made the file
 
 
+def test_render_frames_follows_the_configs_schedule_and_colour_path(api_run, tmp_path):
+    """render_frames gives the frames morph() writes for the same settings: pacing, hold and
+    the Bures colour path included."""
+    from diffmorph.core.colour import ColourPath
+
+    result, _, source, target, _ = api_run
+    config = result.config.replace(pacing="uniform", hold=1, colour_path="bures")
+    frames = list(diffmorph.render_frames(result.maps_low, source, target, config))
+    again = diffmorph.morph(
+        source,
+        target,
+        tmp_path / "out",
+        config,
+        maps=result.maps_low,
+        options=diffmorph.OutputOptions(formats=("frames",)),
+    )
+    written = [read_rgb(p) for p in sorted((tmp_path / "out" / "morph" / "frames").iterdir())]
+    assert again.frames == len(frames) == len(written) == 4 + 2
+    for frame, png in zip(frames, written, strict=True):
+        np.testing.assert_array_equal(frame, png)
+    np.testing.assert_array_equal(frames[0], source)
+    np.testing.assert_array_equal(frames[1], source)  # the hold
+    np.testing.assert_array_equal(frames[-1], target)
+    plain = next(diffmorph.render_frames(result.maps_low, source, target, result.config, alphas=[0.5]))
+    coloured = next(diffmorph.render_frames(result.maps_low, source, target, config, alphas=[0.5]))
+    np.testing.assert_array_equal(coloured, ColourPath(source, target).apply(plain, 0.5))
+    assert not np.array_equal(coloured, plain)
+
+
 def test_render_frames_refuses_maps_of_other_images(api_run):
     _, _, source, _, out = api_run
     other = make_test_image(40, 30, seed=3)

@@ -68,7 +68,7 @@ def middle(maps: Path, config) -> np.ndarray:
 
 def main() -> None:
     DOCS.mkdir(exist_ok=True)
-    source, target = diffmorph.load_image(SOURCE).pixels, diffmorph.load_image(TARGET).pixels
+    source, target = diffmorph.load_image(SOURCE), diffmorph.load_image(TARGET)
     with tempfile.TemporaryDirectory() as tmp:
         options = diffmorph.OutputOptions(formats=("frames",), report=True)
         faithful = diffmorph.preset_config("faithful", **SETTINGS)
@@ -114,12 +114,12 @@ def main() -> None:
         out = Path(tmp) / "toy_as_cat.png"
         toy = REPO / "images" / "toy_a.png"
         figures = transfer_file(toy, TARGET, out)
-        result = diffmorph.load_image(out).pixels
+        result = diffmorph.load_image(out)
         save_jpeg(
             DOCS / "colour_transfer.jpg",
             row(
                 [
-                    label(diffmorph.load_image(toy).pixels, "image"),
+                    label(diffmorph.load_image(toy), "image"),
                     label(target, "palette"),
                     label(result, "colour-transfer (uot)"),
                 ]

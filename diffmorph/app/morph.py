@@ -41,7 +41,17 @@ from .inputs import load_pair
 from .progress import SILENT, Progress
 from .report import Measurement
 from .runtime import import_tensorflow_quietly
-from .write import OutputOptions, PairFrames, check_frames_folder, check_output_budget, total_frames, write_video
+from .write import (
+    OutputOptions,
+    PairFrames,
+    Schedules,
+    check_frames_folder,
+    check_output_budget,
+    colour_path_of,
+    on_colour_path,
+    total_frames,
+    write_video,
+)
 
 LAYOUT = {  # attribute of MorphPaths -> path below the output folder (the original's layout)
     "train": "train",
@@ -308,9 +318,11 @@ def render_frames(
         is given) or the net's output, float32 ``(1, n, n, 16)``.
       source, target: image files or uint8 ``(H, W, 3)`` RGB arrays (the target is
         resized to the source's size).
-      config: render settings (frames, render mode, scales; default the file's).
-      alphas: the A->B strength of each frame in [0, 1] (default: ``config.frames``
-        evenly spaced from 0 to 1, the original's schedule).
+      config: render settings (frames, render mode and kernel, scales, pacing, ease,
+        hold, colour path; default the file's maps settings and the original's others).
+      alphas: the A->B strength of each frame in [0, 1] (default: the config's schedule,
+        as the outputs of :func:`morph` use it: ``config.frames`` evenly spaced from 0 to
+        1, the original's, unless ``pacing``, ``ease`` or ``hold`` say otherwise).
       force: use maps made for other images or settings.
 
     Yields:
@@ -320,10 +332,14 @@ def render_frames(
     Raises:
       InputError: unusable inputs or maps.
     """
-    from ..core.render import FrameRenderer, linear_alphas
+    from ..core.render import FrameRenderer
 
     pair = load_pair(source, target)
     maps_low, config, _ = resolve_maps(maps, pair, config, force)
     renderer = FrameRenderer(pair.source, pair.target, maps_low, config)
-    for i, alpha in enumerate(linear_alphas(config.frames) if alphas is None else alphas):
-        yield renderer.render(i, float(alpha)).image
+    frames = PairFrames(pair.source, pair.target, maps_low)
+    if alphas is None:
+        alphas = Schedules(config).alphas(frames, renderer)
+    colour_path = colour_path_of(frames, config)
+    for i, alpha in enumerate(alphas):
+        yield on_colour_path(renderer.render(i, float(alpha)).image, float(alpha), colour_path)

@@ -152,7 +152,7 @@ def frame_order(pairs: int, frames: int, boomerang: bool) -> Iterator[tuple[int,
 PACE_SIDE = 256  # the dense pass of uniform pacing renders at most this long side (pixels)
 
 
-class _Schedules:
+class Schedules:
     """The alphas of each pair (:func:`diffmorph.core.pacing.alphas_for` with the config's
     pacing, ease and hold). Uniform pacing measures a dense pass rendered by the pair's
     own renderer when its frames are small, else by a renderer of the pair downscaled to
@@ -224,7 +224,7 @@ def write_video(
 
     size = pairs[0].source.shape[:2]
     programs = RenderPrograms(config)
-    schedules = _Schedules(config)
+    schedules = Schedules(config)
     current = {}  # the pair being rendered: its renderer, alphas and colour path
 
     def pair_state(p):
@@ -233,7 +233,7 @@ def write_video(
             renderer = FrameRenderer(pair.source, pair.target, pair.maps_low(), config, programs=programs)
             current.clear()
             current.update(
-                index=p, renderer=renderer, alphas=schedules.alphas(pair, renderer), colour=_colour_path(pair, config)
+                index=p, renderer=renderer, alphas=schedules.alphas(pair, renderer), colour=colour_path_of(pair, config)
             )
         return current
 
@@ -263,10 +263,10 @@ def write_video(
                 image = last[1]
             else:
                 frame = state["renderer"].render(i, alpha, with_tiles=in_strip)
-                image = _on_path(frame.image, alpha, state["colour"])
+                image = on_colour_path(frame.image, alpha, state["colour"])
                 if in_strip:
                     strip.add(
-                        frame._replace(tiles=(_on_path(frame.tiles[0], alpha, state["colour"]), *frame.tiles[1:]))
+                        frame._replace(tiles=(on_colour_path(frame.tiles[0], alpha, state["colour"]), *frame.tiles[1:]))
                     )
                 last = ((p, alpha), image)
             if strip is not None and forward and i == frames - 1:
@@ -280,7 +280,7 @@ def write_video(
     return written
 
 
-def _colour_path(pair: PairFrames, config: MorphConfig):
+def colour_path_of(pair: PairFrames, config: MorphConfig):
     """The pair's :class:`~diffmorph.core.colour.ColourPath` when ``config.colour_path`` asks for one."""
     if config.colour_path == "none":
         return None
@@ -289,6 +289,6 @@ def _colour_path(pair: PairFrames, config: MorphConfig):
     return ColourPath(pair.source, pair.target)
 
 
-def _on_path(image: np.ndarray, alpha: float, colour_path) -> np.ndarray:
+def on_colour_path(image: np.ndarray, alpha: float, colour_path) -> np.ndarray:
     """``image`` with its colours on the geodesic at ``alpha`` (unchanged without a colour path)."""
     return image if colour_path is None else colour_path.apply(image, alpha)
