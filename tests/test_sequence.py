@@ -39,6 +39,9 @@ SCRIPT = REPO / "scripts" / "morph_folder.sh"
 STEPS = 4
 WIDTH, HEIGHT = 40, 32  # the first image's size: every frame's size
 TINY = ["--size", 32, "-e", 3, "--steps", STEPS, "--seed", 0, "--plain", "-q"]
+# the sequence_run fixture's command (in its folder): a -> b -> c, every format
+THREE_IMAGES = ["sequence", "a.png", "b.png", "c.png", "-o", "out/seq.mp4", "--work-dir", "work"]
+THREE_IMAGES += ["--formats", "mp4,gif,frames", *TINY]
 FRAME_MS = 20  # 45 fps in GIF's 10 ms steps
 RESIZED = "diffmorph: {} is 48x40, the first image 40x32: resizing it to the first image's size"
 
@@ -177,22 +180,7 @@ def sequence_run(tmp_path_factory):
     clear_compiled()  # an earlier test's optimiser of the same settings would be reused: count from none
     with pytest.MonkeyPatch.context() as patch:
         trainers, programs = _counting(patch, Trainer), _counting(patch, RenderPrograms)
-        run = run_cli(
-            [
-                "sequence",
-                "a.png",
-                "b.png",
-                "c.png",
-                "-o",
-                "out/seq.mp4",
-                "--work-dir",
-                "work",
-                "--formats",
-                "mp4,gif,frames",
-                *TINY,
-            ],
-            cwd=folder,
-        )
+        run = run_cli(THREE_IMAGES, cwd=folder)
     assert run.returncode == 0, run.stderr
     return folder, run, len(trainers), len(programs)
 
@@ -267,22 +255,7 @@ def test_rerun_reuses_pairs(sequence_run, monkeypatch):
     before_maps = [p.read_bytes() for p in maps]
     before_frames = file_bytes(folder / "out" / "seq_frames")
     monkeypatch.setattr(Trainer, "step", lambda self: pytest.fail("a finished pair was optimised again"))
-    run = run_cli(
-        [
-            "sequence",
-            "a.png",
-            "b.png",
-            "c.png",
-            "-o",
-            "out/seq.mp4",
-            "--work-dir",
-            "work",
-            "--formats",
-            "mp4,gif,frames",
-            *TINY,
-        ],
-        cwd=folder,
-    )
+    run = run_cli(THREE_IMAGES, cwd=folder)
     assert run.returncode == 0, run.stderr
     assert run.lines == [RESIZED.format("b.png"), reusing(1, "work/000_a_to_b"), reusing(2, "work/001_b_to_c")]
     assert [p.read_bytes() for p in maps] == before_maps
