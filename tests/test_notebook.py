@@ -37,7 +37,7 @@ def test_notebook_is_valid_and_committed_without_outputs():
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
     source = parameters_cell(nb).source
-    for name in ("IMAGES_DIR", "IMAGES", "TRAIN_STEPS", "SIZE", "FRAMES", "FPS", "OUT", "SETTINGS"):
+    for name in ("IMAGES_DIR", "IMAGES", "TRAIN_STEPS", "SIZE", "FRAMES", "FPS", "OUT", "PRESET", "SETTINGS"):
         assert f"{name} =" in source
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "INSTALL = False" in code and "%pip install -q -e ." in code
@@ -81,6 +81,7 @@ def test_notebook_runs_headless(tmp_path, kernel_env):
             "BOOMERANG = False",
             f"OUT = {str(out)!r}",
             "GIF_MAX_SIDE = 64",
+            'PRESET = "best"',
             'SETTINGS = {"seed": 0, "fast": False}',
         ]
     )

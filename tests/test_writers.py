@@ -83,6 +83,31 @@ def test_mp4_encoder_failing_midway_is_one_line_and_leaves_nothing(tmp_path, mon
     assert not path.exists()
 
 
+def test_mp4_write_after_an_encoder_failure_stops_ffmpeg_and_leaves_nothing(tmp_path, monkeypatch):
+    """The error surfaces on the next write (not at close): ffmpeg is stopped and waited for
+    before the partial file is deleted, so it cannot write the file again afterwards."""
+    import time
+
+    path = tmp_path / "broken.mp4"
+    writer = video.Mp4Writer(path, (22, 34), fps=10)
+    real = writer._writer
+
+    def failing_send(frame):
+        raise OSError("[Errno 32] Broken pipe")
+
+    monkeypatch.setattr(writer, "_writer", type("W", (), {"send": staticmethod(failing_send), "close": real.close})())
+    writer.write(frames(1)[0])
+    deadline = time.monotonic() + 10
+    while writer._worker.error is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(OutputError, match=r"^video encoding failed for .*broken\.mp4: \[Errno 32\] Broken pipe$"):
+        writer.write(frames(1)[0])
+    assert not path.exists()
+    assert real.gi_frame is None  # the ffmpeg generator was closed (its process waited for)
+    time.sleep(0.2)
+    assert not path.exists()
+
+
 def test_mp4_cut_short_is_detected(tmp_path):
     path = tmp_path / "v.mp4"
     writer = video.Mp4Writer(path, (22, 34), fps=10)

@@ -124,9 +124,9 @@ def add_morph_options(parser: argparse.ArgumentParser) -> None:
         "--preset",
         choices=tuple(PRESETS),
         default="faithful",
-        help="faithful: the original DiffMorph's settings (default); best: sharper middle frames "
-        "(learning rate 0.002 decaying along a cosine, colour gain floor 0.5; see the README). "
-        "Flags given explicitly override the preset's values",
+        help="faithful: the original DiffMorph's settings (default); best: sharper, evenly paced morphs "
+        "(learning rate 0.002 decaying along a cosine, colour gain floor 0.5, bicubic render kernel, "
+        "uniform pacing; see the README). Flags given explicitly override the preset's values",
     )
     opt(
         "-e",

@@ -185,6 +185,7 @@ class Mp4Writer:
         try:
             self._worker.put(even_pad(frame))
         except (OSError, RuntimeError) as exc:
+            self.abort()  # ffmpeg stopped and the partial file deleted before the error is raised
             raise self._failed(exc) from None
 
     def close(self) -> None:
@@ -197,7 +198,7 @@ class Mp4Writer:
             self._worker.finish()
             self._writer.close()
         except (OSError, RuntimeError) as exc:
-            _remove(self.path)
+            self.abort()  # waits for ffmpeg to exit first: it must not write the file after it is deleted
             raise self._failed(exc) from None
         if not mp4_is_complete(self.path):
             _remove(self.path)
@@ -207,7 +208,8 @@ class Mp4Writer:
             )
 
     def abort(self) -> None:
-        """Stop encoding and delete the partial file (quietly: it is being discarded)."""
+        """Stop encoding, wait for ffmpeg to exit and delete the partial file (quietly: it is
+        being discarded). Safe to call more than once."""
         import logging
 
         log = logging.getLogger("imageio_ffmpeg")
