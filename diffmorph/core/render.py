@@ -236,7 +236,7 @@ class FrameRenderer:
         warped = [np.empty((height, width, 3), np.uint8) for _ in range(2)] if with_tiles else None
         for which, (strength, weight) in enumerate(((alpha, 1 - alpha), (1 - alpha, alpha))):
             strength32 = tf.constant(strength, tf.float32)
-            colour = self._colour_image(which, strength32)
+            colour = self.programs.warp_input(self._colour_image(which, strength32))
             flow_channels = FLOW_CHANNELS[2 * which : 2 * which + 2]
             for row0, row1 in self.bounds:
                 if self._whole is not None:
@@ -287,8 +287,12 @@ class RenderPrograms:
         self.config = config
         self.colour = tf.function(self._colour_fn, jit_compile=config.fast)
         if config.render_kernel == "bicubic":
+            # OpenCV reads host arrays: the colour image is copied out of TensorFlow once per
+            # direction and frame (not once per band), then every band samples that copy
+            self.warp_input = lambda colour: np.asarray(colour, np.float32)
             self.warp = bicubic_warp_rows
         else:
+            self.warp_input = lambda colour: colour
             self.warp = tf.function(self._warp_fn, jit_compile=config.fast)
 
     def _colour_fn(self, image, maps: Maps, strength):
