@@ -67,8 +67,8 @@ class MorphConfig:
         sample the colour-mapped images with OpenCV's bicubic ``remap`` (Keys, a = -0.75),
         which keeps more of the inputs' detail than bilinear weights at fractional offsets.
         Rendering only: the optimisation and the training snapshots stay bilinear.
-      fast: use the fused, XLA-compiled train and render steps; ``False`` runs the
-        plain path (four separate warps, no XLA), which computes the same values.
+      plain: run the plain path (four separate warps, no XLA), which computes the same
+        values as the default fused, XLA-compiled train and render steps, slower.
       consistency_weight, image_weight: the loss's weights (the original's 1.0, 0.3).
       mult_floor: the colour gain is ``max(mult_floor, 1 + mult * m_s)`` (0.1).
       pacing: ``"linear"`` (the original's alphas) or ``"uniform"`` (alphas that even
@@ -97,7 +97,7 @@ class MorphConfig:
     map_size: int = MAP_SIZE
     render: str = "native"
     render_kernel: str = "bilinear"
-    fast: bool = True
+    plain: bool = False
     consistency_weight: float = CONSISTENCY_WEIGHT
     image_weight: float = IMAGE_WEIGHT
     mult_floor: float = MULT_FLOOR

@@ -308,8 +308,8 @@ def test_defaults_are_the_originals():
 
 def test_only_given_flags_are_explicit():
     args, config = _config("--size", 128, "--plain", "-add_first", "false")
-    assert explicit_settings(args) == {"size": 128, "fast": False, "add_first": False}
-    assert config == MorphConfig(size=128, fast=False)
+    assert explicit_settings(args) == {"size": 128, "plain": True, "add_first": False}
+    assert config == MorphConfig(size=128, plain=True)
 
 
 # ----------------------------------------------------------------------------- subcommands

@@ -82,7 +82,7 @@ def test_notebook_runs_headless(tmp_path, kernel_env):
             f"OUT = {str(out)!r}",
             "GIF_MAX_SIDE = 64",
             'PRESET = "best"',
-            'SETTINGS = {"seed": 0, "fast": False}',
+            'SETTINGS = {"seed": 0, "plain": True}',
         ]
     )
     client = nbclient.NotebookClient(nb, kernel_name=KERNEL, timeout=300, resources={"metadata": {"path": str(REPO)}})

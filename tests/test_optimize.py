@@ -200,7 +200,7 @@ def test_same_seed_is_repeatable(trained, fast_ten):
 
 def test_different_seed_differs(toy_working, trained):
     _, progress, _ = trained
-    trainer = Trainer(*toy_working, MorphConfig(size=S, seed=1, fast=False))
+    trainer = Trainer(*toy_working, MorphConfig(size=S, seed=1, plain=True))
     losses = _losses(trainer, 3)
     assert losses != [p.loss for p in progress[:3]]
     assert abs(losses[0] - progress[0].loss) > 1e-6
@@ -208,14 +208,14 @@ def test_different_seed_differs(toy_working, trained):
 
 def test_plain_and_fast_paths_agree(toy_working, fast_ten):
     fast_losses, fast_low = fast_ten
-    trainer = Trainer(*toy_working, _config(fast=False))
+    trainer = Trainer(*toy_working, _config(plain=True))
     plain_losses = _losses(trainer, 10)
     np.testing.assert_allclose(plain_losses, fast_losses, rtol=1e-4)
     np.testing.assert_allclose(trainer.maps_low(), fast_low, rtol=1e-3, atol=1e-4)
 
 
 def test_state_round_trip(toy_working):
-    config = _config(fast=False)
+    config = _config(plain=True)
     first = Trainer(*toy_working, config)
     _losses(first, 5)
     state = first.state()
@@ -233,8 +233,8 @@ def test_state_round_trip(toy_working):
 
 
 def test_state_keys_are_stable_variable_names(toy_working):
-    first = Trainer(*toy_working, _config(fast=False)).state()
-    second = Trainer(*toy_working, _config(fast=False, seed=3)).state()  # a second net in this process
+    first = Trainer(*toy_working, _config(plain=True)).state()
+    second = Trainer(*toy_working, _config(plain=True, seed=3)).state()  # a second net in this process
     assert sorted(first) == sorted(second)
     assert first["map_net/conv1/kernel"].shape == (5, 5, 8, 64)
     assert first["map_net/conv_out/bias"].shape == (16,)
@@ -255,7 +255,7 @@ def test_state_keys_are_stable_variable_names(toy_working):
     ],
 )
 def test_load_state_refuses_a_mismatch(toy_working, change, message):
-    trainer = Trainer(*toy_working, _config(fast=False))
+    trainer = Trainer(*toy_working, _config(plain=True))
     state = dict(trainer.state())
     change(state)
     with pytest.raises(ValueError, match=message):
@@ -264,7 +264,7 @@ def test_load_state_refuses_a_mismatch(toy_working, change, message):
 
 def test_legacy_positional_checkpoint_loads_by_name(toy_working):
     """diffmorph 0.1 keyed variables by position; the legacy table maps them to names."""
-    config = _config(fast=False)
+    config = _config(plain=True)
     first = Trainer(*toy_working, config)
     _losses(first, 4)
     named = first.state()
@@ -287,7 +287,7 @@ def test_trainer_refuses_wrong_shapes(toy_working):
 
 
 def test_huge_scales_raise_non_finite_loss(toy_working):
-    trainer = Trainer(*toy_working, _config(fast=False, add_scale=1e38, mult_scale=1e38))
+    trainer = Trainer(*toy_working, _config(plain=True, add_scale=1e38, mult_scale=1e38))
     seen = []
     with pytest.raises(NonFiniteLossError) as info:
         for p in optimise(trainer, 5):
@@ -301,7 +301,7 @@ def test_huge_scales_raise_non_finite_loss(toy_working):
 
 
 def test_nan_loss_raises(toy_working, monkeypatch):
-    trainer = Trainer(*toy_working, _config(fast=False))
+    trainer = Trainer(*toy_working, _config(plain=True))
     calls = []
 
     def fake_step(self):
@@ -375,7 +375,7 @@ def test_fast_trainer_gradient_matches_plain(toy_working):
     """
     moments = {}
     for fast in (False, True):
-        trainer = Trainer(*toy_working, _config(fast=fast))
+        trainer = Trainer(*toy_working, _config(plain=not fast))
         trainer.step()
         moments[fast] = [np.asarray(v) for v in trainer.optimizer.variables if v.path.endswith("_momentum")]
     assert len(moments[False]) == len(moments[True]) == 6

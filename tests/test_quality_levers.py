@@ -94,7 +94,7 @@ def test_trainer_uses_the_schedule(toy_working):
 
 
 def test_resumed_trainer_continues_the_schedule(toy_working):
-    config = MorphConfig(size=64, seed=0, train_steps=10, learning_rate=0.002, lr_schedule="cosine", fast=False)
+    config = MorphConfig(size=64, seed=0, train_steps=10, learning_rate=0.002, lr_schedule="cosine", plain=True)
     first = Trainer(*toy_working, config)
     for _ in range(4):
         first.step()
@@ -121,7 +121,7 @@ def test_schedule_changes_the_updates_not_the_first_loss(toy_working):
 def test_faithful_trainer_is_the_original_loop_bit_for_bit(toy_working):
     """Plain path, default settings: the same losses as Adam(2e-4) on the original loss, written out here."""
     a, b = (x[:, :S, :S] for x in toy_working)
-    config = MorphConfig(size=S, seed=0, fast=False)
+    config = MorphConfig(size=S, seed=0, plain=True)
     trainer = Trainer(a, b, config)
     losses = [trainer.step() for _ in range(4)]
 
@@ -155,7 +155,7 @@ def test_neutral_lever_values_change_nothing(toy_working):
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
 def test_tiny_best_run_end_to_end(toy_pair, fast):
     source, target = toy_pair
-    config = preset_config("best", size=S, train_steps=6, frames=3, seed=0, fast=fast)
+    config = preset_config("best", size=S, train_steps=6, frames=3, seed=0, plain=not fast)
     trainer = Trainer(to_working(source, S), to_working(target, S), config)
     progress = list(optimise(trainer, config.train_steps))
     assert [p.step for p in progress] == list(range(1, 7))

@@ -311,7 +311,9 @@ def measure(path: str, args) -> dict:
     from diffmorph.core.render import FrameRenderer, to_working
 
     pair = load_pair(args.source, args.target)
-    config = MorphConfig(size=args.size, seed=0, fast=(path == "fast"), train_steps=args.epochs + 1, frames=args.steps)
+    config = MorphConfig(
+        size=args.size, seed=0, plain=(path == "plain"), train_steps=args.epochs + 1, frames=args.steps
+    )
     trainer = Trainer(to_working(pair.source, config.size), to_working(pair.target, config.size), config)
     clock = time.perf_counter()
     losses = [trainer.step()]

@@ -239,7 +239,7 @@ def explicit_settings(args) -> dict:
     """The config fields set by flags given on the command line: ``{field: value}``."""
     out = {field: getattr(args, dest) for field, (dest, _) in FLAGS.items() if getattr(args, dest) is not None}
     if args.plain:
-        out["fast"] = False
+        out["plain"] = True
     return out
 
 

@@ -145,7 +145,7 @@ class Trainer:
 
     Args:
       source, target: float32 ``(1, S, S, 3)`` in [-1, 1], S = ``config.size``.
-      config: the morph's settings (``config.fast`` picks the fused XLA step).
+      config: the morph's settings (the fused XLA step unless ``config.plain``).
 
     Raises:
       ValueError: if the images do not have that shape.
@@ -165,7 +165,7 @@ class Trainer:
         self.step_count = 0
         self.loss_sum = 0.0
         self._predict_low = tf.function(self.net)
-        if config.fast:
+        if not config.plain:
             # The net runs once per step as plain TensorFlow ops (oneDNN: its 96 x 96
             # convolutions take ~28 ms forward and backward, ~38 ms under XLA) on a tape;
             # the upsample, its transpose and the loss with its gradient are three XLA

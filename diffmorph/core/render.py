@@ -140,7 +140,7 @@ class FrameRenderer:
       target: uint8 ``(H, W, 3)`` RGB, the target already resized to the source's size.
       maps_low: float32 ``(1, n, n, 16)``, the net's output (n = 84); upsampled here
         to the working size.
-      config: the morph's settings (``render``, scales, ``frames``, ``fast``).
+      config: the morph's settings (``render``, scales, ``frames``, ``plain``).
       maps_budget: bytes of native-size maps held at once; larger outputs are
         rendered in horizontal bands whose maps are recomputed for every frame.
       programs: compiled programs to share with other renderers of the same config
@@ -285,7 +285,7 @@ class RenderPrograms:
 
     def __init__(self, config: MorphConfig):
         self.config = config
-        self.colour = tf.function(self._colour_fn, jit_compile=config.fast)
+        self.colour = tf.function(self._colour_fn, jit_compile=not config.plain)
         if config.render_kernel == "bicubic":
             # OpenCV reads host arrays: the colour image is copied out of TensorFlow once per
             # direction and frame (not once per band), then every band samples that copy
@@ -293,7 +293,7 @@ class RenderPrograms:
             self.warp = bicubic_warp_rows
         else:
             self.warp_input = lambda colour: colour
-            self.warp = tf.function(self._warp_fn, jit_compile=config.fast)
+            self.warp = tf.function(self._warp_fn, jit_compile=not config.plain)
 
     def _colour_fn(self, image, maps: Maps, strength):
         return colour_transform(image, maps.scaled(strength), self.config)
@@ -350,7 +350,7 @@ class SnapshotRenderer:
         self.source = source if isinstance(source, tf.Variable) else tf.constant(source, tf.float32)
         self.target = target if isinstance(target, tf.Variable) else tf.constant(target, tf.float32)
         self.config = config
-        self._render = tf.function(self._render_fn, jit_compile=config.fast)
+        self._render = tf.function(self._render_fn, jit_compile=not config.plain)
 
     def _render_fn(self, maps):
         from .maps import apply_maps

@@ -39,6 +39,8 @@ OPTIMISER_SETTINGS = ("learning_rate", "lr_schedule")
 STORED_SETTINGS = MAPS_SETTINGS + ("seed", "train_steps") + OPTIMISER_SETTINGS  # what a maps file records
 # settings stored by diffmorph 0.1 under other names
 LEGACY_NAMES = {"epochs": "train_steps"}
+# settings stored by earlier versions that were renamed with their meaning inverted
+LEGACY_INVERTED = {"fast": "plain"}  # the fused/plain switch: fast=True is plain=False
 
 
 def describe(config: MorphConfig, source_digest: str, target_digest: str, kind: str, **extra) -> dict:
@@ -115,6 +117,11 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     for old, new in LEGACY_NAMES.items():
         if old in meta and new not in meta:
             meta[new] = meta.pop(old)
+    for old, new in LEGACY_INVERTED.items():
+        if old in meta:
+            value = meta.pop(old)
+            if new not in meta and isinstance(value, bool):
+                meta[new] = not value
     meta.setdefault("kind", MAPS_KIND if "low" in arrays else CHECKPOINT_KIND)
     return meta, arrays
 
