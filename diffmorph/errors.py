@@ -15,11 +15,31 @@ EXIT_INTERRUPTED = 130
 
 
 class InputError(ValueError):
-    """An input (image, maps or checkpoint file, flag value) cannot be used. Exit status 2."""
+    """An input (image, maps or checkpoint file, setting value) cannot be used. Exit status 2.
+
+    Args:
+      message: one line for the user; settings and arguments are written as in Python
+        (``train_steps``, ``resume=True``).
+      setting: the setting or argument the error is about (``"resume"``, ``"frames"``...),
+        or None; kept as ``error.setting``, so a front end can point at its own control
+        (the command line names its flag).
+    """
+
+    def __init__(self, *args, setting: str | None = None):
+        super().__init__(*args)
+        self.setting = setting
 
 
 class OutputError(OSError):
-    """An output cannot be written (folder, permissions, disk full, locked). Exit status 1."""
+    """An output cannot be written (folder, permissions, disk full, locked). Exit status 1.
+
+    ``setting`` (keyword, kept as ``error.setting``): the setting or argument the error is
+    about (``"formats"`` when MP4 output has no ffmpeg...), or None.
+    """
+
+    def __init__(self, *args, setting: str | None = None):
+        super().__init__(*args)
+        self.setting = setting
 
 
 class NonFiniteLossError(RuntimeError):

@@ -46,7 +46,7 @@ def test_check_ffmpeg_names_the_variable(tmp_path, monkeypatch, case):
         check_ffmpeg()
     message = one_line(info)
     assert message.startswith("IMAGEIO_FFMPEG_EXE=") and "unset it" in message, message
-    assert "--formats gif,frames" in message
+    assert 'formats=("gif", "frames")' in message and info.value.setting == "formats"
     for word in words:
         assert word in message, (word, message)
 
@@ -63,7 +63,7 @@ def test_check_ffmpeg_when_imageio_ffmpeg_finds_none(monkeypatch):
         check_ffmpeg()
     message = one_line(info)
     assert "no ffmpeg found" in message and "reinstall imageio-ffmpeg" in message
-    assert "--formats gif,frames" in message
+    assert 'formats=("gif", "frames")' in message and info.value.setting == "formats"
 
 
 def test_check_ffmpeg_when_the_found_binary_is_broken(tmp_path, monkeypatch):

@@ -128,9 +128,9 @@ def test_force_takes_the_command_lines_setting_with_a_notice(tmp_path, a_maps):
         toy("--maps", a_maps, "--size", 128, "--force", "--steps", 2, "--formats", "mp4", "--plain", "-q", "-o", out)
     )
     assert run.returncode == 0, run.stderr
-    assert run.lines == [
-        f"diffmorph: --force: using --size 128 from the command line instead of {SMALL_SIZE} from {a_maps}"
-    ], run.stderr
+    assert run.lines == [f"diffmorph: --force: using --size 128 as given instead of {SMALL_SIZE} from {a_maps}"], (
+        run.stderr
+    )
     assert np.load(out / "preds.npy").shape == (1, 128, 128, 16)
     assert mapsfile.load_maps(out / "morph" / "maps.npz").meta["size"] == 128
 

@@ -137,7 +137,7 @@ def test_legacy_maps_file_of_version_0_1_still_loads(tmp_path):
         ("integers.npz", "good", {"low": np.zeros((1, 6, 6, 16), np.int32)}, "(int32)"),
         ("nan.npz", "good", {"low": maps_low(value=np.nan)}, "NaN or infinite"),
         ("inf.npz", "good", {"low": maps_low(value=np.inf)}, "NaN or infinite"),
-        ("checkpoint.npz", "checkpoint", {"step": np.asarray(2)}, "is a checkpoint (for --resume), not maps"),
+        ("checkpoint.npz", "checkpoint", {"step": np.asarray(2)}, "is a checkpoint (for resume=True), not maps"),
         ("preds.npy", "npy", None, "preds.npy holds the working-size maps"),
         ("missing.npz", "missing", None, "no such file"),
     ],

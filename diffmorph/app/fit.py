@@ -177,19 +177,23 @@ class Fitter:
 
     def _resume(self, trainer, pair: Pair, checkpoint: Path | None, progress: Progress) -> None:
         if checkpoint is None or not checkpoint.exists():
-            raise InputError(f"--resume: no checkpoint at {display_path(checkpoint)}")
+            raise InputError(f"resume=True: no checkpoint at {display_path(checkpoint)}", setting="resume")
         meta, state = mapsfile.load_checkpoint(checkpoint)
         problems = mapsfile.mismatches(meta, self.config, *pair.digests, optimiser=True)
         if problems:
-            raise InputError(f"--resume: {display_path(checkpoint)} is for another morph ({'; '.join(problems)})")
+            raise InputError(
+                f"resume=True: {display_path(checkpoint)} is for another morph ({'; '.join(problems)})",
+                setting="resume",
+            )
         try:
             trainer.load_state(state)
         except ValueError as exc:
-            raise InputError(f"--resume: {display_path(checkpoint)}: {exc}") from None
+            raise InputError(f"resume=True: {display_path(checkpoint)}: {exc}", setting="resume") from None
         if trainer.step_count > self.config.train_steps:
             raise InputError(
-                f"--resume: {display_path(checkpoint)} is at train step {trainer.step_count}, "
-                f"beyond the {self.config.train_steps} asked for (-e)"
+                f"resume=True: {display_path(checkpoint)} is at train step {trainer.step_count}, "
+                f"beyond the {self.config.train_steps} asked for (train_steps)",
+                setting="resume",
             )
         progress.notice(f"resuming at train step {trainer.step_count} of {self.config.train_steps}")
 
@@ -214,7 +218,7 @@ def _check_finite(maps_low: np.ndarray, step: int) -> None:
     if not np.isfinite(maps_low).all():
         raise NonFiniteLossError(
             f"the optimisation diverged at train step {step} (the maps are not finite); "
-            f"the scales are likely too large (-a, -m, -w)"
+            f"the scales are likely too large (add_scale, mult_scale, warp_scale)"
         )
 
 

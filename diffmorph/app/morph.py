@@ -166,31 +166,81 @@ def check_ffmpeg() -> None:
         checker()
 
 
-def resolve_maps(maps, pair, config: MorphConfig | None, force: bool) -> tuple[np.ndarray, MorphConfig, int]:
+def settings_for_maps(
+    saved: mapsfile.SavedMaps,
+    config: MorphConfig | None,
+    explicit=None,
+    force: bool = False,
+    progress: Progress = SILENT,
+) -> MorphConfig:
+    """The settings for rendering the maps of ``saved``: the file's maps settings merged with ``config``.
+
+    The one place where a maps file's stored settings meet the caller's. The maps
+    settings (:data:`~diffmorph.config.MAPS_SETTINGS`: size, scales, add_first,
+    map_size, mult_floor) mean something only with the maps they made, so:
+
+    * ``config`` None: the file's maps settings, the defaults for the rest;
+    * ``explicit`` a collection of setting names (those the caller set on purpose,
+      e.g. the flags given on a command line; ``config`` holds their values): every
+      maps setting not in ``explicit`` comes from the file (a preset's value gives way
+      to it); one in ``explicit`` that contradicts the file is refused unless
+      ``force``, and with ``force`` it is used, with a notice;
+    * ``explicit`` None with a ``config``: ``config`` is used as it is (every setting
+      explicit); :func:`resolve_maps` refuses it if its maps settings differ from the
+      file's, unless ``force``.
+
+    Raises:
+      InputError: the file stores invalid settings, or an explicit setting contradicts
+        it without ``force`` (``error.setting`` names it).
+    """
+    stored = mapsfile.stored_settings(saved.meta, saved.path)
+    stored = {key: stored[key] for key in MAPS_SETTINGS if key in stored}
+    if config is None:
+        config, explicit = MorphConfig(), ()
+    elif explicit is None:
+        return config
+    explicit = set(explicit)
+    name = display_path(saved.path)
+    for field, value in stored.items():
+        given = getattr(config, field)
+        if field not in explicit or given == value:
+            continue
+        if not force:
+            raise InputError(
+                f"{name} was made with {field}={value!r}; {field}={given!r} contradicts it (leave the setting out, "
+                f"or use force=True to use the value given)",
+                setting=field,
+            )
+        progress.notice(f"force=True: using {field}={given!r} as given instead of {value!r} from {name}")
+    return config.replace(**{key: value for key, value in stored.items() if key not in explicit})
+
+
+def resolve_maps(
+    maps, pair, config: MorphConfig | None, force: bool, explicit=None, progress: Progress = SILENT
+) -> tuple[np.ndarray, MorphConfig, int]:
     """Saved maps for ``pair``: ``(maps_low, config, train steps they had)``.
 
     ``maps`` is a maps file (``morph/maps.npz``, as a path or already read by
     :func:`diffmorph.io.mapsfile.load_maps`) or a float32 ``(1, n, n, 16)`` array.
-    With a file and no ``config``, the maps settings (size, scales, add_first...) come
-    from the file; a ``config`` whose maps settings contradict the file's, or inputs
-    other than the file's, are refused unless ``force``.
+    With a file, the settings are :func:`settings_for_maps` of ``config`` and
+    ``explicit``; maps settings that still differ from the file's, or inputs other
+    than the file's, are refused unless ``force``.
 
     Raises:
       InputError: an unusable maps file, or a mismatch without ``force``.
     """
     if isinstance(maps, np.ndarray):
         if maps.ndim != 4 or maps.shape[0] != 1 or maps.shape[3] != 16 or not np.isfinite(maps).all():
-            raise InputError(f"maps must be a finite float (1, n, n, 16) array; got shape {maps.shape}")
+            raise InputError(f"maps must be a finite float (1, n, n, 16) array; got shape {maps.shape}", setting="maps")
         return maps.astype(np.float32, copy=False), config or MorphConfig(), 0
     saved = maps if isinstance(maps, mapsfile.SavedMaps) else mapsfile.load_maps(maps)
-    settings = mapsfile.stored_settings(saved.meta, saved.path)
-    if config is None:
-        config = MorphConfig(**{key: settings[key] for key in MAPS_SETTINGS if key in settings})
+    config = settings_for_maps(saved, config, explicit, force, progress)
     problems = mapsfile.mismatches(saved.meta, config, *pair.digests)
     if problems and not force:
         raise InputError(
             f"{display_path(saved.path)} was made for another morph ({'; '.join(problems)}); "
-            f"use --force to render with it anyway"
+            f"use force=True to render with it anyway",
+            setting="maps",
         )
     return saved.maps_low, config, saved.meta.get("steps_done", 0)
 
@@ -202,6 +252,7 @@ def morph(
     config: MorphConfig | None = None,
     *,
     maps=None,
+    explicit=None,
     resume: bool = False,
     force: bool = False,
     options: OutputOptions | None = None,
@@ -215,10 +266,16 @@ def morph(
         resized to the source's size.
       out_dir: the output folder (created; the layout is in the module docstring).
       config: the settings (default :class:`MorphConfig`, the original's).
-      maps: render from saved maps instead of optimising: a maps file (its settings
-        are used unless ``config`` is given) or a float32 ``(1, n, n, 16)`` array.
+      maps: render from saved maps instead of optimising: a maps file (its maps
+        settings are used unless ``config`` is given; see ``explicit``) or a float32
+        ``(1, n, n, 16)`` array.
+      explicit: with a maps file, the names of the settings of ``config`` the caller
+        set on purpose (a command line: the flags given); the file's maps settings
+        replace ``config``'s others, so a preset's values give way to the file's
+        (:func:`settings_for_maps`). None: all of ``config`` is explicit.
       resume: continue the optimisation from ``out_dir/morph/checkpoint.npz``.
-      force: with ``maps``, use maps made for other images or settings.
+      force: with ``maps``, use maps made for other images, or explicit settings that
+        contradict the file's.
       options: formats, GIF size, boomerang (:class:`~diffmorph.app.write.OutputOptions`).
       frames_dir: where numbered frames go (default ``out_dir/morph/frames``).
       progress: receives notices and the ``optimise`` and ``render`` phases.
@@ -236,11 +293,11 @@ def morph(
     """
     options = options or OutputOptions()
     if maps is not None and resume:
-        raise InputError("maps and resume cannot be combined")
+        raise InputError("maps and resume=True cannot be combined", setting="resume")
     paths = MorphPaths(Path(out_dir), Path(frames_dir) if frames_dir is not None else None)
     pair = load_pair(source, target, progress)
     if maps is not None:
-        maps_low, config, steps_done = resolve_maps(maps, pair, config, force)
+        maps_low, config, steps_done = resolve_maps(maps, pair, config, force, explicit, progress)
     else:
         config = config or MorphConfig()
         maps_low, steps_done = None, config.train_steps
@@ -286,8 +343,8 @@ def _publish(
                 outputs.retire(path)  # what this run wrote is staged, so not retired
             outputs.publish()
     except OutputError as exc:
-        hint = " (resume with --resume to write the outputs)" if fitted else ""
-        raise OutputError(f"{exc}{kept}{hint}") from None
+        hint = " (resume with resume=True to write the outputs)" if fitted else ""
+        raise OutputError(f"{exc}{kept}{hint}", setting=exc.setting) from None
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted while writing the outputs; the previous outputs are unchanged{kept}", resumable=fitted
@@ -309,7 +366,7 @@ def stage_report(outputs: OutputSet, measurement, files, source, target, measure
 
 
 def render_frames(
-    maps, source, target, config: MorphConfig | None = None, *, alphas=None, force: bool = False
+    maps, source, target, config: MorphConfig | None = None, *, alphas=None, explicit=None, force: bool = False
 ) -> Iterator[np.ndarray]:
     """The frames of a morph from saved maps, one at a time (nothing is written).
 
@@ -323,6 +380,8 @@ def render_frames(
       alphas: the A->B strength of each frame in [0, 1] (default: the config's schedule,
         as the outputs of :func:`morph` use it: ``config.frames`` evenly spaced from 0 to
         1, the original's, unless ``pacing``, ``ease`` or ``hold`` say otherwise).
+      explicit: the names of the settings of ``config`` set on purpose; with a maps
+        file, its maps settings replace ``config``'s others (as for :func:`morph`).
       force: use maps made for other images or settings.
 
     Yields:
@@ -335,7 +394,7 @@ def render_frames(
     from ..core.render import FrameRenderer
 
     pair = load_pair(source, target)
-    maps_low, config, _ = resolve_maps(maps, pair, config, force)
+    maps_low, config, _ = resolve_maps(maps, pair, config, force, explicit)
     renderer = FrameRenderer(pair.source, pair.target, maps_low, config)
     frames = PairFrames(pair.source, pair.target, maps_low)
     if alphas is None:

@@ -157,7 +157,7 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress=N
 class Measurement:
     """Measures frames as they stream by: the :class:`~diffmorph.core.metrics.PathMeter`
     and the thumbnails of ``report.png``. The pipeline feeds it the frames it renders
-    (``--report``); :func:`report` the frames it reads.
+    (``report=True``); :func:`report` the frames it reads.
 
     Args:
       count: the number of frames to come, if known.

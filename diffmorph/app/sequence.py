@@ -187,7 +187,9 @@ def morph_sequence(
     if out.suffix.lower() != ".mp4":
         raise InputError(f"the output must name an .mp4 file (got {display_path(out)}); the GIF is written beside it")
     if loop and options.boomerang:
-        raise InputError("loop and boomerang cannot be combined (both return to the first image)")
+        raise InputError(
+            "loop=True and boomerang=True cannot be combined (both return to the first image)", setting="loop"
+        )
     work = Path(work_dir) if work_dir is not None else out.with_name(out.stem + "_pairs")
     names = [f"image{k + 1}" if isinstance(x, np.ndarray) else str(x) for k, x in enumerate(images)]
     pixels = load_images(images, progress, names=[display_path(n) for n in names])

@@ -109,8 +109,9 @@ def check_output_budget(size: tuple[int, int], frames: int, options: OutputOptio
     if need > GIF_MEMORY_BUDGET:
         raise InputError(
             f"a GIF of {frames} frames of {width}x{height} would need {need / 1e9:.1f} GB of memory "
-            f"(the limit is {GIF_MEMORY_BUDGET / 1e9:.0f} GB); use fewer frames (--steps), a smaller "
-            f"--gif-max-side, or --formats mp4"
+            f"(the limit is {GIF_MEMORY_BUDGET / 1e9:.0f} GB); use fewer frames (frames=N), a smaller "
+            f'gif_max_side, or formats=("mp4",)',
+            setting="gif_max_side",
         )
 
 

@@ -11,18 +11,8 @@ from __future__ import annotations
 import argparse
 
 from ..errors import display_path
-from .options import UsageError, number
-from .progress import say
-
-SETTING_FLAGS = {
-    "method": "--method",
-    "bins": "--bins",
-    "lambda": "--lambda",
-    "eps0": "--eps",
-    "stages": "--stages",
-    "iters": "--iters",
-}
-
+from .options import UsageError, in_flags, number
+from .progress import bars, say
 
 HELP = dict(
     summary="recolour an image with a palette image's colours (optimal transport)",
@@ -82,7 +72,6 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     """Run the colour-transfer command; returns the exit status."""
     from ..app.colour_transfer import transfer_file
-    from ..app.progress import BarProgress
     from ..core.colour import TransferSettings
 
     try:
@@ -90,9 +79,9 @@ def run(args) -> int:
             method=args.method, bins=args.bins, lam=args.lam, eps0=args.eps0, stages=args.stages, iters=args.iters
         )
     except ValueError as exc:  # the message starts with the setting's name: put its flag there
-        name, _, rest = str(exc).partition(" ")
-        raise UsageError(f"{SETTING_FLAGS.get(name, name)} {rest}") from None
-    progress = BarProgress(args.quiet)
+        text = str(exc)
+        raise UsageError(in_flags(text, text.partition(" ")[0])) from None
+    progress = bars(args.quiet)
     with progress.phase("colour", settings.iterations if settings.method == "uot" else None):
         result = transfer_file(
             args.image, args.palette, args.output, settings, progress=lambda done, total: progress.update(done)

@@ -25,7 +25,7 @@ import warnings
 from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, USER_ERRORS, Interrupted, exit_status
 from ..version import __version__
 from . import colour_transfer, morph, report, sequence
-from .options import UsageError, new_subcommand
+from .options import UsageError, in_flags, new_subcommand
 from .progress import PROG, say
 
 SUBCOMMANDS = {"morph": morph, "sequence": sequence, "report": report, "colour-transfer": colour_transfer}
@@ -109,12 +109,12 @@ def _run(args, parser) -> int:
     except UsageError as exc:
         sys.stderr.write(f"{PROG} {args.command}: error: {exc} (see '{PROG} {args.command} --help')\n")
         return EXIT_USAGE
-    except USER_ERRORS as exc:
-        say(f"error: {exc}")
+    except USER_ERRORS as exc:  # the library names settings; the terminal shows their flags
+        say(f"error: {in_flags(str(exc), getattr(exc, 'setting', None))}")
         return exit_status(exc)
     except Interrupted as exc:
         hint = f"; {args.resume_hint}" if exc.resumable else ""
-        say(f"{exc.message}{hint}")
+        say(f"{in_flags(exc.message)}{hint}")
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         say("interrupted; nothing was written")

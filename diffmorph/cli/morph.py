@@ -11,18 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import MAPS_SETTINGS, MorphConfig
-from ..errors import InputError, display_path
-from .options import (
-    FLAGS,
-    UsageError,
-    add_morph_options,
-    explicit_settings,
-    make_config,
-    output_options,
-    preset_base,
-)
-from .progress import say
+from ..errors import display_path
+from .options import UsageError, add_morph_options, explicit_settings, make_config, output_options, preset_base
+from .progress import bars, say
 
 HELP = dict(
     summary="morph a source image into a target image (the default command)",
@@ -60,36 +51,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     add_morph_options(parser)
 
 
-def config_for_maps(saved, base: MorphConfig, explicit: dict, force: bool, progress) -> MorphConfig:
-    """The settings for rendering ``saved`` maps: ``base`` (the preset's), then the file's,
-    then the flags given.
-
-    Raises:
-      InputError: a flag contradicts a setting stored in the file, without ``--force``.
-    """
-    from ..io import mapsfile
-
-    stored = mapsfile.stored_settings(saved.meta, saved.path)
-    settings = {key: stored[key] for key in MAPS_SETTINGS if key in stored}
-    for field in settings:
-        if field in explicit and explicit[field] != settings[field]:
-            flag = FLAGS[field][1]
-            if not force:
-                raise InputError(
-                    f"{display_path(saved.path)} was made with {flag} {settings[field]}; "
-                    f"{flag} {explicit[field]} contradicts it (leave the flag out, or add --force "
-                    f"to use the command line's value)"
-                )
-            progress.notice(
-                f"--force: using {flag} {explicit[field]} from the command line instead of "
-                f"{settings[field]} from {display_path(saved.path)}"
-            )
-    settings.update(explicit)
-    return make_config(base, settings)
-
-
 def run(args) -> int:
-    """Run the morph command; returns the exit status (errors propagate to :func:`cli.main.main`)."""
+    """Run the morph command: the flags checked, then one call to :func:`diffmorph.app.morph.morph`
+    (which merges a ``--maps`` file's settings with the flags given); returns the exit status
+    (errors propagate to :func:`cli.main.main`)."""
     from ..app.morph import morph
 
     if not args.source or not args.target:
@@ -99,29 +64,18 @@ def run(args) -> int:
     if args.force and not args.maps:
         raise UsageError("--force only applies with --maps")
     explicit = explicit_settings(args)
-    options = output_options(args)
-    from ..app.progress import BarProgress
-
-    progress = BarProgress(args.quiet)
-    maps = None
-    if args.maps:
-        from ..io import mapsfile
-
-        maps = mapsfile.load_maps(args.maps)
-        config = config_for_maps(maps, preset_base(args), explicit, args.force, progress)
-    else:
-        config = make_config(preset_base(args), explicit)
     result = morph(
         args.source,
         args.target,
         Path(args.output_dir),
-        config,
-        maps=maps,
+        make_config(preset_base(args), explicit),
+        maps=args.maps,
+        explicit=set(explicit),
         resume=args.resume,
         force=args.force,
-        options=options,
+        options=output_options(args),
         frames_dir=args.frames_dir,
-        progress=progress,
+        progress=bars(args.quiet),
     )
     if not args.quiet:
         say(f"done: {display_path(result.paths.morph)} ({result.frames} frames)")

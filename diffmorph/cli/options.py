@@ -9,6 +9,8 @@ overrides what a maps file stored (and is refused if it contradicts it, unless
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
 
 from ..config import (
     COLOUR_PATHS,
@@ -34,8 +36,12 @@ DEFAULT_GIF_MAX_SIDE = 512
 TRUE_WORDS = ("1", "true", "t", "yes", "y", "on")
 FALSE_WORDS = ("0", "false", "f", "no", "n", "off")
 
-# config field -> (argparse dest, the flag as users write it)
+# THE table from the library's names to the command line's: a MorphConfig field or an
+# argument of the library's functions -> (argparse dest, the flag as users write it).
+# Below the command line, messages name settings as in Python (``train_steps``,
+# ``resume=True``); :func:`in_flags` rewrites them with these flags for the terminal.
 FLAGS = {
+    # MorphConfig fields (the settings; ``explicit_settings`` reads these)
     "train_steps": ("train_epochs", "-e/--train_epochs"),
     "add_scale": ("add_scale", "-a/--add_scale"),
     "mult_scale": ("mult_scale", "-m/--mult_scale"),
@@ -51,7 +57,69 @@ FLAGS = {
     "ease": ("ease", "--ease"),
     "hold": ("hold", "--hold"),
     "colour_path": ("colour_path", "--colour-path"),
+    "plain": ("plain", "--plain"),
+    # arguments of morph(), morph_sequence() and OutputOptions
+    "preset": ("preset", "--preset"),
+    "maps": ("maps", "--maps"),
+    "resume": ("resume", "--resume"),
+    "force": ("force", "--force"),
+    "out_dir": ("output_dir", "--output-dir"),
+    "frames_dir": ("frames_dir", "--frames-dir"),
+    "work_dir": ("work_dir", "--work-dir"),
+    "loop": ("loop", "--loop"),
+    "formats": ("formats", "--formats"),
+    "gif_max_side": ("gif_max_side", "--gif-max-side"),
+    "boomerang": ("boomerang", "--boomerang"),
+    "report": ("report", "--report"),
+    # colour transfer's settings (TransferSettings)
+    "method": ("method", "--method"),
+    "bins": ("bins", "--bins"),
+    "lambda": ("lam", "--lambda"),
+    "eps0": ("eps0", "--eps"),
+    "stages": ("stages", "--stages"),
+    "iters": ("iters", "--iters"),
 }
+CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(MorphConfig))
+
+# ``name=VALUE`` as library messages write a setting with its value: True, False, a
+# number or word, a quoted string, or a tuple of quoted strings
+_ASSIGNED = re.compile(r"(?<![\w./-])([a-z][a-z0-9_]*)=(True|False|'[^']*'|\"[^\"]*\"|\([^()]*\)|[\w.+-]*\w)")
+# a bare setting name with an underscore (``train_steps``), not inside a path or a longer word
+_BARE = re.compile(r"(?<![\w./=-])([a-z][a-z0-9]*_[a-z0-9_]+)(?![\w=]|\.\w)")
+
+
+SWITCHES = ("plain", "resume", "force", "loop", "boomerang", "report")  # flags that take no value
+
+
+def _flag_with_value(name: str, value: str) -> str:
+    flag = FLAGS[name][1]
+    if name in SWITCHES and value == "True":
+        return flag
+    if value.startswith("("):
+        value = ",".join(part.strip().strip("'\"") for part in value[1:-1].split(",") if part.strip())
+    return f"{flag} {value.strip(chr(39) + chr(34))}"
+
+
+def in_flags(message: str, setting: str | None = None) -> str:
+    """A library message as the command line shows it: settings and arguments named by their flags.
+
+    ``name=VALUE`` becomes the flag with its value (``resume=True`` -> ``--resume``,
+    ``size=64`` -> ``--size 64``, ``formats=("gif", "frames")`` -> ``--formats gif,frames``);
+    a bare setting name with an underscore becomes its flag (``train_steps`` ->
+    ``-e/--train_epochs``); a message that starts with the name of ``setting`` (the
+    error's ``setting``, e.g. ``"size must be ..."``) gets its flag there. Names not in
+    :data:`FLAGS` are left as they are.
+
+    >>> in_flags("resume=True: no checkpoint at c.npz; lower add_scale", "resume")
+    '--resume: no checkpoint at c.npz; lower -a/--add_scale'
+    """
+    if setting in FLAGS and re.match(rf"{re.escape(setting)}\b(?!=)", message):
+        message = FLAGS[setting][1] + message[len(setting) :]
+    message = _ASSIGNED.sub(
+        lambda m: _flag_with_value(m[1], m[2]) if m[1] in FLAGS else m[0],
+        message,
+    )
+    return _BARE.sub(lambda m: FLAGS[m[1]][1] if m[1] in FLAGS else m[0], message)
 
 
 EXIT_HELP = (
@@ -237,9 +305,11 @@ def add_morph_options(parser: argparse.ArgumentParser) -> None:
 
 def explicit_settings(args) -> dict:
     """The config fields set by flags given on the command line: ``{field: value}``."""
-    out = {field: getattr(args, dest) for field, (dest, _) in FLAGS.items() if getattr(args, dest) is not None}
-    if args.plain:
-        out["plain"] = True
+    out = {}
+    for field in CONFIG_FIELDS:
+        value = getattr(args, FLAGS[field][0], None) if field in FLAGS else None
+        if value is not None and not (field == "plain" and value is False):  # --plain is a switch
+            out[field] = value
     return out
 
 
@@ -256,13 +326,9 @@ def make_config(base: MorphConfig, settings: dict) -> MorphConfig:
     """
     try:
         return base.replace(**settings)
-    except ValueError as exc:
+    except ValueError as exc:  # the message starts with the setting's name
         text = str(exc)
-        for field, (_, flag) in FLAGS.items():
-            if text.startswith(f"{field} "):
-                text = flag + text[len(field) :]
-                break
-        raise UsageError(text) from None
+        raise UsageError(in_flags(text, text.partition(" ")[0])) from None
 
 
 def output_options(args):

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import display_path
-from .progress import say
+from .progress import bars, say
 
 HELP = dict(
     summary="measure a morph's frames: pace, path length, sharpness, colour path",
@@ -45,10 +45,9 @@ def default_folder(input: Path) -> Path:
 
 def run(args) -> int:
     """Run the report command; returns the exit status."""
-    from ..app.progress import BarProgress
     from ..app.report import format_table, report
 
-    progress = BarProgress(args.quiet)
+    progress = bars(args.quiet)
     folder = Path(args.output_dir) if args.output_dir else default_folder(Path(args.input))
     with progress.phase("measure", None):
         result = report(

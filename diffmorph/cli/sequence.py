@@ -9,7 +9,7 @@ import argparse
 
 from ..errors import display_path
 from .options import add_morph_options, explicit_settings, make_config, output_options, preset_base
-from .progress import say
+from .progress import bars, say
 
 FRAME_RULE = """\
 Frames: every pair gives all of its --steps frames, so P pairs give P x steps
@@ -54,7 +54,6 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     """Run the sequence command; returns the exit status."""
-    from ..app.progress import BarProgress
     from ..app.sequence import morph_sequence
 
     config = make_config(preset_base(args), explicit_settings(args))
@@ -65,7 +64,7 @@ def run(args) -> int:
         work_dir=args.work_dir,
         loop=args.loop,
         options=output_options(args),
-        progress=BarProgress(args.quiet),
+        progress=bars(args.quiet),
     )
     if not args.quiet:
         say(

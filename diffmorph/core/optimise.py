@@ -343,8 +343,8 @@ def optimise(trainer: Trainer, train_steps: int) -> Iterator[Progress]:
         if not math.isfinite(loss):
             raise NonFiniteLossError(
                 f"the loss became {loss} at step {step}; the scales are likely too large "
-                f"(add {trainer.config.add_scale}, mult {trainer.config.mult_scale}, "
-                f"warp {trainer.config.warp_scale})"
+                f"(add_scale={trainer.config.add_scale}, mult_scale={trainer.config.mult_scale}, "
+                f"warp_scale={trainer.config.warp_scale})"
             )
         maps_low = trainer.maps_low() if is_snapshot_step(step, train_steps) else None
         yield Progress(step, loss, trainer.loss_sum / step, maps_low)

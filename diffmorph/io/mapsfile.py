@@ -140,7 +140,8 @@ def load_maps(path) -> SavedMaps:
     name = display_path(path)
     if meta["kind"] == CHECKPOINT_KIND or "low" not in arrays:
         raise InputError(
-            f"{name} is a checkpoint (for --resume), not maps; pass the maps file (morph/maps.npz) beside it"
+            f"{name} is a checkpoint (for resume=True), not maps; pass the maps file (morph/maps.npz) beside it",
+            setting="maps",
         )
     low = arrays["low"]
     if (

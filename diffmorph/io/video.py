@@ -24,7 +24,7 @@ MP4_CRF = 18  # x264 quality: 18 is visually lossless for most content
 MP4_QUEUE_BYTES = 64_000_000  # frames waiting for the encoder thread (at least one, at most 4)
 DEFAULT_GIF_MAX_SIDE = 512
 FFMPEG_PROBE_TIMEOUT_S = 20  # ``ffmpeg -version`` answers in well under a second
-_FFMPEG_OTHERWISE = "or use --formats gif,frames"
+_FFMPEG_OTHERWISE = 'or use formats=("gif", "frames")'
 
 
 def check_ffmpeg() -> str:
@@ -50,7 +50,8 @@ def check_ffmpeg() -> str:
     except ImportError:
         raise OutputError(
             f"MP4 output needs the imageio-ffmpeg package, which is not installed: "
-            f"pip install imageio-ffmpeg, {_FFMPEG_OTHERWISE}"
+            f"pip install imageio-ffmpeg, {_FFMPEG_OTHERWISE}",
+            setting="formats",
         ) from None
     from_env = os.environ.get("IMAGEIO_FFMPEG_EXE")
     try:
@@ -58,7 +59,8 @@ def check_ffmpeg() -> str:
     except (RuntimeError, OSError) as exc:
         raise OutputError(
             f"no ffmpeg found for MP4 output ({first_line(exc)}): reinstall imageio-ffmpeg "
-            f"(pip install --force-reinstall imageio-ffmpeg, it bundles one) or install ffmpeg, {_FFMPEG_OTHERWISE}"
+            f"(pip install --force-reinstall imageio-ffmpeg, it bundles one) or install ffmpeg, {_FFMPEG_OTHERWISE}",
+            setting="formats",
         ) from None
     try:
         proc = subprocess.run(
@@ -83,11 +85,13 @@ def check_ffmpeg() -> str:
     if from_env:
         raise OutputError(
             f"IMAGEIO_FFMPEG_EXE={display_path(from_env)} is not a working ffmpeg ({problem}): "
-            f"unset it or point it at an ffmpeg executable, {_FFMPEG_OTHERWISE}"
+            f"unset it or point it at an ffmpeg executable, {_FFMPEG_OTHERWISE}",
+            setting="formats",
         )
     raise OutputError(
         f"the ffmpeg found for MP4 output, {display_path(exe)}, does not work ({problem}): reinstall "
-        f"imageio-ffmpeg (pip install --force-reinstall imageio-ffmpeg) or install ffmpeg, {_FFMPEG_OTHERWISE}"
+        f"imageio-ffmpeg (pip install --force-reinstall imageio-ffmpeg) or install ffmpeg, {_FFMPEG_OTHERWISE}",
+        setting="formats",
     )
 
 
