@@ -8,6 +8,8 @@ TensorFlow)::
     result = diffmorph.morph("a.jpg", "b.jpg", "out", diffmorph.MorphConfig(size=256, train_steps=200))
     for frame in diffmorph.render_frames(result.maps_low, "a.jpg", "b.jpg", result.config):
         ...  # uint8 (H, W, 3) RGB
+    for frame in diffmorph.stream_frames(result.maps_low, "a.jpg", "b.jpg", result.config):
+        ...  # frame.pair, frame.index, frame.alpha, frame.image (uint8 (H, W, 3) RGB): previews
     diffmorph.morph_sequence(["a.jpg", "b.jpg", "c.jpg"], "show.mp4", loop=True)
     best = diffmorph.preset_config("best", size=512)  # the opt-in quality preset, size overridden
 
@@ -26,6 +28,8 @@ _EXPORTS = {
     "morph": "diffmorph.app.morph",
     "MorphResult": "diffmorph.app.morph",
     "render_frames": "diffmorph.app.morph",
+    "stream_frames": "diffmorph.app.stream",
+    "StreamFrame": "diffmorph.app.stream",
     "morph_sequence": "diffmorph.app.sequence",
     "SequenceResult": "diffmorph.app.sequence",
     "images_in": "diffmorph.app.sequence",

@@ -136,7 +136,7 @@ def test_errors_carry_their_setting():
     assert OutputError(28, "No space left on device").setting is None
 
 
-# --- the maps file's settings meet the caller's in one place: app.morph.settings_for_maps
+# --- the maps file's settings meet the caller's in one place: app.saved_maps.settings_for_maps
 
 
 class Notices:
@@ -156,7 +156,7 @@ def saved_maps(tmp_path):
 
 
 def test_maps_settings_come_from_the_file_unless_given(saved_maps):
-    from diffmorph.app.morph import settings_for_maps
+    from diffmorph.app.saved_maps import settings_for_maps
 
     assert settings_for_maps(saved_maps, None) == MorphConfig(size=32, add_scale=0.3, warp_scale=0.07)
     # a preset's values give way to the file's; settings that are not maps settings stay the caller's
@@ -168,7 +168,7 @@ def test_maps_settings_come_from_the_file_unless_given(saved_maps):
 
 
 def test_a_contradicting_setting_is_refused_naming_it(saved_maps):
-    from diffmorph.app.morph import settings_for_maps
+    from diffmorph.app.saved_maps import settings_for_maps
 
     with pytest.raises(InputError) as info:
         settings_for_maps(saved_maps, MorphConfig(size=64), explicit={"size"})

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import MAPS_SETTINGS, MorphConfig
+from ..config import MorphConfig
 from ..errors import InputError, Interrupted, OutputError, display_path
 from ..io import mapsfile
 from ..io.files import ensure_folder, save_npy
@@ -41,17 +41,9 @@ from .inputs import load_pair
 from .progress import SILENT, Progress
 from .report import Measurement
 from .runtime import import_tensorflow_quietly
-from .write import (
-    OutputOptions,
-    PairFrames,
-    Schedules,
-    check_frames_folder,
-    check_output_budget,
-    colour_path_of,
-    on_colour_path,
-    total_frames,
-    write_video,
-)
+from .saved_maps import resolve_maps
+from .stream import PairFrames, stream_frames
+from .write import OutputOptions, check_frames_folder, check_output_budget, total_frames, write_video
 
 LAYOUT = {  # attribute of MorphPaths -> path below the output folder (the original's layout)
     "train": "train",
@@ -166,85 +158,6 @@ def check_ffmpeg() -> None:
         checker()
 
 
-def settings_for_maps(
-    saved: mapsfile.SavedMaps,
-    config: MorphConfig | None,
-    explicit=None,
-    force: bool = False,
-    progress: Progress = SILENT,
-) -> MorphConfig:
-    """The settings for rendering the maps of ``saved``: the file's maps settings merged with ``config``.
-
-    The one place where a maps file's stored settings meet the caller's. The maps
-    settings (:data:`~diffmorph.config.MAPS_SETTINGS`: size, scales, add_first,
-    map_size, mult_floor) mean something only with the maps they made, so:
-
-    * ``config`` None: the file's maps settings, the defaults for the rest;
-    * ``explicit`` a collection of setting names (those the caller set on purpose,
-      e.g. the flags given on a command line; ``config`` holds their values): every
-      maps setting not in ``explicit`` comes from the file (a preset's value gives way
-      to it); one in ``explicit`` that contradicts the file is refused unless
-      ``force``, and with ``force`` it is used, with a notice;
-    * ``explicit`` None with a ``config``: ``config`` is used as it is (every setting
-      explicit); :func:`resolve_maps` refuses it if its maps settings differ from the
-      file's, unless ``force``.
-
-    Raises:
-      InputError: the file stores invalid settings, or an explicit setting contradicts
-        it without ``force`` (``error.setting`` names it).
-    """
-    stored = mapsfile.stored_settings(saved.meta, saved.path)
-    stored = {key: stored[key] for key in MAPS_SETTINGS if key in stored}
-    if config is None:
-        config, explicit = MorphConfig(), ()
-    elif explicit is None:
-        return config
-    explicit = set(explicit)
-    name = display_path(saved.path)
-    for field, value in stored.items():
-        given = getattr(config, field)
-        if field not in explicit or given == value:
-            continue
-        if not force:
-            raise InputError(
-                f"{name} was made with {field}={value!r}; {field}={given!r} contradicts it (leave the setting out, "
-                f"or use force=True to use the value given)",
-                setting=field,
-            )
-        progress.notice(f"force=True: using {field}={given!r} as given instead of {value!r} from {name}")
-    return config.replace(**{key: value for key, value in stored.items() if key not in explicit})
-
-
-def resolve_maps(
-    maps, pair, config: MorphConfig | None, force: bool, explicit=None, progress: Progress = SILENT
-) -> tuple[np.ndarray, MorphConfig, int]:
-    """Saved maps for ``pair``: ``(maps_low, config, train steps they had)``.
-
-    ``maps`` is a maps file (``morph/maps.npz``, as a path or already read by
-    :func:`diffmorph.io.mapsfile.load_maps`) or a float32 ``(1, n, n, 16)`` array.
-    With a file, the settings are :func:`settings_for_maps` of ``config`` and
-    ``explicit``; maps settings that still differ from the file's, or inputs other
-    than the file's, are refused unless ``force``.
-
-    Raises:
-      InputError: an unusable maps file, or a mismatch without ``force``.
-    """
-    if isinstance(maps, np.ndarray):
-        if maps.ndim != 4 or maps.shape[0] != 1 or maps.shape[3] != 16 or not np.isfinite(maps).all():
-            raise InputError(f"maps must be a finite float (1, n, n, 16) array; got shape {maps.shape}", setting="maps")
-        return maps.astype(np.float32, copy=False), config or MorphConfig(), 0
-    saved = maps if isinstance(maps, mapsfile.SavedMaps) else mapsfile.load_maps(maps)
-    config = settings_for_maps(saved, config, explicit, force, progress)
-    problems = mapsfile.mismatches(saved.meta, config, *pair.digests)
-    if problems and not force:
-        raise InputError(
-            f"{display_path(saved.path)} was made for another morph ({'; '.join(problems)}); "
-            f"use force=True to render with it anyway",
-            setting="maps",
-        )
-    return saved.maps_low, config, saved.meta.get("steps_done", 0)
-
-
 def morph(
     source,
     target,
@@ -272,7 +185,7 @@ def morph(
       explicit: with a maps file, the names of the settings of ``config`` the caller
         set on purpose (a command line: the flags given); the file's maps settings
         replace ``config``'s others, so a preset's values give way to the file's
-        (:func:`settings_for_maps`). None: all of ``config`` is explicit.
+        (:func:`~diffmorph.app.saved_maps.settings_for_maps`). None: all of ``config`` is explicit.
       resume: continue the optimisation from ``out_dir/morph/checkpoint.npz``.
       force: with ``maps``, use maps made for other images, or explicit settings that
         contradict the file's.
@@ -390,15 +303,9 @@ def render_frames(
 
     Raises:
       InputError: unusable inputs or maps.
-    """
-    from ..core.render import FrameRenderer
 
-    pair = load_pair(source, target)
-    maps_low, config, _ = resolve_maps(maps, pair, config, force, explicit)
-    renderer = FrameRenderer(pair.source, pair.target, maps_low, config)
-    frames = PairFrames(pair.source, pair.target, maps_low)
-    if alphas is None:
-        alphas = Schedules(config).alphas(frames, renderer)
-    colour_path = colour_path_of(frames, config)
-    for i, alpha in enumerate(alphas):
-        yield on_colour_path(renderer.render(i, float(alpha)).image, float(alpha), colour_path)
+    :func:`~diffmorph.app.stream.stream_frames` yields the same frames with their
+    index and alpha.
+    """
+    for frame in stream_frames(maps, source, target, config, alphas=alphas, explicit=explicit, force=force):
+        yield frame.image

@@ -7,7 +7,7 @@ flat however many pairs), then all pairs are rendered, pair after pair, into one
 ``OUT.mp4`` (H.264), ``OUT.gif`` and ``OUT_frames/`` for the chosen formats,
 published together.
 
-Frame-count rule (:func:`diffmorph.app.write.total_frames`): every pair gives all of
+Frame-count rule (:func:`diffmorph.app.stream.total_frames`): every pair gives all of
 its ``frames``, so ``P`` pairs give ``P * frames`` frames (3 images: ``2 * frames``;
 with ``loop``: ``3 * frames``); the image where two pairs meet is held for two frames.
 Boomerang plays those ``F`` frames forward then backward without repeating the two
@@ -44,7 +44,8 @@ from .morph import MorphPaths, check_ffmpeg, stage_report
 from .progress import SILENT, Progress
 from .report import Measurement
 from .runtime import import_tensorflow_quietly
-from .write import OutputOptions, PairFrames, check_frames_folder, check_output_budget, total_frames, write_video
+from .stream import PairFrames, total_frames
+from .write import OutputOptions, check_frames_folder, check_output_budget, write_video
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MAX_NAME_PART = 40  # characters of an image's stem kept in a pair folder's name

@@ -1,11 +1,11 @@
 """Rendering a morph's frames into its output files, published as one set.
 
 One function, :func:`write_video`, serves the morph command (one pair) and
-sequences (pairs rendered one after another into one video). For each pair it
-renders the frames once and streams them to the writers (MP4, GIF, numbered PNGs),
-builds the pair's strip (``result.jpg``) and maps image (``maps.jpg``). Boomerang
-(play forward, then backward without repeating the two turning frames) re-renders
-the frames backwards instead of holding them, so memory is bounded as for any render.
+sequences (pairs rendered one after another into one video). The frames come from
+one :class:`~diffmorph.app.stream.FrameStream` (schedules, holds, colour path,
+boomerang) and go to sinks: the writers (MP4, GIF, numbered PNGs), each pair's strip
+(``result.jpg``) and maps image (``maps.jpg``, :class:`PairImages`), and the report's
+measurement. Memory is bounded as for any stream: one frame at a time.
 
 Everything goes to temporary names through an :class:`~diffmorph.io.outputs.OutputSet`
 that the caller publishes once all of it is written.
@@ -14,16 +14,26 @@ that the caller publishes once all of it is written.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
-
-import numpy as np
 
 from ..config import MorphConfig
 from ..errors import InputError, display_path
 from ..io.files import save_image
 from ..io.outputs import OutputSet
 from .progress import SILENT, Progress
+from .stream import FrameStream, PairFrames, StreamFrame, frame_order, total_frames
+
+__all__ = [  # frame_order, total_frames and PairFrames live in .stream; kept importable from here
+    "OutputOptions",
+    "PairFrames",
+    "PairImages",
+    "check_frames_folder",
+    "check_output_budget",
+    "frame_order",
+    "gif_size",
+    "total_frames",
+    "write_video",
+]
 
 FORMATS = ("mp4", "gif", "frames")
 DEFAULT_FORMATS = ("mp4", "gif")
@@ -54,38 +64,6 @@ class OutputOptions:
             raise ValueError(f"formats must be a non-empty subset of {', '.join(FORMATS)} (got {self.formats})")
         if not isinstance(self.gif_max_side, int) or self.gif_max_side < 2:
             raise ValueError(f"gif_max_side must be an integer >= 2 (got {self.gif_max_side!r})")
-
-
-@dataclasses.dataclass
-class PairFrames:
-    """One pair's part of a video.
-
-    source, target: uint8 ``(H, W, 3)``.
-    maps: float32 ``(1, n, n, 16)``, or the maps file holding them (read when the pair
-      is rendered, so a long sequence never holds every pair's maps at once).
-    strip, maps_image: final paths of its ``result.jpg`` and ``maps.jpg`` (None: not written).
-    """
-
-    source: np.ndarray
-    target: np.ndarray
-    maps: np.ndarray | Path
-    strip: Path | None = None
-    maps_image: Path | None = None
-
-    def maps_low(self) -> np.ndarray:
-        """The maps, float32 ``(1, n, n, 16)`` (read from the file if given one)."""
-        if isinstance(self.maps, np.ndarray):
-            return self.maps
-        from ..io import mapsfile
-
-        return mapsfile.load_maps(self.maps).maps_low
-
-
-def total_frames(pairs: int, frames: int, boomerang: bool) -> int:
-    """Frames in a video of ``pairs`` pairs of ``frames`` each: ``F = pairs * frames``,
-    or ``2F - 2`` with boomerang (back again without repeating the turning frames)."""
-    forward = pairs * frames
-    return 2 * forward - 2 if boomerang else forward
 
 
 def gif_size(height: int, width: int, max_side: int) -> tuple[int, int]:
@@ -137,58 +115,6 @@ def check_frames_folder(folder: Path) -> None:
         )
 
 
-def frame_order(pairs: int, frames: int, boomerang: bool) -> Iterator[tuple[int, int]]:
-    """``(pair, frame)`` in video order: every pair's frames, then (boomerang) all of them
-    backwards without repeating the last and the first frame of the whole video."""
-    for p in range(pairs):
-        for i in range(frames):
-            yield p, i
-    if boomerang:
-        for p in reversed(range(pairs)):
-            for i in reversed(range(frames)):
-                if (p, i) not in ((pairs - 1, frames - 1), (0, 0)):
-                    yield p, i
-
-
-PACE_SIDE = 256  # the dense pass of uniform pacing renders at most this long side (pixels)
-
-
-class Schedules:
-    """The alphas of each pair (:func:`diffmorph.core.pacing.alphas_for` with the config's
-    pacing, ease and hold). Uniform pacing measures a dense pass rendered by the pair's
-    own renderer when its frames are small, else by a renderer of the pair downscaled to
-    :data:`PACE_SIDE` (whose compiled programs all pairs share)."""
-
-    def __init__(self, config: MorphConfig):
-        self.config = config
-        self._programs = None
-
-    def alphas(self, pair: PairFrames, renderer) -> list[float]:
-        from ..core.pacing import alphas_for
-
-        config = self.config
-        if config.pacing == "linear":
-            return alphas_for(config.frames, "linear", config.ease, config.hold)
-        return alphas_for(
-            config.frames, config.pacing, config.ease, config.hold, renderer=self._measuring(pair, renderer)
-        )
-
-    def _measuring(self, pair: PairFrames, renderer):
-        import cv2
-
-        from ..core.render import FrameRenderer, RenderPrograms
-
-        height, width = pair.source.shape[:2]
-        scale = PACE_SIDE / max(height, width)
-        if scale >= 1:
-            return renderer
-        size = (max(2, round(width * scale)), max(2, round(height * scale)))
-        small = [cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (pair.source, pair.target)]
-        if self._programs is None:
-            self._programs = RenderPrograms(self.config)
-        return FrameRenderer(*small, renderer.maps_low, self.config, programs=self._programs)
-
-
 def write_video(
     pairs: list[PairFrames],
     config: MorphConfig,
@@ -200,10 +126,10 @@ def write_video(
 ) -> int:
     """Render every pair into the writers of ``options.formats``; stage it all in ``outputs``.
 
-    Each pair's frames are at the alphas of its schedule (``config.pacing``, ``ease``,
-    ``hold``; the original's linear schedule by default); with ``config.colour_path``
-    ``"bures"`` each frame's colours are moved onto the W2 geodesic between the pair's
-    end images (:class:`~diffmorph.core.colour.ColourPath`).
+    The frames come from one :class:`~diffmorph.app.stream.FrameStream` (each pair's
+    schedule, colour path, boomerang); this function only hands each frame to its sinks:
+    the frame writers (MP4, GIF, numbered PNGs), each pair's strip (``result.jpg``) and
+    maps image (``maps.jpg``), and the ``measurement``.
 
     Args:
       pairs: the pairs in video order (all of one size).
@@ -211,7 +137,7 @@ def write_video(
       files: final paths, ``{"mp4": ..., "gif": ..., "frames": folder}`` for the formats.
       options: formats, GIF size, boomerang.
       outputs: the set the files are staged in (the caller publishes it).
-      progress: receives the ``render`` phase.
+      progress: receives the ``render`` phase (frames written).
       measurement: a :class:`~diffmorph.app.report.Measurement` fed every frame written, or None.
 
     Returns:
@@ -220,76 +146,64 @@ def write_video(
     Raises:
       OutputError: a file cannot be written; nothing is published.
     """
-    from ..core.render import FrameRenderer, RenderPrograms, StripBuilder, maps_image
     from ..io.video import frame_writers
 
-    size = pairs[0].source.shape[:2]
-    programs = RenderPrograms(config)
-    schedules = Schedules(config)
-    current = {}  # the pair being rendered: its renderer, alphas and colour path
-
-    def pair_state(p):
-        if current.get("index") != p:
-            pair = pairs[p]
-            renderer = FrameRenderer(pair.source, pair.target, pair.maps_low(), config, programs=programs)
-            current.clear()
-            current.update(
-                index=p, renderer=renderer, alphas=schedules.alphas(pair, renderer), colour=colour_path_of(pair, config)
-            )
-        return current
-
-    frames = len(pair_state(0)["alphas"])
+    stream = FrameStream(
+        pairs,
+        config,
+        boomerang=options.boomerang,
+        tiles=[p for p, pair in enumerate(pairs) if pair.strip is not None],
+        progress=progress,
+    )
+    pair_images = PairImages(pairs, stream, config, outputs)
     staged = {
         fmt: (outputs.stage_folder(files[fmt]) if fmt == "frames" else outputs.stage(files[fmt]))
         for fmt in options.formats
     }
-    total = total_frames(len(pairs), frames, options.boomerang)
-    written, last = 0, (None, None)
+    written = 0
     with (
-        progress.phase("render", total),
-        frame_writers(options.formats, staged, size, config.fps, options.gif_max_side) as write,
+        progress.phase("render", stream.total),
+        frame_writers(options.formats, staged, pairs[0].source.shape[:2], config.fps, options.gif_max_side) as write,
     ):
-        strip = None
-        for p, i in frame_order(len(pairs), frames, options.boomerang):
-            state = pair_state(p)
-            forward = written < len(pairs) * frames
-            if i == 0 and forward:
-                pair = pairs[p]
-                if pair.maps_image is not None:
-                    save_image(outputs.stage(pair.maps_image), maps_image(state["renderer"].maps))
-                strip = StripBuilder(frames, config.size) if pair.strip is not None else None
-            alpha = state["alphas"][i]
-            in_strip = strip is not None and forward and i in strip.columns
-            if last[0] == (p, alpha) and not in_strip:  # a hold repeats a frame: render it once
-                image = last[1]
-            else:
-                frame = state["renderer"].render(i, alpha, with_tiles=in_strip)
-                image = on_colour_path(frame.image, alpha, state["colour"])
-                if in_strip:
-                    strip.add(
-                        frame._replace(tiles=(on_colour_path(frame.tiles[0], alpha, state["colour"]), *frame.tiles[1:]))
-                    )
-                last = ((p, alpha), image)
-            if strip is not None and forward and i == frames - 1:
-                save_image(outputs.stage(pairs[p].strip), strip.bgr, bgr=True)
-                strip = None
-            write(image)
+        for frame in stream:
+            pair_images.add(frame)
+            write(frame.image)
             if measurement is not None:
-                measurement.add(image)
+                measurement.add(frame.image)
             written += 1
             progress.update(written)
     return written
 
 
-def colour_path_of(pair: PairFrames, config: MorphConfig):
-    """The pair's :class:`~diffmorph.core.colour.ColourPath` when ``config.colour_path`` asks for one."""
-    if config.colour_path == "none":
-        return None
-    from ..core.colour import ColourPath
+class PairImages:
+    """A sink for each pair's strip (``result.jpg``) and maps image (``maps.jpg``), staged in ``outputs``.
 
-    return ColourPath(pair.source, pair.target)
+    Fed the frames of a :class:`~diffmorph.app.stream.FrameStream` (asked for the strip
+    frames' tiles of the pairs with a strip): at a pair's first frame it stages the maps
+    image (from ``stream.renderer.maps``), places the strip frames' tiles, and at the
+    pair's last frame stages the strip.
+    """
 
+    def __init__(self, pairs: list[PairFrames], stream: FrameStream, config: MorphConfig, outputs: OutputSet):
+        self.pairs = pairs
+        self.stream = stream
+        self.config = config
+        self.outputs = outputs
+        self.strip = None
 
-def on_colour_path(image: np.ndarray, alpha: float, colour_path) -> np.ndarray:
-    """``image`` with its colours on the geodesic at ``alpha`` (unchanged without a colour path)."""
-    return image if colour_path is None else colour_path.apply(image, alpha)
+    def add(self, frame: StreamFrame) -> None:
+        from ..core.render import StripBuilder, maps_image
+
+        if not frame.forward:
+            return
+        pair = self.pairs[frame.pair]
+        if frame.index == 0:
+            if pair.maps_image is not None:
+                save_image(self.outputs.stage(pair.maps_image), maps_image(self.stream.renderer.maps))
+            self.strip = StripBuilder(self.stream.frames, self.config.size) if pair.strip is not None else None
+        if self.strip is None:
+            return
+        self.strip.add(frame)
+        if frame.index == self.stream.frames - 1:
+            save_image(self.outputs.stage(pair.strip), self.strip.bgr, bgr=True)
+            self.strip = None

@@ -1,0 +1,118 @@
+"""Rendering as a stream (:mod:`diffmorph.app.stream`): the frames the outputs are written from,
+one at a time, with their pair, index and alpha; ``diffmorph.stream_frames`` for previews."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import diffmorph
+from conftest import TOY_A, TOY_B, read_rgb
+from diffmorph import MorphConfig
+from diffmorph.app.stream import FrameStream, PairFrames, StreamFrame, frame_order
+
+SIZE = 16  # working size: tiny
+
+
+def still_maps(n: int = 6) -> np.ndarray:
+    """Maps that move nothing and change no colour: every frame is the cross-fade of the pair."""
+    return np.zeros((1, n, n, 16), np.float32)
+
+
+def small_pair():
+    a = np.zeros((12, 20, 3), np.uint8)
+    b = np.full((12, 20, 3), 200, np.uint8)
+    return a, b
+
+
+class Counting:
+    """A progress that counts the cancellation checks and cancels after ``stop_after`` frames."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.checks = 0
+        self.stop_after = stop_after
+
+    def notice(self, text):
+        pass
+
+    def check_cancelled(self):
+        if self.stop_after is not None and self.checks >= self.stop_after:
+            raise KeyboardInterrupt("cancelled")
+        self.checks += 1
+
+
+def test_stream_frames_yields_place_alpha_and_the_cross_fade():
+    a, b = small_pair()
+    frames = list(diffmorph.stream_frames(still_maps(), a, b, MorphConfig(size=SIZE, frames=5)))
+    assert all(isinstance(f, StreamFrame) for f in frames)
+    assert [(f.pair, f.index, f.forward, f.tiles) for f in frames] == [(0, i, True, None) for i in range(5)]
+    assert [f.alpha for f in frames] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    for f in frames:  # no warp, no colour change: (1 - alpha) * a + alpha * b, to the nearest level or below
+        assert f.image.dtype == np.uint8 and f.image.shape == (12, 20, 3)
+        assert abs(int(f.image[6, 10, 0]) - 200 * f.alpha) <= 1, (f.alpha, f.image[6, 10])
+    np.testing.assert_array_equal(frames[0].image, a)
+    np.testing.assert_array_equal(frames[-1].image, b)
+
+
+def test_render_frames_is_the_stream_s_images(rendered_run):
+    _, out = rendered_run
+    maps = out / "morph" / "maps.npz"
+    config = diffmorph.preset_config("faithful", frames=4, render="working")  # the file's size (64), not 1024
+    streamed = list(diffmorph.stream_frames(maps, TOY_A, TOY_B, config, explicit={"frames", "render"}))
+    rendered = list(diffmorph.render_frames(maps, TOY_A, TOY_B, config, explicit={"frames", "render"}))
+    assert len(streamed) == len(rendered) == 4
+    for s, r in zip(streamed, rendered):
+        np.testing.assert_array_equal(s.image, r)
+
+
+def test_the_stream_gives_the_written_frames_bit_for_bit(rendered_run):
+    """The frames a morph wrote (PNG) are the stream's frames of its maps and settings."""
+    _, out = rendered_run
+    written = sorted((out / "morph" / "frames").glob("frame_*.png"))
+    streamed = list(diffmorph.stream_frames(out / "morph" / "maps.npz", TOY_A, TOY_B, MorphConfig(size=64, frames=6)))
+    assert len(written) == len(streamed) == 6
+    for path, frame in zip(written, streamed):
+        np.testing.assert_array_equal(read_rgb(path), frame.image)
+
+
+def test_pairs_boomerang_tiles_and_one_check_per_frame():
+    a, b = small_pair()
+    pairs = [PairFrames(a, b, still_maps()), PairFrames(b, a, still_maps())]
+    progress = Counting()
+    stream = FrameStream(pairs, MorphConfig(size=SIZE, frames=10), boomerang=True, tiles=[1], progress=progress)
+    assert stream.frames == 10 and stream.total == 2 * 20 - 2
+    frames = list(stream)
+    assert [(f.pair, f.index) for f in frames] == list(frame_order(2, 10, True))
+    assert [f.forward for f in frames] == [True] * 20 + [False] * 18
+    with_tiles = [(f.pair, f.index) for f in frames if f.tiles is not None]
+    assert with_tiles == [(1, 9)]  # the strip's frame (every 10th) of the pair asked for, on the way forward
+    assert all(t.shape == (SIZE, SIZE, 3) and t.dtype == np.uint8 for t in frames[19].tiles)
+    assert progress.checks == len(frames)
+
+
+def test_a_hold_renders_a_repeated_frame_once(monkeypatch):
+    from diffmorph.core.render import FrameRenderer
+
+    a, b = small_pair()
+    calls = []
+    real = FrameRenderer.render
+
+    def counted(self, index, alpha, with_tiles=False):
+        calls.append(index)
+        return real(self, index, alpha, with_tiles)
+
+    monkeypatch.setattr(FrameRenderer, "render", counted)
+    frames = list(FrameStream([PairFrames(a, b, still_maps())], MorphConfig(size=SIZE, frames=3, hold=2)))
+    assert [f.alpha for f in frames] == [0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 1.0]
+    assert calls == [0, 3, 4]  # each alpha rendered once
+    assert frames[1].image is frames[0].image and frames[6].image is frames[4].image
+
+
+def test_stopping_the_stream_stops_rendering():
+    a, b = small_pair()
+    progress = Counting(stop_after=2)
+    got = []
+    with pytest.raises(KeyboardInterrupt):
+        for frame in diffmorph.stream_frames(still_maps(), a, b, MorphConfig(size=SIZE, frames=6), progress=progress):
+            got.append(frame.index)
+    assert got == [0, 1]
