@@ -250,6 +250,7 @@ def write_video(
     ):
         strip = None
         for p, i in frame_order(len(pairs), frames, options.boomerang):
+            progress.check_cancelled()
             state = pair_state(p)
             forward = written < len(pairs) * frames
             if i == 0 and forward:

@@ -82,8 +82,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     """Run the colour-transfer command; returns the exit status."""
     from ..app.colour_transfer import transfer_file
-    from ..app.progress import BarProgress
     from ..core.colour import TransferSettings
+    from .bars import BarProgress
 
     try:
         settings = TransferSettings(
@@ -93,10 +93,7 @@ def run(args) -> int:
         name, _, rest = str(exc).partition(" ")
         raise UsageError(f"{SETTING_FLAGS.get(name, name)} {rest}") from None
     progress = BarProgress(args.quiet)
-    with progress.phase("colour", settings.iterations if settings.method == "uot" else None):
-        result = transfer_file(
-            args.image, args.palette, args.output, settings, progress=lambda done, total: progress.update(done)
-        )
+    result = transfer_file(args.image, args.palette, args.output, settings, progress=progress)
     say(
         f"W2 between the colour Gaussians of the image and the palette: {result['w2_before']:.4f} before, "
         f"{result['w2_after']:.4f} after (unit RGB cube)"

@@ -100,7 +100,7 @@ def run(args) -> int:
         raise UsageError("--force only applies with --maps")
     explicit = explicit_settings(args)
     options = output_options(args)
-    from ..app.progress import BarProgress
+    from .bars import BarProgress
 
     progress = BarProgress(args.quiet)
     maps = None

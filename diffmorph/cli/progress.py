@@ -1,4 +1,4 @@
-"""One-line messages on stderr for the command line (progress bars: :class:`diffmorph.app.progress.BarProgress`)."""
+"""One-line messages on stderr for the command line (progress bars: :mod:`diffmorph.cli.bars`)."""
 
 from __future__ import annotations
 

@@ -45,15 +45,12 @@ def default_folder(input: Path) -> Path:
 
 def run(args) -> int:
     """Run the report command; returns the exit status."""
-    from ..app.progress import BarProgress
     from ..app.report import format_table, report
+    from .bars import BarProgress
 
     progress = BarProgress(args.quiet)
     folder = Path(args.output_dir) if args.output_dir else default_folder(Path(args.input))
-    with progress.phase("measure", None):
-        result = report(
-            args.input, args.source, args.target, args.truth, folder, progress=lambda done, total: progress.update(done)
-        )
+    result = report(args.input, args.source, args.target, args.truth, folder, progress=progress)
     if not args.quiet:
         print(format_table(result))
         say(f"done: {', '.join(display_path(f) for f in result['files'])}")

@@ -54,8 +54,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     """Run the sequence command; returns the exit status."""
-    from ..app.progress import BarProgress
     from ..app.sequence import morph_sequence
+    from .bars import BarProgress
 
     config = make_config(preset_base(args), explicit_settings(args))
     result = morph_sequence(
