@@ -24,7 +24,7 @@ _EXPORTS = {
     "preset_config": "diffmorph.config",
     "OutputOptions": "diffmorph.app.write",
     "Progress": "diffmorph.app.progress",
-    "BarProgress": "diffmorph.app.progress",
+    "BarProgress": "diffmorph.cli.bars",
     "morph": "diffmorph.app.morph",
     "MorphResult": "diffmorph.app.morph",
     "render_frames": "diffmorph.app.morph",
@@ -39,6 +39,7 @@ _EXPORTS = {
     "OutputError": "diffmorph.errors",
     "NonFiniteLossError": "diffmorph.errors",
     "Interrupted": "diffmorph.errors",
+    "Cancelled": "diffmorph.errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]

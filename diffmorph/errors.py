@@ -3,7 +3,8 @@
 Kept free of heavy imports so the command line can catch them before TensorFlow
 loads. Exit statuses (every command): 0 done; 2 bad input or flags
 (:class:`InputError`); 1 a failure while optimising or writing (:class:`OutputError`,
-:class:`NonFiniteLossError`); 130 interrupted (Ctrl-C or SIGTERM).
+:class:`NonFiniteLossError`); 130 interrupted (Ctrl-C or SIGTERM) or cancelled
+(:class:`Interrupted`, :class:`Cancelled`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,27 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(message)
         self.message = message
         self.resumable = resumable  # a checkpoint was kept: the run can be resumed
+
+
+class Cancelled(Interrupted):
+    """The caller asked the run to stop (:meth:`diffmorph.Progress.cancel`). Exit status 130.
+
+    Raised at the next train step, frame or pair after the request, with one line saying
+    what was kept; ``resumable`` is true when a checkpoint was saved (pass ``resume=True``
+    to continue). A subclass of :class:`Interrupted`, so code that handles Ctrl-C handles it.
+    """
+
+    def __init__(self, message: str = "cancelled", resumable: bool = False):
+        super().__init__(message, resumable)
+
+
+def stopped(cause: BaseException, what: str, resumable: bool = False) -> Interrupted:
+    """The error to raise for a run stopped by ``cause``: :class:`Cancelled` when ``cause``
+    is one, else :class:`Interrupted`; its message is ``"cancelled "`` or ``"interrupted "``
+    followed by ``what`` (``"while writing the outputs; ..."``)."""
+    if isinstance(cause, Cancelled):
+        return Cancelled(f"cancelled {what}", resumable)
+    return Interrupted(f"interrupted {what}", resumable)
 
 
 USER_ERRORS = (InputError, OutputError, NonFiniteLossError)  # reported as one line, no traceback

@@ -30,6 +30,8 @@ import subprocess  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from diffmorph.app.progress import Progress  # noqa: E402
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 IMAGES = REPO / "images"
 TOY_A = IMAGES / "toy_a.png"
@@ -265,3 +267,22 @@ def rendered_run(tmp_path_factory):
     )
     assert run.returncode == 0, run.stderr
     return run, out
+
+
+class Calls(Progress):
+    """A :class:`diffmorph.Progress` that appends what it is told to ``calls``:
+    ``("start", phase, total)``, ``(done, total)`` per update, ``("end",)``."""
+
+    def __init__(self, calls: list):
+        self.calls, self.totals = calls, []
+
+    def start(self, phase, total, done=0):
+        self.totals.append(total)
+        self.calls.append(("start", phase, total))
+
+    def update(self, done, status=None):
+        self.calls.append((done, self.totals[-1]))
+
+    def end(self):
+        self.totals.pop()
+        self.calls.append(("end",))

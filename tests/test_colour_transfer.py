@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import Calls
 from diffmorph.app.colour_transfer import transfer_file
 from diffmorph.core.colour import TransferSettings, gaussian_stats, w2_gaussian
 from diffmorph.errors import InputError, OutputError
@@ -43,9 +44,7 @@ def test_writes_the_recoloured_image_and_reports_w2(pair, tmp_path, method):
     image, palette = pair
     out = tmp_path / "out.png"
     calls = []
-    report = transfer_file(
-        image, palette, out, dataclasses.replace(FAST, method=method), progress=lambda d, t: calls.append((d, t))
-    )
+    report = transfer_file(image, palette, out, dataclasses.replace(FAST, method=method), progress=Calls(calls))
     written = np.asarray(Image.open(out).convert("RGB"))
     assert written.shape == (20, 30, 3)
     assert set(report) == {"w2_before", "w2_after", "seconds"}
@@ -54,7 +53,9 @@ def test_writes_the_recoloured_image_and_reports_w2(pair, tmp_path, method):
     assert report["w2_after"] == pytest.approx(w2_gaussian(gaussian_stats(written), goal))  # PNG is lossless
     assert report["w2_after"] < 0.5 * report["w2_before"]
     assert report["seconds"] > 0
-    assert calls[-1] == ((80, 80) if method == "uot" else (1, 1))
+    total = 80 if method == "uot" else None
+    assert calls[0] == ("start", "colour", total) and calls[-1] == ("end",)
+    assert calls[-2] == ((80, total) if method == "uot" else (1, total))
     assert files_in(tmp_path) == {"image.png", "palette.png", "out.png"}  # no temporary left behind
 
 

@@ -16,7 +16,7 @@ from diffmorph.core.model import build_net_input  # noqa: E402
 from diffmorph.core.optimise import (  # noqa: E402
     LEGACY_KEYS,
     NonFiniteLossError,
-    Progress,
+    StepRecord,
     Trainer,
     is_snapshot_step,
     morph_loss,
@@ -153,7 +153,7 @@ def test_training_reduces_the_loss(trained):
 
 def test_optimize_progress(trained):
     trainer, progress, live_maps = trained
-    assert all(isinstance(p, Progress) for p in progress)
+    assert all(isinstance(p, StepRecord) for p in progress)
     assert [p.step for p in progress] == list(range(1, TRAIN_STEPS + 1))
     assert trainer.step_count == TRAIN_STEPS
     running = 0.0

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import Calls
 from diffmorph.app.report import REPORT_JSON, REPORT_PNG, format_table, report
 from diffmorph.errors import InputError
 from diffmorph.io.files import save_image
@@ -71,7 +72,7 @@ def test_report_on_a_folder_is_exact(tmp_path):
         target=frames[-1],
         truth=frames[2],
         out_dir=tmp_path / "out",
-        progress=lambda done, total: calls.append((done, total)),
+        progress=Calls(calls),
     )
     loaded = assert_written(tmp_path / "out", result)
     assert loaded["input"]["kind"] == "folder" and loaded["frames"] == FRAMES and loaded["size"] == [HEIGHT, WIDTH]
@@ -79,7 +80,7 @@ def test_report_on_a_folder_is_exact(tmp_path):
     assert loaded["endpoints"]["source"]["exact"] and loaded["endpoints"]["target"]["exact"]
     assert loaded["truth"]["exact"] and loaded["truth"]["frame"] == 2 and loaded["middle_index"] == 2
     assert len(loaded["distance"]["steps"]) == FRAMES - 1 and loaded["distance"]["scales"] == 2
-    assert calls == [(i, FRAMES) for i in range(1, FRAMES + 1)]
+    assert calls == [("start", "measure", FRAMES), *[(i, FRAMES) for i in range(1, FRAMES + 1)], ("end",)]
     table = format_table(result)
     assert "frames          5 (48x32), middle frame 2" in table and "source exact; target exact" in table
 

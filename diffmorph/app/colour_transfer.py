@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from ..core.colour import TransferSettings, colour_transfer, gaussian_stats, w2_gaussian
 from ..errors import InputError, OutputError
 from ..io.files import save_image
 from ..io.images import load_image
+from .progress import SILENT, Progress
 
 
 def check_output_path(out_path) -> Path:
@@ -54,7 +54,7 @@ def transfer_file(
     palette_path,
     out_path,
     settings: TransferSettings = TransferSettings(),
-    progress: Callable[[int, int], object] | None = None,
+    progress: Progress = SILENT,
 ) -> dict:
     """Recolour the image at ``image_path`` towards the colours of ``palette_path``; write ``out_path``.
 
@@ -63,7 +63,8 @@ def transfer_file(
         reads; at least 2 x 2 pixels).
       out_path: the output; its extension picks the format (.png, .jpg, ...).
       settings: the method and solver settings (:class:`~diffmorph.core.colour.TransferSettings`).
-      progress: ``progress(done, total)``, passed to the solver (iterations).
+      progress: a :class:`~diffmorph.app.progress.Progress`: receives the ``colour`` phase
+        (Sinkhorn iterations for ``"uot"``, no total for ``"gaussian"``), and can cancel.
 
     Returns:
       ``{"w2_before": W2(Gaussian(image), Gaussian(palette)), "w2_after": W2(Gaussian(result),
@@ -73,12 +74,20 @@ def transfer_file(
       InputError: an unknown output extension (checked before reading anything), or an
         unreadable / unusable input image. One-line messages.
       OutputError: the output folder is missing or not writable, or the write fails.
+      Cancelled: ``progress.cancel()`` was called (nothing is written).
     """
     start = time.perf_counter()
     path = check_output_path(out_path)
     image = load_image(image_path).pixels
     palette = load_image(palette_path).pixels
-    result = colour_transfer(image, palette, settings, progress=progress)
+
+    def solver_progress(done: int, total: int) -> None:
+        progress.check_cancelled()
+        progress.update(done)
+
+    with progress.phase("colour", settings.iterations if settings.method == "uot" else None):
+        progress.check_cancelled()
+        result = colour_transfer(image, palette, settings, progress=solver_progress)
     save_image(path, result)
     goal = gaussian_stats(palette)
     return {

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import MorphConfig
-from ..errors import InputError, Interrupted, NonFiniteLossError, OutputError, display_path
+from ..errors import InputError, NonFiniteLossError, OutputError, display_path, stopped
 from ..io import mapsfile
 from ..io.files import save_image
 from ..worker import Worker
@@ -127,6 +127,7 @@ class Fitter:
           OutputError: a snapshot or checkpoint cannot be written.
           NonFiniteLossError: the optimisation diverged.
           Interrupted: on Ctrl-C, after saving a checkpoint.
+          Cancelled: when ``progress.cancel()`` was called, after saving a checkpoint.
         """
         from ..core.optimise import is_snapshot_step, optimise
 
@@ -155,18 +156,20 @@ class Fitter:
         writer = Worker(lambda item: write(*item), SNAPSHOTS_QUEUED, "diffmorph-snapshots")
         with progress.phase("optimise", config.train_steps, trainer.step_count):
             try:
+                progress.check_cancelled()
                 for step in optimise(trainer, config.train_steps):
                     progress.update(step.step, f"loss {step.loss:.6f}")
+                    progress.check_cancelled()
                     if step.maps_low is not None:
                         _check_finite(step.maps_low, step.step)
                         images = self.snapshots(step.maps_low) if files.train is not None else ()
                         writer.put((step.step, images, trainer.state()))
                 writer.finish()
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or progress.cancel()
                 with contextlib.suppress(Exception):
                     writer.finish()  # what was queued is written first; then the latest state
-                message, saved = self._interrupted(trainer, files, save_checkpoint)
-                raise Interrupted(message, resumable=saved) from None
+                what, saved = self._interrupted(trainer, files, save_checkpoint)
+                raise stopped(exc, what, resumable=saved) from None
             finally:
                 writer.stop()
         maps_low = trainer.maps_low()
@@ -199,19 +202,18 @@ class Fitter:
 
     @staticmethod
     def _interrupted(trainer, files: WorkFiles, save_checkpoint) -> tuple[str, bool]:
-        """The message for Ctrl-C during optimisation, after saving a checkpoint; and whether one was saved."""
+        """What to say after Ctrl-C or a cancel during optimisation (the words after
+        "interrupted"/"cancelled"), after saving a checkpoint; and whether one was saved."""
         if trainer.step_count == 0:
-            return "interrupted before the first train step; nothing was saved", False
+            return "before the first train step; nothing was saved", False
         if files.checkpoint is None:
-            return f"interrupted at train step {trainer.step_count}", False
+            return f"at train step {trainer.step_count}", False
         try:
             save_checkpoint()
         except (KeyboardInterrupt, OutputError) as exc:
             reason = "interrupted again" if isinstance(exc, KeyboardInterrupt) else str(exc)
-            return f"interrupted at train step {trainer.step_count}; the checkpoint was not saved ({reason})", False
-        return (
-            f"interrupted at train step {trainer.step_count}; checkpoint saved in {display_path(files.checkpoint)}"
-        ), True
+            return f"at train step {trainer.step_count}; the checkpoint was not saved ({reason})", False
+        return f"at train step {trainer.step_count}; checkpoint saved in {display_path(files.checkpoint)}", True
 
 
 def _check_finite(maps_low: np.ndarray, step: int) -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import MorphConfig
-from ..errors import InputError, Interrupted, OutputError, display_path
+from ..errors import InputError, OutputError, display_path, stopped
 from ..io import mapsfile
 from ..io.files import ensure_folder, save_npy
 from ..io.outputs import FolderLock, OutputSet, recover, sweep
@@ -203,6 +203,8 @@ def morph(
         (the previous outputs stay complete).
       NonFiniteLossError: the optimisation diverged.
       Interrupted: Ctrl-C; says what was kept.
+      Cancelled: ``progress.cancel()`` was called; says what was kept (a checkpoint:
+        the same call with ``resume=True`` continues).
     """
     options = options or OutputOptions()
     if maps is not None and resume:
@@ -258,9 +260,9 @@ def _publish(
     except OutputError as exc:
         hint = " (resume with resume=True to write the outputs)" if fitted else ""
         raise OutputError(f"{exc}{kept}{hint}", setting=exc.setting) from None
-    except KeyboardInterrupt:
-        raise Interrupted(
-            f"interrupted while writing the outputs; the previous outputs are unchanged{kept}", resumable=fitted
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or progress.cancel()
+        raise stopped(
+            exc, f"while writing the outputs; the previous outputs are unchanged{kept}", resumable=fitted
         ) from None
     finally:
         if measurement is not None:

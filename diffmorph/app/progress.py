@@ -1,9 +1,19 @@
-"""How a pipeline reports to its caller: notices, and progress through its phases.
+"""How a pipeline reports to its caller, and how the caller stops it: one interface for every surface.
 
-The pipeline calls a :class:`Progress`; the base class reports nothing except that
-notices go to the ``diffmorph`` logger (library use). The command line passes a
-subclass that draws progress bars. Phases nest (a sequence's ``pairs`` holds each
-pair's ``optimise``); each :meth:`Progress.start` is matched by one :meth:`Progress.end`.
+Every long operation (:func:`~diffmorph.app.morph.morph`, :func:`~diffmorph.app.morph.render_frames`,
+:func:`~diffmorph.app.sequence.morph_sequence`, :func:`~diffmorph.app.report.report`,
+:func:`~diffmorph.app.colour_transfer.transfer_file`) takes ``progress=`` a :class:`Progress`.
+The base class reports nothing except that notices go to the ``diffmorph`` logger
+(library use); the command line passes one that draws bars (``diffmorph.cli.bars``), a
+web app one that drives its page. Phases nest (a sequence's ``pairs`` holds each pair's
+``optimise``); each :meth:`Progress.start` is matched by one :meth:`Progress.end`.
+
+Cancelling: any thread may call :meth:`Progress.cancel`; the pipeline checks
+(:meth:`Progress.check_cancelled`) at every train step, frame, measured frame, pair
+and every few Sinkhorn iterations, and stops there by raising
+:class:`~diffmorph.errors.Cancelled`. An optimisation saves its checkpoint first, so
+the same call with ``resume=True`` continues it; outputs are published as a set, so a
+cancelled run leaves the previous ones complete.
 
 Phases: ``"pairs"`` (pairs of a sequence), ``"optimise"`` (train steps), ``"render"``
 (frames written), ``"measure"`` (frames measured by a report), ``"colour"`` (Sinkhorn
@@ -14,20 +24,35 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
+import threading
+
+from ..errors import Cancelled
 
 LOGGER = logging.getLogger("diffmorph")
-LABELS = {
-    "pairs": ("Pairs", "pair"),
-    "optimise": ("Optimising", "step"),
-    "render": ("Rendering", "frame"),
-    "measure": ("Measuring", "frame"),
-    "colour": ("Colour transfer", "it"),
-}
 
 
 class Progress:
-    """Receives what a pipeline reports. Subclass and override what you need."""
+    """Receives what a pipeline reports, and carries the caller's request to stop.
+
+    Subclass and override what you need (``notice``, ``start``, ``update``, ``end``);
+    keep the cancel methods as they are. One instance serves one run at a time.
+
+    Example:
+      >>> progress = Progress()
+      >>> progress.cancelled
+      False
+      >>> progress.cancel()  # from any thread, e.g. a Stop button's handler
+      >>> progress.check_cancelled()
+      Traceback (most recent call last):
+      ...
+      diffmorph.errors.Cancelled: cancelled
+    """
+
+    @property
+    def _cancel(self) -> threading.Event:
+        # Made on first use, so a subclass's __init__ need not call super().__init__().
+        event = self.__dict__.get("_cancel_event")
+        return event if event is not None else self.__dict__.setdefault("_cancel_event", threading.Event())
 
     def notice(self, text: str) -> None:
         """A one-line remark for the user (a resized input, a reused pair...)."""
@@ -42,6 +67,28 @@ class Progress:
     def end(self) -> None:
         """The current phase ends (also when it fails)."""
 
+    def cancel(self) -> None:
+        """Ask the running pipeline to stop at its next train step, frame or pair (thread-safe)."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called (and not :meth:`reset` since)."""
+        return self._cancel.is_set()
+
+    def reset(self) -> None:
+        """Forget an earlier :meth:`cancel`, so the instance can serve another run."""
+        self._cancel.clear()
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`~diffmorph.errors.Cancelled` if :meth:`cancel` was called. The pipelines call it.
+
+        Raises:
+          Cancelled: with the message ``"cancelled"`` (the pipeline that catches it says what was kept).
+        """
+        if self._cancel.is_set():
+            raise Cancelled("cancelled")
+
     @contextlib.contextmanager
     def phase(self, name: str, total: int | None, done: int = 0):
         """``start`` ... ``end`` as a context manager."""
@@ -52,53 +99,11 @@ class Progress:
             self.end()
 
 
-SILENT = Progress()
+class _Silent(Progress):
+    """The default: reports nothing and cannot be cancelled (it is shared by every call)."""
+
+    def cancel(self) -> None:
+        raise TypeError("pass your own Progress() as progress= to be able to cancel a run")
 
 
-class BarProgress(Progress):
-    """Progress bars (tqdm) on stderr, one per phase (nested phases stack), and notices
-    as ``diffmorph: TEXT`` lines that do not break the bars. The command line's.
-
-    Args:
-      quiet: no bars (notices are still printed).
-    """
-
-    def __init__(self, quiet: bool = False):
-        self.quiet = quiet
-        self._bars = []
-
-    def notice(self, text: str) -> None:
-        from tqdm import tqdm
-
-        tqdm.write(f"diffmorph: {text}", file=sys.stderr)
-        sys.stderr.flush()
-
-    def start(self, phase: str, total: int | None, done: int = 0) -> None:
-        from tqdm import tqdm
-
-        label, unit = LABELS.get(phase, (phase, "it"))
-        self._bars.append(
-            tqdm(
-                total=total,
-                initial=done,
-                desc=label,
-                unit=unit,
-                disable=self.quiet,
-                dynamic_ncols=True,
-                position=len(self._bars),
-                leave=not self._bars,
-                file=sys.stderr,
-            )
-        )
-
-    def update(self, done: int, status: str | None = None) -> None:
-        if not self._bars:
-            return
-        bar = self._bars[-1]
-        if status is not None:
-            bar.set_postfix_str(status, refresh=False)
-        bar.update(done - bar.n)
-
-    def end(self) -> None:
-        if self._bars:
-            self._bars.pop().close()
+SILENT = _Silent()

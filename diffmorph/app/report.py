@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, display_path
+from .progress import SILENT, Progress
 
 STRIP_FRAMES = 6  # frames shown in report.png
 THUMB_HEIGHT = 128  # pixels, their height in the strip (before matplotlib scales the figure)
@@ -87,7 +88,7 @@ class _Thumbnails:
         return [kept[i] for i in np.linspace(0, len(kept) - 1, self.k).round().astype(int)]
 
 
-def report(input, source=None, target=None, truth=None, out_dir=None, progress=None) -> dict:
+def report(input, source=None, target=None, truth=None, out_dir=None, progress: Progress = SILENT) -> dict:
     """Measure a morph's frames; optionally write ``report.json`` and ``report.png``.
 
     Args:
@@ -99,8 +100,8 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress=N
         frame is compared with it.
       out_dir: a folder (created if needed) to write ``report.json`` and ``report.png``
         in, or None to write nothing.
-      progress: None, or a callable ``progress(done, total)`` called after each frame
-        (``total`` is the frame count, or None if unknown).
+      progress: a :class:`~diffmorph.app.progress.Progress`: receives the ``measure``
+        phase (frames; its total is None when the input does not say how many), and can cancel.
 
     Returns:
       :meth:`diffmorph.core.metrics.PathMeter.result` plus ``"diffmorph"`` (the
@@ -112,6 +113,7 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress=N
         different sizes, a source, target or truth image of another size (one line;
         nothing is written).
       OutputError: ``out_dir`` or its files cannot be written (nothing is left half-written).
+      Cancelled: ``progress.cancel()`` was called (nothing is written).
     """
     from ..io.readers import read_frames
     from .runtime import import_tensorflow_quietly
@@ -134,11 +136,12 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress=N
                 )
         measurement = Measurement(reader.count)
         frame = first
-        while frame is not None:
-            measurement.add(frame)
-            if progress is not None:
-                progress(measurement.count, reader.count)
-            frame = next(frames, None)
+        with progress.phase("measure", reader.count):
+            while frame is not None:
+                progress.check_cancelled()
+                measurement.add(frame)
+                progress.update(measurement.count)
+                frame = next(frames, None)
     except BaseException:
         if measurement is not None:
             measurement.close()  # ends its background thread

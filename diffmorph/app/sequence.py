@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import MorphConfig
-from ..errors import InputError, Interrupted, display_path
+from ..errors import Cancelled, InputError, Interrupted, display_path, stopped
 from ..io import mapsfile
 from ..io.files import ensure_folder
 from ..io.images import pixels_digest
@@ -239,6 +239,12 @@ def _fit_pairs(pairs, config: MorphConfig, progress: Progress) -> int:
     with progress.phase("pairs", len(pairs)):
         for k, (paths, pair) in enumerate(pairs):
             label = f"pair {k + 1}/{len(pairs)}"
+            try:
+                progress.check_cancelled()
+            except Cancelled:
+                raise Cancelled(
+                    f"cancelled before {label}; finished pairs are kept in {display_path(paths.root.parent)}"
+                ) from None
             for folder in (paths.root, paths.morph, paths.train):
                 ensure_folder(folder)
             if _finished_maps(paths, config, pair.digests) is not None:
@@ -248,8 +254,8 @@ def _fit_pairs(pairs, config: MorphConfig, progress: Progress) -> int:
                 resume = _resumable(paths, config, pair.digests)
                 try:
                     maps_low = fitter.fit(pair, WorkFiles(paths.train, paths.checkpoint), resume, progress)
-                except Interrupted as exc:
-                    raise Interrupted(
+                except Interrupted as exc:  # or Cancelled: the same class, with the pair named
+                    raise type(exc)(
                         f"{exc.message} ({label}); finished pairs are kept in {display_path(paths.root.parent)}",
                         exc.resumable,
                     ) from None
@@ -281,10 +287,11 @@ def _render(
             for path in every.values():
                 outputs.retire(path)  # what this run wrote is staged, so not retired
             outputs.publish()
-    except KeyboardInterrupt:
-        raise Interrupted(
-            f"interrupted while writing the outputs; the previous outputs are unchanged and the "
-            f"pairs are kept in {display_path(work)}"
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or progress.cancel()
+        raise stopped(
+            exc,
+            f"while writing the outputs; the previous outputs are unchanged and the pairs are kept in "
+            f"{display_path(work)}",
         ) from None
     finally:
         if measurement is not None:

@@ -162,7 +162,7 @@ class FrameStream:
       alphas: the alphas of every pair (default: each pair's :class:`Schedules`).
       tiles: indices of the pairs whose strip frames (:func:`~diffmorph.core.render.strip_indices`)
         carry their tiles on the way forward (for ``result.jpg``).
-      progress: asked once per frame whether the caller cancelled.
+      progress: asked once per frame whether the caller cancelled (``progress.check_cancelled()``).
 
     Attributes (valid once the current pair is set up, e.g. on a frame of it):
       renderer: the current pair's :class:`~diffmorph.core.render.FrameRenderer`
@@ -225,7 +225,7 @@ class FrameStream:
         forward_frames = len(self.pairs) * frames
         last = (None, None)  # ((pair, alpha), image) of the frame yielded last
         for count, (p, i) in enumerate(frame_order(len(self.pairs), frames, self.boomerang)):
-            self._check_cancelled()
+            self.progress.check_cancelled()  # Cancelled if the caller asked to stop
             _, renderer, alphas, colour = self._pair(p)
             forward = count < forward_frames
             alpha = alphas[i]
@@ -240,11 +240,6 @@ class FrameStream:
                     tiles = (on_colour_path(frame.tiles[0], alpha, colour), *frame.tiles[1:])
                 last = ((p, alpha), image)
             yield StreamFrame(p, i, float(alpha), image, forward, tiles)
-
-    def _check_cancelled(self) -> None:
-        check = getattr(self.progress, "check_cancelled", None)
-        if check is not None:
-            check()
 
 
 def stream_frames(
@@ -276,8 +271,8 @@ def stream_frames(
         file its maps settings replace ``config``'s others
         (:func:`diffmorph.app.saved_maps.settings_for_maps`).
       force: use maps made for other images or settings.
-      progress: receives notices (a resized target) and is asked once per frame
-        whether the caller cancelled.
+      progress: receives notices (a resized target); ``progress.cancel()`` (any thread)
+        stops the stream before its next frame.
 
     Yields:
       :class:`StreamFrame` ``(pair=0, index, alpha, image)``: ``image`` uint8
@@ -286,6 +281,7 @@ def stream_frames(
 
     Raises:
       InputError: unusable inputs or maps (when the first frame is asked for).
+      Cancelled: ``progress.cancel()`` was called.
 
     Example:
       >>> import numpy as np, diffmorph

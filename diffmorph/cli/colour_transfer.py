@@ -12,7 +12,7 @@ import argparse
 
 from ..errors import display_path
 from .options import UsageError, in_flags, number
-from .progress import bars, say
+from .progress import say
 
 HELP = dict(
     summary="recolour an image with a palette image's colours (optimal transport)",
@@ -73,6 +73,7 @@ def run(args) -> int:
     """Run the colour-transfer command; returns the exit status."""
     from ..app.colour_transfer import transfer_file
     from ..core.colour import TransferSettings
+    from .bars import BarProgress
 
     try:
         settings = TransferSettings(
@@ -81,11 +82,8 @@ def run(args) -> int:
     except ValueError as exc:  # the message starts with the setting's name: put its flag there
         text = str(exc)
         raise UsageError(in_flags(text, text.partition(" ")[0])) from None
-    progress = bars(args.quiet)
-    with progress.phase("colour", settings.iterations if settings.method == "uot" else None):
-        result = transfer_file(
-            args.image, args.palette, args.output, settings, progress=lambda done, total: progress.update(done)
-        )
+    progress = BarProgress(args.quiet)
+    result = transfer_file(args.image, args.palette, args.output, settings, progress=progress)
     say(
         f"W2 between the colour Gaussians of the image and the palette: {result['w2_before']:.4f} before, "
         f"{result['w2_after']:.4f} after (unit RGB cube)"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import display_path
 from .options import UsageError, add_morph_options, explicit_settings, make_config, output_options, preset_base
-from .progress import bars, say
+from .progress import say
 
 HELP = dict(
     summary="morph a source image into a target image (the default command)",
@@ -56,6 +56,7 @@ def run(args) -> int:
     (which merges a ``--maps`` file's settings with the flags given); returns the exit status
     (errors propagate to :func:`cli.main.main`)."""
     from ..app.morph import morph
+    from .bars import BarProgress
 
     if not args.source or not args.target:
         raise UsageError("both -s/--source and -t/--target are required")
@@ -75,7 +76,7 @@ def run(args) -> int:
         force=args.force,
         options=output_options(args),
         frames_dir=args.frames_dir,
-        progress=bars(args.quiet),
+        progress=BarProgress(args.quiet),
     )
     if not args.quiet:
         say(f"done: {display_path(result.paths.morph)} ({result.frames} frames)")

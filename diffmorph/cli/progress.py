@@ -1,4 +1,4 @@
-"""One-line messages on stderr for the command line, and its progress bars (:func:`bars`)."""
+"""One-line messages on stderr for the command line (progress bars: :mod:`diffmorph.cli.bars`)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,3 @@ def say(message: str) -> None:
 
     tqdm.write(f"{PROG}: {message}", file=sys.stderr)
     sys.stderr.flush()
-
-
-def bars(quiet: bool = False):
-    """The command line's progress: bars (unless ``quiet``), and notices that name flags
-    where the library names settings (:func:`diffmorph.cli.options.in_flags`)."""
-    from ..app.progress import BarProgress
-    from .options import in_flags
-
-    class Bars(BarProgress):
-        def notice(self, text: str) -> None:
-            super().notice(in_flags(text))
-
-    return Bars(quiet)

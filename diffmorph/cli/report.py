@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import display_path
-from .progress import bars, say
+from .progress import say
 
 HELP = dict(
     summary="measure a morph's frames: pace, path length, sharpness, colour path",
@@ -46,13 +46,11 @@ def default_folder(input: Path) -> Path:
 def run(args) -> int:
     """Run the report command; returns the exit status."""
     from ..app.report import format_table, report
+    from .bars import BarProgress
 
-    progress = bars(args.quiet)
+    progress = BarProgress(args.quiet)
     folder = Path(args.output_dir) if args.output_dir else default_folder(Path(args.input))
-    with progress.phase("measure", None):
-        result = report(
-            args.input, args.source, args.target, args.truth, folder, progress=lambda done, total: progress.update(done)
-        )
+    result = report(args.input, args.source, args.target, args.truth, folder, progress=progress)
     if not args.quiet:
         print(format_table(result))
         say(f"done: {', '.join(display_path(f) for f in result['files'])}")

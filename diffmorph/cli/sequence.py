@@ -9,7 +9,7 @@ import argparse
 
 from ..errors import display_path
 from .options import add_morph_options, explicit_settings, make_config, output_options, preset_base
-from .progress import bars, say
+from .progress import say
 
 FRAME_RULE = """\
 Frames: every pair gives all of its --steps frames, so P pairs give P x steps
@@ -55,6 +55,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     """Run the sequence command; returns the exit status."""
     from ..app.sequence import morph_sequence
+    from .bars import BarProgress
 
     config = make_config(preset_base(args), explicit_settings(args))
     result = morph_sequence(
@@ -64,7 +65,7 @@ def run(args) -> int:
         work_dir=args.work_dir,
         loop=args.loop,
         options=output_options(args),
-        progress=bars(args.quiet),
+        progress=BarProgress(args.quiet),
     )
     if not args.quiet:
         say(

@@ -7,7 +7,7 @@ working size (the 16 channels of maps; "preds" in the original), and minimises::
          + 0.3 * MSE(warp_A->B(A), B) + 0.3 * MSE(warp_B->A(B), A)
 
 with Adam (lr 0.0002, Keras defaults otherwise). Every MSE is the mean over all
-elements. The core yields :class:`Progress` and writes no files. Specification:
+elements. The core yields :class:`StepRecord` and writes no files. Specification:
 ``docs/algorithm.md``, "Loss and optimiser" and "Snapshots during optimisation".
 
 Opt-in quality lever (off by default, so the default run is the original's; chosen by
@@ -36,7 +36,7 @@ from .warp import dense_image_warp, warp_many
 
 __all__ = [
     "Trainer",
-    "Progress",
+    "StepRecord",
     "NonFiniteLossError",
     "optimise",
     "is_snapshot_step",
@@ -119,7 +119,7 @@ def is_snapshot_step(step: int, last: int) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
-class Progress:
+class StepRecord:
     """What one optimisation step reports.
 
     step: 1-based step number. loss: this step's loss (before its update).
@@ -329,7 +329,7 @@ def _legacy_keys() -> dict[str, str]:
 LEGACY_KEYS = _legacy_keys()
 
 
-def optimise(trainer: Trainer, train_steps: int) -> Iterator[Progress]:
+def optimise(trainer: Trainer, train_steps: int) -> Iterator[StepRecord]:
     """Step ``trainer`` until it has done ``train_steps`` steps, yielding after each.
 
     Resumes from ``trainer.step_count`` (0 for a fresh trainer).
@@ -347,4 +347,4 @@ def optimise(trainer: Trainer, train_steps: int) -> Iterator[Progress]:
                 f"warp_scale={trainer.config.warp_scale})"
             )
         maps_low = trainer.maps_low() if is_snapshot_step(step, train_steps) else None
-        yield Progress(step, loss, trainer.loss_sum / step, maps_low)
+        yield StepRecord(step, loss, trainer.loss_sum / step, maps_low)
