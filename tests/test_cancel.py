@@ -14,7 +14,7 @@ from conftest import RENDERED_TRAIN_STEPS, SMALL_SIZE, TOY_A, TOY_B, make_test_i
 from diffmorph.app.progress import SILENT, Progress
 from diffmorph.errors import Cancelled, Interrupted, stopped
 
-CONFIG = diffmorph.MorphConfig(size=SMALL_SIZE, train_steps=RENDERED_TRAIN_STEPS, frames=3, seed=0, fast=False)
+CONFIG = diffmorph.MorphConfig(size=SMALL_SIZE, train_steps=RENDERED_TRAIN_STEPS, frames=3, seed=0, plain=True)
 MP4 = diffmorph.OutputOptions(formats=("mp4",))
 
 
