@@ -88,6 +88,22 @@ class _Thumbnails:
         return [kept[i] for i in np.linspace(0, len(kept) - 1, self.k).round().astype(int)]
 
 
+def default_report_folder(input) -> Path:
+    """Where the report of ``input`` goes by default (the command line's, without ``out_dir``).
+
+    A morph output folder ``OUT`` (holding ``morph/``): ``OUT/morph``; a ``morph``
+    folder, or a folder holding ``morph.*`` outputs: that folder; another folder (of
+    frames): its parent; a video or GIF: its folder.
+    """
+    path = Path(input)
+    if path.is_dir():
+        if (path / "morph").is_dir():
+            return path / "morph"
+        if path.name == "morph" or any(path.glob("morph.*")):
+            return path
+    return path.parent
+
+
 def report(input, source=None, target=None, truth=None, out_dir=None, progress: Progress = SILENT) -> dict:
     """Measure a morph's frames; optionally write ``report.json`` and ``report.png``.
 

@@ -8,7 +8,6 @@ short table. The measures are weight-free and self-consistent, not LPIPS or FID.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..errors import display_path
 from .progress import say
@@ -32,25 +31,13 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     opt("-q", "--quiet", action="store_true", help="no progress bar, no table")
 
 
-def default_folder(input: Path) -> Path:
-    """Where the report goes when no ``-o`` is given (see the epilog)."""
-    if input.is_dir():
-        if (input / "morph").is_dir():
-            return input / "morph"
-        if input.name == "morph" or any(input.glob("morph.*")):
-            return input
-        return input.parent
-    return input.parent
-
-
 def run(args) -> int:
     """Run the report command; returns the exit status."""
-    from ..app.report import format_table, report
+    from ..app.report import default_report_folder, format_table, report
     from .bars import BarProgress
 
-    progress = BarProgress(args.quiet)
-    folder = Path(args.output_dir) if args.output_dir else default_folder(Path(args.input))
-    result = report(args.input, args.source, args.target, args.truth, folder, progress=progress)
+    folder = args.output_dir or default_report_folder(args.input)
+    result = report(args.input, args.source, args.target, args.truth, folder, progress=BarProgress(args.quiet))
     if not args.quiet:
         print(format_table(result))
         say(f"done: {', '.join(display_path(f) for f in result['files'])}")
