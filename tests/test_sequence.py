@@ -116,7 +116,7 @@ def test_help_states_the_frame_rule():
         (["-o", "out.mp4"], "the following arguments are required: IMAGE"),
         (["a.png", "b.png"], "-o/--output"),
         (["a.png", "b.png", "-o", "out.gif"], "must name an .mp4 file"),
-        (["a.png", "b.png", "-o", "out.mp4", "--loop", "--boomerang"], "loop and boomerang cannot be combined"),
+        (["a.png", "b.png", "-o", "out.mp4", "--loop", "--boomerang"], "--loop and --boomerang cannot be combined"),
         (["a.png", "b.png", "-o", "out.mp4", "--steps", "1"], "--steps must be an integer from 2"),
     ],
     ids=["one-image", "no-image", "no-output", "gif-output", "loop-and-boomerang", "steps-1"],
