@@ -108,7 +108,7 @@ def render_all(renderer, alphas):
 
 
 def bench_pair(name: str, args, config) -> dict:
-    from diffmorph.core import metrics, pacing
+    from diffmorph.core import meter, pacing
     from diffmorph.core.render import FrameRenderer
 
     source, target = load_pair(name)
@@ -128,7 +128,7 @@ def bench_pair(name: str, args, config) -> dict:
     rows, middles = {}, {}
     for label, alphas in schedules.items():
         frames = render_all(full, alphas)
-        result = metrics.measure(frames, source, target)
+        result = meter.measure(frames, source, target)
         d, mad = result["distance"], result["mad"]
         exact = (
             alphas[0] == 0.0

@@ -2,7 +2,7 @@
 
 ``report(INPUT)`` reads the frames (:func:`diffmorph.io.readers.read_frames`: a video,
 a GIF, a folder of frames or a morph output folder), streams them through
-:class:`diffmorph.core.metrics.PathMeter` (the frames are never all held) and returns
+:class:`diffmorph.core.meter.PathMeter` (the frames are never all held) and returns
 its result, with what was read. With ``out_dir`` it also writes ``report.json`` (the
 dict) and ``report.png`` (distance per step and cumulative path, colour-path deviation
 per frame, a strip of frames); both are made in memory, staged under temporary names
@@ -103,7 +103,7 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress=N
         (``total`` is the frame count, or None if unknown).
 
     Returns:
-      :meth:`diffmorph.core.metrics.PathMeter.result` plus ``"diffmorph"`` (the
+      :meth:`diffmorph.core.meter.PathMeter.result` plus ``"diffmorph"`` (the
       version), ``"input"`` (the path read and its kind) and ``"files"`` (the paths
       written, empty without ``out_dir``).
 
@@ -155,7 +155,7 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress=N
 
 
 class Measurement:
-    """Measures frames as they stream by: the :class:`~diffmorph.core.metrics.PathMeter`
+    """Measures frames as they stream by: the :class:`~diffmorph.core.meter.PathMeter`
     and the thumbnails of ``report.png``. The pipeline feeds it the frames it renders
     (``--report``); :func:`report` the frames it reads.
 
@@ -164,7 +164,7 @@ class Measurement:
     """
 
     def __init__(self, count: int | None = None):
-        from ..core.metrics import PathMeter
+        from ..core.meter import PathMeter
 
         self.meter = PathMeter(count)
         self.thumbs = _Thumbnails(count)
@@ -181,7 +181,7 @@ class Measurement:
         self.meter.close()
 
     def result(self, source=None, target=None, truth=None, input=None) -> dict:
-        """The measures (:meth:`~diffmorph.core.metrics.PathMeter.result`) with the version and ``input``.
+        """The measures (:meth:`~diffmorph.core.meter.PathMeter.result`) with the version and ``input``.
 
         Raises:
           ValueError: too few frames.
