@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from diffmorph.core import pacing
-from diffmorph.core.render import linear_alphas
+from diffmorph.core.pacing import linear_alphas
 
 
 class Frame(NamedTuple):

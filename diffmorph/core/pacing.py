@@ -5,7 +5,7 @@ exactly 0.0 (the source) and ending at exactly 1.0 (the target); frame ``j`` of 
 has progress ``t_j = j / (n - 1)``. Three independent choices compose:
 
 * pacing ``linear`` (default, the original's): ``alpha_j = t_j``
-  (:func:`~diffmorph.core.render.linear_alphas`).
+  (:func:`linear_alphas`).
 * pacing ``uniform``: even perceived steps, DiffMorpher's rule for re-timing the
   interpolation parameter (Zhang et al., *DiffMorpher: Unleashing the Capability of
   Diffusion Models for Image Morphing*, CVPR 2024, https://arxiv.org/abs/2312.07409).
@@ -67,12 +67,16 @@ DISTANCES = ("mad", "msssim")
 DEFAULT_DENSE = 16  # intervals of the dense pass (17 rendered frames)
 
 
-def _linear(frames: int) -> list[float]:
-    """:func:`diffmorph.core.render.linear_alphas`, imported when needed: importing this
-    module (for its names, e.g. by a command line's parser) does not load TensorFlow."""
-    from .render import linear_alphas
+def linear_alphas(frames: int) -> list[float]:
+    """The original's schedule: ``alpha_i = i / (frames - 1)`` for ``i = 0 .. frames - 1``.
 
-    return linear_alphas(frames)
+    Raises:
+      ValueError: if ``frames < 2``.
+    """
+    if frames < 2:
+        raise ValueError(f"frames must be >= 2 (got {frames})")
+    last = frames - 1
+    return [i / last for i in range(frames)]
 
 
 def eased(t: float, kind: str = "none") -> float:
@@ -161,7 +165,7 @@ def measure_path(
         raise ValueError(f"dense must be an integer >= 1 (got {dense!r})")
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {', '.join(DISTANCES)} (got {distance!r})")
-    alphas = _linear(dense + 1)
+    alphas = linear_alphas(dense + 1)
     distances, previous = [], None
     for k, alpha in enumerate(alphas):
         frame = renderer.render(k, alpha).image
@@ -199,7 +203,7 @@ def alphas_for(
 ) -> list[float]:
     """The alphas to render a morph of ``frames`` frames at (module docstring).
 
-    Defaults give the original's schedule, :func:`~diffmorph.core.render.linear_alphas`.
+    Defaults give the original's schedule, :func:`linear_alphas`.
 
     Args:
       frames: frames of the morph (>= 2), before ``hold``.
@@ -225,7 +229,7 @@ def alphas_for(
     with_hold([0.0], hold)  # validates hold before any rendering
     if pacing == "uniform" and renderer is None:
         raise ValueError("uniform pacing needs a renderer for its dense pass")
-    progress = [eased(t, ease) for t in _linear(frames)]
+    progress = [eased(t, ease) for t in linear_alphas(frames)]
     if pacing == "linear":
         alphas = progress
     else:
