@@ -83,14 +83,14 @@ def test_msssim_scales_fit_the_window(side, scales):
 
 def test_identical_frames_have_distance_zero():
     frame = textured()
-    assert metrics.perceptual_distance(frame, frame) == 0.0
+    assert metrics.msssim_distance(frame, frame) == 0.0
     assert metrics.mean_abs_diff(frame, frame) == 0.0
     result = measure([frame] * 4)
-    assert result["distance"]["steps"] == [0.0, 0.0, 0.0]
+    assert result["distance"]["distances"] == [0.0, 0.0, 0.0]
     assert result["mad"]["path_length"] == 0.0 and result["mad"]["pdv"] == 0.0
     assert result["distance"]["cv"] is None  # std / mean undefined for a still morph
     colour = result["colour"]
-    assert colour["w2_ends"] < W2_FLOOR and colour["steps"] == pytest.approx([0, 0, 0], abs=W2_FLOOR)
+    assert colour["w2_ends"] < W2_FLOOR and colour["distances"] == pytest.approx([0, 0, 0], abs=W2_FLOOR)
     assert colour["path_length_ratio"] is None and colour["max_deviation_ratio"] is None
 
 
@@ -105,7 +105,7 @@ def test_brightness_ramp_has_equal_steps():
     base = textured(top=150)
     frames = [base + np.uint8(7 * k) for k in range(6)]  # no clipping: every pixel moves by 7 per frame
     result = measure(frames)
-    assert result["mad"]["steps"] == [7.0] * 5
+    assert result["mad"]["distances"] == [7.0] * 5
     assert result["mad"]["pdv"] == 0.0 and result["mad"]["cv"] == 0.0
     assert result["mad"]["path_length"] == 35.0
 
@@ -114,7 +114,7 @@ def test_grey_ramp_follows_the_colour_geodesic_in_equal_steps():
     frames = [flat(20 + 30 * k) for k in range(5)]  # colour Gaussians: means on a line, covariance 0
     colour = measure(frames)["colour"]
     step = math.sqrt(3) * 30 / 255
-    assert colour["steps"] == pytest.approx([step] * 4, rel=1e-9)
+    assert colour["distances"] == pytest.approx([step] * 4, rel=1e-9)
     assert colour["w2_ends"] == pytest.approx(4 * step, rel=1e-9)
     assert colour["path_length_ratio"] == pytest.approx(1.0, abs=1e-9)
     assert colour["max_step_ratio"] == pytest.approx(1.0, abs=1e-9)
@@ -135,7 +135,7 @@ def test_w2_steps_match_pot():
             fits.append((x.mean(0), np.cov(x.T, bias=True)))
         return float(ot.gaussian.bures_wasserstein_distance(fits[0][0], fits[1][0], fits[0][1], fits[1][1]))
 
-    assert colour["steps"] == pytest.approx([pot_w2(frames[0], frames[1]), pot_w2(frames[1], frames[2])], rel=1e-6)
+    assert colour["distances"] == pytest.approx([pot_w2(frames[0], frames[1]), pot_w2(frames[1], frames[2])], rel=1e-6)
     assert colour["w2_ends"] == pytest.approx(pot_w2(frames[0], frames[2]), rel=1e-6)
 
 
@@ -208,9 +208,9 @@ def test_result_is_strict_json_with_one_number_per_step():
     result = measure(frames, source=frames[0], target=frames[-1], truth=frames[2])
     loaded = json.loads(json.dumps(result, allow_nan=False))
     assert loaded["frames"] == 5 and loaded["size"] == [SIDE, SIDE + 8]
-    assert len(loaded["distance"]["steps"]) == len(loaded["mad"]["steps"]) == 4
+    assert len(loaded["distance"]["distances"]) == len(loaded["mad"]["distances"]) == 4
     assert len(loaded["colour"]["deviation"]) == len(loaded["sharpness"]["frames"]) == 5
-    d = np.array(loaded["distance"]["steps"])
+    d = np.array(loaded["distance"]["distances"])
     assert loaded["distance"]["pdv"] == pytest.approx(d.var()) and loaded["distance"]["cv"] == pytest.approx(
         d.std() / d.mean()
     )

@@ -77,7 +77,7 @@ class PathMeter:
       count: the number of frames that will be added, if known. If another number
         arrives, the truth is compared with the frame kept at ``(count - 1) // 2``
         (the result's ``truth["frame"]`` says which frame was compared).
-      side: long side of the copies the perceptual distance uses (:func:`distance_copy`).
+      side: long side of the copies ``1 - MS-SSIM`` uses (:func:`~diffmorph.core.metrics.distance_copy`).
 
     Use ``meter.add(frame)`` for each frame in order, then ``meter.result(...)``.
     """

@@ -20,7 +20,8 @@ Measures (formula, source):
   paper's parameters: 11 x 11 Gaussian window, sigma 1.5, K1 = 0.01, K2 = 0.03,
   dynamic range 255, per channel then averaged over R, G, B. Images smaller than 11
   pixels use a window of their smaller side.
-* Perceptual step distance ``d_i = 1 - MS-SSIM(f_{i-1}, f_i)`` in [0, 1]: Wang,
+* Distance between neighbours ``d_i = 1 - MS-SSIM(f_{i-1}, f_i)`` in [0, 1]
+  (:func:`msssim_distance`; not a perceptual distance in the LPIPS sense): Wang,
   Simoncelli, Bovik, *Multi-scale structural similarity for image quality assessment*,
   Asilomar 2003 (https://doi.org/10.1109/ACSSC.2003.1292216), by
   ``tf.image.ssim_multiscale`` (its ``cs`` and SSIM terms are clipped at 0 before the
@@ -99,7 +100,7 @@ SSIM_WINDOW = 11  # Gaussian window size (Wang et al. 2004)
 SSIM_SIGMA = 1.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, finest to coarsest
-DISTANCE_SIDE = 256  # long side (pixels) of the copies the perceptual distance is computed on
+DISTANCE_SIDE = 256  # long side (pixels) of the copies 1 - MS-SSIM is computed on
 COLOUR_PIXELS = 256 * 256  # colour statistics use at most about this many pixels per frame
 
 
@@ -221,7 +222,7 @@ def power_factors(scales: int) -> tuple[float, ...]:
 
 
 def distance_copy(frame, side: int = DISTANCE_SIDE) -> np.ndarray:
-    """The copy of a frame the perceptual distance uses: long side at most ``side``.
+    """The copy of a frame :func:`msssim_distance` uses: long side at most ``side``.
 
     Downscaled with ``cv2.INTER_AREA`` (aspect ratio kept, sides rounded, at least 1);
     frames already small enough are returned as they are (never upscaled).
@@ -256,7 +257,7 @@ def msssim(a, b) -> float:
     return float(program(a[None].astype(np.float32), b[None].astype(np.float32)))
 
 
-def perceptual_distance(a, b, side: int = DISTANCE_SIDE) -> float:
+def msssim_distance(a, b, side: int = DISTANCE_SIDE) -> float:
     """``1 - MS-SSIM`` of the two frames' :func:`distance_copy` (the module's ``d_i``).
 
     Returns:
@@ -290,7 +291,7 @@ def colour_stats(frame, max_pixels: int = COLOUR_PIXELS) -> Gaussian:
 
 
 def pace_stats(distances) -> dict:
-    """Path length and evenness of step distances ``d_i``.
+    """Path length and evenness of the distances ``d_i`` between neighbouring frames.
 
     Returns:
       ``{"path_length": sum d_i, "pdv": Var(d_i) (population), "cv": std / mean,

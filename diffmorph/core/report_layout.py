@@ -4,11 +4,14 @@ Floats, ints, lists and None (JSON null for undefined values: NaN, infinity, a r
 to a vanishing W2). Keys, with the units the dict itself states::
 
     frames, size [H, W], middle_index,
-    distance {name, side, scales, steps, path_length, pdv, cv, max_over_mean},
-    mad {name, units, steps, path_length, pdv, cv, max_over_mean},
-    endpoints {source, target}, sharpness {...}, colour {...}, truth
+    distance {name, side, scales, distances, path_length, pdv, cv, max_over_mean},
+    mad {name, units, distances, path_length, pdv, cv, max_over_mean},
+    endpoints {source, target}, sharpness {...}, colour {..., distances, ...}, truth
 
-The formulas are :mod:`diffmorph.core.metrics`'s.
+``distances`` are the distances between neighbouring frames (``frames - 1`` of them).
+Reports of diffmorph 0.2.0 and earlier called them ``steps`` (a word that also means
+train steps and frame counts); :func:`upgrade` renames them, so old reports still
+read. The formulas are :mod:`diffmorph.core.metrics`'s.
 """
 
 from __future__ import annotations
@@ -60,13 +63,13 @@ def measures(
             "name": "1 - MS-SSIM",
             "side": side,
             "scales": scales,
-            "steps": [float(x) for x in distances],
+            "distances": [float(x) for x in distances],
             **pace_stats(distances),
         },
         "mad": {
             "name": "mean absolute difference",
             "units": "levels of 0..255",
-            "steps": [float(x) for x in mad],
+            "distances": [float(x) for x in mad],
             **pace_stats(mad),
         },
         "endpoints": endpoints,
@@ -99,7 +102,7 @@ def colour_entry(
     return {
         "units": "W2 between Gaussian fits of the frames' colours (unit-cube RGB)",
         "w2_ends": w2_ends,
-        "steps": [float(x) for x in distances],
+        "distances": [float(x) for x in distances],
         "deviation": [float(x) for x in deviation],
         "geodesic_s": [float(s) for s in geodesic_s],
         "max_deviation": float(max(deviation)),
@@ -110,3 +113,22 @@ def colour_entry(
         "middle_variance": middle_variance,
         "geodesic_mid_variance": geodesic_mid_variance,
     }
+
+
+OLD_KEY, KEY = "steps", "distances"  # the neighbour distances' key before and since the rename
+ENTRIES = ("distance", "mad", "colour")  # the entries that hold neighbour distances
+
+
+def upgrade(result: dict) -> dict:
+    """A report dict (read from any version's ``report.json``) with today's key names.
+
+    Old reports store the neighbour distances of ``distance``, ``mad`` and ``colour``
+    under ``"steps"``; they come back under ``"distances"``. Returns a new dict (the
+    entries it renames are copied); a current report comes back equal.
+    """
+    out = dict(result)
+    for name in ENTRIES:
+        entry = out.get(name)
+        if isinstance(entry, dict) and OLD_KEY in entry and KEY not in entry:
+            out[name] = {(KEY if key == OLD_KEY else key): value for key, value in entry.items()}
+    return out
