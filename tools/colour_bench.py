@@ -87,11 +87,11 @@ def machine_info() -> dict:
 
 def histograms(args):
     from diffmorph.core.colour import colour_histogram
-    from diffmorph.io.images import load_image
+    from diffmorph.io.images import read_image
 
     return (
-        colour_histogram(load_image(args.palette).pixels, args.bins),
-        colour_histogram(load_image(args.image).pixels, args.bins),
+        colour_histogram(read_image(args.palette).pixels, args.bins),
+        colour_histogram(read_image(args.image).pixels, args.bins),
     )
 
 

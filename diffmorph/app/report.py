@@ -38,9 +38,9 @@ def _reference(image, name: str) -> np.ndarray | None:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise InputError(f"the {name} image must be uint8 (H, W, 3) RGB; got {image.dtype} {image.shape}")
         return image
-    from ..io.images import load_image
+    from ..io.images import read_image
 
-    return load_image(image).pixels
+    return read_image(image).pixels
 
 
 class _Thumbnails:

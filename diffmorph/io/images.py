@@ -55,7 +55,7 @@ class LoadedImage(NamedTuple):
     notices: tuple[str, ...]
 
 
-def load_image(path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
+def read_image(path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Read an image file as 8-bit RGB.
 
     Handles what Pillow reads: 8/16-bit grayscale and colour, float and 32-bit integer
