@@ -56,9 +56,8 @@ def _batched(items: np.ndarray, kernel: np.ndarray, out: np.ndarray) -> None:
 
     OpenBLAS runs a GEMM on one thread when ``m * n * k <= 4 * 65536`` (its default
     threshold) and on every core above it; its threads then wait for each other when
-    other processes share the cores (measured on a 2-core machine under load: 4.5 ms
-    instead of 0.7 ms for one 4096 x 64 x 64 product, 430 ms of CPU instead of 10 ms
-    for 128^3 bins). So every GEMM stays under the threshold: ``n x n`` items, and for
+    other processes share the cores, which made one product many times slower (README,
+    "Performance"). So every GEMM stays under the threshold: ``n x n`` items, and for
     ``n > 64`` blocks of kernel columns.
     """
     n = kernel.shape[0]
