@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from .checks import is_int
+
 DEFAULT_SIZE = 1024  # working resolution S (pixels, square)
 MAP_SIZE = 96  # the net's input size; its output is MAP_SIZE - 12 = 84
 DEFAULT_TRAIN_STEPS = 1000  # Adam steps ("epochs" in the original)
@@ -39,12 +41,8 @@ LR_SCHEDULES = ("constant", "cosine")  # Adam's learning rate over the train ste
 MAX_SEED = 2**32  # seeds are [0, 2**32); the net's layers use seed, seed + 1, seed + 2
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return is_int(value) or isinstance(value, float)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +108,10 @@ class MorphConfig:
     def __post_init__(self):
         for name, problem in self.problems():
             raise ValueError(f"{name} {problem}")
+        for field in dataclasses.fields(self):  # NumPy integers (accepted, see checks.is_int) stored as int
+            value = getattr(self, field.name)
+            if is_int(value) and type(value) is not int:
+                object.__setattr__(self, field.name, int(value))
 
     def problems(self) -> list[tuple[str, str]]:
         """Every invalid setting, as ``(field name, "must be ... (got ...)")`` pairs.
@@ -121,7 +123,7 @@ class MorphConfig:
 
         def integer(name, low, high):
             value = getattr(self, name)
-            if not _is_int(value) or not low <= value <= high:
+            if not is_int(value) or not low <= value <= high:
                 out.append((name, f"must be an integer from {low} to {high} (got {value!r})"))
 
         def scale(name):
@@ -138,7 +140,7 @@ class MorphConfig:
         integer("frames", MIN_FRAMES, MAX_FRAMES)
         if not _is_number(self.fps) or not MIN_FPS <= self.fps <= MAX_FPS:  # also refuses NaN
             out.append(("fps", f"must be between {MIN_FPS:g} and {MAX_FPS:g} (got {self.fps!r})"))
-        if self.seed is not None and not (_is_int(self.seed) and 0 <= self.seed < MAX_SEED):
+        if self.seed is not None and not (is_int(self.seed) and 0 <= self.seed < MAX_SEED):
             out.append(("seed", f"must be an integer in [0, {MAX_SEED}) (got {self.seed!r})"))
         if not _is_number(self.learning_rate) or not math.isfinite(self.learning_rate) or self.learning_rate <= 0:
             out.append(("learning_rate", f"must be a finite number > 0 (got {self.learning_rate!r})"))

@@ -4,7 +4,7 @@ The command-line tables call the ``diffmorph`` entry point in-process (``run_cli
 on files each case makes in ``tmp_path``; bad inputs are refused before TensorFlow is
 used, and accepted formats are rendered from the shared run's saved maps (``--maps
 --force``: no optimisation) except one case that optimises. Unit tests on
-:func:`load_image` check the pixels of the formats that are accepted, and hypothesis
+:func:`~diffmorph.io.images.read_image` check the pixels of the formats that are accepted, and hypothesis
 checks the number validation of the flags: the parsed values, and the one-line usage
 error of the command itself.
 """
@@ -304,7 +304,7 @@ def make_long_component(d):
 
 
 # (id, bad side, maker, expected substring) -> exit 2, one "diffmorph: error:" line naming the file.
-# More variants (half a JPEG, 1x64, PDF, a 200 MP header) are unit tests on load_image below.
+# More variants (half a JPEG, 1x64, PDF, a 200 MP header) are unit tests on read_image below.
 ERROR_CASES = [
     ("missing", "source", make_missing, "no such file"),
     ("directory", "source", make_directory, "is a directory"),
@@ -333,7 +333,7 @@ def test_cli_refuses_bad_image(tmp_path, case, side, make, expected):
 
 
 # (id, source maker, target maker, expected notices, optimise): each run tries two formats
-# (source and target). The pixels are checked by the load_image units.
+# (source and target). The pixels are checked by the read_image units.
 RESIZED = "resizing the target to the source's size"
 WORKING_CASES = [
     ("grayscale+gray-16bit", make_gray, make_gray16, ("16-bit samples scaled 0..65535 to 0..255",), False),
@@ -369,7 +369,7 @@ WORKING_CASES = [
 )
 def test_cli_accepts_image(tmp_path, maps_file, case, make_source, make_target, expected, optimise):
     """Exit 0, the outputs at the source's size, and on stderr only the expected notice."""
-    from diffmorph.io.images import load_image
+    from diffmorph.io.images import read_image
 
     (tmp_path / "s").mkdir()
     (tmp_path / "t").mkdir()
@@ -385,7 +385,7 @@ def test_cli_accepts_image(tmp_path, maps_file, case, make_source, make_target, 
     for name in ("morph/morph.mp4", "morph/result.jpg", "morph/maps.npz", "morph/maps.jpg", "preds.npy"):
         assert (out / name).is_file(), name
     assert not part_files(out)
-    height, width = load_image(source).pixels.shape[:2]
+    height, width = read_image(source).pixels.shape[:2]
     frames, meta = read_video(out / "morph" / "morph.mp4")
     assert len(frames) == 2
     assert tuple(meta["size"]) == (width + width % 2, height + height % 2)  # odd sides padded for yuv420p
@@ -524,31 +524,31 @@ def test_earlier_outputs_survive_failed_runs(tmp_path, monkeypatch, rendered_run
     assert ".part" not in line, f"the message names a temporary file, not the output: {line}"
 
 
-# --------------------------------------------------------------- load_image units
+# --------------------------------------------------------------- read_image units
 
 
 def test_load_image_transparent_is_white(tmp_path):
-    from diffmorph.io.images import load_image
+    from diffmorph.io.images import read_image
 
     for maker in (make_rgba, make_la, make_palette_transparent):
-        pixels = load_image(maker(tmp_path)).pixels
+        pixels = read_image(maker(tmp_path)).pixels
         assert pixels.shape == (40, 48, 3) and pixels.dtype == np.uint8
         assert (pixels[:, :24] == 255).all(), maker.__name__  # fully transparent half
         assert (pixels[:, 24:] != 255).any(), maker.__name__  # opaque half keeps its colour
-    rgba = load_image(tmp_path / "alpha.png").pixels
+    rgba = read_image(tmp_path / "alpha.png").pixels
     assert (rgba[:, 24:] == (220, 30, 30)).all()
 
 
 def test_load_image_exif_orientation(tmp_path):
     from PIL import Image
 
-    from diffmorph.io.images import load_image
+    from diffmorph.io.images import read_image
 
     path = make_exif_rotated(tmp_path)
     with Image.open(path) as raw:
         stored = np.asarray(raw.convert("RGB")).astype(int)
     assert stored.shape == (32, 48, 3)
-    pixels = load_image(path).pixels.astype(int)
+    pixels = read_image(path).pixels.astype(int)
     assert pixels.shape == (48, 32, 3)  # width and height swapped
     rotated = np.rot90(stored, k=-1)  # orientation 6: rotate 90 degrees clockwise to display
     assert np.abs(pixels - rotated).mean() < 1.0
@@ -556,9 +556,9 @@ def test_load_image_exif_orientation(tmp_path):
 
 
 def test_load_image_gray16_is_scaled(tmp_path):
-    from diffmorph.io.images import load_image
+    from diffmorph.io.images import read_image
 
-    pixels = load_image(make_gray16(tmp_path)).pixels
+    pixels = read_image(make_gray16(tmp_path)).pixels
     ramp = (np.arange(48 * 40, dtype=np.uint32).reshape(40, 48) * 34).astype(np.float64)
     assert (pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 0] == pixels[..., 2]).all()
     assert np.abs(pixels[..., 0] - ramp * 255 / 65535).max() <= 0.5 + 1e-9
@@ -566,27 +566,27 @@ def test_load_image_gray16_is_scaled(tmp_path):
 
 
 def test_load_image_formats(tmp_path):
-    from diffmorph.io.images import load_image
+    from diffmorph.io.images import read_image
 
-    gray = load_image(make_gray(tmp_path)).pixels
+    gray = read_image(make_gray(tmp_path)).pixels
     assert gray.shape == (40, 48, 3) and (gray[..., 0] == gray[..., 2]).all()
-    palette = load_image(make_palette(tmp_path)).pixels
+    palette = read_image(make_palette(tmp_path)).pixels
     assert palette.shape == (40, 48, 3)
     assert np.abs(palette.astype(int) - make_test_image(48, 40)).mean() < 16
-    cmyk = load_image(make_cmyk_jpeg(tmp_path)).pixels
+    cmyk = read_image(make_cmyk_jpeg(tmp_path)).pixels
     assert cmyk.shape == (40, 48, 3)
     assert np.abs(cmyk.reshape(-1, 3).mean(0) - (255, 0, 0)).max() < 12  # C=0 M=Y=100%: red
-    gif = load_image(make_animated_gif(tmp_path))
+    gif = read_image(make_animated_gif(tmp_path))
     assert gif.pixels.shape == (40, 40, 3)
     assert np.abs(gif.pixels.reshape(-1, 3).mean(0) - (255, 0, 0)).max() < 2  # the first frame
     assert len(gif.notices) == 1 and "has 3 frames; using the first" in gif.notices[0]
-    tiny = load_image(make_tiny(tmp_path))
+    tiny = read_image(make_tiny(tmp_path))
     assert tiny.pixels.shape == (8, 8, 3) and tiny.notices == ()
     two = tmp_path / "two.png"
     from PIL import Image
 
     Image.new("RGB", (2, 2)).save(two)
-    assert load_image(two).pixels.shape == (2, 2, 3)  # MIN_SIDE itself is accepted
+    assert read_image(two).pixels.shape == (2, 2, 3)  # MIN_SIDE itself is accepted
 
 
 @pytest.mark.parametrize(
@@ -610,30 +610,30 @@ def test_load_image_formats(tmp_path):
 )
 def test_load_image_refuses(tmp_path, make, expected):
     from diffmorph.errors import InputError
-    from diffmorph.io.images import load_image
+    from diffmorph.io.images import read_image
 
     path = make(tmp_path)
     with pytest.raises(InputError) as info:
-        load_image(path)
+        read_image(path)
     message = str(info.value)
     assert expected in message and "\n" not in message and str(path) in message
 
 
 def test_load_image_pixel_limit_before_decoding(tmp_path):
     from diffmorph.errors import InputError
-    from diffmorph.io.images import MAX_PIXELS, load_image
+    from diffmorph.io.images import MAX_PIXELS, read_image
 
     path = png_header_only(tmp_path / "big.png", 10000, MAX_PIXELS // 10000 + 1)  # no real pixel data
     with pytest.raises(InputError, match="megapixels; the limit is 50"):
-        load_image(path)
+        read_image(path)
     with pytest.raises(InputError, match="2000x1000 is 2 megapixels; the limit is 1 "):
-        load_image(png_header_only(tmp_path / "m.png", 2000, 1000), max_pixels=1_000_000)
+        read_image(png_header_only(tmp_path / "m.png", 2000, 1000), max_pixels=1_000_000)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 def test_load_image_fifo_does_not_hang(tmp_path):
     from diffmorph.errors import InputError
-    from diffmorph.io.images import load_image
+    from diffmorph.io.images import read_image
 
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
@@ -641,7 +641,7 @@ def test_load_image_fifo_does_not_hang(tmp_path):
 
     def load():
         try:
-            load_image(fifo)
+            read_image(fifo)
             outcome["result"] = "loaded"
         except InputError as exc:
             outcome["result"] = str(exc)
@@ -656,7 +656,7 @@ def test_load_image_fifo_does_not_hang(tmp_path):
         fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
         os.close(fd)
         worker.join(5)
-    assert not hung, "load_image blocked on a FIFO"
+    assert not hung, "read_image blocked on a FIFO"
     assert str(fifo) in outcome["result"]
 
 

@@ -21,6 +21,7 @@ from diffmorph.core.colour import (
     ColourPath,
     Gaussian,
     TransferSettings,
+    arrays,
     barycentric_map,
     bin_centres,
     colour_histogram,
@@ -29,6 +30,7 @@ from diffmorph.core.colour import (
     gaussian_stats,
     gibbs_logsumexp,
     grid_coordinates,
+    lse,
     map_colours,
     plan_marginals,
     sinkhorn_unbalanced,
@@ -128,8 +130,8 @@ def test_separable_kernel_is_exact_where_the_linear_product_underflows(eps, monk
     h = rng.uniform(-3000, 0, (n, n, n))
     h[rng.random(h.shape) < 0.6] = -np.inf
     calls = []
-    exact = colour._SeparableLSE._exact
-    monkeypatch.setattr(colour._SeparableLSE, "_exact", lambda self, *a: calls.append(1) or exact(self, *a))
+    exact = lse.SeparableLSE._exact
+    monkeypatch.setattr(lse.SeparableLSE, "_exact", lambda self, *a: calls.append(1) or exact(self, *a))
     got = gibbs_logsumexp(h, eps).ravel()
     expected = logsumexp(-dense_cost(n) / eps + h.ravel()[None, :], axis=1)
     assert np.isfinite(got).all()
@@ -140,11 +142,11 @@ def test_separable_kernel_is_exact_where_the_linear_product_underflows(eps, monk
 def test_separable_kernel_with_split_products_for_large_grids():
     # n > 64: each GEMM is split into blocks of kernel columns (OpenBLAS single-thread size)
     n, eps = 66, 1 / 16
-    assert colour._GEMM_ONE_THREAD // (n * n) < n
+    assert lse.GEMM_ONE_THREAD // (n * n) < n
     rng = np.random.default_rng(2)
     h = rng.normal(0, 20, (n, n, n))
     h[rng.random(h.shape) < 0.9] = -np.inf
-    log_k = colour._log_kernel(n, eps)
+    log_k = lse.log_kernel(n, eps)
     expected = h
     for _ in range(3):  # exact log-sum-exp along the leading axis, rotating the axes like the solver
         expected = np.stack([logsumexp(log_k[:, i, None, None] + expected, axis=0) for i in range(n)], axis=-1)
@@ -152,11 +154,11 @@ def test_separable_kernel_with_split_products_for_large_grids():
 
 
 def test_pass_grouping_follows_the_schedule():
-    plans = {eps: colour._SeparableLSE([colour._log_kernel(64, eps)] * 3).plan for eps in eps_schedule()}
+    plans = {eps: lse.SeparableLSE([lse.log_kernel(64, eps)] * 3).plan for eps in eps_schedule()}
     assert plans[1.0] == plans[1 / 128] == [(3, False)]  # one exp and one log per LSE
     assert plans[1 / 256] == [(2, False), (1, False)]
     assert plans[1 / 512] == [(1, False)] * 3
-    assert colour._SeparableLSE([colour._log_kernel(64, 1 / 1024)] * 3).plan == [(1, True)] * 3
+    assert lse.SeparableLSE([lse.log_kernel(64, 1 / 1024)] * 3).plan == [(1, True)] * 3
 
 
 # --- the solver against POT ----------------------------------------------------------------
@@ -457,7 +459,7 @@ def test_colour_path_refuses_negative_refine():
 def test_large_images_are_processed_in_chunks_without_changing_results():
     rng = np.random.default_rng(15)
     image = rng.integers(0, 256, (600, 500, 3), dtype=np.uint8)  # more pixels than one chunk (2^18)
-    assert image.shape[0] * image.shape[1] > colour._CHUNK
+    assert image.shape[0] * image.shape[1] > arrays.CHUNK
     stats = gaussian_stats(image)
     flat = image.reshape(-1, 3) / 255.0
     assert np.allclose(stats.mean, flat.mean(axis=0), rtol=0, atol=1e-14)

@@ -1,4 +1,4 @@
-"""load_image against hostile and unusual inputs: one-line errors, scaled pixels, no library noise.
+"""io.images.read_image against hostile and unusual inputs: one-line errors, scaled pixels, no library noise.
 
 Every input is made here in ``tmp_path`` (Pillow, OpenCV, numpy or raw bytes; a few
 pixels each). Each call goes through :func:`load_quietly`, which fails the test if a
@@ -21,18 +21,18 @@ import pytest
 
 from conftest import Unreadable
 from diffmorph.errors import InputError, display_path
-from diffmorph.io.images import MIN_SIDE, load_image
+from diffmorph.io.images import MIN_SIDE, read_image
 
 # --------------------------------------------------------------------------- helpers
 
 
 def load_quietly(path, capfd, **kwargs):
-    """``load_image(path)``; asserts that no warning escaped and nothing reached stderr."""
+    """``read_image(path)``; asserts that no warning escaped and nothing reached stderr."""
     capfd.readouterr()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            return load_image(path, **kwargs)
+            return read_image(path, **kwargs)
         finally:
             err = capfd.readouterr().err
             assert err == "", f"stderr: {err!r}"
@@ -437,7 +437,7 @@ def test_refused_the_same_with_bytes_and_undecodable_names(tmp_path, capfd):
         pass
     assert refusal(os.fsdecode(name), capfd) == "the file is empty"
     with pytest.raises(InputError) as info:
-        load_image(name)  # bytes
+        read_image(name)  # bytes
     message = str(info.value)
     assert message.startswith("'") and "\\udcff" in message and "\n" not in message
     message.encode("utf-8")

@@ -17,6 +17,9 @@ import pytest
 
 from diffmorph.core import metrics
 from diffmorph.core.colour import Gaussian, bures_geodesic, gaussian_stats, w2_gaussian
+from diffmorph.core.colour.geodesic import GEODESIC_TOL, Geodesic
+from diffmorph.core.meter import PathMeter, measure
+from diffmorph.core.report_layout import W2_FLOOR
 
 
 def import_pot():
@@ -80,14 +83,14 @@ def test_msssim_scales_fit_the_window(side, scales):
 
 def test_identical_frames_have_distance_zero():
     frame = textured()
-    assert metrics.perceptual_distance(frame, frame) == 0.0
+    assert metrics.msssim_distance(frame, frame) == 0.0
     assert metrics.mean_abs_diff(frame, frame) == 0.0
-    result = metrics.measure([frame] * 4)
-    assert result["distance"]["steps"] == [0.0, 0.0, 0.0]
+    result = measure([frame] * 4)
+    assert result["distance"]["distances"] == [0.0, 0.0, 0.0]
     assert result["mad"]["path_length"] == 0.0 and result["mad"]["pdv"] == 0.0
     assert result["distance"]["cv"] is None  # std / mean undefined for a still morph
     colour = result["colour"]
-    assert colour["w2_ends"] < metrics.W2_FLOOR and colour["steps"] == pytest.approx([0, 0, 0], abs=metrics.W2_FLOOR)
+    assert colour["w2_ends"] < W2_FLOOR and colour["distances"] == pytest.approx([0, 0, 0], abs=W2_FLOOR)
     assert colour["path_length_ratio"] is None and colour["max_deviation_ratio"] is None
 
 
@@ -101,17 +104,17 @@ def test_distance_copy_keeps_aspect_and_never_upscales():
 def test_brightness_ramp_has_equal_steps():
     base = textured(top=150)
     frames = [base + np.uint8(7 * k) for k in range(6)]  # no clipping: every pixel moves by 7 per frame
-    result = metrics.measure(frames)
-    assert result["mad"]["steps"] == [7.0] * 5
+    result = measure(frames)
+    assert result["mad"]["distances"] == [7.0] * 5
     assert result["mad"]["pdv"] == 0.0 and result["mad"]["cv"] == 0.0
     assert result["mad"]["path_length"] == 35.0
 
 
 def test_grey_ramp_follows_the_colour_geodesic_in_equal_steps():
     frames = [flat(20 + 30 * k) for k in range(5)]  # colour Gaussians: means on a line, covariance 0
-    colour = metrics.measure(frames)["colour"]
+    colour = measure(frames)["colour"]
     step = math.sqrt(3) * 30 / 255
-    assert colour["steps"] == pytest.approx([step] * 4, rel=1e-9)
+    assert colour["distances"] == pytest.approx([step] * 4, rel=1e-9)
     assert colour["w2_ends"] == pytest.approx(4 * step, rel=1e-9)
     assert colour["path_length_ratio"] == pytest.approx(1.0, abs=1e-9)
     assert colour["max_step_ratio"] == pytest.approx(1.0, abs=1e-9)
@@ -121,7 +124,7 @@ def test_grey_ramp_follows_the_colour_geodesic_in_equal_steps():
 
 def test_w2_steps_match_pot():
     frames = [textured(seed) for seed in range(3)]
-    colour = metrics.measure(frames)["colour"]
+    colour = measure(frames)["colour"]
 
     ot = import_pot()
 
@@ -132,7 +135,7 @@ def test_w2_steps_match_pot():
             fits.append((x.mean(0), np.cov(x.T, bias=True)))
         return float(ot.gaussian.bures_wasserstein_distance(fits[0][0], fits[1][0], fits[0][1], fits[1][1]))
 
-    assert colour["steps"] == pytest.approx([pot_w2(frames[0], frames[1]), pot_w2(frames[1], frames[2])], rel=1e-6)
+    assert colour["distances"] == pytest.approx([pot_w2(frames[0], frames[1]), pot_w2(frames[1], frames[2])], rel=1e-6)
     assert colour["w2_ends"] == pytest.approx(pot_w2(frames[0], frames[2]), rel=1e-6)
 
 
@@ -144,18 +147,18 @@ def random_gaussian(rng) -> Gaussian:
 def test_points_on_the_geodesic_deviate_by_zero():
     rng = np.random.default_rng(3)
     a, b = random_gaussian(rng), random_gaussian(rng)
-    geodesic = metrics.Geodesic(a, b)
+    geodesic = Geodesic(a, b)
     for s in (0.0, 0.13, 0.5, 0.871, 1.0):
         point = bures_geodesic(a, b, s) if s < 1 else b
         distance, found = geodesic.distance(point)
-        assert distance <= metrics.GEODESIC_TOL * geodesic.length  # the refinement stops at |ds| < 1e-5
-        assert found == pytest.approx(s, abs=2 * metrics.GEODESIC_TOL)
+        assert distance <= GEODESIC_TOL * geodesic.length  # the refinement stops at |ds| < 1e-5
+        assert found == pytest.approx(s, abs=2 * GEODESIC_TOL)
 
 
 def test_distance_to_the_geodesic_is_the_minimum_over_s():
     rng = np.random.default_rng(4)
     a, b, off = random_gaussian(rng), random_gaussian(rng), random_gaussian(rng)
-    distance, found = metrics.Geodesic(a, b).distance(off)
+    distance, found = Geodesic(a, b).distance(off)
     grid = np.linspace(0, 1, 2001)
     brute = [w2_gaussian(off, bures_geodesic(a, b, s)) for s in grid]
     assert distance <= min(brute) + 1e-12  # never worse than a fine grid...
@@ -171,7 +174,7 @@ def test_sharpness_of_a_checkerboard():
 def test_middle_frame_for_even_and_odd_counts_and_its_measures():
     frames = [checkerboard(), flat(60), flat(90), checkerboard()]  # even: the middle is frame 1
     for count in (4, None):
-        meter = metrics.PathMeter(count)
+        meter = PathMeter(count)
         for frame in frames:
             meter.add(frame)
         result = meter.result(truth=flat(60))
@@ -185,14 +188,14 @@ def test_middle_frame_for_even_and_odd_counts_and_its_measures():
         }
         assert result["sharpness"]["middle_ratio"] == 0.0
         assert result["sharpness"]["reference_of"] == "end frames"
-    assert metrics.measure(frames[:3])["middle_index"] == 1  # odd: the exact middle
+    assert measure(frames[:3])["middle_index"] == 1  # odd: the exact middle
 
 
 def test_endpoints_against_the_inputs():
     source, target = textured(0), textured(1)
     noisy = source.copy()
     noisy[0, 0, 0] += 10
-    result = metrics.measure([source, textured(2), target], source=noisy, target=target)
+    result = measure([source, textured(2), target], source=noisy, target=target)
     assert result["endpoints"]["target"]["exact"] is True and result["endpoints"]["target"]["psnr"] is None
     entry = result["endpoints"]["source"]
     assert entry["exact"] is False and entry["max_abs_diff"] == 10
@@ -202,12 +205,12 @@ def test_endpoints_against_the_inputs():
 
 def test_result_is_strict_json_with_one_number_per_step():
     frames = [textured(seed) for seed in range(5)]
-    result = metrics.measure(frames, source=frames[0], target=frames[-1], truth=frames[2])
+    result = measure(frames, source=frames[0], target=frames[-1], truth=frames[2])
     loaded = json.loads(json.dumps(result, allow_nan=False))
     assert loaded["frames"] == 5 and loaded["size"] == [SIDE, SIDE + 8]
-    assert len(loaded["distance"]["steps"]) == len(loaded["mad"]["steps"]) == 4
+    assert len(loaded["distance"]["distances"]) == len(loaded["mad"]["distances"]) == 4
     assert len(loaded["colour"]["deviation"]) == len(loaded["sharpness"]["frames"]) == 5
-    d = np.array(loaded["distance"]["steps"])
+    d = np.array(loaded["distance"]["distances"])
     assert loaded["distance"]["pdv"] == pytest.approx(d.var()) and loaded["distance"]["cv"] == pytest.approx(
         d.std() / d.mean()
     )
@@ -222,7 +225,7 @@ def test_colour_stats_subsample_large_frames():
 
 
 def test_meter_refuses_bad_frames():
-    meter = metrics.PathMeter()
+    meter = PathMeter()
     meter.add(textured())
     with pytest.raises(ValueError, match="first frame"):
         meter.add(flat(0))
@@ -233,7 +236,7 @@ def test_meter_refuses_bad_frames():
     meter.add(textured(1))
     with pytest.raises(ValueError, match="truth"):
         meter.result(truth=flat(0))
-    far = metrics.PathMeter(9)  # the frame kept for the middle (4) never came
+    far = PathMeter(9)  # the frame kept for the middle (4) never came
     far.add(textured())
     far.add(textured())
     assert far.result()["middle_index"] == 0
@@ -242,7 +245,7 @@ def test_meter_refuses_bad_frames():
 
 
 def test_a_wrong_count_compares_the_kept_frame():
-    meter = metrics.PathMeter(3)  # keeps frame 1
+    meter = PathMeter(3)  # keeps frame 1
     frames = [flat(10), flat(40), flat(70), flat(100)]
     for frame in frames:
         meter.add(frame)
@@ -251,7 +254,7 @@ def test_a_wrong_count_compares_the_kept_frame():
 
 
 def test_close_ends_the_background_thread():
-    meter = metrics.PathMeter()
+    meter = PathMeter()
     for seed in range(3):
         meter.add(textured(seed))
     meter.close()

@@ -85,7 +85,7 @@ def test_default_layout(a_out):
 def test_maps_npz_contents(a_out):
     from diffmorph import __version__
     from diffmorph.io import mapsfile
-    from diffmorph.io.images import load_image, pixels_digest
+    from diffmorph.io.images import pixels_digest, read_image
 
     saved = mapsfile.load_maps(a_out / "morph" / "maps.npz")
     meta, low = saved.meta, saved.maps_low
@@ -95,8 +95,8 @@ def test_maps_npz_contents(a_out):
     assert (meta["size"], meta["seed"], meta["train_steps"], meta["steps_done"]) == (SMALL_SIZE, 0, 12, 12)
     assert (meta["add_scale"], meta["mult_scale"], meta["warp_scale"]) == (0.4, 0.4, 0.05)
     assert (meta["add_first"], meta["map_size"], meta["mult_floor"]) == (False, 96, 0.1)
-    assert meta["source_sha256"] == pixels_digest(load_image(TOY_A).pixels)
-    assert meta["target_sha256"] == pixels_digest(load_image(TOY_B).pixels)
+    assert meta["source_sha256"] == pixels_digest(read_image(TOY_A).pixels)
+    assert meta["target_sha256"] == pixels_digest(read_image(TOY_B).pixels)
     assert meta["source_sha256"] != meta["target_sha256"]
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from diffmorph.core import pacing
-from diffmorph.core.render import linear_alphas
+from diffmorph.core.pacing import linear_alphas
 
 
 class Frame(NamedTuple):
@@ -105,10 +105,10 @@ def test_msssim_distance_is_a_square_root():
     alphas, distances = pacing.measure_path(renderer, dense=3, distance="msssim")
     assert alphas == [0, 1 / 3, 2 / 3, 1.0] and len(distances) == 3
     assert all(d > 0 for d in distances)
-    from diffmorph.core.metrics import perceptual_distance
+    from diffmorph.core.metrics import msssim_distance
 
     frames = [renderer.render(0, a).image for a in alphas[:2]]
-    assert distances[0] == pytest.approx(math.sqrt(perceptual_distance(*frames)), rel=1e-6)
+    assert distances[0] == pytest.approx(math.sqrt(msssim_distance(*frames)), rel=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -12,12 +12,12 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from diffmorph.config import MorphConfig  # noqa: E402
+from diffmorph.core.pacing import linear_alphas  # noqa: E402
 from diffmorph.core.render import (  # noqa: E402
     Frame,
     FrameRenderer,
     SnapshotRenderer,
     StripBuilder,
-    linear_alphas,
     maps_image,
     resize_maps_rows,
     strip_indices,
@@ -312,7 +312,7 @@ def test_bicubic_warp_hand_checked_half_pixel_shift():
     """An impulse moved half a pixel right: Keys' cubic weights (a = -0.75) at distance 0.5
     are 0.59375, at 1.5 they are -0.09375 (W(0.5) = 1.25/8 - 2.25/4 + 1; W(1.5) = a(1.5^3
     - 5 * 1.5^2 + 8 * 1.5 - 4))."""
-    from diffmorph.core.render import bicubic_warp_rows
+    from diffmorph.core.warp import bicubic_warp_rows
 
     image = np.zeros((1, 4, 9, 3), np.float32)
     image[0, :, 4] = 0.8
@@ -329,8 +329,7 @@ def test_bicubic_warp_hand_checked_half_pixel_shift():
 def test_bicubic_warp_integer_shift_band_and_clamp():
     """Whole-pixel flows copy pixels exactly (border samples clamped), a band's rows are the
     full warp's rows, and values are clipped to [-1, 1]."""
-    from diffmorph.core.render import bicubic_warp_rows
-    from diffmorph.core.warp import dense_image_warp
+    from diffmorph.core.warp import bicubic_warp_rows, dense_image_warp
 
     rng = np.random.default_rng(1)
     image = rng.uniform(-1, 1, (1, 10, 12, 3)).astype(np.float32)

@@ -76,10 +76,10 @@ def test_report_on_a_folder_is_exact(tmp_path):
     )
     loaded = assert_written(tmp_path / "out", result)
     assert loaded["input"]["kind"] == "folder" and loaded["frames"] == FRAMES and loaded["size"] == [HEIGHT, WIDTH]
-    assert loaded["mad"]["steps"] == [STEP] * (FRAMES - 1) and loaded["mad"]["cv"] == 0.0
+    assert loaded["mad"]["distances"] == [STEP] * (FRAMES - 1) and loaded["mad"]["cv"] == 0.0
     assert loaded["endpoints"]["source"]["exact"] and loaded["endpoints"]["target"]["exact"]
     assert loaded["truth"]["exact"] and loaded["truth"]["frame"] == 2 and loaded["middle_index"] == 2
-    assert len(loaded["distance"]["steps"]) == FRAMES - 1 and loaded["distance"]["scales"] == 2
+    assert len(loaded["distance"]["distances"]) == FRAMES - 1 and loaded["distance"]["scales"] == 2
     assert calls == [("start", "measure", FRAMES), *[(i, FRAMES) for i in range(1, FRAMES + 1)], ("end",)]
     table = format_table(result)
     assert "frames          5 (48x32), middle frame 2" in table and "source exact; target exact" in table
@@ -92,7 +92,7 @@ def test_report_on_an_mp4(tmp_path):
     loaded = assert_written(tmp_path / "out", result)
     assert loaded["input"] == {"path": str(video), "kind": "video"}
     assert loaded["frames"] == FRAMES and loaded["size"] == [HEIGHT, WIDTH]
-    assert loaded["mad"]["steps"] == pytest.approx([STEP] * (FRAMES - 1), abs=1.5)  # H.264 is lossy
+    assert loaded["mad"]["distances"] == pytest.approx([STEP] * (FRAMES - 1), abs=1.5)  # H.264 is lossy
     assert loaded["endpoints"]["source"]["psnr"] > 35 and loaded["endpoints"]["target"]["psnr"] > 35
 
 
@@ -101,7 +101,7 @@ def test_report_on_a_gif(tmp_path):
     result = report(write_gif(tmp_path / "morph.gif", frames), out_dir=tmp_path / "out")
     loaded = assert_written(tmp_path / "out", result)
     assert loaded["input"]["kind"] == "gif" and loaded["frames"] == FRAMES and loaded["size"] == [HEIGHT, WIDTH]
-    assert loaded["mad"]["steps"] == pytest.approx([STEP] * (FRAMES - 1), abs=2.0)  # 256-colour palettes
+    assert loaded["mad"]["distances"] == pytest.approx([STEP] * (FRAMES - 1), abs=2.0)  # 256-colour palettes
     assert loaded["endpoints"]["source"] is None and loaded["truth"] is None
 
 

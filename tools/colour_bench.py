@@ -87,11 +87,11 @@ def machine_info() -> dict:
 
 def histograms(args):
     from diffmorph.core.colour import colour_histogram
-    from diffmorph.io.images import load_image
+    from diffmorph.io.images import read_image
 
     return (
-        colour_histogram(load_image(args.palette).pixels, args.bins),
-        colour_histogram(load_image(args.image).pixels, args.bins),
+        colour_histogram(read_image(args.palette).pixels, args.bins),
+        colour_histogram(read_image(args.image).pixels, args.bins),
     )
 
 
@@ -135,12 +135,13 @@ def run_tf(args, jit: bool) -> dict:
 
     import_s = time.perf_counter() - start
     from diffmorph.core import colour
+    from diffmorph.core.colour import lse, uot
 
     n = args.bins
     p, q = histograms(args)
     x = colour.grid_coordinates(n)
     sq = tf.constant((x[:, None] - x[None, :]) ** 2)
-    floor = tf.constant(colour._FLOOR, tf.float64)
+    floor = tf.constant(lse.FLOOR, tf.float64)
 
     def lse(h, kernel, plan):
         flat = tf.reshape(h, [-1])
@@ -167,8 +168,8 @@ def run_tf(args, jit: bool) -> dict:
         _, f_eps, g_eps = tf.while_loop(lambda i, *_: i < iters, body, (tf.constant(0), f_eps, g_eps))
         return f_eps, g_eps
 
-    log_p = tf.constant(colour._log_or_minus_inf(p))
-    log_q = tf.constant(colour._log_or_minus_inf(q))
+    log_p = tf.constant(uot.log_or_minus_inf(p))
+    log_q = tf.constant(uot.log_or_minus_inf(q))
     lam = colour.DEFAULT_LAMBDA
 
     def solve():
@@ -177,7 +178,7 @@ def run_tf(args, jit: bool) -> dict:
             if previous is not None:
                 f_eps, g_eps = f_eps * (previous / eps), g_eps * (previous / eps)
             previous = eps
-            plan = tuple(colour._SeparableLSE([colour._log_kernel(n, eps)] * 3).plan)
+            plan = tuple(lse.SeparableLSE([lse.log_kernel(n, eps)] * 3).plan)
             assert not any(checked for _, checked in plan), "the TF version has no exact fallback"
             f_eps, g_eps = stage(
                 f_eps,

@@ -66,12 +66,12 @@ def synthetic_pair(size: int = 256) -> tuple[np.ndarray, np.ndarray]:
 
 def load_pair(name: str) -> tuple[np.ndarray, np.ndarray]:
     """uint8 (H, W, 3) source and target of a named pair."""
-    from diffmorph.io.images import load_image
+    from diffmorph.io.images import read_image
 
     if name == "shapes":
         return synthetic_pair()
     files = {"photo": ("astronaut.jpg", "cat.jpg"), "toy": ("toy_a.png", "toy_b.png")}[name]
-    return tuple(load_image(REPO / "images" / f).pixels for f in files)
+    return tuple(read_image(REPO / "images" / f).pixels for f in files)
 
 
 def maps_for(name: str, pair, steps: int, cache: pathlib.Path) -> np.ndarray:
@@ -108,7 +108,7 @@ def render_all(renderer, alphas):
 
 
 def bench_pair(name: str, args, config) -> dict:
-    from diffmorph.core import metrics, pacing
+    from diffmorph.core import meter, pacing
     from diffmorph.core.render import FrameRenderer
 
     source, target = load_pair(name)
@@ -128,7 +128,7 @@ def bench_pair(name: str, args, config) -> dict:
     rows, middles = {}, {}
     for label, alphas in schedules.items():
         frames = render_all(full, alphas)
-        result = metrics.measure(frames, source, target)
+        result = meter.measure(frames, source, target)
         d, mad = result["distance"], result["mad"]
         exact = (
             alphas[0] == 0.0

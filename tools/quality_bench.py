@@ -335,8 +335,8 @@ def remap_middle(a: np.ndarray, b: np.ndarray, maps_low: np.ndarray, config: Mor
 def morph(a, b, config: MorphConfig):
     """Optimise and render; returns (frames, middle frame, wall seconds, CPU seconds, maps_low)."""
     from diffmorph.core.optimise import Trainer, optimise
-    from diffmorph.core.pacing import alphas_for
-    from diffmorph.core.render import FrameRenderer, linear_alphas, to_working
+    from diffmorph.core.pacing import alphas_for, linear_alphas
+    from diffmorph.core.render import FrameRenderer, to_working
 
     start, cpu = time.perf_counter(), cpu_seconds()
     trainer = Trainer(to_working(a, config.size), to_working(b, config.size), config)

@@ -2,7 +2,7 @@
 
 The one path from files to the output for ``diffmorph colour-transfer`` (and the API):
 check every setting and the output's format first, read both images
-(:func:`diffmorph.io.images.load_image`: any format Pillow reads, as uint8 RGB), run
+(:func:`diffmorph.io.images.read_image`: any format Pillow reads, as uint8 RGB), run
 :func:`diffmorph.core.colour.colour_transfer`, write the result atomically
 (:func:`diffmorph.io.files.save_image`). Nothing is written on any error. No
 TensorFlow: the solver is numpy.
@@ -20,7 +20,7 @@ from pathlib import Path
 from ..core.colour import TransferSettings, colour_transfer, gaussian_stats, w2_gaussian
 from ..errors import InputError, OutputError
 from ..io.files import save_image
-from ..io.images import load_image
+from ..io.images import read_image
 from .progress import SILENT, Progress
 
 
@@ -59,7 +59,7 @@ def transfer_file(
     """Recolour the image at ``image_path`` towards the colours of ``palette_path``; write ``out_path``.
 
     Args:
-      image_path, palette_path: image files (what :func:`~diffmorph.io.images.load_image`
+      image_path, palette_path: image files (what :func:`~diffmorph.io.images.read_image`
         reads; at least 2 x 2 pixels).
       out_path: the output; its extension picks the format (.png, .jpg, ...).
       settings: the method and solver settings (:class:`~diffmorph.core.colour.TransferSettings`).
@@ -78,8 +78,8 @@ def transfer_file(
     """
     start = time.perf_counter()
     path = check_output_path(out_path)
-    image = load_image(image_path).pixels
-    palette = load_image(palette_path).pixels
+    image = read_image(image_path).pixels
+    palette = read_image(palette_path).pixels
 
     def solver_progress(done: int, total: int) -> None:
         progress.check_cancelled()

@@ -1,6 +1,6 @@
 """Inputs of a morph: images from files or arrays, matched to one size.
 
-Every image becomes uint8 ``(H, W, 3)`` RGB (see :func:`diffmorph.io.images.load_image`
+Every image becomes uint8 ``(H, W, 3)`` RGB (see :func:`diffmorph.io.images.read_image`
 for what files are read and how). A pair's target, and every image of a sequence
 after the first, is resized with ``INTER_AREA`` to the first image's size (one video
 has one size), with a notice.
@@ -40,11 +40,11 @@ def as_pixels(image, name: str = "image", progress: Progress = SILENT) -> np.nda
       progress: receives the loader's notices.
 
     Raises:
-      InputError: an unusable file (see :func:`~diffmorph.io.images.load_image`) or array.
+      InputError: an unusable file (see :func:`~diffmorph.io.images.read_image`) or array.
     """
     if isinstance(image, np.ndarray):
         return _array_pixels(image, name)
-    loaded = image_files.load_image(image)
+    loaded = image_files.read_image(image)
     for text in loaded.notices:
         progress.notice(text)
     return loaded.pixels
@@ -127,7 +127,7 @@ def load_pair(source, target, progress: Progress = SILENT) -> Pair:
 
 def load_image(path, progress: Progress = SILENT) -> np.ndarray:
     """An image file as uint8 ``(H, W, 3)`` RGB (any format Pillow reads; see
-    :func:`diffmorph.io.images.load_image` for modes, transparency and limits).
+    :func:`diffmorph.io.images.read_image` for modes, transparency and limits).
 
     Raises:
       InputError: the file cannot be used, with a one-line reason.

@@ -274,7 +274,7 @@ def stage_report(outputs: OutputSet, measurement, files, source, target, measure
     """Stage ``report.json`` and ``report.png`` (``files``) of the frames ``measurement`` saw."""
     from ..io.files import write_bytes
 
-    result = measurement.result(source, target, input={"path": str(measured), "kind": "rendered frames"})
+    result = measurement.result(source, target, origin={"path": str(measured), "kind": "rendered frames"})
     contents = measurement.contents(result, files)
     for path in files:
         write_bytes(outputs.stage(path), contents[path])

@@ -1,13 +1,14 @@
 """A morph's report: weight-free measures of its frames, as a dict, ``report.json`` and ``report.png``.
 
-``report(INPUT)`` reads the frames (:func:`diffmorph.io.readers.read_frames`: a video,
+``report(FRAMES)`` reads the frames (:func:`diffmorph.io.readers.read_frames`: a video,
 a GIF, a folder of frames or a morph output folder), streams them through
-:class:`diffmorph.core.metrics.PathMeter` (the frames are never all held) and returns
+:class:`diffmorph.core.meter.PathMeter` (the frames are never all held) and returns
 its result, with what was read. With ``out_dir`` it also writes ``report.json`` (the
-dict) and ``report.png`` (distance per step and cumulative path, colour-path deviation
-per frame, a strip of frames); both are made in memory, staged under temporary names
+dict) and ``report.png`` (distances between neighbouring frames and cumulative path,
+colour-path deviation per frame, a strip of frames); both are made in memory, staged under temporary names
 and published together (:class:`diffmorph.io.outputs.OutputSet`), so on any error
-nothing is written. :func:`format_table` is the short text the command line prints.
+nothing is written. :func:`format_table` is the short text the command line prints;
+:func:`read_report` reads a ``report.json`` back (this version's or an older one's).
 
 The measures are self-consistent, weight-free numbers, not LPIPS or FID (see
 :mod:`diffmorph.core.metrics`).
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.report_layout import upgrade
 from ..errors import InputError, display_path
 from .progress import SILENT, Progress
 
@@ -37,9 +39,9 @@ def _reference(image, name: str) -> np.ndarray | None:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise InputError(f"the {name} image must be uint8 (H, W, 3) RGB; got {image.dtype} {image.shape}")
         return image
-    from ..io.images import load_image
+    from ..io.images import read_image
 
-    return load_image(image).pixels
+    return read_image(image).pixels
 
 
 class _Thumbnails:
@@ -104,11 +106,11 @@ def default_report_folder(input) -> Path:
     return path.parent
 
 
-def report(input, source=None, target=None, truth=None, out_dir=None, progress: Progress = SILENT) -> dict:
+def report(frames, source=None, target=None, truth=None, out_dir=None, progress: Progress = SILENT) -> dict:
     """Measure a morph's frames; optionally write ``report.json`` and ``report.png``.
 
     Args:
-      input: a video, a GIF, a folder of frames, or a morph output folder (``morph/``
+      frames: a video, a GIF, a folder of frames, or a morph output folder (``morph/``
         or its parent), see :mod:`diffmorph.io.readers`.
       source, target: the morph's inputs (paths, or uint8 ``(H, W, 3)`` RGB arrays) of
         the frames' size, or None; the end frames are compared with them.
@@ -120,7 +122,7 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress: 
         phase (frames; its total is None when the input does not say how many), and can cancel.
 
     Returns:
-      :meth:`diffmorph.core.metrics.PathMeter.result` plus ``"diffmorph"`` (the
+      :meth:`diffmorph.core.meter.PathMeter.result` plus ``"diffmorph"`` (the
       version), ``"input"`` (the path read and its kind) and ``"files"`` (the paths
       written, empty without ``out_dir``).
 
@@ -134,21 +136,21 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress: 
     from ..io.readers import read_frames
     from .runtime import import_tensorflow_quietly
 
-    reader = read_frames(input)  # a bad input is refused before TensorFlow loads
+    reader = read_frames(frames)  # a bad input is refused before TensorFlow loads
     import_tensorflow_quietly()
     measurement = None
     try:
         images = {
             name: _reference(image, name) for name, image in (("source", source), ("target", target), ("truth", truth))
         }
-        frames = iter(reader)
-        first = next(frames)  # raises InputError for a stream without frames
+        stream = iter(reader)
+        first = next(stream)  # raises InputError for a stream without frames
         height, width = first.shape[:2]
         for name, image in images.items():
             if image is not None and image.shape[:2] != (height, width):
                 raise InputError(
                     f"the {name} image is {image.shape[1]}x{image.shape[0]} but the frames of "
-                    f"{display_path(input)} are {width}x{height}"
+                    f"{display_path(frames)} are {width}x{height}"
                 )
         measurement = Measurement(reader.count)
         frame = first
@@ -157,7 +159,7 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress: 
                 progress.check_cancelled()
                 measurement.add(frame)
                 progress.update(measurement.count)
-                frame = next(frames, None)
+                frame = next(stream, None)
     except BaseException:
         if measurement is not None:
             measurement.close()  # ends its background thread
@@ -165,16 +167,16 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress: 
     finally:
         reader.close()
     try:
-        result = measurement.result(**images, input={"path": str(reader.path), "kind": reader.kind})
+        result = measurement.result(**images, origin={"path": str(reader.path), "kind": reader.kind})
     except ValueError as exc:  # fewer frames than counted, and the like
-        raise InputError(f"{display_path(input)}: {exc}") from None
+        raise InputError(f"{display_path(frames)}: {exc}") from None
     if out_dir is not None:
         result["files"] = _publish(Path(out_dir), measurement, result)
     return result
 
 
 class Measurement:
-    """Measures frames as they stream by: the :class:`~diffmorph.core.metrics.PathMeter`
+    """Measures frames as they stream by: the :class:`~diffmorph.core.meter.PathMeter`
     and the thumbnails of ``report.png``. The pipeline feeds it the frames it renders
     (``report=True``); :func:`report` the frames it reads.
 
@@ -183,7 +185,7 @@ class Measurement:
     """
 
     def __init__(self, count: int | None = None):
-        from ..core.metrics import PathMeter
+        from ..core.meter import PathMeter
 
         self.meter = PathMeter(count)
         self.thumbs = _Thumbnails(count)
@@ -199,15 +201,16 @@ class Measurement:
         """Stop measuring (ends the meter's background thread)."""
         self.meter.close()
 
-    def result(self, source=None, target=None, truth=None, input=None) -> dict:
-        """The measures (:meth:`~diffmorph.core.metrics.PathMeter.result`) with the version and ``input``.
+    def result(self, source=None, target=None, truth=None, origin=None) -> dict:
+        """The measures (:meth:`~diffmorph.core.meter.PathMeter.result`) with the version, and
+        ``origin`` (``{"path", "kind"}``: what the frames were read from) as ``"input"``.
 
         Raises:
           ValueError: too few frames.
         """
         from ..version import __version__
 
-        return {"diffmorph": __version__, "input": input, **self.meter.result(source, target, truth), "files": []}
+        return {"diffmorph": __version__, "input": origin, **self.meter.result(source, target, truth), "files": []}
 
     def contents(self, result: dict, files) -> dict:
         """``{json path: bytes, png path: bytes}`` for ``files`` = (the JSON's path, the PNG's path),
@@ -234,7 +237,7 @@ def _publish(folder: Path, measurement: Measurement, result: dict) -> list[str]:
 
 
 def figure_png(result: dict, strip) -> bytes:
-    """``report.png`` as PNG bytes: step distances and cumulative path, colour deviation, a strip.
+    """``report.png`` as PNG bytes: neighbour distances and cumulative path, colour deviation, a strip.
 
     Drawn with matplotlib's Agg canvas on its own :class:`~matplotlib.figure.Figure`
     (no pyplot, no global backend change).
@@ -245,24 +248,25 @@ def figure_png(result: dict, strip) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    result = upgrade(result)
     n = result["frames"]
-    steps = np.arange(1, n)
-    d, mad = np.array(result["distance"]["steps"]), np.array(result["mad"]["steps"])
-    figure = Figure(figsize=(11, 9.5), dpi=90)  # fixed margins: a constrained layout costs ~0.3 s
+    pairs = np.arange(1, n)
+    d, mad = np.array(result["distance"]["distances"]), np.array(result["mad"]["distances"])
+    figure = Figure(figsize=(11, 9.5), dpi=90)  # fixed margins: a constrained layout costs more than the drawing
     grid = figure.add_gridspec(
         3, 2, height_ratios=[1, 1, 0.8], left=0.08, right=0.92, bottom=0.02, top=0.96, wspace=0.38, hspace=0.38
     )
 
     ax = figure.add_subplot(grid[0, 0])
-    ax.plot(steps, d, color="tab:blue", label="1 - MS-SSIM")
+    ax.plot(pairs, d, color="tab:blue", label="1 - MS-SSIM")
     ax.axhline(d.mean(), color="tab:blue", linestyle=":", linewidth=1, label="even steps")
-    ax.set_xlabel("step i (frames i-1, i)")
+    ax.set_xlabel("i (frames i-1 and i)")
     ax.set_ylabel("1 - MS-SSIM", color="tab:blue")
     twin = ax.twinx()
-    twin.plot(steps, mad, color="tab:orange", label="MAD")
+    twin.plot(pairs, mad, color="tab:orange", label="MAD")
     twin.set_ylabel("mean abs. difference (levels)", color="tab:orange")
     cv = result["distance"]["cv"]
-    ax.set_title("distance per step" + ("" if cv is None else f" (std/mean {cv:.3f})"))
+    ax.set_title("distance between neighbouring frames" + ("" if cv is None else f" (std/mean {cv:.3f})"))
 
     ax = figure.add_subplot(grid[0, 1])
     frames = np.arange(n)
@@ -311,6 +315,22 @@ def figure_png(result: dict, strip) -> bytes:
     return buffer.getvalue()
 
 
+def read_report(path) -> dict:
+    """A ``report.json`` read back, with today's key names (:func:`~diffmorph.core.report_layout.upgrade`:
+    an older report's ``"steps"`` come back as ``"distances"``).
+
+    Raises:
+      InputError: the file cannot be read or is not a report (one line).
+    """
+    try:
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{display_path(str(path))}: cannot be read as a report ({exc})") from None
+    if not isinstance(result, dict) or not all(isinstance(result.get(k), dict) for k in ("distance", "mad", "colour")):
+        raise InputError(f"{display_path(str(path))}: not a diffmorph report (no distance, mad and colour entries)")
+    return upgrade(result)
+
+
 def _number(x, spec: str = ".4g") -> str:
     return "n/a" if x is None else format(x, spec)
 
@@ -329,7 +349,7 @@ def format_table(result: dict) -> str:
     height, width = result["size"]
     rows = [
         f"frames          {result['frames']} ({width}x{height}), middle frame {result['middle_index']}",
-        f"{'step distance':<16}{'1 - MS-SSIM':>14}{'MAD (levels)':>14}",
+        f"{'frame to frame':<16}{'1 - MS-SSIM':>14}{'MAD (levels)':>14}",
         *(
             f"  {label:<14}{_number(d[key]):>14}{_number(mad[key]):>14}"
             for label, key in (

@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..io.stderr import captured_stderr
+
 CACHE_ENV = "DIFFMORPH_CACHE_DIR"  # the cache folder; empty: no persistent cache
 XLA_CACHE_FLAG = "--tf_xla_persistent_cache_directory"
 
@@ -58,16 +60,8 @@ def import_tensorflow_quietly() -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _enable_xla_cache()
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
+    with captured_stderr(keep=False):
         import tensorflow as tf
 
         tf.get_logger().setLevel("ERROR")
         tf.constant(0.0).numpy()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)

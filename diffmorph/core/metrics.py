@@ -20,7 +20,8 @@ Measures (formula, source):
   paper's parameters: 11 x 11 Gaussian window, sigma 1.5, K1 = 0.01, K2 = 0.03,
   dynamic range 255, per channel then averaged over R, G, B. Images smaller than 11
   pixels use a window of their smaller side.
-* Perceptual step distance ``d_i = 1 - MS-SSIM(f_{i-1}, f_i)`` in [0, 1]: Wang,
+* Distance between neighbours ``d_i = 1 - MS-SSIM(f_{i-1}, f_i)`` in [0, 1]
+  (:func:`msssim_distance`; not a perceptual distance in the LPIPS sense): Wang,
   Simoncelli, Bovik, *Multi-scale structural similarity for image quality assessment*,
   Asilomar 2003 (https://doi.org/10.1109/ACSSC.2003.1292216), by
   ``tf.image.ssim_multiscale`` (its ``cs`` and SSIM terms are clipped at 0 before the
@@ -28,8 +29,7 @@ Measures (formula, source):
   that the long side is at most :data:`DISTANCE_SIDE` = 256 pixels: the numbers do not
   depend on the output resolution (LPIPS-style measures are also taken near that size),
   they match the pacing pass's option ``distance="msssim"`` (rendered at that size), and
-  the steps of a 100-frame 1024 x 1024 morph take about a second (at full size about
-  0.3 s each on a 2-core machine, 30 s for the 99 steps).
+  the cost per step no longer grows with the frame size (README, "Measuring a morph").
   Each MS-SSIM scale halves the image and needs a side of at least the
   11-pixel window, so it uses the largest ``k <= 5`` scales that fit (five from 161
   pixels on the short side, four from 81, three from 41, two from 21, else one) with
@@ -56,11 +56,11 @@ Measures (formula, source):
 
   - deviation of frame ``i``: ``dev_i = min_{s in [0, 1]} W2(G_i, gamma(s))``, the W2
     distance from the frame's Gaussian to the geodesic *curve* (no alpha needed, so it
-    works for any tool's frames); computed on a grid of :data:`GEODESIC_GRID` + 1
+    works for any tool's frames); computed on a grid of :data:`~diffmorph.core.colour.geodesic.GEODESIC_GRID` + 1
     values of ``s``, then refined by golden-section search around every grid local
     minimum to ``|ds| < 1e-5`` (a W2 error below ``1e-5 W``). ``s_i``, the minimiser, is where the frame's colours
     are along the geodesic. Reported: ``max_i dev_i / W``;
-  - ratios to ``W`` (or to the mean step) are None when it is below :data:`W2_FLOOR`
+  - ratios to ``W`` (or to the mean step) are None when it is below :data:`~diffmorph.core.report_layout.W2_FLOOR`
     (1e-6: identical colour fits give about 1e-8 from rounding);
   - the geodesic's Bures map regularises ``C_0`` by a small ridge
     (:data:`diffmorph.core.colour.RIDGE`), so ``bures_geodesic(G_0, G_{n-1}, 1)`` misses
@@ -79,35 +79,29 @@ ImageNet, whose weights are not used here. These measures are weight-free, so th
 values are self-consistent (comparable between morphs measured here) but not comparable
 with published LPIPS or FID figures, and they are never called by those names.
 
-Streaming: :class:`PathMeter` takes frames one at a time and keeps only the previous
-frame, the first, the middle, per-frame numbers and the small copies waiting for
-``d_i``, which a background thread computes (TensorFlow runs outside the interpreter
-lock, so the distances overlap the decoding and the other measures).
+The streaming meter that applies these to a morph frame by frame is
+:mod:`diffmorph.core.meter`; the layout of its result (``report.json``) is
+:mod:`diffmorph.core.report_layout`; the distance to the colour geodesic is
+:mod:`diffmorph.core.colour.geodesic`.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections import deque
 
 import cv2
 import numpy as np
 
-from .colour import Gaussian, bures_geodesic, gaussian_stats, w2_gaussian
+from .colour import Gaussian, gaussian_stats
 
 PEAK = 255.0  # PSNR and SSIM dynamic range of uint8 frames
 SSIM_WINDOW = 11  # Gaussian window size (Wang et al. 2004)
 SSIM_SIGMA = 1.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, finest to coarsest
-DISTANCE_SIDE = 256  # long side (pixels) of the copies the perceptual distance is computed on
+DISTANCE_SIDE = 256  # long side (pixels) of the copies 1 - MS-SSIM is computed on
 COLOUR_PIXELS = 256 * 256  # colour statistics use at most about this many pixels per frame
-GEODESIC_GRID = 16  # intervals of the s grid before refinement
-GEODESIC_TOL = 1e-5  # refinement stops when the bracket in s is this small
-GOLDEN = (math.sqrt(5) - 1) / 2
-QUEUED_PAIRS = 32  # frame pairs waiting for MS-SSIM at most (small copies: ~6 MB at 256 px)
-W2_FLOOR = 1e-6  # W2 below this is rounding (identical fits give ~1e-8): ratios to it are undefined
 
 
 def check_frame(frame, name: str = "frame") -> np.ndarray:
@@ -228,7 +222,7 @@ def power_factors(scales: int) -> tuple[float, ...]:
 
 
 def distance_copy(frame, side: int = DISTANCE_SIDE) -> np.ndarray:
-    """The copy of a frame the perceptual distance uses: long side at most ``side``.
+    """The copy of a frame :func:`msssim_distance` uses: long side at most ``side``.
 
     Downscaled with ``cv2.INTER_AREA`` (aspect ratio kept, sides rounded, at least 1);
     frames already small enough are returned as they are (never upscaled).
@@ -263,7 +257,7 @@ def msssim(a, b) -> float:
     return float(program(a[None].astype(np.float32), b[None].astype(np.float32)))
 
 
-def perceptual_distance(a, b, side: int = DISTANCE_SIDE) -> float:
+def msssim_distance(a, b, side: int = DISTANCE_SIDE) -> float:
     """``1 - MS-SSIM`` of the two frames' :func:`distance_copy` (the module's ``d_i``).
 
     Returns:
@@ -297,7 +291,7 @@ def colour_stats(frame, max_pixels: int = COLOUR_PIXELS) -> Gaussian:
 
 
 def pace_stats(distances) -> dict:
-    """Path length and evenness of step distances ``d_i``.
+    """Path length and evenness of the distances ``d_i`` between neighbouring frames.
 
     Returns:
       ``{"path_length": sum d_i, "pdv": Var(d_i) (population), "cv": std / mean,
@@ -316,70 +310,12 @@ def pace_stats(distances) -> dict:
     }
 
 
-def _golden(f, lo: float, hi: float, tol: float) -> tuple[float, float]:
-    """Minimise ``f`` on ``[lo, hi]`` by golden-section search; returns ``(f(s), s)``."""
-    x1, x2 = hi - GOLDEN * (hi - lo), lo + GOLDEN * (hi - lo)
-    f1, f2 = f(x1), f(x2)
-    while hi - lo > tol:
-        if f1 <= f2:
-            hi, x2, f2 = x2, x1, f1
-            x1 = hi - GOLDEN * (hi - lo)
-            f1 = f(x1)
-        else:
-            lo, x1, f1 = x1, x2, f2
-            x2 = lo + GOLDEN * (hi - lo)
-            f2 = f(x2)
-    return (f1, x1) if f1 <= f2 else (f2, x2)
-
-
-class Geodesic:
-    """The Bures geodesic between two colour Gaussians, and distances to it.
-
-    Args:
-      start, end: :class:`~diffmorph.core.colour.Gaussian` at ``s = 0`` and ``s = 1``.
-      grid: intervals of the ``s`` grid searched before refinement.
-      tol: refinement stops when the bracket in ``s`` is narrower than this.
-    """
-
-    def __init__(self, start: Gaussian, end: Gaussian, grid: int = GEODESIC_GRID, tol: float = GEODESIC_TOL):
-        self.start, self.end, self.tol = start, end, tol
-        self.s = np.linspace(0.0, 1.0, grid + 1)
-        self.points = [self.at(s) for s in self.s]
-        self.length = w2_gaussian(start, end)
-
-    def at(self, s: float) -> Gaussian:
-        """The Gaussian at ``s`` in [0, 1] (exactly ``end`` at ``s = 1``)."""
-        return self.end if s == 1 else bures_geodesic(self.start, self.end, float(s))
-
-    def distance(self, g: Gaussian) -> tuple[float, float]:
-        """``(min_s W2(g, gamma(s)), argmin s)``: the W2 distance from ``g`` to the curve.
-
-        Grid search, then golden-section refinement in the two grid intervals beside
-        every grid local minimum (so a function with several dips is searched at each).
-        """
-        values = np.array([w2_gaussian(g, p) for p in self.points])
-        best = (float(values.min()), float(self.s[int(values.argmin())]))
-        last = len(values) - 1
-        for k in range(len(values)):
-            left = values[k - 1] if k > 0 else math.inf
-            right = values[k + 1] if k < last else math.inf
-            if values[k] <= left and values[k] <= right and values[k] > 0:
-                lo, hi = self.s[max(0, k - 1)], self.s[min(last, k + 1)]
-                found = _golden(lambda s: w2_gaussian(g, self.at(s)), lo, hi, self.tol)
-                best = min(best, found)
-        return best
-
-
-def _finite(x):
+def json_number(x):
     """A float for JSON: None for NaN or infinity (and for None)."""
     if x is None:
         return None
     x = float(x)
     return x if math.isfinite(x) else None
-
-
-def _ratio(num, den, floor: float = 0.0):
-    return None if num is None or den is None or not den > floor else _finite(num / den)
 
 
 def compare(frame, reference) -> dict:
@@ -394,237 +330,8 @@ def compare(frame, reference) -> dict:
     frame, reference = _check_pair(frame, reference)
     diff = int(cv2.absdiff(frame, reference).max())
     return {
-        "psnr": _finite(psnr(frame, reference)),
-        "ssim": _finite(ssim(frame, reference)),
+        "psnr": json_number(psnr(frame, reference)),
+        "ssim": json_number(ssim(frame, reference)),
         "max_abs_diff": diff,
         "exact": diff == 0,
     }
-
-
-class _DistanceWorker:
-    """Computes ``1 - MS-SSIM`` of queued pairs of small copies in a background thread, in order.
-
-    TensorFlow releases the interpreter lock while it computes, so the distances overlap
-    the caller's decoding and per-frame measures (and, in a fresh process, TensorFlow's
-    import happens in this thread on the first pair). A failure is raised by :meth:`finish`.
-    """
-
-    def __init__(self):
-        from ..worker import Worker
-
-        self.distances: list[float] = []
-        self._worker = Worker(lambda pair: self.distances.append(1.0 - msssim(*pair)), QUEUED_PAIRS, "diffmorph-msssim")
-
-    def put(self, a: np.ndarray, b: np.ndarray) -> None:
-        self._worker.put((a, b))
-
-    def stop(self) -> None:
-        """End the thread without computing the queued pairs (after a failure elsewhere)."""
-        self._worker.stop()
-
-    def finish(self) -> list[float]:
-        """Wait for the queued pairs; return every distance so far (or raise the worker's error)."""
-        self._worker.finish()
-        return self.distances
-
-
-class PathMeter:
-    """Measures a morph frame by frame without holding it (see the module docstring).
-
-    Keeps the first frame, the previous frame, the middle frame, the previous frame's
-    small copy for ``d_i``, and a few numbers per frame (two distances, sharpness, a
-    colour Gaussian). The middle frame itself is needed only to compare it with a
-    known midpoint (``truth``); the middle frame's other measures are per-frame numbers.
-    With ``count`` given, the frame at ``(count - 1) // 2`` is kept as it passes;
-    without it the frames from the running middle on are held until :meth:`result`
-    (about half of them), so callers that can should pass the count.
-
-    ``1 - MS-SSIM`` is computed in a background thread (at most :data:`QUEUED_PAIRS`
-    pairs of small copies wait for it), so it overlaps the rest of the work.
-
-    Args:
-      count: the number of frames that will be added, if known. If another number
-        arrives, the truth is compared with the frame kept at ``(count - 1) // 2``
-        (the result's ``truth["frame"]`` says which frame was compared).
-      side: long side of the copies the perceptual distance uses (:func:`distance_copy`).
-
-    Use ``meter.add(frame)`` for each frame in order, then ``meter.result(...)``.
-    """
-
-    def __init__(self, count: int | None = None, side: int = DISTANCE_SIDE):
-        if count is not None and count < 1:
-            raise ValueError(f"count must be >= 1 (got {count})")
-        self.count, self.side = count, side
-        self.n = 0
-        self.size: tuple[int, int] | None = None  # (H, W)
-        self.first: np.ndarray | None = None
-        self.previous: np.ndarray | None = None
-        self._previous_small: np.ndarray | None = None
-        self.kept: tuple[int, np.ndarray] | None = None  # (index, frame): the middle frame for count
-        self._pending: deque = deque()  # (index, frame) after the running middle, when count is unknown
-        self._worker: _DistanceWorker | None = None  # started with the second frame
-        self.mad: list[float] = []  # mean absolute difference, n - 1 values
-        self.sharpness: list[float] = []  # n values
-        self.colours: list[Gaussian] = []  # n values
-
-    def add(self, frame) -> None:
-        """Measure the next frame, uint8 ``(H, W, 3)`` RGB.
-
-        Raises:
-          ValueError: wrong dtype or shape, or a size other than the first frame's.
-        """
-        frame = check_frame(frame)
-        if self.size is None:
-            self.size = frame.shape[:2]
-            self.first = frame.copy()
-        elif frame.shape[:2] != self.size:
-            raise ValueError(
-                f"frame {self.n} is {frame.shape[1]}x{frame.shape[0]}, the first frame {self.size[1]}x{self.size[0]}"
-            )
-        small = distance_copy(frame, self.side)
-        if self.previous is not None:
-            if self._worker is None:
-                self._worker = _DistanceWorker()
-            self._worker.put(self._previous_small, small)
-            self.mad.append(mean_abs_diff(self.previous, frame))
-        self.sharpness.append(sharpness(frame))
-        self.colours.append(colour_stats(frame))
-        index = self.n
-        self.n += 1
-        if self.count is not None:
-            if index == (self.count - 1) // 2:
-                self.kept = (index, frame.copy())
-        else:
-            self._pending.append((index, frame.copy()))
-            while self._pending and self._pending[0][0] < (self.n - 1) // 2:
-                self._pending.popleft()
-        self.previous, self._previous_small = frame.copy(), small
-
-    def close(self) -> None:
-        """Stop the background thread if :meth:`result` will not be called (an error while adding)."""
-        if self._worker is not None:
-            self._worker.stop()
-
-    def _middle_frame(self) -> tuple[int, np.ndarray] | None:
-        """``(index, frame)`` of the middle frame (or of the one kept for ``count``), or None."""
-        if self.count is not None:
-            return self.kept
-        index = (self.n - 1) // 2
-        return next(((i, frame) for i, frame in self._pending if i == index), None)
-
-    def result(self, source=None, target=None, truth=None) -> dict:
-        """The measures as a JSON-able dict (floats, ints, lists, None for undefined).
-
-        Args:
-          source, target: the morph's inputs, uint8 ``(H, W, 3)`` of the frames' size,
-            or None: the first (last) frame is compared with the source (target), and
-            their sharpness is the reference of the middle frame's.
-          truth: a known midpoint, uint8 ``(H, W, 3)``, or None: compared with the
-            middle frame (its ``"frame"`` entry is the index compared).
-
-        Returns:
-          ``{"frames", "size": [H, W], "middle_index", "distance": {...}, "mad": {...},
-          "endpoints": {"source": ..., "target": ...}, "sharpness": {...},
-          "colour": {...}, "truth": ...}``; see the module docstring for the formulas
-          and :func:`compare` for the fidelity entries.
-
-        Raises:
-          ValueError: fewer than 2 frames, an image of another size or type, or a
-            truth while the middle frame was not kept (``count`` far above the frames added).
-        """
-        if self.n < 2:
-            raise ValueError(f"a morph needs at least 2 frames; got {self.n}")
-        images = {}
-        for name, image in (("source", source), ("target", target), ("truth", truth)):
-            if image is not None:
-                image = check_frame(image, name)
-                if image.shape[:2] != self.size:
-                    raise ValueError(
-                        f"{name} is {image.shape[1]}x{image.shape[0]}, the frames {self.size[1]}x{self.size[0]}"
-                    )
-                images[name] = image
-        last = self.previous
-        middle_index = (self.n - 1) // 2
-        truth_entry = None
-        if "truth" in images:
-            kept = self._middle_frame()
-            if kept is None:
-                raise ValueError(f"the middle frame was not kept: told {self.count} frames, {self.n} were added")
-            truth_entry = {"frame": kept[0], **compare(kept[1], images["truth"])}
-        endpoints = {
-            "source": compare(self.first, images["source"]) if "source" in images else None,
-            "target": compare(last, images["target"]) if "target" in images else None,
-        }
-        if "source" in images and "target" in images:
-            reference, reference_of = (sharpness(images["source"]) + sharpness(images["target"])) / 2, "inputs"
-        else:
-            reference, reference_of = (self.sharpness[0] + self.sharpness[-1]) / 2, "end frames"
-        height, width = distance_copy(self.first, self.side).shape[:2]
-        colour = self._colour_path(middle_index)  # while the background thread finishes the distances
-        distances = self._worker.finish()
-        return {
-            "frames": self.n,
-            "size": list(self.size),
-            "middle_index": middle_index,
-            "distance": {
-                "name": "1 - MS-SSIM",
-                "side": max(height, width),
-                "scales": msssim_scales(height, width),
-                "steps": [float(x) for x in distances],
-                **pace_stats(distances),
-            },
-            "mad": {
-                "name": "mean absolute difference",
-                "units": "levels of 0..255",
-                "steps": [float(x) for x in self.mad],
-                **pace_stats(self.mad),
-            },
-            "endpoints": endpoints,
-            "sharpness": {
-                "units": "variance of the Laplacian (grey levels squared)",
-                "frames": [float(x) for x in self.sharpness],
-                "middle": self.sharpness[middle_index],
-                "reference": _finite(reference),
-                "reference_of": reference_of,
-                "middle_ratio": _ratio(self.sharpness[middle_index], reference),
-            },
-            "colour": colour,
-            "truth": truth_entry,
-        }
-
-    def _colour_path(self, middle_index: int) -> dict:
-        """The colour-path entries of :meth:`result` (module docstring, "Colour path")."""
-        geodesic = Geodesic(self.colours[0], self.colours[-1])
-        span = geodesic.length
-        steps = [w2_gaussian(a, b) for a, b in zip(self.colours[:-1], self.colours[1:])]
-        found = [geodesic.distance(g) for g in self.colours]
-        deviation = [d for d, _ in found]
-        length = float(np.sum(steps))
-        mean_step = length / len(steps)
-        mid = geodesic.at(0.5)
-        return {
-            "units": "W2 between Gaussian fits of the frames' colours (unit-cube RGB)",
-            "w2_ends": span,
-            "steps": [float(x) for x in steps],
-            "deviation": [float(x) for x in deviation],
-            "geodesic_s": [float(s) for _, s in found],
-            "max_deviation": float(max(deviation)),
-            "max_deviation_ratio": _ratio(max(deviation), span, W2_FLOOR),
-            "path_length": length,
-            "path_length_ratio": _ratio(length, span, W2_FLOOR),
-            "max_step_ratio": _ratio(max(steps), mean_step, W2_FLOOR),
-            "middle_variance": float(np.trace(self.colours[middle_index].cov)),
-            "geodesic_mid_variance": float(np.trace(mid.cov)),
-        }
-
-
-def measure(frames, source=None, target=None, truth=None, side: int = DISTANCE_SIDE) -> dict:
-    """:class:`PathMeter` over a sequence of frames (its length is taken if it has one).
-
-    Returns:
-      :meth:`PathMeter.result`.
-    """
-    meter = PathMeter(len(frames) if hasattr(frames, "__len__") else None, side)
-    for frame in frames:
-        meter.add(frame)
-    return meter.result(source, target, truth)

@@ -166,14 +166,13 @@ class Trainer:
         self.loss_sum = 0.0
         self._predict_low = tf.function(self.net)
         if not config.plain:
-            # The net runs once per step as plain TensorFlow ops (oneDNN: its 96 x 96
-            # convolutions take ~28 ms forward and backward, ~38 ms under XLA) on a tape;
-            # the upsample, its transpose and the loss with its gradient are three XLA
-            # programs, and the chain rule between them is written out. At 256 this step
-            # takes ~50 ms against ~70 ms for the same work with the net under XLA
-            # (whose backward pass then ran the net forward again); at 1024 ~5% less.
-            # One XLA program for everything measured ~15% slower at 1024 (XLA fuses the
-            # upsample into its many consumers and recomputes it).
+            # The net runs once per step as plain TensorFlow ops on a tape (oneDNN runs its
+            # 96 x 96 convolutions faster than XLA does); the upsample, its transpose and
+            # the loss with its gradient are three XLA programs, and the chain rule between
+            # them is written out. This beats the same work with the net under XLA (whose
+            # backward pass ran the net forward again) and one XLA program for everything
+            # (XLA fuses the upsample into its many consumers and recomputes it); the
+            # figures are in README, "Performance".
             low_size = config.map_size - 3 * (KERNEL - 1)
             self._upsample = FastUpsampler(low_size, config.size)
             self._upsample_xla = tf.function(self._upsample.forward, jit_compile=True)

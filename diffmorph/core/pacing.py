@@ -5,7 +5,7 @@ exactly 0.0 (the source) and ending at exactly 1.0 (the target); frame ``j`` of 
 has progress ``t_j = j / (n - 1)``. Three independent choices compose:
 
 * pacing ``linear`` (default, the original's): ``alpha_j = t_j``
-  (:func:`~diffmorph.core.render.linear_alphas`).
+  (:func:`linear_alphas`).
 * pacing ``uniform``: even perceived steps, DiffMorpher's rule for re-timing the
   interpolation parameter (Zhang et al., *DiffMorpher: Unleashing the Capability of
   Diffusion Models for Image Morphing*, CVPR 2024, https://arxiv.org/abs/2312.07409).
@@ -30,28 +30,22 @@ absolute difference of neighbouring frames, or ``"msssim"``, ``sqrt(1 - MS-SSIM)
 (:func:`~diffmorph.core.metrics.msssim` on the frames' ``distance_copy``). The inversion
 assumes an *additive* distance: the dense pass measures steps of ``1/m`` and the result
 must be even for steps of ``1/(n-1)``, so a step's distance has to be the sum of its
-sub-steps'. MAD is: on the three bench pairs it grows linearly with the step (0.03,
-0.10, 0.30, 1.0, 3.0, 9.9 levels for steps of 0.0003 .. 0.1 in alpha). ``1 - MS-SSIM``
-is not: it is roughly linear in the step while pixels change by less than a grey level
-(uint8 rounding dominates) and quadratic above, and a 100-frame morph's steps sit
-between the two (on the generated pair, a step of 0.003 gives 3.4e-4, of 0.01 5.1e-4,
-of 0.1 1.7e-2); its square root is closer to additive for larger steps only. Measured
-with ``tools/pacing_bench.py`` (100 frames, maps from 1000 train steps, dense 16),
-``std/mean`` of the steps relative to linear pacing's: MAD pacing gives 0.10, 0.23 and
-0.20 on MAD (photo, toy, generated pair) and 2.98, 0.60, 0.93 on 1 - MS-SSIM; MS-SSIM
-pacing gives 0.34, 0.20, 0.53 on 1 - MS-SSIM and 1.24, 1.17, 1.42 on MAD. The two
-measures disagree about where the photo morph moves fast (MAD: at the ends, where the
-warp moves edges; 1 - MS-SSIM: in the middle and near the target), so no schedule
-evens both; MAD is the one the inversion can make even.
+sub-steps'. MAD is: on the three bench pairs it grows linearly with the step.
+``1 - MS-SSIM`` is not: it is roughly linear in the step while pixels change by less
+than a grey level (uint8 rounding dominates) and quadratic above, and a 100-frame
+morph's steps sit between the two; its square root is closer to additive for larger
+steps only. The two measures also disagree about where the photo morph moves fast
+(MAD: at the ends, where the warp moves edges; 1 - MS-SSIM: in the middle and near
+the target), so no schedule evens both; MAD is the one the inversion can make even.
+The figures (``tools/pacing_bench.py``) are in README, "Even pacing, easing, holds".
 
 The dense pass (:func:`measure_path`) renders :data:`DEFAULT_DENSE` + 1 frames, not a
-multiple of the final count: the curve is smooth (16 intervals already give the figures
-above; 24 bring MAD to 0.06, 0.18, 0.19), and its cost must stay a small part of
-rendering the morph (per frame it costs as much as the morph's own frames when the
-output is at most 256 pixels, as the bundled pair is). The caller builds its renderer
-on the inputs downscaled to at most 256 pixels on the long side; when the inputs are
-that small already, the morph's own renderer can be passed (same frames, no second
-set of compiled programs).
+multiple of the final count: the curve is smooth (more intervals improve the pace
+only a little), and its cost must stay a small part of rendering the morph (per frame
+it costs as much as the morph's own frames when the output is at most 256 pixels, as
+the bundled pair is). The caller builds its renderer on the inputs downscaled to at
+most 256 pixels on the long side; when the inputs are that small already, the morph's
+own renderer can be passed (same frames, no second set of compiled programs).
 """
 
 from __future__ import annotations
@@ -67,12 +61,16 @@ DISTANCES = ("mad", "msssim")
 DEFAULT_DENSE = 16  # intervals of the dense pass (17 rendered frames)
 
 
-def _linear(frames: int) -> list[float]:
-    """:func:`diffmorph.core.render.linear_alphas`, imported when needed: importing this
-    module (for its names, e.g. by a command line's parser) does not load TensorFlow."""
-    from .render import linear_alphas
+def linear_alphas(frames: int) -> list[float]:
+    """The original's schedule: ``alpha_i = i / (frames - 1)`` for ``i = 0 .. frames - 1``.
 
-    return linear_alphas(frames)
+    Raises:
+      ValueError: if ``frames < 2``.
+    """
+    if frames < 2:
+        raise ValueError(f"frames must be >= 2 (got {frames})")
+    last = frames - 1
+    return [i / last for i in range(frames)]
 
 
 def eased(t: float, kind: str = "none") -> float:
@@ -161,7 +159,7 @@ def measure_path(
         raise ValueError(f"dense must be an integer >= 1 (got {dense!r})")
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {', '.join(DISTANCES)} (got {distance!r})")
-    alphas = _linear(dense + 1)
+    alphas = linear_alphas(dense + 1)
     distances, previous = [], None
     for k, alpha in enumerate(alphas):
         frame = renderer.render(k, alpha).image
@@ -199,7 +197,7 @@ def alphas_for(
 ) -> list[float]:
     """The alphas to render a morph of ``frames`` frames at (module docstring).
 
-    Defaults give the original's schedule, :func:`~diffmorph.core.render.linear_alphas`.
+    Defaults give the original's schedule, :func:`linear_alphas`.
 
     Args:
       frames: frames of the morph (>= 2), before ``hold``.
@@ -225,7 +223,7 @@ def alphas_for(
     with_hold([0.0], hold)  # validates hold before any rendering
     if pacing == "uniform" and renderer is None:
         raise ValueError("uniform pacing needs a renderer for its dense pass")
-    progress = [eased(t, ease) for t in _linear(frames)]
+    progress = [eased(t, ease) for t in linear_alphas(frames)]
     if pacing == "linear":
         alphas = progress
     else:

@@ -1,7 +1,7 @@
 """Rendering: scale the maps by alpha from 0 to 1 and blend the two directions.
 
 A frame at ``alpha`` in [0, 1] (the A->B strength; the original's frame i of n has
-``alpha = i / (n - 1)``, see :func:`linear_alphas`)::
+``alpha = i / (n - 1)``, see :func:`~diffmorph.core.pacing.linear_alphas`)::
 
     a2b = clip(apply_maps(A, maps_A->B * alpha), -1, 1)
     b2a = clip(apply_maps(B, maps_B->A * (1 - alpha)), -1, 1)
@@ -43,7 +43,8 @@ from .maps import (
     split_flows,
     split_maps,
 )
-from .warp import warp_rows
+from .pacing import linear_alphas
+from .warp import bicubic_warp_rows, warp_rows
 
 MAPS_BUDGET_BYTES = 128 * 2**20  # native-size maps held at once (bands beyond this)
 STRIP_EVERY = 10  # the original's strip takes every 10th frame
@@ -65,18 +66,6 @@ def to_working(image: np.ndarray, size: int) -> np.ndarray:
     Resized with ``INTER_AREA`` (aspect ratio not kept), as the original does.
     """
     return to_float(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA))
-
-
-def linear_alphas(frames: int) -> list[float]:
-    """The original's schedule: ``alpha_i = i / (frames - 1)`` for ``i = 0 .. frames - 1``.
-
-    Raises:
-      ValueError: if ``frames < 2``.
-    """
-    if frames < 2:
-        raise ValueError(f"frames must be >= 2 (got {frames})")
-    last = frames - 1
-    return [i / last for i in range(frames)]
 
 
 def strip_indices(frames: int) -> list[int]:
@@ -267,7 +256,7 @@ class FrameRenderer:
         return Frame(index, alpha, frame, tiles)
 
     def frames(self, alphas=None) -> Iterator[Frame]:
-        """The frames at ``alphas`` (default :func:`linear_alphas` of ``config.frames``),
+        """The frames at ``alphas`` (default :func:`~diffmorph.core.pacing.linear_alphas` of ``config.frames``),
         in order; strip frames (:func:`strip_indices`) carry their tiles."""
         alphas = linear_alphas(self.config.frames) if alphas is None else alphas
         picked = set(strip_indices(len(alphas)))
@@ -301,33 +290,6 @@ class RenderPrograms:
     @staticmethod
     def _warp_fn(colour, flow, strength, flow_scale, row0):
         return tf.clip_by_value(warp_rows(colour, flow * strength * flow_scale, row0), -1.0, 1.0)
-
-
-def bicubic_warp_rows(colour, flow, strength, flow_scale, row0: int) -> np.ndarray:
-    """Rows ``row0 .. row0 + h - 1`` of the colour-mapped image warped by the scaled flow,
-    sampled bicubically (``render_kernel="bicubic"``), clipped to [-1, 1].
-
-    Convention: as :func:`~diffmorph.core.warp.warp_rows` (``out[y, x] =
-    image[y - dy, x - dx]``, samples outside the image clamped to the border), with
-    OpenCV's bicubic ``remap`` (Keys' kernel with a = -0.75; sub-pixel positions to
-    1/32 pixel) in place of bilinear weights.
-
-    Args:
-      colour: float32 ``(1, H, W, 3)`` in [-1, 1] (a tensor or an array).
-      flow: float32 ``(1, h, W, 2)``, the band's flow maps (dy, dx) before scaling.
-      strength: scalar, alpha or 1 - alpha.
-      flow_scale: float32 ``(2,)``, pixels per unit of flow (dy, dx).
-      row0: the image row of the band's first row.
-
-    Returns:
-      float32 ``(1, h, W, 3)`` in [-1, 1].
-    """
-    image = np.asarray(colour, np.float32)[0]  # (H, W, 3)
-    pixels = np.asarray(flow, np.float32)[0] * (np.float32(strength) * np.asarray(flow_scale, np.float32))  # (h, W, 2)
-    rows = np.arange(row0, row0 + pixels.shape[0], dtype=np.float32)[:, None] - pixels[..., 0]  # (h, W)
-    cols = np.arange(pixels.shape[1], dtype=np.float32)[None, :] - pixels[..., 1]  # (h, W)
-    out = cv2.remap(image, cols, rows, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)  # (h, W, 3)
-    return np.clip(out, -1.0, 1.0, out=out)[None]
 
 
 class SnapshotRenderer:

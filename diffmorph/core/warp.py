@@ -23,9 +23,19 @@ Convention (the same as tfa's)::
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import tensorflow as tf
 
-__all__ = ["dense_image_warp", "dense_image_warp_fast", "warp_many", "warp_rows", "bilinear_taps", "gather_taps"]
+__all__ = [
+    "dense_image_warp",
+    "dense_image_warp_fast",
+    "warp_many",
+    "warp_rows",
+    "bilinear_taps",
+    "gather_taps",
+    "bicubic_warp_rows",
+]
 
 
 def _clamped_axis(q: tf.Tensor, size: int):
@@ -281,3 +291,30 @@ def dense_image_warp_fast(image: tf.Tensor, flow: tf.Tensor, constant: tf.Tensor
     """
     outputs = warp_many(flow, [image], [] if constant is None else [constant])
     return outputs[0] if constant is None else tuple(outputs)
+
+
+def bicubic_warp_rows(colour, flow, strength, flow_scale, row0: int) -> np.ndarray:
+    """Rows ``row0 .. row0 + h - 1`` of the colour-mapped image warped by the scaled flow,
+    sampled bicubically (``render_kernel="bicubic"``), clipped to [-1, 1].
+
+    Convention: as :func:`warp_rows` (``out[y, x] =
+    image[y - dy, x - dx]``, samples outside the image clamped to the border), with
+    OpenCV's bicubic ``remap`` (Keys' kernel with a = -0.75; sub-pixel positions to
+    1/32 pixel) in place of bilinear weights.
+
+    Args:
+      colour: float32 ``(1, H, W, 3)`` in [-1, 1] (a tensor or an array).
+      flow: float32 ``(1, h, W, 2)``, the band's flow maps (dy, dx) before scaling.
+      strength: scalar, alpha or 1 - alpha.
+      flow_scale: float32 ``(2,)``, pixels per unit of flow (dy, dx).
+      row0: the image row of the band's first row.
+
+    Returns:
+      float32 ``(1, h, W, 3)`` in [-1, 1].
+    """
+    image = np.asarray(colour, np.float32)[0]  # (H, W, 3)
+    pixels = np.asarray(flow, np.float32)[0] * (np.float32(strength) * np.asarray(flow_scale, np.float32))  # (h, W, 2)
+    rows = np.arange(row0, row0 + pixels.shape[0], dtype=np.float32)[:, None] - pixels[..., 0]  # (h, W)
+    cols = np.arange(pixels.shape[1], dtype=np.float32)[None, :] - pixels[..., 1]  # (h, W)
+    out = cv2.remap(image, cols, rows, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)  # (h, W, 3)
+    return np.clip(out, -1.0, 1.0, out=out)[None]

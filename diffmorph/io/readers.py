@@ -9,7 +9,7 @@ time (never all held). What ``path`` may be:
   the previous ones following the GIF's disposal rules), transparent pixels over white;
 * a folder of image frames (``.png .jpg .jpeg .webp .bmp``, any case; names starting
   with a dot are skipped), in natural name order (``frame_2`` before ``frame_10``),
-  each read by :func:`diffmorph.io.images.load_image`;
+  each read by :func:`diffmorph.io.images.read_image`;
 * a morph output folder: the ``morph/`` folder (``morph.mp4``, else its ``frames/``
   folder, else ``morph.gif``) or its parent (the folder holding ``morph/``).
 
@@ -161,11 +161,11 @@ class FrameReader:
             self._ffmpeg.close()
 
     def _folder(self) -> Iterator[np.ndarray]:
-        from .images import load_image
+        from .images import read_image
 
         first = None
         for path in self._files:
-            pixels = load_image(path).pixels
+            pixels = read_image(path).pixels
             if first is None:
                 first = pixels.shape
             elif pixels.shape != first:
@@ -239,9 +239,9 @@ def video_frame_count(path) -> int | None:
     """The number of frames (packets) of a file's first video stream, or None if ffmpeg cannot tell.
 
     Runs imageio-ffmpeg's ffmpeg with ``-c copy`` to a null output, which reads the
-    packets without decoding them (about 0.1 s for 100 frames of 1024 x 1024), and
-    reads the final ``frame=`` count it prints. imageio-ffmpeg's own
-    ``count_frames_and_secs`` decodes every frame (about 0.6 s for the same file).
+    packets without decoding them, and reads the final ``frame=`` count it prints.
+    imageio-ffmpeg's own ``count_frames_and_secs`` decodes every frame, several times
+    slower (README, "Performance").
     """
     import subprocess
 
