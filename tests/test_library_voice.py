@@ -195,3 +195,19 @@ def test_resume_without_a_checkpoint_names_the_argument_in_python_and_the_flag_o
         + ["--resume", "-q", "-o", out]
     )
     assert_one_line_error(run, 2, "diffmorph: error: --resume: no checkpoint at ")
+
+
+def test_errors_about_an_argument_name_it(tmp_path):
+    from diffmorph import OutputOptions, morph, morph_sequence
+
+    blocker = tmp_path / "a file"
+    blocker.write_text("x")
+    with pytest.raises(InputError) as info:
+        morph(TOY_A, TOY_B, blocker, MorphConfig(size=16, frames=2), options=OutputOptions(formats=("frames",)))
+    assert info.value.setting == "out_dir" and "the output folder" in str(info.value)
+    with pytest.raises(InputError) as info:
+        morph_sequence([TOY_A, TOY_B], tmp_path / "x.mp4", loop=True, options=OutputOptions(boomerang=True))
+    assert info.value.setting == "loop" and str(info.value).startswith("loop=True and boomerang=True")
+    with pytest.raises(InputError) as info:
+        morph(TOY_A, TOY_B, tmp_path, maps=np.zeros((1, 6, 6, 16), np.float32), resume=True)
+    assert info.value.setting == "resume"

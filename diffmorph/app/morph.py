@@ -130,12 +130,17 @@ def prepare_folders(paths: MorphPaths, options: OutputOptions, optimising: bool)
         frames folder holds other files; an output name is taken by a folder.
       OutputError: a folder cannot be created or is not writable; ffmpeg is missing.
     """
-    for folder, what in ((paths.root, "output folder"), (paths.frames, "frames folder")):
+    for folder, what, setting in (
+        (paths.root, "output folder", "out_dir"),
+        (paths.frames, "frames folder", "frames_dir"),
+    ):
         try:
             if folder.exists() and not folder.is_dir():
-                raise InputError(f"the {what} {display_path(folder)} exists and is not a folder")
+                raise InputError(f"the {what} {display_path(folder)} exists and is not a folder", setting=setting)
         except OSError as exc:
-            raise InputError(f"the {what} {display_path(folder)} cannot be used ({exc.strerror or exc})") from None
+            raise InputError(
+                f"the {what} {display_path(folder)} cannot be used ({exc.strerror or exc})", setting=setting
+            ) from None
     if "frames" in options.formats:
         check_frames_folder(paths.frames)
     for folder in (paths.root, paths.morph) + ((paths.train,) if optimising else ()):
@@ -144,7 +149,7 @@ def prepare_folders(paths: MorphPaths, options: OutputOptions, optimising: bool)
         ensure_folder(paths.frames.parent)
     for file in (paths.preds, paths.mp4, paths.gif, paths.result, paths.maps_jpg, paths.maps_npz, paths.checkpoint):
         if file.is_dir():
-            raise InputError(f"{display_path(file)} is a folder; cannot write the output there")
+            raise InputError(f"{display_path(file)} is a folder; cannot write the output there", setting="out_dir")
     if "mp4" in options.formats:
         check_ffmpeg()
 

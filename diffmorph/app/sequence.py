@@ -184,9 +184,12 @@ def morph_sequence(
     images = list(images)
     out = Path(output)
     if len(images) < 2:
-        raise InputError(f"give at least two images (got {len(images)})")
+        raise InputError(f"give at least two images (got {len(images)})", setting="images")
     if out.suffix.lower() != ".mp4":
-        raise InputError(f"the output must name an .mp4 file (got {display_path(out)}); the GIF is written beside it")
+        raise InputError(
+            f"the output must name an .mp4 file (got {display_path(out)}); the GIF is written beside it",
+            setting="output",
+        )
     if loop and options.boomerang:
         raise InputError(
             "loop=True and boomerang=True cannot be combined (both return to the first image)", setting="loop"
