@@ -195,10 +195,9 @@ def test_cli_preset_best_records_its_settings_and_explicit_flags_win(tmp_path):
         np.testing.assert_array_equal(a, read_rgb(b))
 
     # Without the preset, the file's maps settings (its gain floor) still win over the base config.
-    from diffmorph.app.progress import Progress
-    from diffmorph.cli.morph import config_for_maps
+    from diffmorph.app.saved_maps import settings_for_maps
 
-    plain = config_for_maps(load_maps(out / "morph" / "maps.npz"), MorphConfig(), {}, False, Progress())
+    plain = settings_for_maps(load_maps(out / "morph" / "maps.npz"), MorphConfig(), explicit=())
     assert (plain.mult_floor, plain.size, plain.render_kernel, plain.pacing) == (0.5, S, "bilinear", "linear")
 
     # Resuming with other optimiser settings (no --preset) is refused: the schedule would change mid-run.
