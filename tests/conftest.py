@@ -32,6 +32,7 @@ import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 IMAGES = REPO / "images"
+FIXTURES = REPO / "tests" / "fixtures"  # reference data written by tools/make_*_fixtures.py
 TOY_A = IMAGES / "toy_a.png"
 TOY_B = IMAGES / "toy_b.png"
 SMALL_SIZE = 64  # working resolution used by the fast tests
