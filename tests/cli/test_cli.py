@@ -27,6 +27,7 @@ from conftest import (
     read_video,
     run_cli,
     run_process,
+    tiny_flags,
     write_rgb,
 )
 from diffmorph import __version__
@@ -130,26 +131,8 @@ def test_e2e_gif(e2e):
 
 
 def test_progress_bars_and_done_line(tmp_path):
-    run = run_cli(
-        [
-            "-s",
-            TOY_A,
-            "-t",
-            TOY_B,
-            "--size",
-            32,
-            "-e",
-            2,
-            "--steps",
-            2,
-            "--seed",
-            0,
-            "--formats",
-            "gif",
-            "-o",
-            tmp_path / "out",
-        ]
-    )
+    flags = tiny_flags(train_steps=2, frames=2, formats="gif", plain=False, quiet=False)
+    run = run_cli(["-s", TOY_A, "-t", TOY_B, *flags, "-o", tmp_path / "out"])
     assert run.returncode == 0, run.stderr
     assert "Optimising" in run.stderr and "Rendering" in run.stderr and "loss" in run.stderr
     assert run.lines == [f"diffmorph: done: {tmp_path / 'out' / 'morph'} (2 frames)"]
@@ -178,30 +161,8 @@ def test_default_output_dir_is_cwd(tmp_path):
 
 
 def test_non_finite_loss_is_a_clean_failure(tmp_path):
-    run = run_cli(
-        [
-            "-s",
-            TOY_A,
-            "-t",
-            TOY_B,
-            "--size",
-            32,
-            "-e",
-            3,
-            "--steps",
-            2,
-            "--seed",
-            0,
-            "-q",
-            "--plain",
-            "-a",
-            "1e38",
-            "-m",
-            "1e38",
-            "-o",
-            tmp_path / "out",
-        ]
-    )
+    flags = tiny_flags(train_steps=3, frames=2, formats=None)
+    run = run_cli(["-s", TOY_A, "-t", TOY_B, *flags, "-a", "1e38", "-m", "1e38", "-o", tmp_path / "out"])
     assert_one_line_error(run, 1, "scale", "1e+38")
     assert not (tmp_path / "out" / "preds.npy").exists()
     assert not (tmp_path / "out" / "morph" / "morph.mp4").exists()
@@ -468,26 +429,8 @@ def test_python_dash_m_diffmorph():
 
 def test_real_run_is_quiet_with_q(tmp_path):
     """TensorFlow's start-up noise (C++ logs, cuInit) is muted: -q prints nothing on success."""
-    proc = run_process(
-        [
-            "-s",
-            TOY_A,
-            "-t",
-            TOY_B,
-            "--size",
-            32,
-            "-e",
-            1,
-            "--steps",
-            2,
-            "--formats",
-            "gif",
-            "-q",
-            "-o",
-            tmp_path / "out",
-        ],
-        cwd=tmp_path,
-    )
+    flags = tiny_flags(train_steps=1, frames=2, formats="gif", plain=False)
+    proc = run_process(["-s", TOY_A, "-t", TOY_B, *flags, "-o", tmp_path / "out"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert (tmp_path / "out" / "morph" / "morph.gif").is_file()

@@ -7,14 +7,9 @@ import stat
 
 import pytest
 
+from conftest import one_line
 from diffmorph.errors import OutputError
 from diffmorph.io.video import Mp4Writer, check_ffmpeg
-
-
-def one_line(error: pytest.ExceptionInfo) -> str:
-    message = str(error.value)
-    assert "\n" not in message and "Traceback" not in message, message
-    return message
 
 
 def script(path, body: str):
