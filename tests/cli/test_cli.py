@@ -442,15 +442,25 @@ def test_morph_py_runs_subcommands(tmp_path):
     assert "give at least two images" in proc.stderr
 
 
-@pytest.mark.parametrize("error", [MemoryError(), type("ResourceExhaustedError", (RuntimeError,), {})("OOM")])
-def test_out_of_memory_is_one_line_exit_1(tmp_path, monkeypatch, error):
+def allocate_too_much(*args, **kwargs):
+    """A real out-of-memory error from TensorFlow's allocator: a 4 PiB tensor (ResourceExhaustedError)."""
+    import tensorflow as tf
+
+    return tf.zeros([1 << 20, 1 << 20, 1 << 10])
+
+
+def ask_for_too_much(*args, **kwargs):
+    """A real MemoryError from Python: a list of 2**62 items cannot be allocated."""
+    return [0] * (1 << 62)
+
+
+@pytest.mark.parametrize("exhaust", [allocate_too_much, ask_for_too_much], ids=["tensorflow", "python"])
+def test_out_of_memory_is_one_line_exit_1(tmp_path, monkeypatch, exhaust):
     from diffmorph.app import fit
 
-    def exhausted(*args, **kwargs):
-        raise error
-
-    monkeypatch.setattr(fit.Fitter, "fit", exhausted)
-    run = run_cli(["-s", TOY_A, "-t", TOY_B, "--size", 32, "-e", 1, "--steps", 2, "-q", "-o", tmp_path / "out"])
+    monkeypatch.setattr(fit.Fitter, "fit", exhaust)
+    flags = tiny_flags(train_steps=1, frames=2, formats=None)
+    run = run_cli(["-s", TOY_A, "-t", TOY_B, *flags, "-o", tmp_path / "out"])
     assert_one_line_error(run, 1, "not enough memory")
 
 
