@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -236,8 +237,12 @@ def test_a_wrong_count_compares_the_kept_frame():
 
 
 def test_close_ends_the_background_thread():
+    """What a caller sees (threading.enumerate): adding frames starts a thread; close() ends it."""
+    before = set(threading.enumerate())
     meter = metrics.PathMeter()
     for seed in range(3):
         meter.add(textured(seed))
+    started = set(threading.enumerate()) - before
+    assert [t.name for t in started] == ["diffmorph-msssim"]
     meter.close()
-    assert not meter._worker._worker._thread.is_alive()  # stop() joined it
+    assert not [t for t in started if t.is_alive()]  # joined by close(), not left to die later
