@@ -130,6 +130,7 @@ def test_e2e_gif(e2e):
     assert durations == [round(100 / 45) * 10] * E2E_FRAMES  # 20 ms
 
 
+@pytest.mark.slow
 def test_progress_bars_and_done_line(tmp_path):
     flags = tiny_flags(train_steps=2, frames=2, formats="gif", plain=False, quiet=False)
     run = run_cli(["-s", TOY_A, "-t", TOY_B, *flags, "-o", tmp_path / "out"])
@@ -138,6 +139,7 @@ def test_progress_bars_and_done_line(tmp_path):
     assert run.lines == [f"diffmorph: done: {tmp_path / 'out' / 'morph'} (2 frames)"]
 
 
+@pytest.mark.slow
 def test_default_output_dir_is_cwd(tmp_path):
     """Without -o the outputs land in the current directory, as in the original."""
     write_rgb(tmp_path / "a.png", make_test_image(40, 30, seed=0))
@@ -168,6 +170,7 @@ def test_non_finite_loss_is_a_clean_failure(tmp_path):
     assert not (tmp_path / "out" / "morph" / "morph.mp4").exists()
 
 
+@pytest.mark.slow
 def test_different_sizes_are_resized_to_the_source(tmp_path):
     """Relative paths from another working folder; the target is resized with one notice."""
     write_rgb(tmp_path / "src.png", make_test_image(48, 40, seed=0))  # 48 wide, 40 high
@@ -405,6 +408,7 @@ def test_output_folder_that_is_a_file_is_a_bad_flag(tmp_path, flag):
 # ----------------------------------------------------------------------------- real processes
 
 
+@pytest.mark.slow
 def test_entry_scripts_answer_without_tensorflow():
     """morph.py and python -m diffmorph run the same command; --version/--help/usage errors never load TF."""
     code = (
@@ -421,12 +425,14 @@ def test_entry_scripts_answer_without_tensorflow():
     assert version.returncode == 0 and version.stdout.strip() == f"diffmorph {__version__}"
 
 
+@pytest.mark.slow
 def test_python_dash_m_diffmorph():
     proc = run_process(["sequence", "--help"], entry=["-m", "diffmorph"])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: diffmorph sequence")
 
 
+@pytest.mark.slow
 def test_real_run_is_quiet_with_q(tmp_path):
     """TensorFlow's start-up noise (C++ logs, cuInit) is muted: -q prints nothing on success."""
     flags = tiny_flags(train_steps=1, frames=2, formats="gif", plain=False)
@@ -436,6 +442,7 @@ def test_real_run_is_quiet_with_q(tmp_path):
     assert (tmp_path / "out" / "morph" / "morph.gif").is_file()
 
 
+@pytest.mark.slow
 def test_morph_py_runs_subcommands(tmp_path):
     proc = run_process(["sequence", TOY_A, "-o", tmp_path / "x.mp4"], cwd=REPO)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr

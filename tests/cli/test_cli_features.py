@@ -106,6 +106,7 @@ def test_bad_feature_flags_are_usage_errors(tmp_path):
         assert_one_line_error(run, 2, needle)
 
 
+@pytest.mark.slow
 def test_report_on_a_morph_is_part_of_its_set(tmp_path):
     out = tmp_path / "out"
     run = run_cli(["-s", TOY_A, "-t", TOY_B, *RUN, "--steps", 6, "--report", "-o", out])
@@ -121,6 +122,7 @@ def test_report_on_a_morph_is_part_of_its_set(tmp_path):
     assert files_under(out / "morph") == ["checkpoint.npz", "maps.jpg", "maps.npz", "morph.gif", "result.jpg"]
 
 
+@pytest.mark.slow
 def test_report_command_on_a_folder_a_video_and_a_gif(tmp_path):
     out = tmp_path / "out"
     flags = tiny_flags(train_steps=4, frames=5, formats="mp4,gif,frames", plain=False)
@@ -193,6 +195,7 @@ def test_colour_transfer_bad_input_writes_nothing(tmp_path, flags, needle, code)
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_sequence_report_and_pacing(tmp_path):
     images = [write_rgb(tmp_path / f"{k}.png", make_test_image(24, 16, seed=k)) for k in range(3)]
     out = tmp_path / "show.mp4"

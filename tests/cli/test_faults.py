@@ -282,6 +282,7 @@ def test_interrupt_before_the_first_train_step(tmp_path, monkeypatch, how):
     assert not part_files(out)
 
 
+@pytest.mark.slow
 def test_sigterm_during_optimisation_then_resume_gives_the_uninterrupted_maps(tmp_path, monkeypatch, rendered_run):
     """SIGTERM at step 5 of 12 saves a checkpoint (a real SIGINT is the subprocess test below); resumed,
     the run ends with the maps of the shared run's uninterrupted 12 steps."""
@@ -366,6 +367,7 @@ def test_interrupt_while_writing_keeps_the_previous_set(tmp_path, monkeypatch, r
     assert not part_files(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["ctrl-c", "disk-full"])
 def test_failure_while_writing_after_optimising_then_resume(tmp_path, monkeypatch, fault):
     """Ctrl-C while rendering, or a full disk while writing maps.jpg, after optimising: the optimised
@@ -427,6 +429,7 @@ def test_disk_full_while_writing_the_gif_keeps_the_previous_set(tmp_path, monkey
     assert ".part" not in line, f"the message names a temporary file, not the output: {line}"
 
 
+@pytest.mark.slow
 def test_disk_full_while_writing_a_snapshot(tmp_path, monkeypatch):
     out = tmp_path / "out"
     failed = full_disk_at(monkeypatch, "a_to_b_10.jpg.part-")
@@ -437,6 +440,7 @@ def test_disk_full_while_writing_a_snapshot(tmp_path, monkeypatch):
     assert not part_files(out)
 
 
+@pytest.mark.slow
 def test_disk_full_while_writing_the_checkpoint_then_resume(tmp_path, monkeypatch, rendered_run):
     """The step-12 checkpoint fails: the step-10 one is intact, and --resume from it gives the same maps."""
     from diffmorph.io import mapsfile
@@ -469,6 +473,7 @@ def test_disk_full_while_writing_the_checkpoint_then_resume(tmp_path, monkeypatc
 # --------------------------------------------------------------------------- divergence
 
 
+@pytest.mark.slow
 def test_nan_on_the_last_train_step_publishes_nothing(tmp_path, monkeypatch, rendered_run):
     from diffmorph.core.optimise import Trainer
 
@@ -600,6 +605,7 @@ def check_every_file(out: pathlib.Path) -> dict[str, int]:
     return seen
 
 
+@pytest.mark.slow
 def test_real_sigint_during_optimisation_then_resume(tmp_path):
     from diffmorph.io import mapsfile
 
@@ -627,6 +633,7 @@ def test_real_sigint_during_optimisation_then_resume(tmp_path):
     assert seen.get(".mp4") == 1 and "hidden" not in seen, seen
 
 
+@pytest.mark.slow
 def test_real_sigkill_while_rendering_leaves_the_previous_set(tmp_path, rendered_run):
     """SIGKILL while frames are being written over a complete set: the set stays, byte for byte; the
     killed run's temporaries are hidden, and the next run removes them."""

@@ -162,6 +162,7 @@ def test_maps_with_new_steps_and_fps(tmp_path, a_maps):
 # ----------------------------------------------------------------------------- sizes and render modes
 
 
+@pytest.mark.slow
 def test_odd_sizes(tmp_path):
     """An odd source (31x21) and a target of another size: frames at the source's size, MP4 padded by one pixel."""
     source = make_test_image(31, 21, seed=0)

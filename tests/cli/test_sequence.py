@@ -228,6 +228,7 @@ def test_one_trainer_and_one_set_of_render_programs(sequence_run):
     assert (trainers, programs) == (1, 1)
 
 
+@pytest.mark.slow
 def test_reused_trainer_gives_the_maps_of_a_fresh_one(sequence_run, tmp_path):
     """Pair 2 (b -> c) was optimised by the Trainer reset after pair 1: a morph of the same pixels
     with the same settings (a fresh Trainer) makes the same maps."""
@@ -260,6 +261,7 @@ def test_rerun_reuses_pairs(sequence_run, monkeypatch):
     assert len(read_video(folder / "out" / "seq.mp4")[0]) == 2 * STEPS
 
 
+@pytest.mark.slow
 def test_changed_image_is_optimised_again_in_the_default_work_dir(sequence_run, tmp_path):
     """Only the pair whose image changed is optimised; without --work-dir the pairs are in OUT_pairs."""
     folder, _, _, _ = sequence_run
@@ -313,6 +315,7 @@ def test_boomerang_plays_back_without_repeating_the_ends(sequence_run, tmp_path)
     assert not (tmp_path / "boom.mp4").exists() and not (tmp_path / "boom.gif").exists()  # --formats frames
 
 
+@pytest.mark.slow
 def test_interrupted_pair_is_resumed_by_the_next_run(sequence_run, tmp_path, monkeypatch):
     """Ctrl-C during pair 2: pair 1 and pair 2's checkpoint are kept; the same command again re-uses
     pair 1, resumes pair 2 and ends with the maps of an uninterrupted run."""
@@ -395,6 +398,7 @@ def run_script(args, cwd, python, **env) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_script_morphs_a_folder(tmp_path):
     """The script finds the images (sorted by byte order: the first one's size is the video's), and runs
     ``python -m diffmorph sequence`` on them with the options given."""
@@ -433,6 +437,7 @@ def test_script_morphs_a_folder(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_script_usage(tmp_path):
     """Usage errors exit 2 with a usage line and run nothing; --help exits 0."""
     folder = tmp_path / "images"

@@ -137,6 +137,7 @@ def test_bad_curves_are_refused():
         pacing.invert_curve([0, 1], [1, 1], [0.5])
 
 
+@pytest.mark.slow
 def test_importing_the_schedules_and_the_report_loads_no_tensorflow():
     code = (
         "import sys; import diffmorph.core.pacing, diffmorph.core.metrics, diffmorph.app.report, "

@@ -218,6 +218,7 @@ def test_neutral_lever_values_change_nothing(toy_working):
 # ----------------------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
 def test_tiny_best_run_end_to_end(toy_pair, fast):
     source, target = toy_pair
@@ -239,6 +240,7 @@ def test_tiny_best_run_end_to_end(toy_pair, fast):
 # ----------------------------------------------------------------------------- command line
 
 
+@pytest.mark.slow
 def test_cli_preset_best_records_its_settings_and_explicit_flags_win(tmp_path):
     from conftest import TOY_A, TOY_B, read_rgb, run_cli
     from diffmorph.io.mapsfile import load_maps
