@@ -1,9 +1,12 @@
-"""Shared helpers and fixtures for the tests.
+"""Shared helpers and fixtures for the tests (every folder below ``tests/`` uses them).
 
 One in-process launcher (:func:`run_cli`: the ``diffmorph`` entry point's own code,
 output captured), one subprocess launcher for the few tests that need a real process
-(:func:`run_process`: signals, the entry scripts, the lazy TensorFlow import), one
-video reader, one GIF reader and one image maker. Tiny sizes everywhere.
+(:func:`run_process`: signals, the entry scripts, the lazy TensorFlow import), the
+one-line-error checks (:func:`assert_one_line_error` for commands, :func:`one_line` for
+exceptions), the flags of a tiny run (:func:`tiny_flags`, :data:`TINY`), a re-render from
+saved maps (:func:`rerender`, :func:`rerender_args`), readers (video, GIF, PNG frames,
+maps), POT (:func:`import_pot`) and image makers. Tiny sizes everywhere.
 """
 
 import os
