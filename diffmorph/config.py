@@ -80,6 +80,15 @@ class MorphConfig:
 
     Raises:
       ValueError: on construction, naming the first invalid setting (see :meth:`problems`).
+
+    Example:
+      >>> from diffmorph import MorphConfig
+      >>> config = MorphConfig(size=256, train_steps=200)  # the others: the original's defaults
+      >>> config.size, config.train_steps, config.frames
+      (256, 200, 100)
+      >>> MorphConfig(size=8)
+      Traceback (most recent call last):
+      ValueError: size must be an integer from 16 to 2048 (got 8)
     """
 
     size: int = DEFAULT_SIZE
@@ -207,6 +216,12 @@ def preset_config(name: str, **explicit) -> MorphConfig:
     Raises:
       ValueError: if ``name`` is not a preset (the message lists them), or a setting is
         invalid or unknown.
+
+    Example:
+      >>> from diffmorph import MorphConfig, preset_config
+      >>> best = preset_config("best", size=512)
+      >>> best.size, best.lr_schedule, preset_config("faithful") == MorphConfig()
+      (512, 'cosine', True)
     """
     if name not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)} (got {name!r})")

@@ -1,9 +1,12 @@
-"""Shared helpers and fixtures for the tests.
+"""Shared helpers and fixtures for the tests (every folder below ``tests/`` uses them).
 
 One in-process launcher (:func:`run_cli`: the ``diffmorph`` entry point's own code,
 output captured), one subprocess launcher for the few tests that need a real process
-(:func:`run_process`: signals, the entry scripts, the lazy TensorFlow import), one
-video reader, one GIF reader and one image maker. Tiny sizes everywhere.
+(:func:`run_process`: signals, the entry scripts, the lazy TensorFlow import), the
+one-line-error checks (:func:`assert_one_line_error` for commands, :func:`one_line` for
+exceptions), the flags of a tiny run (:func:`tiny_flags`, :data:`TINY`), a re-render from
+saved maps (:func:`rerender`, :func:`rerender_args`), readers (video, GIF, PNG frames,
+maps), POT (:func:`import_pot`) and image makers. Tiny sizes everywhere.
 """
 
 import os
@@ -34,6 +37,7 @@ from diffmorph.app.progress import Progress  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 IMAGES = REPO / "images"
+FIXTURES = REPO / "tests" / "fixtures"  # reference data written by tools/make_*_fixtures.py
 TOY_A = IMAGES / "toy_a.png"
 TOY_B = IMAGES / "toy_b.png"
 SMALL_SIZE = 64  # working resolution used by the fast tests
@@ -100,6 +104,80 @@ def assert_one_line_error(run, code: int, *needles: str) -> str:
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
     return lines[0]
+
+
+def one_line(error) -> str:
+    """The message of ``error`` (an exception or a ``pytest.raises`` ExceptionInfo), asserted to be
+    one non-empty printable line without a traceback; returned."""
+    message = str(getattr(error, "value", error))
+    assert message and "\n" not in message and "\r" not in message, message
+    assert "Traceback" not in message, message
+    message.encode("utf-8")  # printable: no lone surrogates
+    return message
+
+
+def tiny_flags(
+    train_steps: int = 3,
+    frames: int | None = 3,
+    formats: str | None = "mp4",
+    plain: bool = True,
+    size: int = 32,
+    quiet: bool = True,
+) -> list:
+    """The flags of a tiny optimising run: working size ``size``, ``train_steps`` train steps, seed 0,
+    ``frames`` frames (None: the default), ``--formats formats`` (None: the default), ``--plain``, ``-q``."""
+    flags = ["--size", size, "-e", train_steps, "--seed", 0]
+    flags += ["--steps", frames] if frames is not None else []
+    flags += ["--formats", formats] if formats is not None else []
+    return flags + (["--plain"] if plain else []) + (["-q"] if quiet else [])
+
+
+TINY = tiny_flags()  # the usual tiny run: 3 train steps, 3 frames, MP4 only
+
+
+def rerender_args(maps, out, *extra, pair=(TOY_A, TOY_B), plain: bool = True, quiet: bool = True) -> list:
+    """``-s SOURCE -t TARGET --maps MAPS [--plain] [-q] -o OUT EXTRA``: render from saved maps, no optimisation."""
+    flags = (["--plain"] if plain else []) + (["-q"] if quiet else [])
+    return ["-s", pair[0], "-t", pair[1], "--maps", maps, *flags, "-o", out, *extra]
+
+
+def rerender(maps, out, *extra, **options) -> Run:
+    """:func:`rerender_args` run in-process; asserts success and no temporary file left in ``out``."""
+    run = run_cli(rerender_args(maps, out, *extra, **options))
+    assert run.returncode == 0, run.stderr
+    assert not part_files(out)
+    return run
+
+
+def frames_in(folder) -> list[np.ndarray]:
+    """The numbered PNG frames of a folder, in order (numbered from 0 without gaps), as uint8 RGB."""
+    paths = sorted(pathlib.Path(folder).iterdir())
+    assert [p.name for p in paths] == [f"frame_{i:05d}.png" for i in range(len(paths))]
+    return [read_rgb(p) for p in paths]
+
+
+def maps_low(path) -> np.ndarray:
+    """The low-resolution maps stored in a maps file: float32 (1, h, w, 16)."""
+    from diffmorph.io import mapsfile
+
+    return mapsfile.load_maps(path).maps_low
+
+
+def import_pot():
+    """POT (``ot``, a test requirement: the reference implementation), without its TensorFlow and
+    PyTorch backends (the environment variables at the top of this file)."""
+    import ot
+
+    return ot
+
+
+def random_gaussian(rng: np.random.Generator, scale: float = 0.05, ridge: float = 1e-4):
+    """A random colour :class:`~diffmorph.core.colour.Gaussian`: mean in [0.2, 0.8], covariance
+    ``R R^T + ridge I`` with R normal of standard deviation ``scale``."""
+    from diffmorph.core.colour import Gaussian
+
+    root = rng.normal(size=(3, 3)) * scale
+    return Gaussian(rng.uniform(0.2, 0.8, size=3), root @ root.T + ridge * np.eye(3))
 
 
 def read_rgb(path) -> np.ndarray:
@@ -228,9 +306,8 @@ def cli_run(tmp_path_factory):
     ``--size 64 -e 12 --steps 12 --seed 0 -q -o OUT`` in-process; returns (Run, OUT).
     """
     out = tmp_path_factory.mktemp("cli_e2e") / "out"
-    run = run_cli(
-        ["-s", TOY_A, "-t", TOY_B, "--size", SMALL_SIZE, "-e", 12, "--steps", 12, "--seed", 0, "-q", "-o", out]
-    )
+    flags = tiny_flags(size=SMALL_SIZE, train_steps=12, frames=12, formats=None, plain=False)
+    run = run_cli(["-s", TOY_A, "-t", TOY_B, *flags, "-o", out])
     return run, out
 
 
@@ -243,28 +320,8 @@ def rendered_run(tmp_path_factory):
     re-render tests read.
     """
     out = tmp_path_factory.mktemp("rendered") / "out"
-    run = run_cli(
-        [
-            "-s",
-            TOY_A,
-            "-t",
-            TOY_B,
-            "--size",
-            SMALL_SIZE,
-            "-e",
-            RENDERED_TRAIN_STEPS,
-            "--steps",
-            RENDERED_FRAMES,
-            "--seed",
-            0,
-            "--formats",
-            "mp4,gif,frames",
-            "--plain",
-            "-q",
-            "-o",
-            out,
-        ]
-    )
+    flags = tiny_flags(RENDERED_TRAIN_STEPS, RENDERED_FRAMES, "mp4,gif,frames", size=SMALL_SIZE)
+    run = run_cli(["-s", TOY_A, "-t", TOY_B, *flags, "-o", out])
     assert run.returncode == 0, run.stderr
     return run, out
 

@@ -7,7 +7,7 @@ Run this ONLY in a reference environment that still has tensorflow-addons, e.g.:
         && /tmp/tfa/bin/python tools/make_warp_fixtures.py
 
 It deliberately does not import ``diffmorph``: the fixture must record what tfa does,
-independently of the port under test (``tests/test_warp.py`` compares against it).
+independently of the port under test (``tests/core/test_warp.py`` compares against it).
 
 For every case ``k`` the file holds, all float32:
 

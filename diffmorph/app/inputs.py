@@ -131,5 +131,16 @@ def load_image(path, progress: Progress = SILENT) -> np.ndarray:
 
     Raises:
       InputError: the file cannot be used, with a one-line reason.
+
+    Example:
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> from PIL import Image
+      >>> import diffmorph
+      >>> with tempfile.TemporaryDirectory() as folder:
+      ...     Image.new("L", (5, 4), 128).save(Path(folder) / "grey.png")  # 5 wide, 4 high, grey
+      ...     pixels = diffmorph.load_image(Path(folder) / "grey.png")
+      >>> pixels.shape, pixels.dtype, pixels[0, 0].tolist()
+      ((4, 5, 3), dtype('uint8'), [128, 128, 128])
     """
     return as_pixels(path, display_path(path), progress)

@@ -210,6 +210,22 @@ def morph(
       Interrupted: Ctrl-C; says what was kept.
       Cancelled: ``progress.cancel()`` was called; says what was kept (a checkpoint:
         the same call with ``resume=True`` continues).
+
+    Example:
+      Two made-up 32x24 images, working size 32, 2 train steps, 3 frames, a GIF only:
+
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> import numpy as np
+      >>> import diffmorph
+      >>> dark, light = np.zeros((24, 32, 3), np.uint8), np.full((24, 32, 3), 200, np.uint8)
+      >>> config = diffmorph.MorphConfig(size=32, train_steps=2, frames=3, seed=0)
+      >>> with tempfile.TemporaryDirectory() as out:
+      ...     result = diffmorph.morph(dark, light, out, config, options=diffmorph.OutputOptions(formats=("gif",)))
+      ...     sorted(p.name for p in (Path(out) / "morph").iterdir())
+      ['checkpoint.npz', 'maps.jpg', 'maps.npz', 'morph.gif', 'result.jpg']
+      >>> result.frames, result.train_steps, result.maps_low.shape
+      (3, 2, (1, 84, 84, 16))
     """
     options = options or OutputOptions()
     if maps is not None and resume:
@@ -310,6 +326,17 @@ def render_frames(
 
     Raises:
       InputError: unusable inputs or maps.
+
+    Example:
+      Zero maps change nothing, so the frames are a plain cross-fade:
+
+      >>> import numpy as np
+      >>> import diffmorph
+      >>> dark, light = np.zeros((24, 32, 3), np.uint8), np.full((24, 32, 3), 200, np.uint8)
+      >>> still = np.zeros((1, 84, 84, 16), np.float32)
+      >>> frames = diffmorph.render_frames(still, dark, light, diffmorph.MorphConfig(size=32, frames=3))
+      >>> [(frame.shape, int(frame.mean())) for frame in frames]
+      [((24, 32, 3), 0), ((24, 32, 3), 100), ((24, 32, 3), 200)]
 
     :func:`~diffmorph.app.stream.stream_frames` yields the same frames with their
     index and alpha.

@@ -72,6 +72,16 @@ def images_in(folder) -> list[Path]:
 
     Raises:
       InputError: if ``folder`` is not a folder.
+
+    Example:
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> import diffmorph
+      >>> with tempfile.TemporaryDirectory() as folder:
+      ...     for name in ("b.jpg", "a.png", ".hidden.png", "notes.txt"):
+      ...         (Path(folder) / name).touch()
+      ...     [p.name for p in diffmorph.images_in(folder)]
+      ['a.png', 'b.jpg']
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -178,6 +188,18 @@ def morph_sequence(
         ``loop`` with boomerang, output paths that are in the way.
       OutputError, NonFiniteLossError, Interrupted: as :func:`diffmorph.app.morph.morph`;
         finished pairs and the current pair's checkpoint are kept for the next run.
+
+    Example:
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> import numpy as np
+      >>> import diffmorph
+      >>> dark, light = np.zeros((24, 32, 3), np.uint8), np.full((24, 32, 3), 200, np.uint8)
+      >>> config = diffmorph.MorphConfig(size=32, train_steps=2, frames=3, seed=0)
+      >>> with tempfile.TemporaryDirectory() as folder:
+      ...     show = diffmorph.morph_sequence([dark, light], Path(folder) / "show.mp4", config)
+      >>> show.pairs, show.frames, sorted(show.files)
+      (1, 3, ['gif', 'mp4'])
     """
     config = config or MorphConfig()
     options = options or OutputOptions()

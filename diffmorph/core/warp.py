@@ -4,7 +4,7 @@ This is a from-scratch implementation of the semantics of
 ``tfa.image.dense_image_warp`` (tensorflow-addons 0.23.0), which DiffMorph uses and
 which no longer imports on TensorFlow 2.16+ (specification: ``docs/algorithm.md``,
 "dense_image_warp semantics"). Parity with tfa is pinned by
-``tests/test_warp.py`` against fixtures written by ``tools/make_warp_fixtures.py``.
+``tests/core/test_warp.py`` against fixtures written by ``tools/make_warp_fixtures.py``.
 
 Convention (the same as tfa's)::
 

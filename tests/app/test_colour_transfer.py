@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import Calls
+from conftest import Calls, one_line
 from diffmorph.app.colour_transfer import transfer_file
 from diffmorph.core.colour import TransferSettings, gaussian_stats, w2_gaussian
 from diffmorph.errors import InputError, OutputError
@@ -69,7 +69,7 @@ def refused(call, tmp_path, error, match, out_name="out.png"):
     out = tmp_path / out_name
     with pytest.raises(error, match=match) as info:
         call(out)
-    assert "\n" not in str(info.value)  # one line
+    one_line(info)
     assert not out.exists()
     assert not [name for name in files_in(tmp_path) if name.startswith(".")]  # no temporary files
 

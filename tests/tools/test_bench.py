@@ -34,6 +34,7 @@ def test_compare_losses(bench):
     assert bench.compare_losses(curve, curve[:2])["losses_match"] is False
 
 
+@pytest.mark.slow
 def test_original_runs_from_a_patched_copy_and_its_rate_is_read(bench, tmp_path):
     """A stand-in 'original' records its working size and prints tqdm-like bars as the real one does."""
     original = tmp_path / "morph.py"
@@ -57,6 +58,7 @@ def test_original_runs_from_a_patched_copy_and_its_rate_is_read(bench, tmp_path)
     assert "im_sz = 1024" in original.read_text()  # the original itself is untouched
 
 
+@pytest.mark.slow
 def test_end_to_end_child_reports_the_start_up_split(bench, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(bench.PRESETS, "tiny", {"size": 32, "train_steps": 3, "frames": 2})
     args = type("Args", (), {"preset": "tiny", "source": TOY_A, "target": TOY_B, "out": tmp_path / "out"})()

@@ -38,10 +38,11 @@ from conftest import (
     part_files,
     read_video,
     run_cli,
+    tiny_flags,
 )
 
 CAT = IMAGES / "cat.jpg"
-QUICK = ["--size", 32, "-e", 2, "--steps", 2, "-q", "--plain", "--formats", "mp4"]  # one tiny optimising run
+QUICK = tiny_flags(train_steps=2, frames=2)  # one tiny optimising run
 
 
 # --------------------------------------------------------------------------- helpers

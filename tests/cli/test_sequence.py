@@ -21,15 +21,19 @@ import pytest
 
 from conftest import (
     REPO,
+    Run,
     assert_one_line_error,
     file_bytes,
     files_under,
+    frames_in,
     make_test_image,
+    maps_low,
     part_files,
     read_gif,
     read_rgb,
     read_video,
     run_cli,
+    tiny_flags,
     write_rgb,
 )
 from diffmorph.app.sequence import images_in, pair_folder_name, pairs_of
@@ -38,7 +42,7 @@ from diffmorph.app.write import frame_order, total_frames
 SCRIPT = REPO / "scripts" / "morph_folder.sh"
 STEPS = 4
 WIDTH, HEIGHT = 40, 32  # the first image's size: every frame's size
-TINY = ["--size", 32, "-e", 3, "--steps", STEPS, "--seed", 0, "--plain", "-q"]
+TINY = tiny_flags(frames=STEPS, formats=None)
 # the sequence_run fixture's command (in its folder): a -> b -> c, every format
 THREE_IMAGES = ["sequence", "a.png", "b.png", "c.png", "-o", "out/seq.mp4", "--work-dir", "work"]
 THREE_IMAGES += ["--formats", "mp4,gif,frames", *TINY]
@@ -54,21 +58,14 @@ def image(seed: int, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
     return make_test_image(width, height, seed=seed)
 
 
-def frames_in(folder) -> list[np.ndarray]:
-    """The numbered PNG frames of a folder, in order (numbered from 0 without gaps), as uint8 RGB."""
-    paths = sorted(Path(folder).iterdir())
-    assert [p.name for p in paths] == [f"frame_{i:05d}.png" for i in range(len(paths))]
-    return [read_rgb(p) for p in paths]
+def sequence_again(folder, out, work, *flags) -> Run:
+    """The sequence_run fixture's three images again (in ``folder``), into ``out`` with ``work`` and ``flags``."""
+    images = [folder / name for name in ("a.png", "b.png", "c.png")]
+    return run_cli(["sequence", *images, "-o", out, "--work-dir", work, *flags, *TINY])
 
 
 def folders_in(folder) -> list[str]:
     return sorted(p.name for p in Path(folder).iterdir() if p.is_dir())
-
-
-def maps_low(path) -> np.ndarray:
-    from diffmorph.io import mapsfile
-
-    return mapsfile.load_maps(path).maps_low
 
 
 # ----------------------------------------------------------------------------- pure helpers
@@ -231,6 +228,7 @@ def test_one_trainer_and_one_set_of_render_programs(sequence_run):
     assert (trainers, programs) == (1, 1)
 
 
+@pytest.mark.slow
 def test_reused_trainer_gives_the_maps_of_a_fresh_one(sequence_run, tmp_path):
     """Pair 2 (b -> c) was optimised by the Trainer reset after pair 1: a morph of the same pixels
     with the same settings (a fresh Trainer) makes the same maps."""
@@ -263,6 +261,7 @@ def test_rerun_reuses_pairs(sequence_run, monkeypatch):
     assert len(read_video(folder / "out" / "seq.mp4")[0]) == 2 * STEPS
 
 
+@pytest.mark.slow
 def test_changed_image_is_optimised_again_in_the_default_work_dir(sequence_run, tmp_path):
     """Only the pair whose image changed is optimised; without --work-dir the pairs are in OUT_pairs."""
     folder, _, _, _ = sequence_run
@@ -287,22 +286,7 @@ def test_changed_image_is_optimised_again_in_the_default_work_dir(sequence_run, 
 def test_loop_adds_the_pair_back_to_the_first(sequence_run, tmp_path):
     folder, _, _, _ = sequence_run
     shutil.copytree(folder / "work", tmp_path / "work")
-    run = run_cli(
-        [
-            "sequence",
-            folder / "a.png",
-            folder / "b.png",
-            folder / "c.png",
-            "-o",
-            tmp_path / "loop.mp4",
-            "--work-dir",
-            tmp_path / "work",
-            "--loop",
-            "--formats",
-            "gif,frames",
-            *TINY,
-        ]
-    )
+    run = sequence_again(folder, tmp_path / "loop.mp4", tmp_path / "work", "--loop", "--formats", "gif,frames")
     assert run.returncode == 0, run.stderr
     reused = [line for line in run.lines if "reusing" in line]
     assert [line.split(" (")[0] for line in reused] == ["diffmorph: reusing pair 1/3", "diffmorph: reusing pair 2/3"]
@@ -319,22 +303,7 @@ def test_loop_adds_the_pair_back_to_the_first(sequence_run, tmp_path):
 def test_boomerang_plays_back_without_repeating_the_ends(sequence_run, tmp_path):
     folder, _, _, _ = sequence_run
     shutil.copytree(folder / "work", tmp_path / "work")
-    run = run_cli(
-        [
-            "sequence",
-            folder / "a.png",
-            folder / "b.png",
-            folder / "c.png",
-            "-o",
-            tmp_path / "boom.mp4",
-            "--work-dir",
-            tmp_path / "work",
-            "--boomerang",
-            "--formats",
-            "frames",
-            *TINY,
-        ]
-    )
+    run = sequence_again(folder, tmp_path / "boom.mp4", tmp_path / "work", "--boomerang", "--formats", "frames")
     assert run.returncode == 0, run.stderr
     assert len([line for line in run.lines if "reusing" in line]) == 2, run.stderr
     frames = frames_in(tmp_path / "boom_frames")
@@ -346,6 +315,7 @@ def test_boomerang_plays_back_without_repeating_the_ends(sequence_run, tmp_path)
     assert not (tmp_path / "boom.mp4").exists() and not (tmp_path / "boom.gif").exists()  # --formats frames
 
 
+@pytest.mark.slow
 def test_interrupted_pair_is_resumed_by_the_next_run(sequence_run, tmp_path, monkeypatch):
     """Ctrl-C during pair 2: pair 1 and pair 2's checkpoint are kept; the same command again re-uses
     pair 1, resumes pair 2 and ends with the maps of an uninterrupted run."""
@@ -428,6 +398,7 @@ def run_script(args, cwd, python, **env) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_script_morphs_a_folder(tmp_path):
     """The script finds the images (sorted by byte order: the first one's size is the video's), and runs
     ``python -m diffmorph sequence`` on them with the options given."""
@@ -466,6 +437,7 @@ def test_script_morphs_a_folder(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_script_usage(tmp_path):
     """Usage errors exit 2 with a usage line and run nothing; --help exits 0."""
     folder = tmp_path / "images"

@@ -27,6 +27,7 @@ from conftest import (
     read_video,
     run_cli,
     run_process,
+    tiny_flags,
     write_rgb,
 )
 from diffmorph import __version__
@@ -129,32 +130,16 @@ def test_e2e_gif(e2e):
     assert durations == [round(100 / 45) * 10] * E2E_FRAMES  # 20 ms
 
 
+@pytest.mark.slow
 def test_progress_bars_and_done_line(tmp_path):
-    run = run_cli(
-        [
-            "-s",
-            TOY_A,
-            "-t",
-            TOY_B,
-            "--size",
-            32,
-            "-e",
-            2,
-            "--steps",
-            2,
-            "--seed",
-            0,
-            "--formats",
-            "gif",
-            "-o",
-            tmp_path / "out",
-        ]
-    )
+    flags = tiny_flags(train_steps=2, frames=2, formats="gif", plain=False, quiet=False)
+    run = run_cli(["-s", TOY_A, "-t", TOY_B, *flags, "-o", tmp_path / "out"])
     assert run.returncode == 0, run.stderr
     assert "Optimising" in run.stderr and "Rendering" in run.stderr and "loss" in run.stderr
     assert run.lines == [f"diffmorph: done: {tmp_path / 'out' / 'morph'} (2 frames)"]
 
 
+@pytest.mark.slow
 def test_default_output_dir_is_cwd(tmp_path):
     """Without -o the outputs land in the current directory, as in the original."""
     write_rgb(tmp_path / "a.png", make_test_image(40, 30, seed=0))
@@ -178,35 +163,14 @@ def test_default_output_dir_is_cwd(tmp_path):
 
 
 def test_non_finite_loss_is_a_clean_failure(tmp_path):
-    run = run_cli(
-        [
-            "-s",
-            TOY_A,
-            "-t",
-            TOY_B,
-            "--size",
-            32,
-            "-e",
-            3,
-            "--steps",
-            2,
-            "--seed",
-            0,
-            "-q",
-            "--plain",
-            "-a",
-            "1e38",
-            "-m",
-            "1e38",
-            "-o",
-            tmp_path / "out",
-        ]
-    )
+    flags = tiny_flags(train_steps=3, frames=2, formats=None)
+    run = run_cli(["-s", TOY_A, "-t", TOY_B, *flags, "-a", "1e38", "-m", "1e38", "-o", tmp_path / "out"])
     assert_one_line_error(run, 1, "scale", "1e+38")
     assert not (tmp_path / "out" / "preds.npy").exists()
     assert not (tmp_path / "out" / "morph" / "morph.mp4").exists()
 
 
+@pytest.mark.slow
 def test_different_sizes_are_resized_to_the_source(tmp_path):
     """Relative paths from another working folder; the target is resized with one notice."""
     write_rgb(tmp_path / "src.png", make_test_image(48, 40, seed=0))  # 48 wide, 40 high
@@ -444,6 +408,7 @@ def test_output_folder_that_is_a_file_is_a_bad_flag(tmp_path, flag):
 # ----------------------------------------------------------------------------- real processes
 
 
+@pytest.mark.slow
 def test_entry_scripts_answer_without_tensorflow():
     """morph.py and python -m diffmorph run the same command; --version/--help/usage errors never load TF."""
     code = (
@@ -460,54 +425,49 @@ def test_entry_scripts_answer_without_tensorflow():
     assert version.returncode == 0 and version.stdout.strip() == f"diffmorph {__version__}"
 
 
+@pytest.mark.slow
 def test_python_dash_m_diffmorph():
     proc = run_process(["sequence", "--help"], entry=["-m", "diffmorph"])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: diffmorph sequence")
 
 
+@pytest.mark.slow
 def test_real_run_is_quiet_with_q(tmp_path):
     """TensorFlow's start-up noise (C++ logs, cuInit) is muted: -q prints nothing on success."""
-    proc = run_process(
-        [
-            "-s",
-            TOY_A,
-            "-t",
-            TOY_B,
-            "--size",
-            32,
-            "-e",
-            1,
-            "--steps",
-            2,
-            "--formats",
-            "gif",
-            "-q",
-            "-o",
-            tmp_path / "out",
-        ],
-        cwd=tmp_path,
-    )
+    flags = tiny_flags(train_steps=1, frames=2, formats="gif", plain=False)
+    proc = run_process(["-s", TOY_A, "-t", TOY_B, *flags, "-o", tmp_path / "out"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert (tmp_path / "out" / "morph" / "morph.gif").is_file()
 
 
+@pytest.mark.slow
 def test_morph_py_runs_subcommands(tmp_path):
     proc = run_process(["sequence", TOY_A, "-o", tmp_path / "x.mp4"], cwd=REPO)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "give at least two images" in proc.stderr
 
 
-@pytest.mark.parametrize("error", [MemoryError(), type("ResourceExhaustedError", (RuntimeError,), {})("OOM")])
-def test_out_of_memory_is_one_line_exit_1(tmp_path, monkeypatch, error):
+def allocate_too_much(*args, **kwargs):
+    """A real out-of-memory error from TensorFlow's allocator: a 4 PiB tensor (ResourceExhaustedError)."""
+    import tensorflow as tf
+
+    return tf.zeros([1 << 20, 1 << 20, 1 << 10])
+
+
+def ask_for_too_much(*args, **kwargs):
+    """A real MemoryError from Python: a list of 2**62 items cannot be allocated."""
+    return [0] * (1 << 62)
+
+
+@pytest.mark.parametrize("exhaust", [allocate_too_much, ask_for_too_much], ids=["tensorflow", "python"])
+def test_out_of_memory_is_one_line_exit_1(tmp_path, monkeypatch, exhaust):
     from diffmorph.app import fit
 
-    def exhausted(*args, **kwargs):
-        raise error
-
-    monkeypatch.setattr(fit.Fitter, "fit", exhausted)
-    run = run_cli(["-s", TOY_A, "-t", TOY_B, "--size", 32, "-e", 1, "--steps", 2, "-q", "-o", tmp_path / "out"])
+    monkeypatch.setattr(fit.Fitter, "fit", exhaust)
+    flags = tiny_flags(train_steps=1, frames=2, formats=None)
+    run = run_cli(["-s", TOY_A, "-t", TOY_B, *flags, "-o", tmp_path / "out"])
     assert_one_line_error(run, 1, "not enough memory")
 
 

@@ -10,12 +10,13 @@ hand-made interpolation points).
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
 import pytest
+from scipy.special import logsumexp
 
+from conftest import import_pot
 from diffmorph.core import colour
 from diffmorph.core.colour import (
     ColourPath,
@@ -37,10 +38,7 @@ from diffmorph.core.colour import (
     w2_gaussian,
 )
 
-os.environ.setdefault("POT_BACKEND_DISABLE_TENSORFLOW", "1")  # POT need not load TensorFlow
-os.environ.setdefault("POT_BACKEND_DISABLE_PYTORCH", "1")
-import ot
-from scipy.special import logsumexp
+ot = import_pot()
 
 pytestmark = pytest.mark.filterwarnings("error")
 

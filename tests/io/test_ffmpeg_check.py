@@ -7,14 +7,9 @@ import stat
 
 import pytest
 
+from conftest import one_line
 from diffmorph.errors import OutputError
 from diffmorph.io.video import Mp4Writer, check_ffmpeg
-
-
-def one_line(error: pytest.ExceptionInfo) -> str:
-    message = str(error.value)
-    assert "\n" not in message and "Traceback" not in message, message
-    return message
 
 
 def script(path, body: str):
@@ -90,15 +85,20 @@ def test_check_ffmpeg_with_the_installed_ffmpeg(monkeypatch):
     assert os.path.basename(exe).startswith("ffmpeg")
 
 
-def test_mp4_writer_without_ffmpeg_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "nowhere" / "ffmpeg"))
+def mp4_writer_refused(tmp_path) -> str:
+    """The one-line OutputError of an Mp4Writer opened in an empty folder, which stays empty (no .part file)."""
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(OutputError) as info:
         Mp4Writer(out / "morph.mp4", (8, 8), 10)
-    message = one_line(info)
+    assert list(out.iterdir()) == []
+    return one_line(info)
+
+
+def test_mp4_writer_without_ffmpeg_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "nowhere" / "ffmpeg"))
+    message = mp4_writer_refused(tmp_path)
     assert "IMAGEIO_FFMPEG_EXE" in message and "no such file" in message
-    assert list(out.iterdir()) == []  # no temporary .part file left behind
 
 
 def test_mp4_writer_when_ffmpeg_fails_to_start(tmp_path, monkeypatch):
@@ -111,10 +111,5 @@ def test_mp4_writer_when_ffmpeg_fails_to_start(tmp_path, monkeypatch):
 
     monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
     monkeypatch.setattr(imageio_ffmpeg, "write_frames", failing_start)
-    out = tmp_path / "out"
-    out.mkdir()
-    with pytest.raises(OutputError) as info:
-        Mp4Writer(out / "morph.mp4", (8, 8), 10)
-    message = one_line(info)
+    message = mp4_writer_refused(tmp_path)
     assert "cannot start ffmpeg" in message and "temporarily unavailable" in message
-    assert list(out.iterdir()) == []

@@ -64,6 +64,7 @@ def kernel_env(tmp_path, monkeypatch):
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+@pytest.mark.slow
 def test_notebook_runs_headless(tmp_path, kernel_env):
     import imageio_ffmpeg
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import Calls
+from conftest import Calls, one_line
 from diffmorph.app.report import REPORT_JSON, REPORT_PNG, format_table, report
 from diffmorph.errors import InputError
 from diffmorph.io.files import save_image
@@ -157,7 +157,7 @@ def test_gif_frames_are_composited_as_displayed(tmp_path):
 def one_line_error(call, match):
     with pytest.raises(InputError, match=match) as info:
         call()
-    assert "\n" not in str(info.value)
+    one_line(info)
 
 
 @pytest.mark.parametrize(

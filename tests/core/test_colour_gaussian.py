@@ -7,11 +7,10 @@ constant speed; the map pushes one covariance onto the other), then POT's
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
+from conftest import import_pot, random_gaussian
 from diffmorph.core.colour import (
     Gaussian,
     bures_geodesic,
@@ -22,14 +21,7 @@ from diffmorph.core.colour import (
     w2_gaussian,
 )
 
-os.environ.setdefault("POT_BACKEND_DISABLE_TENSORFLOW", "1")  # POT need not load TensorFlow
-os.environ.setdefault("POT_BACKEND_DISABLE_PYTORCH", "1")
-import ot  # noqa: E402  (POT, a test requirement: the reference implementation)
-
-
-def random_gaussian(rng, scale=0.05) -> Gaussian:
-    root = rng.normal(size=(3, 3)) * scale
-    return Gaussian(rng.uniform(0.2, 0.8, size=3), root @ root.T + 1e-4 * np.eye(3))
+ot = import_pot()
 
 
 def test_unit_colours_scales_by_dtype():

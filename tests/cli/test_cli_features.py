@@ -15,20 +15,23 @@ from conftest import (
     TOY_B,
     assert_one_line_error,
     files_under,
+    frames_in,
     make_test_image,
     read_gif,
     read_rgb,
     read_video,
+    rerender,
     run_cli,
+    tiny_flags,
     write_rgb,
 )
 
 PHOTO_A, PHOTO_B = IMAGES / "astronaut.jpg", IMAGES / "cat.jpg"
-RUN = ["--size", 32, "-e", 8, "--seed", 0, "-q", "--formats", "frames"]
+RUN = tiny_flags(train_steps=8, frames=None, formats="frames", plain=False)
 
 
 def frames_of(out):
-    return [read_rgb(p) for p in sorted((out / "morph" / "frames").iterdir())]
+    return frames_in(out / "morph" / "frames")
 
 
 @pytest.fixture(scope="module")
@@ -40,25 +43,10 @@ def maps_run(tmp_path_factory):
     return out
 
 
-def rerender(maps_run, tmp_path, *flags):
+def rerender_photos(maps_run, tmp_path, *flags):
+    """Frames re-rendered from ``maps_run``'s maps with ``flags`` into ``tmp_path/out``: (frames, out)."""
     out = tmp_path / "out"
-    run = run_cli(
-        [
-            "-s",
-            PHOTO_A,
-            "-t",
-            PHOTO_B,
-            "--maps",
-            maps_run / "morph" / "maps.npz",
-            "-q",
-            "--formats",
-            "frames",
-            *flags,
-            "-o",
-            out,
-        ]
-    )
-    assert run.returncode == 0, run.stderr
+    rerender(maps_run / "morph" / "maps.npz", out, "--formats", "frames", *flags, pair=(PHOTO_A, PHOTO_B), plain=False)
     return frames_of(out), out
 
 
@@ -68,7 +56,7 @@ def step_mad(frames):
 
 def test_uniform_pacing_evens_the_steps_and_keeps_the_ends(maps_run, tmp_path):
     linear = frames_of(maps_run)
-    uniform, _ = rerender(maps_run, tmp_path, "--steps", 9, "--pacing", "uniform")
+    uniform, _ = rerender_photos(maps_run, tmp_path, "--steps", 9, "--pacing", "uniform")
     assert len(uniform) == 9
     np.testing.assert_array_equal(uniform[0], read_rgb(PHOTO_A))
     np.testing.assert_array_equal(uniform[-1], read_rgb(PHOTO_B))
@@ -77,7 +65,7 @@ def test_uniform_pacing_evens_the_steps_and_keeps_the_ends(maps_run, tmp_path):
 
 
 def test_hold_rests_on_each_image(maps_run, tmp_path):
-    held, _ = rerender(maps_run, tmp_path, "--steps", 5, "--hold", 2)
+    held, _ = rerender_photos(maps_run, tmp_path, "--steps", 5, "--hold", 2)
     assert len(held) == 5 + 4
     for k in range(3):
         np.testing.assert_array_equal(held[k], read_rgb(PHOTO_A))
@@ -86,7 +74,7 @@ def test_hold_rests_on_each_image(maps_run, tmp_path):
 
 
 def test_ease_slows_the_ends(maps_run, tmp_path):
-    eased, _ = rerender(maps_run, tmp_path, "--steps", 9, "--ease", "cubic")
+    eased, _ = rerender_photos(maps_run, tmp_path, "--steps", 9, "--ease", "cubic")
     linear = frames_of(maps_run)
     assert step_mad(eased)[0] < 0.5 * step_mad(linear)[0]
     np.testing.assert_array_equal(eased[0], linear[0])
@@ -96,7 +84,7 @@ def test_ease_slows_the_ends(maps_run, tmp_path):
 def test_colour_path_brings_the_middle_frame_onto_the_geodesic(maps_run, tmp_path):
     from diffmorph.core.colour import bures_geodesic, gaussian_stats, w2_gaussian
 
-    coloured, _ = rerender(maps_run, tmp_path, "--steps", 9, "--colour-path", "bures")
+    coloured, _ = rerender_photos(maps_run, tmp_path, "--steps", 9, "--colour-path", "bures")
     plain = frames_of(maps_run)
     a, b = gaussian_stats(read_rgb(PHOTO_A)), gaussian_stats(read_rgb(PHOTO_B))
     goal = bures_geodesic(a, b, 0.5)
@@ -118,6 +106,7 @@ def test_bad_feature_flags_are_usage_errors(tmp_path):
         assert_one_line_error(run, 2, needle)
 
 
+@pytest.mark.slow
 def test_report_on_a_morph_is_part_of_its_set(tmp_path):
     out = tmp_path / "out"
     run = run_cli(["-s", TOY_A, "-t", TOY_B, *RUN, "--steps", 6, "--report", "-o", out])
@@ -133,32 +122,11 @@ def test_report_on_a_morph_is_part_of_its_set(tmp_path):
     assert files_under(out / "morph") == ["checkpoint.npz", "maps.jpg", "maps.npz", "morph.gif", "result.jpg"]
 
 
+@pytest.mark.slow
 def test_report_command_on_a_folder_a_video_and_a_gif(tmp_path):
     out = tmp_path / "out"
-    assert (
-        run_cli(
-            [
-                "-s",
-                TOY_A,
-                "-t",
-                TOY_B,
-                "--size",
-                32,
-                "-e",
-                4,
-                "--seed",
-                0,
-                "-q",
-                "--steps",
-                5,
-                "--formats",
-                "mp4,gif,frames",
-                "-o",
-                out,
-            ]
-        ).returncode
-        == 0
-    )
+    flags = tiny_flags(train_steps=4, frames=5, formats="mp4,gif,frames", plain=False)
+    assert run_cli(["-s", TOY_A, "-t", TOY_B, *flags, "-o", out]).returncode == 0
     for target, folder in (
         (out, out / "morph"),
         (out / "morph" / "morph.mp4", out / "morph"),
@@ -227,31 +195,12 @@ def test_colour_transfer_bad_input_writes_nothing(tmp_path, flags, needle, code)
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_sequence_report_and_pacing(tmp_path):
     images = [write_rgb(tmp_path / f"{k}.png", make_test_image(24, 16, seed=k)) for k in range(3)]
     out = tmp_path / "show.mp4"
-    run = run_cli(
-        [
-            "sequence",
-            *images,
-            "-o",
-            out,
-            "--size",
-            32,
-            "-e",
-            3,
-            "--steps",
-            4,
-            "--seed",
-            0,
-            "-q",
-            "--report",
-            "--hold",
-            1,
-            "--formats",
-            "mp4,gif",
-        ]
-    )
+    flags = tiny_flags(frames=4, formats="mp4,gif", plain=False)
+    run = run_cli(["sequence", *images, "-o", out, *flags, "--report", "--hold", 1])
     assert run.returncode == 0, run.stderr
     frames, _ = read_video(out)
     assert len(frames) == 2 * (4 + 2)

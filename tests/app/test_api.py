@@ -100,6 +100,7 @@ def test_render_frames_from_a_maps_file_uses_its_settings(api_run):
     np.testing.assert_array_equal(frames[1], middle)  # same size and scales as the run that made the file
 
 
+@pytest.mark.slow
 def test_render_frames_follows_the_configs_schedule_and_colour_path(api_run, tmp_path):
     """render_frames gives the frames morph() writes for the same settings: pacing, hold and
     the Bures colour path included."""
@@ -175,6 +176,7 @@ def test_grey_and_rgba_arrays_are_rgb(tmp_path):
     assert (frames[0] == 100).all() and (frames[1] == 255).all()
 
 
+@pytest.mark.slow
 def test_morph_sequence(tmp_path):
     images = [make_test_image(24, 16, seed=k) for k in range(3)]
     result = diffmorph.morph_sequence(
@@ -201,6 +203,7 @@ def test_load_image():
         diffmorph.load_image(TOY_B.with_name("missing.png"))
 
 
+@pytest.mark.slow
 def test_a_second_morph_reuses_the_compiled_optimiser_and_repeats_the_first(tmp_path, monkeypatch):
     from diffmorph.app import fit
     from diffmorph.core import optimise

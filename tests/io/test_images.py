@@ -19,7 +19,7 @@ import zlib
 import numpy as np
 import pytest
 
-from conftest import Unreadable
+from conftest import Unreadable, one_line
 from diffmorph.errors import InputError, display_path
 from diffmorph.io.images import MIN_SIDE, read_image
 
@@ -44,11 +44,9 @@ def refusal(path, capfd, **kwargs) -> str:
     file's name; returned without that name (so that words are not found in the path)."""
     with pytest.raises(InputError) as info:
         load_quietly(path, capfd, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message and "\r" not in message, message
+    message = one_line(info)  # printable, no line breaks
     prefix = display_path(path) + ": "
     assert message.startswith(prefix), message
-    message.encode("utf-8")  # printable: no lone surrogates
     return message[len(prefix) :]
 
 

@@ -10,26 +10,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
+import threading
 
 import numpy as np
 import pytest
 
+from conftest import import_pot, random_gaussian
 from diffmorph.core import metrics
-from diffmorph.core.colour import Gaussian, bures_geodesic, gaussian_stats, w2_gaussian
+from diffmorph.core.colour import bures_geodesic, gaussian_stats, w2_gaussian
 from diffmorph.core.colour.geodesic import GEODESIC_TOL, Geodesic
 from diffmorph.core.meter import PathMeter, measure
 from diffmorph.core.report_layout import W2_FLOOR
-
-
-def import_pot():
-    """POT (a test requirement: the reference implementation), without its TensorFlow and PyTorch backends."""
-    os.environ["POT_BACKEND_DISABLE_TENSORFLOW"] = "1"
-    os.environ["POT_BACKEND_DISABLE_PYTORCH"] = "1"
-    import ot
-
-    return ot
-
 
 SIDE = 24  # frames of the streaming tests: 2 MS-SSIM scales
 
@@ -139,14 +130,9 @@ def test_w2_steps_match_pot():
     assert colour["w2_ends"] == pytest.approx(pot_w2(frames[0], frames[2]), rel=1e-6)
 
 
-def random_gaussian(rng) -> Gaussian:
-    root = rng.normal(size=(3, 3)) * 0.1
-    return Gaussian(rng.uniform(0.2, 0.8, size=3), root @ root.T + 1e-3 * np.eye(3))
-
-
 def test_points_on_the_geodesic_deviate_by_zero():
     rng = np.random.default_rng(3)
-    a, b = random_gaussian(rng), random_gaussian(rng)
+    a, b = random_gaussian(rng, 0.1, 1e-3), random_gaussian(rng, 0.1, 1e-3)
     geodesic = Geodesic(a, b)
     for s in (0.0, 0.13, 0.5, 0.871, 1.0):
         point = bures_geodesic(a, b, s) if s < 1 else b
@@ -157,7 +143,7 @@ def test_points_on_the_geodesic_deviate_by_zero():
 
 def test_distance_to_the_geodesic_is_the_minimum_over_s():
     rng = np.random.default_rng(4)
-    a, b, off = random_gaussian(rng), random_gaussian(rng), random_gaussian(rng)
+    a, b, off = (random_gaussian(rng, 0.1, 1e-3) for _ in range(3))
     distance, found = Geodesic(a, b).distance(off)
     grid = np.linspace(0, 1, 2001)
     brute = [w2_gaussian(off, bures_geodesic(a, b, s)) for s in grid]
@@ -254,8 +240,12 @@ def test_a_wrong_count_compares_the_kept_frame():
 
 
 def test_close_ends_the_background_thread():
+    """What a caller sees (threading.enumerate): adding frames starts a thread; close() ends it."""
+    before = set(threading.enumerate())
     meter = PathMeter()
     for seed in range(3):
         meter.add(textured(seed))
+    started = set(threading.enumerate()) - before
+    assert [t.name for t in started] == ["diffmorph-msssim"]
     meter.close()
-    assert not meter._worker._worker._thread.is_alive()  # stop() joined it
+    assert not [t for t in started if t.is_alive()]  # joined by close(), not left to die later

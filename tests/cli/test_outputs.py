@@ -20,21 +20,17 @@ from conftest import (
     TOY_A,
     TOY_B,
     files_under,
+    frames_in,
     make_test_image,
     part_files,
     read_gif,
     read_rgb,
     read_video,
+    rerender,
     run_cli,
+    tiny_flags,
     write_rgb,
 )
-
-
-def frames_in(folder) -> list[np.ndarray]:
-    """The numbered PNG frames of a folder, in order (numbered from 0 without gaps), as uint8 RGB."""
-    paths = sorted(folder.iterdir())
-    assert [p.name for p in paths] == [f"frame_{i:05d}.png" for i in range(len(paths))]
-    return [read_rgb(p) for p in paths]
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +42,6 @@ def a_out(rendered_run):
 @pytest.fixture(scope="module")
 def a_maps(a_out):
     return a_out / "morph" / "maps.npz"
-
-
-def rerender(maps, out, *extra, quiet=True):
-    """``diffmorph -s toy_a -t toy_b --maps MAPS --plain [-q] -o OUT EXTRA`` in-process; asserts success."""
-    run = run_cli(["-s", TOY_A, "-t", TOY_B, "--maps", maps, "--plain", *(["-q"] if quiet else []), "-o", out, *extra])
-    assert run.returncode == 0, run.stderr
-    assert not part_files(out)
-    return run
 
 
 # ----------------------------------------------------------------------------- the complete run
@@ -174,32 +162,15 @@ def test_maps_with_new_steps_and_fps(tmp_path, a_maps):
 # ----------------------------------------------------------------------------- sizes and render modes
 
 
+@pytest.mark.slow
 def test_odd_sizes(tmp_path):
     """An odd source (31x21) and a target of another size: frames at the source's size, MP4 padded by one pixel."""
     source = make_test_image(31, 21, seed=0)
     target = make_test_image(40, 30, seed=1)
     out = tmp_path / "odd"
+    flags = tiny_flags(train_steps=2, frames=4, formats="mp4,gif,frames")
     run = run_cli(
-        [
-            "-s",
-            write_rgb(tmp_path / "s.png", source),
-            "-t",
-            write_rgb(tmp_path / "t.png", target),
-            "--size",
-            32,
-            "-e",
-            2,
-            "--steps",
-            4,
-            "--seed",
-            0,
-            "--formats",
-            "mp4,gif,frames",
-            "--plain",
-            "-q",
-            "-o",
-            out,
-        ]
+        ["-s", write_rgb(tmp_path / "s.png", source), "-t", write_rgb(tmp_path / "t.png", target), *flags, "-o", out]
     )
     assert run.returncode == 0, run.stderr
     assert run.lines == ["diffmorph: target is 40x30, source 31x21: resizing the target to the source's size"]

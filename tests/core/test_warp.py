@@ -25,6 +25,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
+from conftest import FIXTURES  # noqa: E402
 from diffmorph.core.warp import dense_image_warp, dense_image_warp_fast  # noqa: E402
 
 IMPLEMENTATIONS = [
@@ -34,7 +35,7 @@ IMPLEMENTATIONS = [
     pytest.param(tf.function(dense_image_warp_fast, jit_compile=True), id="fast-xla"),
 ]
 
-FIXTURE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "warp_tfa.npz")
+FIXTURE_PATH = FIXTURES / "warp_tfa.npz"
 with np.load(FIXTURE_PATH) as _data:
     FIXTURE = {key: _data[key] for key in _data.files}
 NUM_CASES = int(FIXTURE["num_cases"])

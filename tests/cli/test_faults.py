@@ -29,22 +29,25 @@ import pytest
 from conftest import (
     REPO,
     SMALL_SIZE,
+    TINY,
     TOY_A,
     TOY_B,
     assert_one_line_error,
     cli_env,
     file_bytes,
     files_under,
+    maps_low,
     part_files,
     read_video,
+    rerender_args,
     run_cli,
 )
 from diffmorph.errors import OutputError
 
+MAPS = "morph/maps.npz"  # a run's maps file, below its output folder
 ENOSPC = os.strerror(errno.ENOSPC)  # "No space left on device"
 # the shared rendered_run's optimisation: a run with these flags makes the same maps
 RENDERED = ["--size", SMALL_SIZE, "-e", 12, "--seed", 0, "--plain"]
-TINY = ["--size", 32, "-e", 3, "--steps", 3, "--seed", 0, "--plain", "-q", "--formats", "mp4"]
 
 
 # ----------------------------------------------------------------- atomic writes
@@ -170,11 +173,6 @@ def copy_of(rendered_run, tmp_path) -> pathlib.Path:
     return out
 
 
-def rerender(out, *extra) -> list:
-    """``--maps OUT/morph/maps.npz`` re-render flags (no optimisation) into ``out``."""
-    return ["-s", TOY_A, "-t", TOY_B, "--maps", out / "morph" / "maps.npz", "--plain", "-q", "-o", out, *extra]
-
-
 def run_keeping_handler(args) -> object:
     """``run_cli(args)`` with a sentinel SIGTERM handler installed; asserts ``main`` restored it."""
 
@@ -251,12 +249,6 @@ def interrupted_at(step: int, checkpoint) -> str:
     )
 
 
-def maps_low(path) -> np.ndarray:
-    from diffmorph.io import mapsfile
-
-    return mapsfile.load_maps(path).maps_low
-
-
 # ------------------------------------------------------------- Ctrl-C / SIGTERM, in-process
 
 
@@ -290,6 +282,7 @@ def test_interrupt_before_the_first_train_step(tmp_path, monkeypatch, how):
     assert not part_files(out)
 
 
+@pytest.mark.slow
 def test_sigterm_during_optimisation_then_resume_gives_the_uninterrupted_maps(tmp_path, monkeypatch, rendered_run):
     """SIGTERM at step 5 of 12 saves a checkpoint (a real SIGINT is the subprocess test below); resumed,
     the run ends with the maps of the shared run's uninterrupted 12 steps."""
@@ -364,7 +357,7 @@ def test_interrupt_while_writing_keeps_the_previous_set(tmp_path, monkeypatch, r
     before = file_bytes(out)
     owner, name, after = WRITING_PHASES[phase]()
     calls = interrupt(monkeypatch, owner, name, after, how)
-    run = run_keeping_handler(rerender(out, "--steps", 4, "--formats", "mp4,gif,frames"))
+    run = run_keeping_handler(rerender_args(out / MAPS, out, "--steps", 4, "--formats", "mp4,gif,frames"))
     assert len(calls) > after, "the injection was never reached"
     assert run.returncode == 130, run.stderr
     assert run.lines == ["diffmorph: interrupted while writing the outputs; the previous outputs are unchanged"], (
@@ -374,6 +367,7 @@ def test_interrupt_while_writing_keeps_the_previous_set(tmp_path, monkeypatch, r
     assert not part_files(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["ctrl-c", "disk-full"])
 def test_failure_while_writing_after_optimising_then_resume(tmp_path, monkeypatch, fault):
     """Ctrl-C while rendering, or a full disk while writing maps.jpg, after optimising: the optimised
@@ -427,7 +421,7 @@ def test_disk_full_while_writing_the_gif_keeps_the_previous_set(tmp_path, monkey
     out = copy_of(rendered_run, tmp_path)
     before = file_bytes(out)
     failed = full_disk_at(monkeypatch, "morph.gif.part-")  # the GIF's temporary file
-    run = run_cli(rerender(out, "--steps", 8, "--formats", "mp4,gif"))
+    run = run_cli(rerender_args(out / MAPS, out, "--steps", 8, "--formats", "mp4,gif"))
     assert failed, "the GIF was never written"
     line = assert_one_line_error(run, 1, "morph.gif", ENOSPC)
     assert file_bytes(out) == before
@@ -435,6 +429,7 @@ def test_disk_full_while_writing_the_gif_keeps_the_previous_set(tmp_path, monkey
     assert ".part" not in line, f"the message names a temporary file, not the output: {line}"
 
 
+@pytest.mark.slow
 def test_disk_full_while_writing_a_snapshot(tmp_path, monkeypatch):
     out = tmp_path / "out"
     failed = full_disk_at(monkeypatch, "a_to_b_10.jpg.part-")
@@ -445,6 +440,7 @@ def test_disk_full_while_writing_a_snapshot(tmp_path, monkeypatch):
     assert not part_files(out)
 
 
+@pytest.mark.slow
 def test_disk_full_while_writing_the_checkpoint_then_resume(tmp_path, monkeypatch, rendered_run):
     """The step-12 checkpoint fails: the step-10 one is intact, and --resume from it gives the same maps."""
     from diffmorph.io import mapsfile
@@ -477,6 +473,7 @@ def test_disk_full_while_writing_the_checkpoint_then_resume(tmp_path, monkeypatc
 # --------------------------------------------------------------------------- divergence
 
 
+@pytest.mark.slow
 def test_nan_on_the_last_train_step_publishes_nothing(tmp_path, monkeypatch, rendered_run):
     from diffmorph.core.optimise import Trainer
 
@@ -514,10 +511,10 @@ def test_second_run_on_a_locked_folder_is_refused(tmp_path, rendered_run):
     out = copy_of(rendered_run, tmp_path)
     before = file_bytes(out)
     with FolderLock(out):  # another run is writing there
-        run = run_cli(rerender(out, "--steps", 3))
+        run = run_cli(rerender_args(out / MAPS, out, "--steps", 3))
     assert_one_line_error(run, 1, f"another diffmorph run is writing to {out}")
     assert file_bytes(out) == before
-    run = run_cli(rerender(out, "--steps", 3))  # once it is done, the same command works
+    run = run_cli(rerender_args(out / MAPS, out, "--steps", 3))  # once it is done, the same command works
     assert run.returncode == 0, run.stderr
     assert len(read_video(out / "morph" / "morph.mp4")[0]) == 3
 
@@ -608,6 +605,7 @@ def check_every_file(out: pathlib.Path) -> dict[str, int]:
     return seen
 
 
+@pytest.mark.slow
 def test_real_sigint_during_optimisation_then_resume(tmp_path):
     from diffmorph.io import mapsfile
 
@@ -635,6 +633,7 @@ def test_real_sigint_during_optimisation_then_resume(tmp_path):
     assert seen.get(".mp4") == 1 and "hidden" not in seen, seen
 
 
+@pytest.mark.slow
 def test_real_sigkill_while_rendering_leaves_the_previous_set(tmp_path, rendered_run):
     """SIGKILL while frames are being written over a complete set: the set stays, byte for byte; the
     killed run's temporaries are hidden, and the next run removes them."""
@@ -644,7 +643,7 @@ def test_real_sigkill_while_rendering_leaves_the_previous_set(tmp_path, rendered
     def rendering():
         return len(list((out / "morph").glob(".frames.part-*/frame_*.png"))) >= 3
 
-    proc, _ = start_morph(tmp_path, *rerender(out, "--steps", 100000, "--formats", "frames"))
+    proc, _ = start_morph(tmp_path, *rerender_args(out / MAPS, out, "--steps", 100000, "--formats", "frames"))
     wait_until(proc, rendering, "some frames are rendered")
     proc.kill()
     assert finish(proc) == -signal.SIGKILL
@@ -653,7 +652,7 @@ def test_real_sigkill_while_rendering_leaves_the_previous_set(tmp_path, rendered
     assert all(".part" in name for name in set(after) - set(before)), sorted(set(after) - set(before))
     check_every_file(out)
 
-    run = run_cli(rerender(out, "--steps", 3, "--formats", "frames"))
+    run = run_cli(rerender_args(out / MAPS, out, "--steps", 3, "--formats", "frames"))
     assert run.returncode == 0, run.stderr
     assert not part_files(out)
     assert sorted(p.name for p in (out / "morph" / "frames").iterdir()) == [f"frame_{i:05d}.png" for i in range(3)]

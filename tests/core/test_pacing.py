@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import pathlib
 import subprocess
 import sys
 from typing import NamedTuple
@@ -18,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
+from conftest import REPO
 from diffmorph.core import pacing
 from diffmorph.core.pacing import linear_alphas
 
@@ -137,13 +137,13 @@ def test_bad_curves_are_refused():
         pacing.invert_curve([0, 1], [1, 1], [0.5])
 
 
+@pytest.mark.slow
 def test_importing_the_schedules_and_the_report_loads_no_tensorflow():
     code = (
         "import sys; import diffmorph.core.pacing, diffmorph.core.metrics, diffmorph.app.report, "
         "diffmorph.io.readers; print('tensorflow' in sys.modules)"
     )
-    repo = pathlib.Path(__file__).resolve().parent.parent
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.strip() == "False"
