@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 
 DEFAULT_SIZE = 1024  # working resolution S (pixels, square)
 MAP_SIZE = 96  # the net's input size; its output is MAP_SIZE - 12 = 84
@@ -39,12 +40,29 @@ LR_SCHEDULES = ("constant", "cosine")  # Adam's learning rate over the train ste
 MAX_SEED = 2**32  # seeds are [0, 2**32); the net's layers use seed, seed + 1, seed + 2
 
 
+def _is_bool(value) -> bool:
+    kind = type(value)
+    return isinstance(value, bool) or (kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_"))
+
+
 def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """The integer rule: Python and numpy integers count, bools do not."""
+    return isinstance(value, numbers.Integral) and not _is_bool(value)
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, numbers.Real) and not _is_bool(value)
+
+
+def _plain(value):
+    """A numpy scalar as the Python int, float or bool it holds (settings are stored as Python values)."""
+    if _is_int(value):
+        return int(value)
+    if _is_bool(value):
+        return bool(value)
+    if _is_number(value):
+        return float(value)
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +128,11 @@ class MorphConfig:
     def __post_init__(self):
         for name, problem in self.problems():
             raise ValueError(f"{name} {problem}")
+        for field in dataclasses.fields(self):  # numpy integers, floats and bools become Python's
+            value = getattr(self, field.name)
+            plain = _plain(value) if type(value).__module__ == "numpy" else value
+            if plain is not value:
+                object.__setattr__(self, field.name, plain)
 
     def problems(self) -> list[tuple[str, str]]:
         """Every invalid setting, as ``(field name, "must be ... (got ...)")`` pairs.
@@ -133,7 +156,7 @@ class MorphConfig:
         integer("train_steps", 1, MAX_TRAIN_STEPS)
         for name in ("add_scale", "mult_scale", "warp_scale"):
             scale(name)
-        if not isinstance(self.add_first, bool):
+        if not _is_bool(self.add_first):
             out.append(("add_first", f"must be True or False (got {self.add_first!r})"))
         integer("frames", MIN_FRAMES, MAX_FRAMES)
         if not _is_number(self.fps) or not MIN_FPS <= self.fps <= MAX_FPS:  # also refuses NaN

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..core.colour import TransferSettings, colour_transfer, gaussian_stats, w2_gaussian
 from ..errors import InputError, OutputError
-from ..io.files import save_image
+from ..io.files import check_folder_path, save_image
 from ..io.images import load_image
 
 
@@ -28,8 +28,8 @@ def check_output_path(out_path) -> Path:
     """Check that ``out_path`` names an image format OpenCV writes, in an existing writable folder.
 
     Raises:
-      InputError: no extension, or one no image writer handles (e.g. ``.xyz``), or
-        ``out_path`` is a folder.
+      InputError: no extension, or one no image writer handles (e.g. ``.xyz``),
+        ``out_path`` is a folder, or its folder is a file.
       OutputError: the folder does not exist or is not writable.
     """
     import cv2
@@ -42,6 +42,7 @@ def check_output_path(out_path) -> Path:
             f"{out_path}: unknown image format {path.suffix or '(no extension)'!r}; use .png, .jpg, .bmp, .tif or .webp"
         )
     folder = path.parent
+    check_folder_path(folder)  # a file where the folder should be: bad input, as for every command
     if not folder.is_dir():
         raise OutputError(f"{folder}: no such folder")
     if not os.access(folder, os.W_OK | os.X_OK):

@@ -116,7 +116,21 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress=N
     from ..io.readers import read_frames
     from .runtime import import_tensorflow_quietly
 
+    if out_dir is not None:
+        from ..io.files import check_folder_path
+        from ..io.outputs import refuse_inputs
+
+        check_folder_path(out_dir)  # a file there: bad input (exit 2), before any reading
     reader = read_frames(input)  # a bad input is refused before TensorFlow loads
+    if out_dir is not None:
+        frames = reader.files  # a folder's frames are inputs too
+        try:
+            refuse_inputs(
+                [Path(out_dir) / REPORT_JSON, Path(out_dir) / REPORT_PNG], [input, source, target, truth, *frames]
+            )
+        except InputError:
+            reader.close()
+            raise
     import_tensorflow_quietly()
     measurement = None
     try:
@@ -125,6 +139,10 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress=N
         }
         frames = iter(reader)
         first = next(frames)  # raises InputError for a stream without frames
+        crop = _padding_of(reader.kind, first.shape[:2], images)
+        if crop is not None:  # an MP4 padded to even sizes by an encoder that did not record the true size
+            frames = (frame[: crop[0], : crop[1]] for frame in frames)
+            first = first[: crop[0], : crop[1]]
         height, width = first.shape[:2]
         for name, image in images.items():
             if image is not None and image.shape[:2] != (height, width):
@@ -152,6 +170,19 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress=N
     if out_dir is not None:
         result["files"] = _publish(Path(out_dir), measurement, result)
     return result
+
+
+def _padding_of(kind: str, size: tuple[int, int], images: dict) -> tuple[int, int] | None:
+    """The ``(height, width)`` to crop a video's frames to when they are a reference image's
+    odd size padded by one pixel to even (as H.264 encoders need), else None."""
+    if kind != "video":
+        return None
+    for image in images.values():
+        if image is not None:
+            height, width = image.shape[:2]
+            if (height, width) != size and (height + height % 2, width + width % 2) == size:
+                return height, width
+    return None
 
 
 class Measurement:

@@ -277,6 +277,11 @@ DEFAULT_LAMBDA = 0.8  # KL marginal relaxation strength (both sides)
 DEFAULT_EPS0 = 1.0  # epsilon of the first stage (unit-cube squared distances)
 DEFAULT_STAGES = 10  # epsilon halved after each stage: 1, 1/2, ..., 1/512
 DEFAULT_ITERS = 100  # scaling iterations per stage
+MAX_STAGES = 64  # epsilon halved 64 times is far under EPS_MIN: more stages change nothing
+MAX_ITERS = 100_000  # scaling iterations per stage
+MAX_ITERATIONS = 1_000_000  # stages x iters: ~1000x the default schedule
+LAMBDA_RANGE = (1e-6, 1e6)  # marginal relaxation strengths the solver handles in float64
+EPS0_RANGE = (1e-6, 1e6)  # first epsilon
 EPS_MIN = 1e-3  # epsilon floor; under the schedule's last 1/512, so the default schedule is the published one
 METHODS = ("uot", "gaussian")
 PROGRESS_EVERY = 10  # iterations between progress(done, total) calls
@@ -310,9 +315,10 @@ class TransferSettings:
       method: ``"uot"`` (unbalanced OT between colour histograms) or ``"gaussian"``
         (the Bures map between Gaussian fits of the colours).
       bins: histogram bins per channel, 8..128 ("uot").
-      lam: strength of the KL-relaxed marginals, finite > 0 ("uot"; the published 0.8).
-      eps0: epsilon of the first stage, finite > 0 (halved after each stage).
-      stages, iters: stages of the schedule and scaling iterations per stage (>= 1).
+      lam: strength of the KL-relaxed marginals, 1e-6..1e6 ("uot"; the published 0.8).
+      eps0: epsilon of the first stage, 1e-6..1e6 (halved after each stage).
+      stages, iters: stages of the schedule (1..64) and scaling iterations per stage
+        (1..100000), at most 1000000 iterations in all.
       (The solver's epsilon floor is :data:`EPS_MIN`; :func:`sinkhorn_unbalanced` takes another.)
 
     Raises:
@@ -332,12 +338,17 @@ class TransferSettings:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)} (got {self.method!r})")
         check_bins(self.bins)
-        for name, value in (("lambda", self.lam), ("eps0", self.eps0)):
-            if not _is_positive(value):
-                raise ValueError(f"{name} must be a finite number > 0 (got {value!r})")
-        for name, value in (("stages", self.stages), ("iters", self.iters)):
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1 (got {value!r})")
+        for name, value, (low, high) in (("lambda", self.lam, LAMBDA_RANGE), ("eps0", self.eps0, EPS0_RANGE)):
+            if not _is_positive(value) or not low <= value <= high:
+                raise ValueError(f"{name} must be a number from {low:g} to {high:g} (got {value!r})")
+        for name, value, high in (("stages", self.stages, MAX_STAGES), ("iters", self.iters, MAX_ITERS)):
+            if not _is_int(value) or not 1 <= value <= high:
+                raise ValueError(f"{name} must be an integer from 1 to {high} (got {value!r})")
+        if self.stages * self.iters > MAX_ITERATIONS:
+            raise ValueError(
+                f"iters must be at most {MAX_ITERATIONS // self.stages} with {self.stages} stages "
+                f"(stages x iters at most {MAX_ITERATIONS}; got {self.iters})"
+            )
 
     @property
     def iterations(self) -> int:
