@@ -566,3 +566,61 @@ def test_sequence_never_replaces_an_unrelated_gif_beside_its_output(tmp_path):
     gif.unlink()
     assert run_cli(["sequence", TOY_A, TOY_B, "-o", tmp_path / "v.mp4", *TINY, "--formats", "gif"]).returncode == 0
     assert run_cli(["sequence", TOY_A, TOY_B, "-o", tmp_path / "v.mp4", *TINY, "--formats", "gif"]).returncode == 0
+
+
+def test_a_frames_dir_of_frames_diffmorph_did_not_write_is_refused(tmp_path):
+    """Variant: --frames-dir holding a user's own frame_00000.png... (no input): never replaced."""
+    frames = tmp_path / "my_frames"
+    frames.mkdir()
+    mine = write_rgb(frames / "frame_00000.png", make_test_image(24, 16, 1))
+    before = mine.read_bytes()
+    out = tmp_path / "out"
+    run = run_cli(["-s", TOY_A, "-t", TOY_B, *TINY, "--formats", "frames", "--frames-dir", frames, "-o", out])
+    assert_one_line_error(run, 2, "my_frames", "did not write")
+    assert mine.read_bytes() == before
+    # frames this folder's runs published are replaced as usual
+    frames_ok = tmp_path / "ok"
+    for _ in range(2):
+        run = run_cli(["-s", TOY_A, "-t", TOY_B, *TINY, "--formats", "frames", "--frames-dir", frames_ok, "-o", out])
+        assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in frames_ok.iterdir()) == ["frame_00000.png", "frame_00001.png"]
+
+
+def test_other_public_functions_name_their_bad_arguments(tmp_path):
+    import diffmorph
+    from diffmorph.app.colour_transfer import transfer_file
+    from diffmorph.app.report import report
+
+    with pytest.raises(InputError, match="path must be an image file path"):
+        diffmorph.load_image(None)
+    with pytest.raises(InputError, match="folder must be a file or folder path"):
+        diffmorph.images_in(None)
+    with pytest.raises(InputError, match="input must be a file or folder path"):
+        report(["a.mp4"])
+    with pytest.raises(InputError, match="source must be an image file path"):
+        report(TOY_A.parent, source=[1, 2])
+    with pytest.raises(InputError, match="progress must be None or a callable"):
+        report(TOY_A.parent, progress=5)
+    with pytest.raises(InputError, match="palette_path must be a file path"):
+        transfer_file(TOY_A, None, tmp_path / "o.png")
+    with pytest.raises(InputError, match="settings must be a TransferSettings"):
+        transfer_file(TOY_A, TOY_B, tmp_path / "o.png", {"stages": 3})
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_strip_columns_match_the_strip_builder():
+    from diffmorph.app.write import strip_columns
+    from diffmorph.core.render import strip_indices
+
+    for frames in (2, 9, 10, 11, 19, 20, 639, 640, 2701):
+        assert strip_columns(frames) == len(strip_indices(frames)), frames
+
+
+def test_the_checks_before_work_do_not_load_tensorflow(tmp_path):
+    """A refused run answers before TensorFlow loads (one line, no TensorFlow noise, quickly)."""
+    from conftest import run_process
+
+    done = run_process(["-s", TOY_A, "-t", TOY_B, "--steps", 640, "-o", tmp_path / "out"])
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()], done.stderr
+    assert "result.jpg" in done.stderr

@@ -71,11 +71,18 @@ def transfer_file(
       Gaussian(palette)), "seconds": wall time of the whole call}``; W2 in unit-cube RGB.
 
     Raises:
-      InputError: an unknown output extension (checked before reading anything), or an
-        unreadable / unusable input image. One-line messages.
+      InputError: an argument of the wrong type, an unknown output extension (checked
+        before reading anything), or an unreadable / unusable input image. One-line messages.
       OutputError: the output folder is missing or not writable, or the write fails.
     """
     start = time.perf_counter()
+    for name, value in (("image_path", image_path), ("palette_path", palette_path), ("out_path", out_path)):
+        if not isinstance(value, (str, os.PathLike)) or not str(os.fspath(value)).strip():
+            raise InputError(f"{name} must be a file path (got {value!r})")
+    if not isinstance(settings, TransferSettings):
+        raise InputError(f"settings must be a TransferSettings (got {type(settings).__name__})")
+    if progress is not None and not callable(progress):
+        raise InputError(f"progress must be None or a callable progress(done, total) (got {type(progress).__name__})")
     path = check_output_path(out_path)
     image = load_image(image_path).pixels
     palette = load_image(palette_path).pixels

@@ -138,7 +138,19 @@ def load_image(path, progress: Progress = SILENT) -> np.ndarray:
     Raises:
       InputError: the file cannot be used, with a one-line reason.
     """
-    return as_pixels(path, display_path(path), progress)
+    return as_pixels(path, display_path(path) if isinstance(path, (str, os.PathLike)) else "path", progress)
+
+
+def check_path(name: str, value, optional: bool = False) -> None:
+    """Refuse a path argument that is not a non-empty ``str`` or ``os.PathLike`` (or None if ``optional``).
+
+    Raises:
+      InputError: "NAME must be a file or folder path (got ...)".
+    """
+    if value is None and optional:
+        return
+    if not isinstance(value, (str, os.PathLike)) or not str(os.fspath(value)).strip():
+        raise InputError(f"{name} must be a file or folder path (got {value!r})")
 
 
 def check_types(**arguments) -> None:

@@ -38,7 +38,7 @@ from ..config import MAPS_SETTINGS, MorphConfig
 from ..errors import InputError, Interrupted, OutputError, display_path
 from ..io import mapsfile
 from ..io.files import ensure_folder, save_npy
-from ..io.outputs import FolderLock, OutputSet, recover, refuse_inputs, sweep
+from ..io.outputs import FolderLock, OutputSet, is_earlier_output, read_manifest, recover, refuse_inputs, sweep
 from .fit import Fitter, WorkFiles
 from .inputs import check_types, load_pair
 from .progress import SILENT, Progress
@@ -137,7 +137,8 @@ def prepare_folders(paths: MorphPaths, options: OutputOptions, optimising: bool)
 
     Raises:
       InputError: the output folder or the frames folder is an existing file, or the
-        frames folder holds other files; an output name is taken by a folder.
+        frames folder holds other files or frames no earlier run published there; an
+        output name is taken by a folder.
       OutputError: a folder cannot be created or is not writable; ffmpeg is missing.
     """
     for folder, what in ((paths.root, "output folder"), (paths.frames, "frames folder")):
@@ -148,6 +149,17 @@ def prepare_folders(paths: MorphPaths, options: OutputOptions, optimising: bool)
             raise InputError(f"the {what} {display_path(folder)} cannot be used ({exc.strerror or exc})") from None
     if "frames" in options.formats:
         check_frames_folder(paths.frames)
+        frames = paths.frames
+        if (
+            frames.is_dir()
+            and any(frames.iterdir())
+            and not is_earlier_output(frames, read_manifest(paths.root, "morph"), paths.root)
+        ):
+            raise InputError(
+                f"the frames folder {display_path(frames)} holds frames an earlier run into "
+                f"{display_path(paths.root)} did not write (or changed since); it would be replaced as a whole: "
+                f"choose an empty or new folder"
+            )
     for folder in (paths.root, paths.morph) + ((paths.train,) if optimising else ()):
         ensure_folder(folder)
     if "frames" in options.formats:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,8 @@ def _reference(image, name: str) -> np.ndarray | None:
     """``image`` (None, a path, or uint8 ``(H, W, 3)``) as pixels. Raises :class:`InputError`."""
     if image is None:
         return None
+    if not isinstance(image, (np.ndarray, str, os.PathLike)):
+        raise InputError(f"{name} must be an image file path or a uint8 (H, W, 3) array (got {type(image).__name__})")
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise InputError(f"the {name} image must be uint8 (H, W, 3) RGB; got {image.dtype} {image.shape}")
@@ -114,7 +117,13 @@ def report(input, source=None, target=None, truth=None, out_dir=None, progress=N
       OutputError: ``out_dir`` or its files cannot be written (nothing is left half-written).
     """
     from ..io.readers import read_frames
+    from .inputs import check_path
     from .runtime import import_tensorflow_quietly
+
+    check_path("input", input)
+    check_path("out_dir", out_dir, optional=True)
+    if progress is not None and not callable(progress):
+        raise InputError(f"progress must be None or a callable progress(done, total) (got {type(progress).__name__})")
 
     if out_dir is not None:
         from ..io.files import check_folder_path

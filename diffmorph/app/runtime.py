@@ -69,13 +69,9 @@ def import_tensorflow_quietly() -> None:
 
 
 def _import_quietly() -> None:
-    if "tensorflow" in sys.modules:  # imported by the caller: only initialise its devices
-        import tensorflow as tf
-
-        tf.constant(0.0).numpy()
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    _enable_xla_cache()
+    if "tensorflow" not in sys.modules:  # else imported by the caller: only initialise its devices
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        _enable_xla_cache()
     sys.stderr.flush()
     saved = os.dup(2)
     try:

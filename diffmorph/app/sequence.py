@@ -41,7 +41,7 @@ from ..io.files import ensure_folder
 from ..io.images import pixels_digest
 from ..io.outputs import FolderLock, OutputSet, is_earlier_output, read_manifest, recover, refuse_inputs, sweep
 from .fit import Fitter, WorkFiles
-from .inputs import Pair, check_types, load_images
+from .inputs import Pair, check_path, check_types, load_images
 from .morph import MorphPaths, check_ffmpeg, stage_report
 from .progress import SILENT, Progress
 from .report import Measurement
@@ -72,8 +72,9 @@ def images_in(folder) -> list[Path]:
     ``scripts/morph_folder.sh`` uses): zero-pad numbers (``01.jpg``, ``02.jpg``...).
 
     Raises:
-      InputError: if ``folder`` is not a folder.
+      InputError: if ``folder`` is not a folder path or not a folder.
     """
+    check_path("folder", folder)
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{display_path(folder)}: not a folder")

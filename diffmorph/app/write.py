@@ -129,6 +129,12 @@ def check_output_budget(size: tuple[int, int], frames: int, options: OutputOptio
         )
 
 
+def strip_columns(frames: int) -> int:
+    """Frames in the strip of ``frames`` frames: every 10th, or the last if none
+    (``len(diffmorph.core.render.strip_indices(frames))``, without loading TensorFlow)."""
+    return max(1, frames // 10)
+
+
 def check_outputs(size: tuple[int, int], pairs: int, config: MorphConfig, options: OutputOptions) -> None:
     """Everything about the outputs that could fail after the work, checked before it.
 
@@ -141,10 +147,8 @@ def check_outputs(size: tuple[int, int], pairs: int, config: MorphConfig, option
     Raises:
       InputError: naming the settings to change.
     """
-    from ..core.render import strip_indices
-
     per_pair = config.frames + 2 * config.hold
-    columns = len(strip_indices(per_pair))
+    columns = strip_columns(per_pair)
     if columns * config.size > MAX_JPEG_SIDE:
         widest = MAX_JPEG_SIDE // config.size  # strip columns that fit
         raise InputError(
