@@ -624,3 +624,55 @@ def test_the_checks_before_work_do_not_load_tensorflow(tmp_path):
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [done.stderr.strip()], done.stderr
     assert "result.jpg" in done.stderr
+
+
+def test_a_training_snapshot_as_the_source_is_refused(tmp_path):
+    """Variant: morphing a snapshot of the output folder's train/ further would set it aside."""
+    out = tmp_path / "out"
+    args = ["-t", TOY_B, "--size", 16, "-e", 10, "--steps", 2, "--seed", 0, "--plain", "-q", "--formats", "gif"]
+    assert run_cli(["-s", TOY_A, *args, "-o", out]).returncode == 0
+    snapshot = out / "train" / "a_to_b_10.jpg"
+    before = snapshot.read_bytes()
+    run = run_cli(["-s", snapshot, *args, "-o", out])
+    assert_one_line_error(run, 2, "a_to_b_10.jpg", "is the input")
+    assert snapshot.read_bytes() == before
+
+
+THREADS_SCRIPT = """
+import sys, threading
+sys.path.insert(0, sys.argv[2])  # the worktree's package
+import numpy as np
+import diffmorph
+from diffmorph.app.write import OutputOptions
+
+root = sys.argv[1]
+pair = [np.full((16, 16, 3), v, np.uint8) for v in (40, 200)]
+barrier = threading.Barrier(2)
+results = {}
+
+def run(name):
+    barrier.wait()
+    try:
+        config = diffmorph.MorphConfig(size=16, train_steps=2, frames=2, seed=0, fast=False)
+        results[name] = diffmorph.morph(*pair, f"{root}/{name}", config, options=OutputOptions(formats=("gif",))).frames
+    except BaseException as exc:
+        results[name] = repr(exc)
+
+threads = [threading.Thread(target=run, args=(n,)) for n in ("a", "b")]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(sorted(results.items()))
+"""
+
+
+def test_threads_in_a_fresh_process_import_tensorflow_once(tmp_path):
+    """The import race of the issue: two threads start morphs before TensorFlow is loaded."""
+    from conftest import REPO, run_process
+
+    script = tmp_path / "threads.py"
+    script.write_text(THREADS_SCRIPT)
+    done = run_process([tmp_path, REPO], entry=[str(script)])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[('a', 2), ('b', 2)]", (done.stdout, done.stderr)

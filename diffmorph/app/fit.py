@@ -267,6 +267,13 @@ def clear_snapshots(folder: Path) -> None:
             path.unlink(missing_ok=True)
 
 
+def snapshot_files(folder: Path) -> list[Path]:
+    """The training snapshots (``a_to_b_N.jpg``, ``b_to_a_N.jpg``) in ``folder`` (none if it is not a folder)."""
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if SNAPSHOT_NAME.match(p.name) and p.is_file()]
+
+
 def set_aside_snapshots(folder: Path) -> None:
     """Before a fresh fit: move the snapshots in ``folder`` to ``folder/.previous/``.
 
@@ -280,7 +287,7 @@ def set_aside_snapshots(folder: Path) -> None:
     if not folder.is_dir():
         return
     keep = folder / PREVIOUS_SNAPSHOTS
-    current = [p for p in folder.iterdir() if SNAPSHOT_NAME.match(p.name) and p.is_file()]
+    current = snapshot_files(folder)
     try:
         if keep.is_dir():
             for path in current:

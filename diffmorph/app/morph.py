@@ -39,7 +39,7 @@ from ..errors import InputError, Interrupted, OutputError, display_path
 from ..io import mapsfile
 from ..io.files import ensure_folder, save_npy
 from ..io.outputs import FolderLock, OutputSet, is_earlier_output, read_manifest, recover, refuse_inputs, sweep
-from .fit import Fitter, WorkFiles
+from .fit import Fitter, WorkFiles, snapshot_files
 from .inputs import check_types, load_pair
 from .progress import SILENT, Progress
 from .report import Measurement
@@ -304,7 +304,7 @@ def morph(
     if maps is not None and resume:
         raise InputError("maps and resume cannot be combined")
     paths = MorphPaths(Path(out_dir), Path(frames_dir) if frames_dir is not None else None)
-    refuse_inputs(paths.set_files() + [paths.frames, paths.train, paths.checkpoint], [source, target])
+    refuse_inputs(paths.set_files() + [paths.frames, paths.checkpoint, *snapshot_files(paths.train)], [source, target])
     pair = load_pair(source, target, progress)
     if maps is not None:
         maps_low, config, steps_done = resolve_maps(maps, pair, config, force)
