@@ -158,7 +158,7 @@ def prepare_folders(paths: MorphPaths, options: OutputOptions, optimising: bool)
             raise InputError(
                 f"the frames folder {display_path(frames)} holds frames an earlier run into "
                 f"{display_path(paths.root)} did not write (or changed since); it would be replaced as a whole: "
-                f"choose an empty or new folder"
+                f"choose an empty or new folder (or delete it yourself if it is an old output)"
             )
     for folder in (paths.root, paths.morph) + ((paths.train,) if optimising else ()):
         ensure_folder(folder)
