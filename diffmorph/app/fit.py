@@ -269,9 +269,10 @@ def clear_snapshots(folder: Path) -> None:
 
 def snapshot_files(folder: Path) -> list[Path]:
     """The training snapshots (``a_to_b_N.jpg``, ``b_to_a_N.jpg``) in ``folder`` (none if it is not a folder)."""
-    if not folder.is_dir():
+    try:
+        return [p for p in folder.iterdir() if SNAPSHOT_NAME.match(p.name) and p.is_file()]
+    except OSError:  # no such folder, a name too long...: the checks that follow say what is wrong
         return []
-    return [p for p in folder.iterdir() if SNAPSHOT_NAME.match(p.name) and p.is_file()]
 
 
 def set_aside_snapshots(folder: Path) -> None:

@@ -28,10 +28,8 @@ def check_folder_path(folder) -> None:
     for path in (folder, *folder.parents):
         try:
             if path.exists() and not path.is_dir():
-                where = "" if path == folder else f" (it would be inside {display_path(path)})"
-                raise InputError(
-                    f"{display_path(folder if path == folder else path)} exists and is not a folder{where}"
-                )
+                where = "" if path == folder else f" (the folder {display_path(folder)} would be inside it)"
+                raise InputError(f"{display_path(path)} exists and is not a folder{where}")
         except OSError:
             return
         if path.is_dir():
