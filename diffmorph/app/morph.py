@@ -26,6 +26,9 @@ A run publishes exactly its outputs: those of an earlier run that it does not wr
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,9 +38,9 @@ from ..config import MAPS_SETTINGS, MorphConfig
 from ..errors import InputError, OutputError, display_path, stopped
 from ..io import mapsfile
 from ..io.files import ensure_folder, save_npy
-from ..io.outputs import FolderLock, OutputSet, recover, sweep
-from .fit import Fitter, WorkFiles
-from .inputs import load_pair
+from ..io.outputs import FolderLock, OutputSet, is_earlier_output, read_manifest, recover, refuse_inputs, sweep
+from .fit import Fitter, WorkFiles, snapshot_files
+from .inputs import check_types, load_pair
 from .progress import SILENT, Progress
 from .report import Measurement
 from .runtime import import_tensorflow_quietly
@@ -46,10 +49,9 @@ from .write import (
     PairFrames,
     Schedules,
     check_frames_folder,
-    check_output_budget,
+    check_outputs,
     colour_path_of,
     on_colour_path,
-    total_frames,
     write_video,
 )
 
@@ -135,7 +137,8 @@ def prepare_folders(paths: MorphPaths, options: OutputOptions, optimising: bool)
 
     Raises:
       InputError: the output folder or the frames folder is an existing file, or the
-        frames folder holds other files; an output name is taken by a folder.
+        frames folder holds other files or frames no earlier run published there; an
+        output name is taken by a folder.
       OutputError: a folder cannot be created or is not writable; ffmpeg is missing.
     """
     for folder, what in ((paths.root, "output folder"), (paths.frames, "frames folder")):
@@ -146,6 +149,17 @@ def prepare_folders(paths: MorphPaths, options: OutputOptions, optimising: bool)
             raise InputError(f"the {what} {display_path(folder)} cannot be used ({exc.strerror or exc})") from None
     if "frames" in options.formats:
         check_frames_folder(paths.frames)
+        frames = paths.frames
+        if (
+            frames.is_dir()
+            and any(frames.iterdir())
+            and not is_earlier_output(frames, read_manifest(paths.root, "morph"), paths.root)
+        ):
+            raise InputError(
+                f"the frames folder {display_path(frames)} holds frames an earlier run into "
+                f"{display_path(paths.root)} did not write (or changed since); it would be replaced as a whole: "
+                f"choose an empty or new folder (or delete it yourself if it is an old output)"
+            )
     for folder in (paths.root, paths.morph) + ((paths.train,) if optimising else ()):
         ensure_folder(folder)
     if "frames" in options.formats:
@@ -166,6 +180,45 @@ def check_ffmpeg() -> None:
         checker()
 
 
+def check_maps_array(maps: np.ndarray) -> np.ndarray:
+    """``maps`` as float32 ``(1, n, n, 16)`` if it is one: real numbers, finite, ``n >= 1``.
+
+    Raises:
+      InputError: another shape or dtype, or values that are not finite (before TensorFlow sees them).
+    """
+    shape = maps.shape
+    if maps.ndim != 4 or shape[0] != 1 or shape[3] != 16 or shape[1] != shape[2] or shape[1] < 1:
+        raise InputError(f"maps must be a float32 (1, n, n, 16) array with n >= 1 (got shape {shape})")
+    if not (np.issubdtype(maps.dtype, np.floating) or np.issubdtype(maps.dtype, np.integer)):
+        raise InputError(f"maps must be a float32 (1, n, n, 16) array (got dtype {maps.dtype})")
+    maps = maps.astype(np.float32, copy=False)
+    if not np.isfinite(maps).all():
+        raise InputError("maps must be finite (the array holds NaN or infinite values)")
+    return maps
+
+
+def check_alphas(alphas) -> list[float]:
+    """``alphas`` as a list of floats, each a finite number in [0, 1].
+
+    Raises:
+      InputError: not a sequence of numbers, empty, or a value outside [0, 1] or NaN.
+    """
+    if isinstance(alphas, (str, bytes)) or not hasattr(alphas, "__iter__"):
+        raise InputError(f"alphas must be a sequence of numbers in [0, 1] (got {type(alphas).__name__})")
+    out = []
+    for i, alpha in enumerate(alphas):
+        if isinstance(alpha, np.ndarray) and alpha.ndim == 0:
+            alpha = alpha.item()
+        if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not math.isfinite(alpha):
+            raise InputError(f"alphas[{i}] must be a finite number in [0, 1] (got {alpha!r})")
+        if not 0 <= alpha <= 1:
+            raise InputError(f"alphas[{i}] must be in [0, 1] (got {alpha!r}); frames only blend between the images")
+        out.append(float(alpha))
+    if not out:
+        raise InputError("alphas must hold at least one value")
+    return out
+
+
 def resolve_maps(maps, pair, config: MorphConfig | None, force: bool) -> tuple[np.ndarray, MorphConfig, int]:
     """Saved maps for ``pair``: ``(maps_low, config, train steps they had)``.
 
@@ -178,10 +231,12 @@ def resolve_maps(maps, pair, config: MorphConfig | None, force: bool) -> tuple[n
     Raises:
       InputError: an unusable maps file, or a mismatch without ``force``.
     """
+    if config is not None:
+        check_types(config=(config, MorphConfig))
     if isinstance(maps, np.ndarray):
-        if maps.ndim != 4 or maps.shape[0] != 1 or maps.shape[3] != 16 or not np.isfinite(maps).all():
-            raise InputError(f"maps must be a finite float (1, n, n, 16) array; got shape {maps.shape}")
-        return maps.astype(np.float32, copy=False), config or MorphConfig(), 0
+        return check_maps_array(maps), config or MorphConfig(), 0
+    if not isinstance(maps, (str, os.PathLike, mapsfile.SavedMaps)):
+        raise InputError(f"maps must be a maps file path or a float32 (1, n, n, 16) array (got {type(maps).__name__})")
     saved = maps if isinstance(maps, mapsfile.SavedMaps) else mapsfile.load_maps(maps)
     settings = mapsfile.stored_settings(saved.meta, saved.path)
     if config is None:
@@ -227,7 +282,10 @@ def morph(
       :class:`MorphResult`.
 
     Raises:
-      InputError: unusable inputs, maps or settings, or output paths that are files
+      InputError: unusable inputs, maps or settings (any argument of the wrong type or
+        range, named in the message), outputs that could not be written whatever the
+        work (a strip wider than JPEG allows, a GIF over its memory budget), output paths
+        that are files, or outputs that would replace an input or a folder holding one
         (nothing is written).
       OutputError: an output cannot be written, or another run holds the folder
         (the previous outputs stay complete).
@@ -252,20 +310,29 @@ def morph(
       >>> result.frames, result.train_steps, result.maps_low.shape
       (3, 2, (1, 84, 84, 16))
     """
-    options = options or OutputOptions()
+    options = OutputOptions() if options is None else options
+    check_types(options=(options, OutputOptions), resume=(resume, bool), force=(force, bool))
+    if config is not None:
+        check_types(config=(config, MorphConfig))
+    for name, folder in (("out_dir", out_dir), ("frames_dir", frames_dir)):
+        if (folder is not None or name == "out_dir") and (
+            not isinstance(folder, (str, os.PathLike)) or not str(folder).strip()
+        ):
+            raise InputError(f"{name} must be a folder path (got {folder!r})")
     if maps is not None and resume:
         raise InputError("maps and resume cannot be combined")
     paths = MorphPaths(Path(out_dir), Path(frames_dir) if frames_dir is not None else None)
+    refuse_inputs(paths.set_files() + [paths.frames, paths.checkpoint, *snapshot_files(paths.train)], [source, target])
     pair = load_pair(source, target, progress)
     if maps is not None:
         maps_low, config, steps_done = resolve_maps(maps, pair, config, force)
     else:
         config = config or MorphConfig()
         maps_low, steps_done = None, config.train_steps
-    check_output_budget(pair.source.shape[:2], total_frames(1, config.frames, options.boomerang), options)
+    check_outputs(pair.source.shape[:2], 1, config, options)
     prepare_folders(paths, options, optimising=maps is None)
-    import_tensorflow_quietly()
-    with FolderLock(paths.root):
+    with FolderLock(paths.root):  # before the heavy work: a second run on the folder is refused at once
+        import_tensorflow_quietly()
         recover(paths.root, "morph")
         sweep(paths.set_files() + [paths.checkpoint, paths.frames])
         if maps_low is None:
@@ -343,12 +410,13 @@ def render_frames(
         1, the original's, unless ``pacing``, ``ease`` or ``hold`` say otherwise).
       force: use maps made for other images or settings.
 
-    Yields:
-      uint8 ``(H, W, 3)`` RGB frames at the source's size; the frame at alpha 0 is the
-      source, at alpha 1 the target.
+    Returns:
+      an iterator of uint8 ``(H, W, 3)`` RGB frames at the source's size; the frame at
+      alpha 0 is the source, at alpha 1 the target.
 
     Raises:
-      InputError: unusable inputs or maps.
+      InputError: unusable inputs or maps, an alpha outside [0, 1] or NaN (raised by
+        this call, before any frame is rendered).
 
     Example:
       Zero maps change nothing, so the frames are a plain cross-fade:
@@ -361,10 +429,18 @@ def render_frames(
       >>> [(frame.shape, int(frame.mean())) for frame in frames]
       [((24, 32, 3), 0), ((24, 32, 3), 100), ((24, 32, 3), 200)]
     """
-    from ..core.render import FrameRenderer
-
+    check_types(force=(force, bool))
+    if alphas is not None:
+        alphas = check_alphas(alphas)
     pair = load_pair(source, target)
     maps_low, config, _ = resolve_maps(maps, pair, config, force)
+    import_tensorflow_quietly()
+    return _rendered(pair, maps_low, config, alphas)
+
+
+def _rendered(pair, maps_low: np.ndarray, config: MorphConfig, alphas) -> Iterator[np.ndarray]:
+    from ..core.render import FrameRenderer
+
     renderer = FrameRenderer(pair.source, pair.target, maps_low, config)
     frames = PairFrames(pair.source, pair.target, maps_low)
     if alphas is None:
