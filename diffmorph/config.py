@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from .checks import is_int
+from .checks import as_python, is_bool, is_int, is_number
 
 DEFAULT_SIZE = 1024  # working resolution S (pixels, square)
 MAP_SIZE = 96  # the net's input size; its output is MAP_SIZE - 12 = 84
@@ -39,10 +39,6 @@ COLOUR_PATHS = ("none", "bures")  # bures: frame colours moved onto the W2 geode
 MAX_HOLD = 10_000  # extra copies of the first and last frames
 LR_SCHEDULES = ("constant", "cosine")  # Adam's learning rate over the train steps
 MAX_SEED = 2**32  # seeds are [0, 2**32); the net's layers use seed, seed + 1, seed + 2
-
-
-def _is_number(value) -> bool:
-    return is_int(value) or isinstance(value, float)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,10 +113,10 @@ class MorphConfig:
     def __post_init__(self):
         for name, problem in self.problems():
             raise ValueError(f"{name} {problem}")
-        for field in dataclasses.fields(self):  # NumPy integers (accepted, see checks.is_int) stored as int
+        for field in dataclasses.fields(self):  # NumPy integers, floats and bools are stored as Python's
             value = getattr(self, field.name)
-            if is_int(value) and type(value) is not int:
-                object.__setattr__(self, field.name, int(value))
+            if as_python(value) is not value:
+                object.__setattr__(self, field.name, as_python(value))
 
     def problems(self) -> list[tuple[str, str]]:
         """Every invalid setting, as ``(field name, "must be ... (got ...)")`` pairs.
@@ -137,21 +133,21 @@ class MorphConfig:
 
         def scale(name):
             value = getattr(self, name)
-            if not _is_number(value) or not math.isfinite(value) or value < 0:
+            if not is_number(value) or not math.isfinite(value) or value < 0:
                 out.append((name, f"must be a finite number >= 0 (got {value!r})"))
 
         integer("size", MIN_SIZE, MAX_SIZE)
         integer("train_steps", 1, MAX_TRAIN_STEPS)
         for name in ("add_scale", "mult_scale", "warp_scale"):
             scale(name)
-        if not isinstance(self.add_first, bool):
+        if not is_bool(self.add_first):
             out.append(("add_first", f"must be True or False (got {self.add_first!r})"))
         integer("frames", MIN_FRAMES, MAX_FRAMES)
-        if not _is_number(self.fps) or not MIN_FPS <= self.fps <= MAX_FPS:  # also refuses NaN
+        if not is_number(self.fps) or not MIN_FPS <= self.fps <= MAX_FPS:  # also refuses NaN
             out.append(("fps", f"must be between {MIN_FPS:g} and {MAX_FPS:g} (got {self.fps!r})"))
         if self.seed is not None and not (is_int(self.seed) and 0 <= self.seed < MAX_SEED):
             out.append(("seed", f"must be an integer in [0, {MAX_SEED}) (got {self.seed!r})"))
-        if not _is_number(self.learning_rate) or not math.isfinite(self.learning_rate) or self.learning_rate <= 0:
+        if not is_number(self.learning_rate) or not math.isfinite(self.learning_rate) or self.learning_rate <= 0:
             out.append(("learning_rate", f"must be a finite number > 0 (got {self.learning_rate!r})"))
         integer("map_size", 13, 1024)
         if self.render not in RENDER_MODES:

@@ -233,12 +233,12 @@ def make_test_image(width: int, height: int, seed: int = 0) -> np.ndarray:
 
 
 def files_under(folder) -> list[str]:
-    """Every file below ``folder``, as sorted relative paths (hidden lock files left out)."""
+    """Every file below ``folder``, as sorted relative paths (hidden lock files and set manifests left out)."""
     folder = pathlib.Path(folder)
     return sorted(
         str(p.relative_to(folder))
         for p in folder.rglob("*")
-        if p.is_file() and p.name != ".diffmorph.lock" and not p.name.endswith(".lock")
+        if p.is_file() and p.name != ".diffmorph.lock" and not p.name.endswith((".lock", ".outputs.json"))
     )
 
 

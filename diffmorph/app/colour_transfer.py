@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..core.colour import TransferSettings, colour_transfer, gaussian_stats, w2_gaussian
 from ..errors import InputError, OutputError
-from ..io.files import save_image
+from ..io.files import check_folder_path, save_image
 from ..io.images import read_image
 from .progress import SILENT, Progress
 
@@ -28,8 +28,8 @@ def check_output_path(out_path) -> Path:
     """Check that ``out_path`` names an image format OpenCV writes, in an existing writable folder.
 
     Raises:
-      InputError: no extension, or one no image writer handles (e.g. ``.xyz``), or
-        ``out_path`` is a folder.
+      InputError: no extension, or one no image writer handles (e.g. ``.xyz``),
+        ``out_path`` is a folder, or its folder is a file.
       OutputError: the folder does not exist or is not writable.
     """
     import cv2
@@ -42,6 +42,7 @@ def check_output_path(out_path) -> Path:
             f"{out_path}: unknown image format {path.suffix or '(no extension)'!r}; use .png, .jpg, .bmp, .tif or .webp"
         )
     folder = path.parent
+    check_folder_path(folder)  # a file where the folder should be: bad input, as for every command
     if not folder.is_dir():
         raise OutputError(f"{folder}: no such folder")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -71,12 +72,19 @@ def transfer_file(
       Gaussian(palette)), "seconds": wall time of the whole call}``; W2 in unit-cube RGB.
 
     Raises:
-      InputError: an unknown output extension (checked before reading anything), or an
-        unreadable / unusable input image. One-line messages.
+      InputError: an argument of the wrong type, an unknown output extension (checked
+        before reading anything), or an unreadable / unusable input image. One-line messages.
       OutputError: the output folder is missing or not writable, or the write fails.
       Cancelled: ``progress.cancel()`` was called (nothing is written).
     """
     start = time.perf_counter()
+    for name, value in (("image_path", image_path), ("palette_path", palette_path), ("out_path", out_path)):
+        if not isinstance(value, (str, os.PathLike)) or not str(os.fspath(value)).strip():
+            raise InputError(f"{name} must be a file path (got {value!r})")
+    if not isinstance(settings, TransferSettings):
+        raise InputError(f"settings must be a TransferSettings (got {type(settings).__name__})")
+    if not isinstance(progress, Progress):
+        raise InputError(f"progress must be a diffmorph.Progress (got {type(progress).__name__})")
     path = check_output_path(out_path)
     image = read_image(image_path).pixels
     palette = read_image(palette_path).pixels

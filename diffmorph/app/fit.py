@@ -5,7 +5,9 @@ A :class:`Fitter` owns one :class:`~diffmorph.core.optimise.Trainer` and one
 fits (a sequence compiles its programs once). For each pair it:
 
 1. resumes from a checkpoint if asked (checked against the pair and settings), or
-   starts fresh and removes the previous run's snapshots;
+   starts fresh and sets the previous run's snapshots aside (``train/.previous/``):
+   they come back if the fit fails (diverges, cannot write) and are deleted once it
+   succeeds, so a failed run leaves the previous run's snapshots in place;
 2. runs the train steps, reporting each to the :class:`~diffmorph.app.progress.Progress`;
    at the original's snapshot steps (plus the last) it writes ``a_to_b_N.jpg`` and
    ``b_to_a_N.jpg`` (at the source's size) and a checkpoint, both atomically (rendered
@@ -21,13 +23,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import re
+import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
 
 from ..config import MorphConfig
-from ..errors import InputError, NonFiniteLossError, OutputError, display_path, stopped
+from ..errors import InputError, Interrupted, NonFiniteLossError, OutputError, display_path, stopped
 from ..io import mapsfile
 from ..io.files import save_image
 from ..worker import Worker
@@ -35,6 +40,7 @@ from .inputs import Pair, match_size
 from .progress import SILENT, Progress
 
 SNAPSHOT_NAME = re.compile(r"^(a_to_b|b_to_a)_\d+\.jpg$")
+PREVIOUS_SNAPSHOTS = ".previous"  # in train/: the previous run's snapshots while a fresh fit runs
 SNAPSHOTS_QUEUED = 2  # snapshot steps waiting for the writer (each: two images and the net's state, ~5 MB)
 
 
@@ -49,7 +55,10 @@ class WorkFiles:
 # The compiled optimiser of the last settings, kept for the next morph in this process
 # (a notebook's second morph at the same settings starts without tracing or compiling).
 # At most one entry: compile key -> (Trainer, SnapshotRenderer). clear_compiled() frees it.
+# A Fitter takes the entry out while it fits a pair and puts it back after, under
+# _COMPILED_LOCK, so two threads never share one optimiser (the other compiles its own).
 _COMPILED: dict = {}
+_COMPILED_LOCK = threading.Lock()
 
 
 def compile_key(config: MorphConfig) -> MorphConfig:
@@ -72,7 +81,8 @@ def compile_key(config: MorphConfig) -> MorphConfig:
 
 def clear_compiled() -> None:
     """Free the compiled optimiser kept for the next morph (its memory: ~0.1 GB at 256, ~1 GB at 1024)."""
-    _COMPILED.clear()
+    with _COMPILED_LOCK:
+        _COMPILED.clear()
 
 
 class Fitter:
@@ -97,16 +107,25 @@ class Fitter:
         working_a = to_working(pair.source, self.config.size)  # (1, S, S, 3)
         working_b = to_working(pair.target, self.config.size)
         key = compile_key(self.config)
-        if self.trainer is None and key in _COMPILED:
-            self.trainer, self.snapshots = _COMPILED[key]
-        if self.trainer is None:
-            _COMPILED.clear()  # one at a time: free the old programs before compiling new ones
+        with _COMPILED_LOCK:  # take it out: no other thread may use it while this one fits
+            taken = _COMPILED.pop(key, None)
+            if taken is None:
+                _COMPILED.clear()  # one at a time: free the old programs before compiling new ones
+        if taken is None:
             self.trainer = Trainer(working_a, working_b, self.config)
             self.snapshots = SnapshotRenderer(self.trainer.source, self.trainer.target, self.config)
-            _COMPILED[key] = (self.trainer, self.snapshots)
         else:
+            self.trainer, self.snapshots = taken
             self.trainer.reset(working_a, working_b, self.config.seed)
         return self.trainer
+
+    def _give_back(self) -> None:
+        """Keep the compiled optimiser for the next pair or morph (of any thread)."""
+        if self.trainer is not None:
+            with _COMPILED_LOCK:
+                _COMPILED.clear()
+                _COMPILED[compile_key(self.config)] = (self.trainer, self.snapshots)
+            self.trainer = self.snapshots = None
 
     def fit(
         self, pair: Pair, files: WorkFiles = WorkFiles(), resume: bool = False, progress: Progress = SILENT
@@ -129,15 +148,36 @@ class Fitter:
           Interrupted: on Ctrl-C, after saving a checkpoint.
           Cancelled: when ``progress.cancel()`` was called, after saving a checkpoint.
         """
-        from ..core.optimise import is_snapshot_step, optimise
-
         config = self.config
         trainer = self._trainer_for(pair)
         meta = mapsfile.describe(config, *pair.digests, kind=mapsfile.CHECKPOINT_KIND)
-        if resume:
-            self._resume(trainer, pair, files.checkpoint, progress)
-        elif files.train is not None:
-            clear_snapshots(files.train)
+        try:
+            if resume:
+                self._resume(trainer, pair, files.checkpoint, progress)
+            elif files.train is not None:
+                set_aside_snapshots(files.train)
+        except BaseException:
+            self._give_back()
+            raise
+        try:
+            maps_low = self._run(trainer, pair, files, meta, progress)
+        except Interrupted:
+            self._give_back()
+            raise  # the snapshots so far are the work state --resume continues
+        except BaseException:
+            self._give_back()
+            if files.train is not None and not resume:
+                restore_snapshots(files.train)
+            raise
+        self._give_back()
+        if files.train is not None:
+            shutil.rmtree(files.train / PREVIOUS_SNAPSHOTS, ignore_errors=True)
+        return maps_low
+
+    def _run(self, trainer, pair: Pair, files: WorkFiles, meta: dict, progress: Progress) -> np.ndarray:
+        from ..core.optimise import is_snapshot_step, optimise
+
+        config = self.config
         height, width = pair.source.shape[:2]
 
         def save_checkpoint(state=None):
@@ -231,3 +271,51 @@ def clear_snapshots(folder: Path) -> None:
     for path in folder.iterdir():
         if SNAPSHOT_NAME.match(path.name):
             path.unlink(missing_ok=True)
+
+
+def snapshot_files(folder: Path) -> list[Path]:
+    """The training snapshots (``a_to_b_N.jpg``, ``b_to_a_N.jpg``) in ``folder`` (none if it is not a folder)."""
+    try:
+        return [p for p in folder.iterdir() if SNAPSHOT_NAME.match(p.name) and p.is_file()]
+    except OSError:  # no such folder, a name too long...: the checks that follow say what is wrong
+        return []
+
+
+def set_aside_snapshots(folder: Path) -> None:
+    """Before a fresh fit: move the snapshots in ``folder`` to ``folder/.previous/``.
+
+    If ``.previous`` is already there (a fresh run was interrupted before succeeding),
+    it holds the snapshots of the last finished run, and the ones in ``folder`` are the
+    interrupted run's: those are deleted instead.
+
+    Raises:
+      OutputError: the snapshots cannot be moved.
+    """
+    if not folder.is_dir():
+        return
+    keep = folder / PREVIOUS_SNAPSHOTS
+    current = snapshot_files(folder)
+    try:
+        if keep.is_dir():
+            for path in current:
+                path.unlink(missing_ok=True)
+        elif current:
+            keep.mkdir()
+            for path in current:
+                os.replace(path, keep / path.name)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot set the previous snapshots aside in {display_path(folder)}: {exc.strerror or exc}"
+        ) from None
+
+
+def restore_snapshots(folder: Path) -> None:
+    """After a failed fresh fit: delete its snapshots and move the previous run's back (best effort)."""
+    keep = folder / PREVIOUS_SNAPSHOTS
+    if not keep.is_dir():
+        return
+    with contextlib.suppress(OSError):
+        clear_snapshots(folder)
+        for path in keep.iterdir():
+            os.replace(path, folder / path.name)
+        keep.rmdir()

@@ -8,6 +8,7 @@ has one size), with a notice.
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -40,10 +41,15 @@ def as_pixels(image, name: str = "image", progress: Progress = SILENT) -> np.nda
       progress: receives the loader's notices.
 
     Raises:
-      InputError: an unusable file (see :func:`~diffmorph.io.images.read_image`) or array.
+      InputError: an unusable file (see :func:`~diffmorph.io.images.read_image`) or
+        array, or anything else (None, a list...), naming ``name``.
     """
     if isinstance(image, np.ndarray):
         return _array_pixels(image, name)
+    if not isinstance(image, (str, bytes, os.PathLike)):
+        raise InputError(f"{name} must be an image file path or a uint8 (H, W, 3) array (got {type(image).__name__})")
+    if isinstance(image, str) and not image.strip():
+        raise InputError(f"{name} must be an image file path or a uint8 (H, W, 3) array (got an empty path)")
     loaded = image_files.read_image(image)
     for text in loaded.notices:
         progress.notice(text)
@@ -68,7 +74,7 @@ def _array_pixels(array: np.ndarray, name: str) -> np.ndarray:
 
 
 def _label(image, fallback: str) -> str:
-    return fallback if isinstance(image, np.ndarray) else display_path(image)
+    return display_path(image) if isinstance(image, (str, os.PathLike)) and str(image).strip() else fallback
 
 
 def match_size(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -143,4 +149,27 @@ def load_image(path, progress: Progress = SILENT) -> np.ndarray:
       >>> pixels.shape, pixels.dtype, pixels[0, 0].tolist()
       ((4, 5, 3), dtype('uint8'), [128, 128, 128])
     """
-    return as_pixels(path, display_path(path), progress)
+    return as_pixels(path, display_path(path) if isinstance(path, (str, os.PathLike)) else "path", progress)
+
+
+def check_path(name: str, value, optional: bool = False) -> None:
+    """Refuse a path argument that is not a non-empty ``str`` or ``os.PathLike`` (or None if ``optional``).
+
+    Raises:
+      InputError: "NAME must be a file or folder path (got ...)".
+    """
+    if value is None and optional:
+        return
+    if not isinstance(value, (str, os.PathLike)) or not str(os.fspath(value)).strip():
+        raise InputError(f"{name} must be a file or folder path (got {value!r})")
+
+
+def check_types(**arguments) -> None:
+    """Refuse a public function's arguments of the wrong type: ``name=(value, type)`` pairs.
+
+    Raises:
+      InputError: "NAME must be a TYPE (got ...)" for the first that is not.
+    """
+    for name, (value, kind) in arguments.items():
+        if not isinstance(value, kind):
+            raise InputError(f"{name} must be a {kind.__name__} (got {type(value).__name__})")

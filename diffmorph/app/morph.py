@@ -26,6 +26,7 @@ A run publishes exactly its outputs: those of an earlier run that it does not wr
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,15 +36,15 @@ from ..config import MorphConfig
 from ..errors import InputError, OutputError, display_path, stopped
 from ..io import mapsfile
 from ..io.files import ensure_folder, save_npy
-from ..io.outputs import FolderLock, OutputSet, recover, sweep
-from .fit import Fitter, WorkFiles
-from .inputs import load_pair
+from ..io.outputs import FolderLock, OutputSet, is_earlier_output, read_manifest, recover, refuse_inputs, sweep
+from .fit import Fitter, WorkFiles, snapshot_files
+from .inputs import check_types, load_pair
 from .progress import SILENT, Progress
 from .report import Measurement
 from .runtime import import_tensorflow_quietly
 from .saved_maps import resolve_maps
 from .stream import PairFrames, stream_frames
-from .write import OutputOptions, check_frames_folder, check_output_budget, total_frames, write_video
+from .write import OutputOptions, check_frames_folder, check_outputs, write_video
 
 LAYOUT = {  # attribute of MorphPaths -> path below the output folder (the original's layout)
     "train": "train",
@@ -127,7 +128,8 @@ def prepare_folders(paths: MorphPaths, options: OutputOptions, optimising: bool)
 
     Raises:
       InputError: the output folder or the frames folder is an existing file, or the
-        frames folder holds other files; an output name is taken by a folder.
+        frames folder holds other files or frames no earlier run published there; an
+        output name is taken by a folder.
       OutputError: a folder cannot be created or is not writable; ffmpeg is missing.
     """
     for folder, what, setting in (
@@ -143,6 +145,17 @@ def prepare_folders(paths: MorphPaths, options: OutputOptions, optimising: bool)
             ) from None
     if "frames" in options.formats:
         check_frames_folder(paths.frames)
+        frames = paths.frames
+        if (
+            frames.is_dir()
+            and any(frames.iterdir())
+            and not is_earlier_output(frames, read_manifest(paths.root, "morph"), paths.root)
+        ):
+            raise InputError(
+                f"the frames folder {display_path(frames)} holds frames an earlier run into "
+                f"{display_path(paths.root)} did not write (or changed since); it would be replaced as a whole: "
+                f"choose an empty or new folder (or delete it yourself if it is an old output)"
+            )
     for folder in (paths.root, paths.morph) + ((paths.train,) if optimising else ()):
         ensure_folder(folder)
     if "frames" in options.formats:
@@ -202,7 +215,10 @@ def morph(
       :class:`MorphResult`.
 
     Raises:
-      InputError: unusable inputs, maps or settings, or output paths that are files
+      InputError: unusable inputs, maps or settings (any argument of the wrong type or
+        range, named in the message), outputs that could not be written whatever the
+        work (a strip wider than JPEG allows, a GIF over its memory budget), output paths
+        that are files, or outputs that would replace an input or a folder holding one
         (nothing is written).
       OutputError: an output cannot be written, or another run holds the folder
         (the previous outputs stay complete).
@@ -227,20 +243,29 @@ def morph(
       >>> result.frames, result.train_steps, result.maps_low.shape
       (3, 2, (1, 84, 84, 16))
     """
-    options = options or OutputOptions()
+    options = OutputOptions() if options is None else options
+    check_types(options=(options, OutputOptions), resume=(resume, bool), force=(force, bool))
+    if config is not None:
+        check_types(config=(config, MorphConfig))
+    for name, folder in (("out_dir", out_dir), ("frames_dir", frames_dir)):
+        if (folder is not None or name == "out_dir") and (
+            not isinstance(folder, (str, os.PathLike)) or not str(folder).strip()
+        ):
+            raise InputError(f"{name} must be a folder path (got {folder!r})")
     if maps is not None and resume:
         raise InputError("maps and resume=True cannot be combined", setting="resume")
     paths = MorphPaths(Path(out_dir), Path(frames_dir) if frames_dir is not None else None)
+    refuse_inputs(paths.set_files() + [paths.frames, paths.checkpoint, *snapshot_files(paths.train)], [source, target])
     pair = load_pair(source, target, progress)
     if maps is not None:
         maps_low, config, steps_done = resolve_maps(maps, pair, config, force, explicit, progress)
     else:
         config = config or MorphConfig()
         maps_low, steps_done = None, config.train_steps
-    check_output_budget(pair.source.shape[:2], total_frames(1, config.frames, options.boomerang), options)
+    check_outputs(pair.source.shape[:2], 1, config, options)
     prepare_folders(paths, options, optimising=maps is None)
-    import_tensorflow_quietly()
-    with FolderLock(paths.root):
+    with FolderLock(paths.root):  # before the heavy work: a second run on the folder is refused at once
+        import_tensorflow_quietly()
         recover(paths.root, "morph")
         sweep(paths.set_files() + [paths.checkpoint, paths.frames])
         if maps_low is None:
@@ -320,12 +345,13 @@ def render_frames(
         file, its maps settings replace ``config``'s others (as for :func:`morph`).
       force: use maps made for other images or settings.
 
-    Yields:
-      uint8 ``(H, W, 3)`` RGB frames at the source's size; the frame at alpha 0 is the
-      source, at alpha 1 the target.
+    Returns:
+      an iterator of uint8 ``(H, W, 3)`` RGB frames at the source's size; the frame at
+      alpha 0 is the source, at alpha 1 the target.
 
     Raises:
-      InputError: unusable inputs or maps.
+      InputError: unusable inputs or maps, an alpha outside [0, 1] or NaN (raised by
+        this call, before any frame is rendered).
 
     Example:
       Zero maps change nothing, so the frames are a plain cross-fade:
@@ -338,8 +364,7 @@ def render_frames(
       >>> [(frame.shape, int(frame.mean())) for frame in frames]
       [((24, 32, 3), 0), ((24, 32, 3), 100), ((24, 32, 3), 200)]
 
-    :func:`~diffmorph.app.stream.stream_frames` yields the same frames with their
-    index and alpha.
+    :func:`~diffmorph.app.stream.stream_frames` gives the same frames with their index and alpha.
     """
-    for frame in stream_frames(maps, source, target, config, alphas=alphas, explicit=explicit, force=force):
-        yield frame.image
+    stream = stream_frames(maps, source, target, config, alphas=alphas, explicit=explicit, force=force)
+    return (frame.image for frame in stream)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,8 @@ def _reference(image, name: str) -> np.ndarray | None:
     """``image`` (None, a path, or uint8 ``(H, W, 3)``) as pixels. Raises :class:`InputError`."""
     if image is None:
         return None
+    if not isinstance(image, (np.ndarray, str, os.PathLike)):
+        raise InputError(f"{name} must be an image file path or a uint8 (H, W, 3) array (got {type(image).__name__})")
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise InputError(f"the {name} image must be uint8 (H, W, 3) RGB; got {image.dtype} {image.shape}")
@@ -134,9 +137,29 @@ def report(frames, source=None, target=None, truth=None, out_dir=None, progress:
       Cancelled: ``progress.cancel()`` was called (nothing is written).
     """
     from ..io.readers import read_frames
+    from .inputs import check_path
     from .runtime import import_tensorflow_quietly
 
+    check_path("frames", frames)
+    check_path("out_dir", out_dir, optional=True)
+    if not isinstance(progress, Progress):
+        raise InputError(f"progress must be a diffmorph.Progress (got {type(progress).__name__})")
+
+    if out_dir is not None:
+        from ..io.files import check_folder_path
+        from ..io.outputs import refuse_inputs
+
+        check_folder_path(out_dir)  # a file there: bad input (exit 2), before any reading
     reader = read_frames(frames)  # a bad input is refused before TensorFlow loads
+    if out_dir is not None:
+        try:
+            refuse_inputs(
+                [Path(out_dir) / REPORT_JSON, Path(out_dir) / REPORT_PNG],
+                [frames, source, target, truth, *reader.files],  # a folder's frames are inputs too
+            )
+        except InputError:
+            reader.close()
+            raise
     import_tensorflow_quietly()
     measurement = None
     try:
@@ -145,6 +168,10 @@ def report(frames, source=None, target=None, truth=None, out_dir=None, progress:
         }
         stream = iter(reader)
         first = next(stream)  # raises InputError for a stream without frames
+        crop = _padding_of(reader.kind, first.shape[:2], images)
+        if crop is not None:  # an MP4 padded to even sizes by an encoder that did not record the true size
+            stream = (frame[: crop[0], : crop[1]] for frame in stream)
+            first = first[: crop[0], : crop[1]]
         height, width = first.shape[:2]
         for name, image in images.items():
             if image is not None and image.shape[:2] != (height, width):
@@ -173,6 +200,19 @@ def report(frames, source=None, target=None, truth=None, out_dir=None, progress:
     if out_dir is not None:
         result["files"] = _publish(Path(out_dir), measurement, result)
     return result
+
+
+def _padding_of(kind: str, size: tuple[int, int], images: dict) -> tuple[int, int] | None:
+    """The ``(height, width)`` to crop a video's frames to when they are a reference image's
+    odd size padded by one pixel to even (as H.264 encoders need), else None."""
+    if kind != "video":
+        return None
+    for image in images.values():
+        if image is not None:
+            height, width = image.shape[:2]
+            if (height, width) != size and (height + height % 2, width + width % 2) == size:
+                return height, width
+    return None
 
 
 class Measurement:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 
 from ..io.stderr import captured_stderr
 
 CACHE_ENV = "DIFFMORPH_CACHE_DIR"  # the cache folder; empty: no persistent cache
 XLA_CACHE_FLAG = "--tf_xla_persistent_cache_directory"
+_IMPORT_LOCK = threading.Lock()  # one thread imports TensorFlow and swaps fd 2; the others wait for it
+_READY = threading.Event()  # TensorFlow is imported and its devices initialised
 
 
 def xla_cache_dir() -> Path | None:
@@ -55,11 +58,22 @@ def import_tensorflow_quietly() -> None:
     exceptions (and Ctrl-C) still propagate, with stderr restored first. Cheap when
     TensorFlow is already loaded. Also turns on the persistent compilation cache
     (:func:`xla_cache_dir`) when TensorFlow was not loaded yet.
+
+    Thread-safe: calls from several threads at once import TensorFlow once (the
+    others wait for it), so pipelines may run in server threads.
     """
-    if "tensorflow" in sys.modules:
+    if _READY.is_set():
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    _enable_xla_cache()
+    with _IMPORT_LOCK:
+        if not _READY.is_set():
+            _import_quietly()
+            _READY.set()
+
+
+def _import_quietly() -> None:
+    if "tensorflow" not in sys.modules:  # else imported by the caller: only initialise its devices
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        _enable_xla_cache()
     with captured_stderr(keep=False):
         import tensorflow as tf
 

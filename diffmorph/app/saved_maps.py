@@ -11,12 +11,32 @@ command line); :func:`resolve_maps` reads the maps and checks them against the p
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..config import MAPS_SETTINGS, MorphConfig
 from ..errors import InputError, display_path
 from ..io import mapsfile
+from .inputs import check_types
 from .progress import SILENT, Progress
+
+
+def check_maps_array(maps: np.ndarray) -> np.ndarray:
+    """``maps`` as float32 ``(1, n, n, 16)`` if it is one: real numbers, finite, ``n >= 1``.
+
+    Raises:
+      InputError: another shape or dtype, or values that are not finite (before TensorFlow sees them).
+    """
+    shape = maps.shape
+    if maps.ndim != 4 or shape[0] != 1 or shape[3] != 16 or shape[1] != shape[2] or shape[1] < 1:
+        raise InputError(f"maps must be a float32 (1, n, n, 16) array with n >= 1 (got shape {shape})", setting="maps")
+    if not (np.issubdtype(maps.dtype, np.floating) or np.issubdtype(maps.dtype, np.integer)):
+        raise InputError(f"maps must be a float32 (1, n, n, 16) array (got dtype {maps.dtype})", setting="maps")
+    maps = maps.astype(np.float32, copy=False)
+    if not np.isfinite(maps).all():
+        raise InputError("maps must be finite (the array holds NaN or infinite values)", setting="maps")
+    return maps
 
 
 def settings_for_maps(
@@ -82,10 +102,15 @@ def resolve_maps(
     Raises:
       InputError: an unusable maps file, or a mismatch without ``force``.
     """
+    if config is not None:
+        check_types(config=(config, MorphConfig))
     if isinstance(maps, np.ndarray):
-        if maps.ndim != 4 or maps.shape[0] != 1 or maps.shape[3] != 16 or not np.isfinite(maps).all():
-            raise InputError(f"maps must be a finite float (1, n, n, 16) array; got shape {maps.shape}", setting="maps")
-        return maps.astype(np.float32, copy=False), config or MorphConfig(), 0
+        return check_maps_array(maps), config or MorphConfig(), 0
+    if not isinstance(maps, (str, os.PathLike, mapsfile.SavedMaps)):
+        raise InputError(
+            f"maps must be a maps file path or a float32 (1, n, n, 16) array (got {type(maps).__name__})",
+            setting="maps",
+        )
     saved = maps if isinstance(maps, mapsfile.SavedMaps) else mapsfile.load_maps(maps)
     config = settings_for_maps(saved, config, explicit, force, progress)
     problems = mapsfile.mismatches(saved.meta, config, *pair.digests)

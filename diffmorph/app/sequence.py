@@ -27,7 +27,9 @@ finished for the same pixels and settings, and resumes a pair that was interrupt
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -37,15 +39,15 @@ from ..errors import Cancelled, InputError, Interrupted, display_path, stopped
 from ..io import mapsfile
 from ..io.files import ensure_folder
 from ..io.images import pixels_digest
-from ..io.outputs import FolderLock, OutputSet, recover, sweep
+from ..io.outputs import FolderLock, OutputSet, is_earlier_output, read_manifest, recover, refuse_inputs, sweep
 from .fit import Fitter, WorkFiles
-from .inputs import Pair, load_images
+from .inputs import Pair, check_path, check_types, load_images
 from .morph import MorphPaths, check_ffmpeg, stage_report
 from .progress import SILENT, Progress
 from .report import Measurement
 from .runtime import import_tensorflow_quietly
-from .stream import PairFrames, total_frames
-from .write import OutputOptions, check_frames_folder, check_output_budget, write_video
+from .stream import PairFrames
+from .write import OutputOptions, check_frames_folder, check_outputs, write_video
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MAX_NAME_PART = 40  # characters of an image's stem kept in a pair folder's name
@@ -71,7 +73,7 @@ def images_in(folder) -> list[Path]:
     ``scripts/morph_folder.sh`` uses): zero-pad numbers (``01.jpg``, ``02.jpg``...).
 
     Raises:
-      InputError: if ``folder`` is not a folder.
+      InputError: if ``folder`` is not a folder path or not a folder.
 
     Example:
       >>> import tempfile
@@ -83,6 +85,7 @@ def images_in(folder) -> list[Path]:
       ...     [p.name for p in diffmorph.images_in(folder)]
       ['a.png', 'b.jpg']
     """
+    check_path("folder", folder)
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{display_path(folder)}: not a folder")
@@ -201,9 +204,16 @@ def morph_sequence(
       >>> show.pairs, show.frames, sorted(show.files)
       (1, 3, ['gif', 'mp4'])
     """
-    config = config or MorphConfig()
-    options = options or OutputOptions()
+    config = MorphConfig() if config is None else config
+    options = OutputOptions() if options is None else options
+    check_types(config=(config, MorphConfig), options=(options, OutputOptions))
+    if isinstance(images, (str, bytes, os.PathLike, np.ndarray)) or not isinstance(images, Iterable):
+        raise InputError(
+            f"images must be a list of two or more image files or uint8 (H, W, 3) arrays (got {type(images).__name__})"
+        )
     images = list(images)
+    if not isinstance(output, (str, os.PathLike)) or not str(output).strip():
+        raise InputError(f"output must be the path of an .mp4 file (got {output!r})")
     out = Path(output)
     if len(images) < 2:
         raise InputError(f"give at least two images (got {len(images)})", setting="images")
@@ -217,13 +227,14 @@ def morph_sequence(
             "loop=True and boomerang=True cannot be combined (both return to the first image)", setting="loop"
         )
     work = Path(work_dir) if work_dir is not None else out.with_name(out.stem + "_pairs")
-    names = [f"image{k + 1}" if isinstance(x, np.ndarray) else str(x) for k, x in enumerate(images)]
+    names = [str(x) if isinstance(x, (str, os.PathLike)) else f"image{k + 1}" for k, x in enumerate(images)]
+    written = output_files(out, options.formats) | (_reports(out) if options.report else {})
+    refuse_inputs(list(written.values()), images)
     pixels = load_images(images, progress, names=[display_path(n) for n in names])
     indices = pairs_of(len(pixels), loop)
-    check_output_budget(pixels[0].shape[:2], total_frames(len(indices), config.frames, options.boomerang), options)
+    check_outputs(pixels[0].shape[:2], len(indices), config, options)
     files = output_files(out, options.formats)
-    _prepare(out, work, files, options)
-    import_tensorflow_quietly()
+    _prepare(out, work, files | (_reports(out) if options.report else {}), options)
     pairs = [
         (
             MorphPaths(work / pair_folder_name(k, names[i], names[j])),
@@ -231,12 +242,17 @@ def morph_sequence(
         )
         for k, (i, j) in enumerate(indices)
     ]
-    with FolderLock(work), FolderLock(out.parent, f".{out.name}.lock"):
+    with FolderLock(work), FolderLock(out.parent, f".{out.name}.lock"):  # before the heavy work
+        import_tensorflow_quietly()
         recover(out.parent, out.name)
         sweep(list(all_outputs(out).values()))
         reused = _fit_pairs(pairs, config, progress)
         frames = _render(pairs, config, out, files, options, progress, work)
     return SequenceResult(files, frames, len(pairs), reused, work)
+
+
+def _reports(out: Path) -> dict[str, Path]:
+    return {key: path for key, path in all_outputs(out).items() if key.startswith("report")}
 
 
 def _prepare(out: Path, work: Path, files: dict, options: OutputOptions) -> None:
@@ -245,6 +261,14 @@ def _prepare(out: Path, work: Path, files: dict, options: OutputOptions) -> None
             raise InputError(f"{display_path(path)} is a folder; cannot write the output there")
     if "frames" in files:
         check_frames_folder(files["frames"])
+    earlier = read_manifest(out.parent, out.name)
+    for name, path in files.items():
+        derived = name != "mp4"  # OUT.mp4 is named by the user; OUT.gif, OUT_frames/ and the reports are not
+        if derived and (path.exists() or path.is_symlink()) and not is_earlier_output(path, earlier, out.parent):
+            raise InputError(
+                f"{display_path(path)} is in the way: it is not an output of an earlier run for "
+                f"{display_path(out)}, so it is never replaced; move it away or choose another output name"
+            )
     for folder in (out.parent, work):
         if folder.exists() and not folder.is_dir():
             raise InputError(f"{display_path(folder)} exists and is not a folder")

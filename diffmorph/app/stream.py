@@ -23,6 +23,8 @@ Memory: one frame (and the pair's renderer) at a time, whatever the number of fr
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -30,9 +32,34 @@ from typing import NamedTuple
 import numpy as np
 
 from ..config import MorphConfig
+from ..errors import InputError
 from .progress import SILENT, Progress
 
 PACE_SIDE = 256  # the dense pass of uniform pacing renders at most this long side (pixels)
+
+
+def check_alphas(alphas) -> list[float]:
+    """``alphas`` as a list of floats, each a finite number in [0, 1].
+
+    Raises:
+      InputError: not a sequence of numbers, empty, or a value outside [0, 1] or NaN.
+    """
+    if isinstance(alphas, (str, bytes)) or not hasattr(alphas, "__iter__"):
+        raise InputError(
+            f"alphas must be a sequence of numbers in [0, 1] (got {type(alphas).__name__})", setting="alphas"
+        )
+    out = []
+    for i, alpha in enumerate(alphas):
+        if isinstance(alpha, np.ndarray) and alpha.ndim == 0:
+            alpha = alpha.item()
+        if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not math.isfinite(alpha):
+            raise InputError(f"alphas[{i}] must be a finite number in [0, 1] (got {alpha!r})")
+        if not 0 <= alpha <= 1:
+            raise InputError(f"alphas[{i}] must be in [0, 1] (got {alpha!r}); frames only blend between the images")
+        out.append(float(alpha))
+    if not out:
+        raise InputError("alphas must hold at least one value")
+    return out
 
 
 class StreamFrame(NamedTuple):
@@ -274,13 +301,14 @@ def stream_frames(
       progress: receives notices (a resized target); ``progress.cancel()`` (any thread)
         stops the stream before its next frame.
 
-    Yields:
-      :class:`StreamFrame` ``(pair=0, index, alpha, image)``: ``image`` uint8
+    Returns:
+      an iterator of :class:`StreamFrame` ``(pair=0, index, alpha, image)``: ``image`` uint8
       ``(H, W, 3)`` RGB at the source's size; the frame at alpha 0 is the source, at
       alpha 1 the target.
 
     Raises:
-      InputError: unusable inputs or maps (when the first frame is asked for).
+      InputError: unusable inputs or maps, an alpha outside [0, 1] or NaN (raised by this
+        call, before any frame is rendered).
       Cancelled: ``progress.cancel()`` was called.
 
     Example:
@@ -291,9 +319,14 @@ def stream_frames(
       >>> [(f.index, f.alpha, f.image.shape) for f in diffmorph.stream_frames(still, a, b, config)]
       [(0, 0.0, (8, 8, 3)), (1, 0.5, (8, 8, 3)), (2, 1.0, (8, 8, 3))]
     """
-    from .inputs import load_pair
+    from .inputs import check_types, load_pair
+    from .runtime import import_tensorflow_quietly
     from .saved_maps import resolve_maps
 
+    check_types(force=(force, bool))
+    if alphas is not None:
+        alphas = check_alphas(alphas)
     pair = load_pair(source, target, progress)
     maps_low, config, _ = resolve_maps(maps, pair, config, force, explicit, progress)
-    yield from FrameStream([PairFrames(pair.source, pair.target, maps_low)], config, alphas=alphas, progress=progress)
+    import_tensorflow_quietly()
+    return iter(FrameStream([PairFrames(pair.source, pair.target, maps_low)], config, alphas=alphas, progress=progress))

@@ -14,7 +14,10 @@ that the caller publishes once all of it is written.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from pathlib import Path
+
+import numpy as np
 
 from ..config import MorphConfig
 from ..errors import InputError, display_path
@@ -40,6 +43,7 @@ DEFAULT_FORMATS = ("mp4", "gif")
 DEFAULT_GIF_MAX_SIDE = 512
 GIF_MEMORY_BUDGET = 1_000_000_000  # bytes of palette frames a GIF may hold before it is written
 FRAME_NAME = "frame_{:05d}.png"
+MAX_JPEG_SIDE = 65_500  # the longest side OpenCV's JPEG encoder writes (JPEG itself: 65,535)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,11 +63,24 @@ class OutputOptions:
     report: bool = False
 
     def __post_init__(self):
-        unknown = [f for f in self.formats if f not in FORMATS]
-        if unknown or not self.formats:
-            raise ValueError(f"formats must be a non-empty subset of {', '.join(FORMATS)} (got {self.formats})")
-        if not isinstance(self.gif_max_side, int) or self.gif_max_side < 2:
-            raise ValueError(f"gif_max_side must be an integer >= 2 (got {self.gif_max_side!r})")
+        formats = self.formats
+        if isinstance(formats, str) or not isinstance(formats, (tuple, list)):
+            raise ValueError(f"formats must be a tuple of format names from {', '.join(FORMATS)} (got {formats!r})")
+        unknown = [f for f in formats if f not in FORMATS]
+        if unknown or not formats:
+            raise ValueError(f"formats must be a non-empty subset of {', '.join(FORMATS)} (got {formats!r})")
+        repeated = sorted({f for f in formats if formats.count(f) > 1})
+        if repeated:
+            raise ValueError(f"formats names {repeated[0]} twice (got {formats!r}); give each format once")
+        object.__setattr__(self, "formats", tuple(formats))
+        side = self.gif_max_side
+        if not isinstance(side, numbers.Integral) or isinstance(side, (bool, np.bool_)) or side < 2:
+            raise ValueError(f"gif_max_side must be an integer >= 2 (got {side!r})")
+        object.__setattr__(self, "gif_max_side", int(side))
+        for name in ("boomerang", "report"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False (got {getattr(self, name)!r})")
+            object.__setattr__(self, name, bool(getattr(self, name)))
 
 
 def gif_size(height: int, width: int, max_side: int) -> tuple[int, int]:
@@ -91,6 +108,38 @@ def check_output_budget(size: tuple[int, int], frames: int, options: OutputOptio
             f'gif_max_side, or formats=("mp4",)',
             setting="gif_max_side",
         )
+
+
+def strip_columns(frames: int) -> int:
+    """Frames in the strip of ``frames`` frames: every 10th, or the last if none
+    (``len(diffmorph.core.render.strip_indices(frames))``, without loading TensorFlow)."""
+    return max(1, frames // 10)
+
+
+def check_outputs(size: tuple[int, int], pairs: int, config: MorphConfig, options: OutputOptions) -> None:
+    """Everything about the outputs that could fail after the work, checked before it.
+
+    ``size`` is ``(height, width)`` of the frames, ``pairs`` the pairs in the video.
+    The strip ``result.jpg`` is ``3 S`` high and ``k S`` wide for its ``k`` frames
+    (:func:`diffmorph.core.render.strip_indices` of ``frames + 2 hold``), which must
+    stay within JPEG's :data:`MAX_JPEG_SIDE`; the GIF must fit its memory budget
+    (:func:`check_output_budget`).
+
+    Raises:
+      InputError: naming the settings to change.
+    """
+    per_pair = config.frames + 2 * config.hold
+    columns = strip_columns(per_pair)
+    if columns * config.size > MAX_JPEG_SIDE:
+        widest = MAX_JPEG_SIDE // config.size  # strip columns that fit
+        raise InputError(
+            f"the strip result.jpg would be {columns * config.size} pixels wide ({columns} frames of "
+            f"{config.size} pixels: frames {config.frames} plus 2 x hold {config.hold}), over JPEG's limit of "
+            f"{MAX_JPEG_SIDE}; at size {config.size} at most {widest * 10 + 9} frames including the held "
+            f"ones fit: lower frames=N, hold=N or size=N",
+            setting="frames",
+        )
+    check_output_budget(size, total_frames(pairs, per_pair, options.boomerang), options)
 
 
 def check_frames_folder(folder: Path) -> None:

@@ -42,7 +42,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         type=number(float, "lambda"),
         default=DEFAULT_LAMBDA,
         metavar="L",
-        help=f"strength of the soft marginal constraints (default {DEFAULT_LAMBDA})",
+        help=f"strength of the soft marginal constraints, 1e-6..1e6 (default {DEFAULT_LAMBDA})",
     )
     opt(
         "--eps",
@@ -50,28 +50,28 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         type=number(float, "eps"),
         default=DEFAULT_EPS0,
         metavar="E",
-        help=f"first entropic regularisation, halved at each stage (default {DEFAULT_EPS0})",
+        help=f"first entropic regularisation, halved at each stage, 1e-6..1e6 (default {DEFAULT_EPS0})",
     )
     opt(
         "--stages",
         type=number(int, "stages"),
         default=DEFAULT_STAGES,
         metavar="S",
-        help=f"stages of the epsilon schedule (default {DEFAULT_STAGES})",
+        help=f"stages of the epsilon schedule, 1..64 (default {DEFAULT_STAGES})",
     )
     opt(
         "--iters",
         type=number(int, "iters"),
         default=DEFAULT_ITERS,
         metavar="I",
-        help=f"Sinkhorn iterations per stage (default {DEFAULT_ITERS})",
+        help=f"Sinkhorn iterations per stage, 1..100000; stages x iters at most 1000000 (default {DEFAULT_ITERS})",
     )
     opt("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
     """Run the colour-transfer command; returns the exit status."""
-    from ..app.colour_transfer import transfer_file
+    from ..app.colour_transfer import check_output_path, transfer_file
     from ..core.colour import TransferSettings
     from .bars import BarProgress
 
@@ -82,6 +82,7 @@ def run(args) -> int:
     except ValueError as exc:  # the message starts with the setting's name: put its flag there
         text = str(exc)
         raise UsageError(in_flags(text, text.partition(" ")[0])) from None
+    check_output_path(args.output)  # a bad output name is refused before the progress bar appears
     progress = BarProgress(args.quiet)
     result = transfer_file(args.image, args.palette, args.output, settings, progress=progress)
     say(

@@ -8,28 +8,50 @@ truncated file under the real name and never destroys the previous file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import OutputError
+from ..errors import InputError, OutputError, display_path
+
+
+def check_folder_path(folder) -> None:
+    """Refuse an output folder that is a file, or lies below one (one rule for every command).
+
+    Raises:
+      InputError: "DIR exists and is not a folder" (or names the file above it).
+    """
+    folder = Path(folder)
+    for path in (folder, *folder.parents):
+        try:
+            if path.exists() and not path.is_dir():
+                where = "" if path == folder else f" (the folder {display_path(folder)} would be inside it)"
+                raise InputError(f"{display_path(path)} exists and is not a folder{where}")
+        except OSError:
+            return
+        if path.is_dir():
+            return
 
 
 def ensure_folder(folder) -> None:
     """Create ``folder`` (and parents) if needed and check it is a writable folder.
 
     Raises:
-      OutputError: it exists as a file, cannot be created, or is not writable.
+      InputError: it, or a folder above it, exists and is not a folder (a bad output
+        name, exit status 2 for every command).
+      OutputError: it cannot be created, or is not writable.
     """
+    check_folder_path(folder)
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{folder} exists and is not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
+        if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+            raise InputError(f"{display_path(folder)} cannot be a folder: a file is in the way") from None
+        raise OutputError(f"cannot create {display_path(folder)}: {exc.strerror or exc}") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"{folder} is not writable")
 

@@ -31,7 +31,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from ..errors import OutputError, display_path
+from ..errors import InputError, OutputError, display_path
 
 LOCK_NAME = ".diffmorph.lock"
 
@@ -54,6 +54,114 @@ def _move(source: Path, destination: Path) -> None:
     os.replace(source, destination)
 
 
+def _fingerprint(path: Path) -> dict | None:
+    """What a published output looks like now: a file's size and mtime, a folder's files and sizes."""
+    try:
+        if path.is_symlink():
+            return None
+        if path.is_dir():
+            names = {}
+            for entry in path.iterdir():
+                if not entry.is_file() or entry.is_symlink():
+                    return {"kind": "folder", "names": None}  # a subfolder or link: never ours
+                names[entry.name] = entry.stat().st_size
+            return {"kind": "folder", "names": names}
+        stat = path.stat()
+        return {"kind": "file", "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    except OSError:
+        return None
+
+
+def manifest_path(root, name: str = "outputs") -> Path:
+    """The manifest of the set ``name`` in ``root``: ``.NAME.outputs.json``."""
+    return Path(root) / f".{name}.outputs.json"
+
+
+def read_manifest(root, name: str = "outputs") -> dict[str, dict]:
+    """The outputs the last publish of set ``name`` recorded: ``{final path: fingerprint}`` (empty if none)."""
+    try:
+        data = json.loads(manifest_path(root, name).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_manifest(root, name: str, finals, kept: dict | None = None) -> None:
+    """Record ``finals`` (just published) as the outputs of set ``name`` in ``root``, with
+    ``kept``, entries of the earlier manifest for outputs still there.
+
+    Best effort: without a manifest a later run only removes nothing.
+    """
+    entries = {**(kept or {}), **{_key(root, final): _fingerprint(Path(final)) for final in finals}}
+    path = manifest_path(root, name)
+    tmp = path.with_name(path.name + f".{_token()}")
+    try:
+        tmp.write_text(json.dumps({k: v for k, v in entries.items() if v is not None}))
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _key(root, path) -> str:
+    """A manifest's key for ``path``: relative to the set's root (a copied or moved folder keeps its manifest)."""
+    return os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+
+
+def is_earlier_output(path, manifest: dict[str, dict], root) -> bool:
+    """Whether ``path`` is, unchanged, an output the manifest of the set in ``root`` recorded
+    (so it may be removed).
+
+    A folder counts only while every file in it was published in it (same name and size);
+    a file only with the recorded size and modification time.
+    """
+    recorded = manifest.get(_key(root, path))
+    current = _fingerprint(Path(path))
+    if not recorded or not current or recorded.get("kind") != current["kind"]:
+        return False
+    if current["kind"] == "file":
+        return recorded.get("size") == current["size"] and recorded.get("mtime_ns") == current["mtime_ns"]
+    names, published = current["names"], recorded.get("names")
+    return names is not None and isinstance(published, dict) and all(published.get(n) == s for n, s in names.items())
+
+
+def _same_or_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` (the same file) or lies inside it (resolved paths)."""
+    try:
+        if path.exists() and folder.exists() and os.path.samefile(path, folder):
+            return True
+    except OSError:
+        pass
+    try:
+        real, base = path.resolve(), folder.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return real == base or base in real.parents
+
+
+def refuse_inputs(outputs, inputs) -> None:
+    """Refuse outputs that would replace or remove an input, before any work.
+
+    Args:
+      outputs: paths a run may write, replace or remove (files and folders).
+      inputs: the run's inputs; entries that are not paths (arrays, None) are skipped.
+
+    Raises:
+      InputError: an output is an input (the same file, also through a link) or a
+        folder holding one.
+    """
+    paths = [Path(x) for x in inputs if isinstance(x, (str, os.PathLike))]
+    for output in outputs:
+        output = Path(output)
+        for path in paths:
+            if _same_or_inside(path, output):
+                what = "is the input" if not output.is_dir() else "is a folder holding the input"
+                raise InputError(
+                    f"the output {display_path(output)} {what} {display_path(path)}; "
+                    f"writing it would destroy the input: choose another output name or folder"
+                )
+
+
 class OutputSet:
     """The output files of one run, staged under temporary names and published together.
 
@@ -68,7 +176,9 @@ class OutputSet:
 
     def __init__(self, root, name: str = "outputs"):
         self.root = Path(root)
+        self.name = name
         self.journal = self.root / f".{name}.publish.json"
+        self.manifest = manifest_path(self.root, name)
         self._staged: dict[Path, Path] = {}  # final -> staged
         self._retired: list[Path] = []  # earlier outputs this run does not write
         self._token = _token()
@@ -117,7 +227,11 @@ class OutputSet:
         return staged
 
     def retire(self, final) -> None:
-        """Remove ``final`` (a file or folder of an earlier run) when the set is published."""
+        """Remove ``final`` (a file or folder of an earlier run) when the set is published.
+
+        Only if the set's manifest proves it is an earlier output of this set, unchanged
+        (:func:`is_earlier_output`); anything else at that path is left alone.
+        """
         final = Path(final)
         if final not in self._staged and final not in self._retired:
             self._retired.append(final)
@@ -137,10 +251,13 @@ class OutputSet:
           OutputError: if a move fails; the previous set is restored first.
         """
         moves = [(final, staged, self._temporary(final, "old")) for final, staged in self._staged.items()]
+        earlier = read_manifest(self.root, self.name)
         moves += [
             (final, None, self._temporary(final, "old"))
             for final in self._retired
-            if final not in self._staged and (final.exists() or final.is_symlink())
+            if final not in self._staged
+            and (final.exists() or final.is_symlink())
+            and is_earlier_output(final, earlier, self.root)
         ]
         try:
             self._write_journal(moves)
@@ -170,6 +287,16 @@ class OutputSet:
         for _, _, backup in moves:
             _remove(backup)
         self.published = True
+        self._write_manifest(earlier, {final for final, staged, _ in moves if staged is None})
+
+    def _write_manifest(self, earlier: dict, removed: set) -> None:
+        """The new outputs, and the earlier ones this run kept (checked again when retired later)."""
+        kept = {
+            key: entry
+            for key, entry in earlier.items()
+            if not any(_key(self.root, final) == key for final in [*self._staged, *removed])
+        }
+        write_manifest(self.root, self.name, self._staged, kept)
 
     def _write_journal(self, moves) -> None:
         entries = [

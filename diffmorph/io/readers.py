@@ -40,12 +40,22 @@ def _natural_key(path: Path):
 
 
 def image_frames(folder) -> list[Path]:
-    """The image files of a folder that count as frames, in natural name order."""
+    """The image files of a folder that count as frames, in natural name order.
+
+    diffmorph's own report files (``report.png`` published by ``report`` in this folder,
+    recorded in its manifest, :func:`diffmorph.io.outputs.read_manifest`) are not frames.
+    """
+    from .outputs import is_earlier_output, read_manifest
+
+    ours = read_manifest(folder, "report")
     return sorted(
         (
             p
             for p in Path(folder).iterdir()
-            if p.suffix.lower() in FRAME_EXTENSIONS and not p.name.startswith(".") and p.is_file()
+            if p.suffix.lower() in FRAME_EXTENSIONS
+            and not p.name.startswith(".")
+            and p.is_file()
+            and not (ours and is_earlier_output(p, ours, folder))
         ),
         key=_natural_key,
     )
@@ -99,6 +109,7 @@ class FrameReader:
         for videos the number of frames stored in the file (:func:`video_frame_count`),
         which is what ffmpeg decodes for the usual constant-rate files.
       size: ``(H, W)`` of the frames, once the first one is read.
+      files: a folder's frame files, in order (empty for a video or a GIF).
     """
 
     def __init__(self, path, count: bool = True):
@@ -107,8 +118,9 @@ class FrameReader:
         self.size: tuple[int, int] | None = None
         self._index = 0
         self._ffmpeg = None  # imageio-ffmpeg's frame generator (its ffmpeg process) for a video
+        self.files: list[Path] = []
         if self.kind == "folder":
-            self._files = image_frames(self.path)
+            self._files = self.files = image_frames(self.path)
             self.count = len(self._files)
             self._iter = self._folder()
         elif self.kind == "gif":
@@ -208,8 +220,9 @@ class FrameReader:
         import imageio_ffmpeg
 
         where = display_path(self.path)
+        probed_count, stored = probe_video(self.path)
         if count:
-            self.count = video_frame_count(self.path)
+            self.count = probed_count
         frames = self._ffmpeg = imageio_ffmpeg.read_frames(str(self.path), pix_fmt="rgb24")
         try:
             meta = next(frames)
@@ -217,9 +230,12 @@ class FrameReader:
             frames.close()
             raise InputError(f"{where}: not a video ffmpeg can read") from None
         width, height = meta["size"]
-        return self._decode(frames, height, width)
+        crop = None
+        if stored is not None and 0 <= width - stored[1] <= 1 and 0 <= height - stored[0] <= 1:
+            crop = stored  # diffmorph's MP4 of an odd size: drop the pixel the encoder needed
+        return self._decode(frames, height, width, crop)
 
-    def _decode(self, frames, height: int, width: int) -> Iterator[np.ndarray]:
+    def _decode(self, frames, height: int, width: int, crop=None) -> Iterator[np.ndarray]:
         try:
             while True:
                 try:
@@ -230,13 +246,21 @@ class FrameReader:
                     raise InputError(
                         f"{display_path(self.path)}: the video cannot be decoded ({_first_line(exc)})"
                     ) from None
-                yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
+                frame = np.frombuffer(data, np.uint8).reshape(height, width, 3)
+                yield frame if crop is None else frame[: crop[0], : crop[1]]
         finally:
             frames.close()
 
 
 def video_frame_count(path) -> int | None:
-    """The number of frames (packets) of a file's first video stream, or None if ffmpeg cannot tell.
+    """The number of frames (packets) of a file's first video stream, or None if ffmpeg cannot tell."""
+    return probe_video(path)[0]
+
+
+def probe_video(path) -> tuple[int | None, tuple[int, int] | None]:
+    """``(frames, true size)`` of a video: the frame count (see below) or None, and the
+    ``(height, width)`` diffmorph recorded in its MP4's comment before padding an odd
+    size to even (:func:`diffmorph.io.video.size_comment`), or None for other videos.
 
     Runs imageio-ffmpeg's ffmpeg with ``-c copy`` to a null output, which reads the
     packets without decoding them, and reads the final ``frame=`` count it prints.
@@ -264,9 +288,11 @@ def video_frame_count(path) -> int | None:
     try:
         done = subprocess.run(command, capture_output=True, timeout=60, check=False)
     except (OSError, subprocess.SubprocessError):
-        return None
+        return None, None
     counts = re.findall(rb"frame=\s*(\d+)", done.stderr)
-    return int(counts[-1]) if done.returncode == 0 and counts else None
+    sizes = re.findall(rb"comment\s*:\s*diffmorph frame size (\d+)x(\d+)", done.stderr)
+    stored = (int(sizes[0][1]), int(sizes[0][0])) if sizes else None
+    return (int(counts[-1]) if done.returncode == 0 and counts else None), stored
 
 
 def _first_line(error: BaseException) -> str:

@@ -95,6 +95,14 @@ def check_ffmpeg() -> str:
     )
 
 
+SIZE_COMMENT = "diffmorph frame size {width}x{height}"  # the MP4's comment: frames before padding
+
+
+def size_comment(height: int, width: int) -> str:
+    """The comment an MP4 carries with its frames' true size (odd sizes are padded by one pixel)."""
+    return SIZE_COMMENT.format(width=width, height=height)
+
+
 def even_pad(frame: np.ndarray) -> np.ndarray:
     """Pad odd width/height by one replicated edge pixel (yuv420p needs even sizes)."""
     height, width = frame.shape[:2]
@@ -162,7 +170,14 @@ class Mp4Writer:
                 quality=None,
                 macro_block_size=1,
                 ffmpeg_log_level="error",
-                output_params=["-crf", str(MP4_CRF), "-movflags", "+faststart"],
+                output_params=[
+                    "-crf",
+                    str(MP4_CRF),
+                    "-movflags",
+                    "+faststart",
+                    "-metadata",
+                    f"comment={size_comment(height, width)}",  # the true size: readers crop the padding
+                ],
             )
             self._writer.send(None)
         except BaseException as exc:  # nothing half-written

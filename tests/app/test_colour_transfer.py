@@ -92,9 +92,9 @@ def test_unreadable_palette_writes_nothing(pair, tmp_path):
     [
         ({"bins": 4}, "bins must be an integer from 8 to 128"),
         ({"bins": 129}, "bins must be an integer from 8 to 128"),
-        ({"lam": 0.0}, "lambda must be a finite number > 0"),
-        ({"stages": 0}, "stages must be an integer >= 1"),
-        ({"iters": -5}, "iters must be an integer >= 1"),
+        ({"lam": 0.0}, "lambda must be a number from 1e-06 to 1e\\+06"),
+        ({"stages": 0}, "stages must be an integer from 1 to 64"),
+        ({"iters": -5}, "iters must be an integer from 1 to 100000"),
         ({"method": "nearest"}, "method must be one of"),
     ],
 )

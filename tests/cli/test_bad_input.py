@@ -443,10 +443,10 @@ def test_output_dir_is_a_file(tmp_path):
 
 
 def test_output_dir_below_a_file(tmp_path):
-    """``-o FILE/sub`` cannot be created (even by root): an output that cannot be written, exit 1."""
+    """``-o FILE/sub``: a file where a folder must be is bad input, as for every command (exit 2)."""
     (tmp_path / "plain").write_text("x")
     run = run_cli(["-s", TOY_A, "-t", TOY_B, *QUICK, "-o", tmp_path / "plain" / "sub"])
-    assert_one_line_error(run, 1, "cannot create", "plain")
+    assert_one_line_error(run, 2, "plain exists and is not a folder", "sub would be inside it")
     assert (tmp_path / "plain").read_text() == "x"
 
 

@@ -643,7 +643,7 @@ def test_real_sigkill_while_rendering_leaves_the_previous_set(tmp_path, rendered
     def rendering():
         return len(list((out / "morph").glob(".frames.part-*/frame_*.png"))) >= 3
 
-    proc, _ = start_morph(tmp_path, *rerender_args(out / MAPS, out, "--steps", 100000, "--formats", "frames"))
+    proc, _ = start_morph(tmp_path, *rerender_args(out / MAPS, out, "--steps", 10000, "--formats", "frames"))
     wait_until(proc, rendering, "some frames are rendered")
     proc.kill()
     assert finish(proc) == -signal.SIGKILL

@@ -13,10 +13,11 @@ from diffmorph.io import outputs
 from diffmorph.io.outputs import FolderLock, OutputSet, recover, sweep
 
 
-def make_set(root, contents: dict):
-    """Write a published set by hand: files (str content) and folders (dict of name -> content)."""
-    for name, value in contents.items():
-        path = root / name
+def make_set(root, contents: dict, name: str = "morph"):
+    """Write a published set by hand: files (str content) and folders (dict of name -> content),
+    recorded in the set's manifest as a publish would."""
+    for name_, value in contents.items():
+        path = root / name_
         path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(value, dict):
             path.mkdir()
@@ -24,11 +25,16 @@ def make_set(root, contents: dict):
                 (path / inner).write_text(text)
         else:
             path.write_text(value)
+    outputs.write_manifest(root, name, [root / name_ for name_ in contents])
 
 
 def snapshot(root) -> dict:
     """Every file below ``root`` and its text."""
-    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_text()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.endswith(".outputs.json")
+    }
 
 
 def stage_new(out: OutputSet, root):

@@ -39,9 +39,10 @@ class TransferSettings:
       method: ``"uot"`` (unbalanced OT between colour histograms) or ``"gaussian"``
         (the Bures map between Gaussian fits of the colours).
       bins: histogram bins per channel, 8..128 ("uot").
-      lam: strength of the KL-relaxed marginals, finite > 0 ("uot"; the published 0.8).
-      eps0: epsilon of the first stage, finite > 0 (halved after each stage).
-      stages, iters: stages of the schedule and scaling iterations per stage (>= 1).
+      lam: strength of the KL-relaxed marginals, 1e-6..1e6 ("uot"; the published 0.8).
+      eps0: epsilon of the first stage, 1e-6..1e6 (halved after each stage).
+      stages, iters: stages of the schedule (1..64) and scaling iterations per stage
+        (1..100000), at most 1000000 iterations in all.
       (The solver's epsilon floor is :data:`~diffmorph.core.colour.uot.EPS_MIN`;
         :func:`~diffmorph.core.colour.uot.sinkhorn_unbalanced` takes another.)
 

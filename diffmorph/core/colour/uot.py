@@ -55,19 +55,30 @@ DEFAULT_LAMBDA = 0.8  # KL marginal relaxation strength (both sides)
 DEFAULT_EPS0 = 1.0  # epsilon of the first stage (unit-cube squared distances)
 DEFAULT_STAGES = 10  # epsilon halved after each stage: 1, 1/2, ..., 1/512
 DEFAULT_ITERS = 100  # scaling iterations per stage
+MAX_STAGES = 64  # epsilon halved 64 times is far under EPS_MIN: more stages change nothing
+MAX_ITERS = 100_000  # scaling iterations per stage
+MAX_ITERATIONS = 1_000_000  # stages x iters: ~1000x the default schedule
+LAMBDA_RANGE = (1e-6, 1e6)  # marginal relaxation strengths the solver handles in float64
+EPS0_RANGE = (1e-6, 1e6)  # first epsilon
 EPS_MIN = 1e-3  # epsilon floor; under the schedule's last 1/512, so the default schedule is the published one
 PROGRESS_EVERY = 10  # iterations between progress(done, total) calls
 
 
 def check_schedule(lam, eps0, stages, iters) -> None:
-    """Raise ValueError (one line, the first bad one) unless ``lam`` and ``eps0`` are finite
-    numbers > 0 and ``stages`` and ``iters`` integers >= 1."""
-    for name, value in (("lambda", lam), ("eps0", eps0)):
-        if not is_positive(value):
-            raise ValueError(f"{name} must be a finite number > 0 (got {value!r})")
-    for name, value in (("stages", stages), ("iters", iters)):
-        if not is_int(value) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1 (got {value!r})")
+    """Raise ValueError (one line, the first bad one) unless ``lam`` and ``eps0`` are in
+    :data:`LAMBDA_RANGE` / :data:`EPS0_RANGE`, ``stages`` is an integer 1..:data:`MAX_STAGES`,
+    ``iters`` an integer 1..:data:`MAX_ITERS`, and ``stages * iters`` at most :data:`MAX_ITERATIONS`."""
+    for name, value, (low, high) in (("lambda", lam, LAMBDA_RANGE), ("eps0", eps0, EPS0_RANGE)):
+        if not is_positive(value) or not low <= value <= high:
+            raise ValueError(f"{name} must be a number from {low:g} to {high:g} (got {value!r})")
+    for name, value, high in (("stages", stages, MAX_STAGES), ("iters", iters, MAX_ITERS)):
+        if not is_int(value) or not 1 <= value <= high:
+            raise ValueError(f"{name} must be an integer from 1 to {high} (got {value!r})")
+    if stages * iters > MAX_ITERATIONS:
+        raise ValueError(
+            f"iters must be at most {MAX_ITERATIONS // stages} with {stages} stages "
+            f"(stages x iters at most {MAX_ITERATIONS}; got {iters})"
+        )
 
 
 class UotSolution(NamedTuple):
