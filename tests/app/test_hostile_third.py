@@ -37,7 +37,7 @@ TINY = ["--size", 16, "-e", 2, "--steps", 2, "--seed", 0, "--plain", "-q"]
 def api_config(**changes):
     from diffmorph.config import MorphConfig
 
-    return MorphConfig(**{"size": 16, "train_steps": 2, "frames": 2, "seed": 0, "fast": False, **changes})
+    return MorphConfig(**{"size": 16, "train_steps": 2, "frames": 2, "seed": 0, "plain": True, **changes})
 
 
 def gif_of(path, frames):
@@ -653,7 +653,7 @@ results = {}
 def run(name):
     barrier.wait()
     try:
-        config = diffmorph.MorphConfig(size=16, train_steps=2, frames=2, seed=0, fast=False)
+        config = diffmorph.MorphConfig(size=16, train_steps=2, frames=2, seed=0, plain=True)
         results[name] = diffmorph.morph(*pair, f"{root}/{name}", config, options=OutputOptions(formats=("gif",))).frames
     except BaseException as exc:
         results[name] = repr(exc)
