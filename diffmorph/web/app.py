@@ -48,16 +48,22 @@ EXAMPLES = Path(diffmorph.__file__).resolve().parent.parent / "images"
 TABLE_HEADERS = ["#", *point_pairs.HEADER]
 
 
-class ImageInput(gr.Image):
-    """``gr.Image`` that passes the uploaded file's path on without opening it, so that the
-    library reads it and names what is wrong with it (a text file, a 1x1 image...)."""
+def image_input(**kwargs) -> gr.Image:
+    """A ``gr.Image`` whose handlers get the uploaded file's path without Gradio opening it,
+    so that the library reads it and names what is wrong with it (a text file, a 1x1 image...).
 
-    is_template = True  # drawn by the frontend as a plain gr.Image
+    (Set on the instance: a subclass of a Gradio component makes Gradio write a ``.pyi`` file.)
+    """
+    image = gr.Image(type="filepath", **kwargs)
+    opened = image.preprocess
 
-    def preprocess(self, payload):
+    def preprocess(payload):
         if payload is not None and payload.path and not str(payload.url or "").startswith("data:"):
             return str(payload.path)
-        return super().preprocess(payload)
+        return opened(payload)
+
+    image.preprocess = preprocess
+    return image
 
 
 def accepts_points() -> bool:
@@ -438,8 +444,8 @@ def build(sessions: Sessions) -> gr.Blocks:
     with gr.Blocks(title="diffmorph", analytics_enabled=False, delete_cache=(3600, int(sessions.max_age_s))) as demo:
         gr.Markdown("## diffmorph: morph one image into another")
         with gr.Row():
-            source = ImageInput(label="Source", type="filepath", sources=["upload", "clipboard"], elem_id="source")
-            target = ImageInput(label="Target", type="filepath", sources=["upload", "clipboard"], elem_id="target")
+            source = image_input(label="Source", sources=["upload", "clipboard"], elem_id="source")
+            target = image_input(label="Target", sources=["upload", "clipboard"], elem_id="target")
         if (EXAMPLES / "astronaut.jpg").exists() and (EXAMPLES / "cat.jpg").exists():
             gr.Examples([[str(EXAMPLES / "astronaut.jpg"), str(EXAMPLES / "cat.jpg")]], [source, target])
         with gr.Accordion("Settings", open=True):
@@ -521,8 +527,8 @@ def build(sessions: Sessions) -> gr.Blocks:
 
         with gr.Group(visible=False):  # the API endpoint's own inputs and outputs
             api_inputs = [
-                ImageInput(type="filepath", label="source"),
-                ImageInput(type="filepath", label="target"),
+                image_input(label="source"),
+                image_input(label="target"),
                 gr.Dropdown(presets, value="faithful", label="preset"),
                 gr.Number(base.size, label="size", precision=0),
                 gr.Number(base.train_steps, label="train_steps", precision=0),
