@@ -336,7 +336,8 @@ class Page:
         if isinstance(runner.error, Interrupted):
             resumable = getattr(runner.error, "resumable", False)
             session.stopped_key = key if resumable else None
-            text = f"Stopped: {runner.error}." + (" Press Run to resume." if resumable else "")
+            said = str(runner.error).replace(str(session.folder), "the session folder")
+            text = f"Stopped: {said}." + (" Press Run to resume." if resumable else "")
             gr.Warning(text)
             yield (text, *[gr.skip()] * 7)
             return
@@ -367,7 +368,7 @@ class Page:
     def stop(self, request: gr.Request):
         progress = self.session(request).progress
         if progress is not None:
-            progress.cancel()
+            progress.stop()
             return "Stopping at the next step..."
         return gr.skip()
 

@@ -1,9 +1,10 @@
 """The web app's :class:`diffmorph.Progress`: what a run reports, read by the page's poller.
 
 The morph runs on a worker thread; the page's handler polls :meth:`WebProgress.snapshot`
-a few times a second and shows it (Gradio's progress bar, a status line). ``cancel()``
-(from the Stop button, any thread) stops the run at its next train step or frame: the
-optimisation saves its checkpoint first, so the next run can resume it.
+a few times a second and shows it (Gradio's progress bar, a status line). ``stop()`` (the
+Stop button's, any thread) stops the run at its next train step or frame: the library's
+``Progress.cancel()`` where it has one, else an interrupt raised from ``update()``; the
+optimisation saves its checkpoint first either way, so the next run can resume it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import dataclasses
 import threading
 
 import diffmorph
-from diffmorph import errors
 
+LIBRARY_CANCELS = hasattr(diffmorph.Progress, "check_cancelled")  # the pipelines stop at progress.cancel()
 LABELS = {"optimise": "Training", "render": "Rendering frames", "measure": "Measuring frames", "colour": "Colours"}
 
 
@@ -37,7 +38,7 @@ class State:
 
 
 class WebProgress(diffmorph.Progress):
-    """Records the run's phase, counts and loss for the page; ``cancel()`` stops the run."""
+    """Records the run's phase, counts and loss for the page; ``stop()`` stops the run."""
 
     def __init__(self):
         super().__init__()
@@ -45,12 +46,11 @@ class WebProgress(diffmorph.Progress):
         self._state = State()
         self._stop = threading.Event()
 
-    def cancel(self) -> None:
-        """Stop the run at its next train step or frame (thread-safe)."""
+    def stop(self) -> None:
+        """Stop the run at its next train step or frame (thread-safe; the Stop button's)."""
         self._stop.set()
-        base = getattr(super(), "cancel", None)
-        if base is not None:  # the library's own cancellation, where it has one
-            base()
+        if LIBRARY_CANCELS:
+            self.cancel()
 
     @property
     def stopping(self) -> bool:
@@ -78,6 +78,7 @@ class WebProgress(diffmorph.Progress):
         self._check()
 
     def _check(self) -> None:
-        if self._stop.is_set():
-            # The pipeline turns this into its "interrupted at train step N; checkpoint saved" error.
-            raise getattr(errors, "Cancelled", KeyboardInterrupt)("stopped")
+        if self._stop.is_set() and not LIBRARY_CANCELS:
+            # A library without Progress.cancel(): the pipeline turns this into its
+            # "interrupted at train step N; checkpoint saved" error, as for Ctrl-C.
+            raise KeyboardInterrupt("stopped")
