@@ -152,7 +152,7 @@ def test_page_loads_offline_with_no_console_errors(browser, app):
     assert outside == []
 
 
-def test_run_with_a_picked_pair_plays_the_video_and_downloads_it(browser, app, tmp_path):
+def test_run_with_a_picked_pair_plays_the_video_downloads_it_and_re_renders(browser, app, tmp_path):
     upload(browser, "source", TOY_A)
     upload(browser, "target", TOY_B)
     click_image(browser, "pick-source", 0.25, 0.25)
@@ -187,6 +187,15 @@ def test_run_with_a_picked_pair_plays_the_video_and_downloads_it(browser, app, t
     path.write_bytes(data)
     frames, meta = read_video(path)
     assert len(frames) == 5 and meta["codec"] == "h264"
+
+    set_number(browser, "frames", 3)  # re-rendered from the maps: no training
+    click(browser, "rerender")
+    wait_for(browser, lambda: status(browser).startswith("Re-rendered"), what="the re-render")
+    assert "3 frames" in status(browser)
+    links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#downloads a")]
+    mp4 = next(link for link in links if link and link.split("?")[0].endswith(".mp4"))
+    path.write_bytes(urllib.request.urlopen(mp4, timeout=30).read())
+    assert len(read_video(path)[0]) == 3
 
 
 def test_a_text_file_as_source_shows_the_one_line_error_and_the_next_run_works(browser, tmp_path):

@@ -79,7 +79,7 @@ def main() -> None:
 
         options = webdriver.ChromeOptions()
         options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1500"):
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,2900"):
             options.add_argument(arg)
         driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
         try:
@@ -107,7 +107,7 @@ def main() -> None:
                 driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input[type=file]").send_keys(
                     str(REPO / "images" / name)
                 )
-            for elem_id, fx, fy in (("pick-source", 0.47, 0.30), ("pick-target", 0.45, 0.42)):
+            for elem_id, fx, fy in (("pick-source", 0.41, 0.40), ("pick-target", 0.31, 0.37)):
                 image = wait(lambda e=elem_id: driver.find_elements(By.CSS_SELECTOR, f"#{e} img"))[0]
                 w, h = image.size["width"], image.size["height"]
                 ActionChains(driver).move_to_element_with_offset(

@@ -96,6 +96,12 @@ def read_image(path, what: str) -> np.ndarray:
 def make_config(preset, **settings) -> diffmorph.MorphConfig:
     """:func:`diffmorph.preset_config` with the page's values (blank seed: random)."""
     explicit = {}
+    seed = str(settings.pop("seed", None) or "").strip()
+    if seed:
+        try:
+            explicit["seed"] = int(seed)
+        except ValueError:
+            raise gr.Error(f"seed must be a whole number, or blank for a random one (got {seed[:20]!r})") from None
     for name, value in settings.items():
         if value is None or value == "":
             continue
@@ -379,7 +385,8 @@ class Page:
         while not runner.join(POLL_S):
             state = runner.progress.snapshot()
             if progress is not None and state.total:
-                progress((state.done, state.total), desc=state.line())
+                unit = "steps" if state.phase == "Training" else "frames"
+                progress((state.done, state.total), desc=state.line(), unit=unit)
             snapshot = latest_snapshot(train) if state.phase == "Training" else None
             image = gr.skip() if snapshot in (None, shown) else str(snapshot)
             shown = snapshot or shown
@@ -456,7 +463,7 @@ def build(sessions: Sessions) -> gr.Blocks:
                 train_steps = gr.Number(base.train_steps, label="Train steps", precision=0, elem_id="train-steps")
                 frames = gr.Number(base.frames, label="Frames", precision=0, elem_id="frames")
                 fps = gr.Number(base.fps, label="Frames per second", elem_id="fps")
-                seed = gr.Number(None, label="Seed (blank: random)", precision=0, elem_id="seed")
+                seed = gr.Textbox("", label="Seed (blank: random)", elem_id="seed")
             with gr.Row():
                 pacing = gr.Dropdown(list(defaults.PACINGS), value=base.pacing, label="Pacing")
                 ease = gr.Dropdown(list(defaults.EASES), value=base.ease, label="Ease")
