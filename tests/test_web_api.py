@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
 pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")
@@ -82,6 +83,12 @@ def test_bad_upload_is_one_line_and_the_server_keeps_serving(app, tmp_path):
     with pytest.raises(AppError) as caught:
         call(url, text, TOY_B, 4)
     assert str(caught.value) == "source image: the file is text, not an image file"
+    tiny = tmp_path / "dot.png"
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tiny)
+    with pytest.raises(AppError) as caught:
+        call(url, TOY_A, tiny, 4)
+    assert str(caught.value).startswith("target image: 1x1 pixels is too small")
+    assert str(tmp_path) not in str(caught.value)  # no server paths in the page's messages
     with pytest.raises(AppError) as caught:
         call(url, TOY_A, TOY_B, 4, "1,2,3\n")
     assert "points CSV line 1" in str(caught.value) and "\n" not in str(caught.value)

@@ -479,7 +479,7 @@ def build(sessions: Sessions) -> gr.Blocks:
                 pick_target = gr.Image(label="Target points", interactive=False, elem_id="pick-target")
             table = gr.Dataframe(headers=TABLE_HEADERS, value=[], interactive=False, label="Pairs", elem_id="pairs")
             with gr.Row():
-                number = gr.Number(None, label="Pair #", precision=0, min_width=80)
+                number = gr.Number(1, label="Pair #", precision=0, minimum=1, min_width=80)
                 remove = gr.Button("Remove pair")
                 clear = gr.Button("Clear pairs")
                 auto = gr.Button("Auto points", visible=hasattr(diffmorph, "find_points"))
