@@ -173,3 +173,25 @@ def test_the_app_serves_without_loading_tensorflow(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"
+
+
+def test_settings_from_the_page_go_through_preset_config():
+    import gradio as gr
+
+    from diffmorph.web.app import make_config, run_key
+
+    config = make_config("best", size=32.0, train_steps=5.0, frames=4.0, fps=12.5, seed="  7 ", hold=None)
+    assert (config.size, config.train_steps, config.frames, config.fps, config.seed) == (32, 5, 4, 12.5, 7)
+    assert config.render_kernel == "bicubic" and config.hold == 0  # the preset's kernel; a blank field: default
+    assert make_config("faithful", seed="").seed is None  # blank: a random seed
+    with pytest.raises(gr.Error, match="seed must be a whole number"):
+        make_config("faithful", seed="x1")
+    with pytest.raises(gr.Error, match="size must be an integer from 16 to 2048"):
+        make_config("faithful", size=8)
+    with pytest.raises(gr.Error, match="preset must be one of"):
+        make_config("nope")
+    a, b = np.zeros((4, 4, 3), np.uint8), np.ones((4, 4, 3), np.uint8)
+    no_points, one_point = np.zeros((0, 4)), np.array([[1.0, 1, 2, 2]])
+    keys = {run_key(a, b, config, no_points), run_key(a, b, config, one_point), run_key(b, a, config, no_points)}
+    keys.add(run_key(a, b, config.replace(train_steps=6), no_points))
+    assert len(keys) == 4 and run_key(a, b, config, no_points) == run_key(a.copy(), b, config, no_points)
