@@ -360,10 +360,8 @@ class Page:
             raise gr.Error("run a morph first; re-rendering uses its maps", print_exception=False)
         settings = dict(frames=frames, fps=fps, pacing=pacing, ease=ease, hold=hold, colour_path=colour_path)
         settings["render_kernel"] = render_kernel
-        try:
-            config = session.config.replace(**{k: make_config(None, **settings).__getattribute__(k) for k in settings})
-        except ValueError as exc:
-            raise fail(exc) from None
+        checked = make_config(None, **settings)  # the page's values, checked (blank fields: the defaults)
+        config = session.config.replace(**{name: getattr(checked, name) for name in settings})
         runner = Runner(session, *session.inputs, config, maps=maps).start()
         yield from self._follow(runner, None)
         if runner.error is not None:
