@@ -17,12 +17,8 @@ page shows a waiting user their place). The run is also the API endpoint ``/morp
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import logging
 import os
-import threading
-import zipfile
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before Gradio is imported
@@ -35,7 +31,7 @@ from diffmorph import config as defaults  # noqa: E402
 from diffmorph.errors import USER_ERRORS, Interrupted  # noqa: E402
 
 from . import points as point_pairs  # noqa: E402
-from .progress import WebProgress  # noqa: E402
+from .runs import Runner, accepts_points, frames_zip, latest_snapshot, run_key  # noqa: E402
 from .sessions import Session, Sessions  # noqa: E402
 
 LOGGER = logging.getLogger("diffmorph.web")
@@ -43,7 +39,6 @@ POLL_S = 0.25  # how often a running morph's progress and snapshots are shown
 MAX_UPLOAD = "50mb"  # largest upload Gradio accepts (the library checks image sizes)
 MAX_CSV_BYTES = 1_000_000
 RUN_SLOT = "morph"  # the queue slot runs, re-renders and API calls share (one at a time)
-FORMATS = ("mp4", "gif", "frames")
 EXAMPLES = Path(diffmorph.__file__).resolve().parent.parent / "images"
 TABLE_HEADERS = ["#", *point_pairs.HEADER]
 
@@ -64,11 +59,6 @@ def image_input(**kwargs) -> gr.Image:
 
     image.preprocess = preprocess
     return image
-
-
-def accepts_points() -> bool:
-    """Whether the installed library's :func:`diffmorph.morph` takes ``points=``."""
-    return "points" in inspect.signature(diffmorph.morph).parameters
 
 
 def fail(error: BaseException) -> gr.Error:
@@ -112,75 +102,6 @@ def make_config(preset, **settings) -> diffmorph.MorphConfig:
         return diffmorph.preset_config(preset or "faithful", **explicit)
     except ValueError as exc:
         raise fail(exc) from None
-
-
-def run_key(source: np.ndarray, target: np.ndarray, config, pairs: np.ndarray) -> str:
-    """What a checkpoint depends on: inputs, settings, points (a resume needs all the same)."""
-    digest = hashlib.sha256()
-    for array in (source, target, pairs):
-        digest.update(repr(array.shape).encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
-    digest.update(repr(config).encode())
-    return digest.hexdigest()
-
-
-class Runner:
-    """Runs one morph on a worker thread, reporting to a :class:`WebProgress`."""
-
-    def __init__(self, session: Session, source, target, config, *, pairs=None, resume=False, maps=None):
-        self.session = session
-        self.progress = WebProgress()
-        self.result = None
-        self.error: BaseException | None = None
-        kwargs = dict(
-            resume=resume,
-            maps=maps,
-            options=diffmorph.OutputOptions(formats=FORMATS, report=True),
-            progress=self.progress,
-        )
-        if pairs is not None and len(pairs) and accepts_points():
-            kwargs["points"] = pairs
-        self._call = lambda: diffmorph.morph(source, target, session.run_dir, config, **kwargs)
-        self.thread = threading.Thread(target=self._run, name="diffmorph-web-run", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.result = self._call()
-        except BaseException as exc:  # noqa: BLE001 (reported to the page)
-            self.error = exc
-
-    def start(self) -> Runner:
-        self.session.progress = self.progress
-        self.thread.start()
-        return self
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait up to ``timeout`` s; True once the run is over."""
-        self.thread.join(timeout)
-        if self.thread.is_alive():
-            return False
-        self.session.progress = None
-        return True
-
-
-def latest_snapshot(train: Path) -> Path | None:
-    """The newest training snapshot (``a_to_b_N.jpg``, highest N) in ``train``, if any."""
-    best, best_step = None, -1
-    for path in train.glob("a_to_b_*.jpg") if train.is_dir() else ():
-        step = path.stem.rsplit("_", 1)[-1]
-        if step.isdigit() and int(step) > best_step:
-            best, best_step = path, int(step)
-    return best
-
-
-def frames_zip(frames: Path, out: Path) -> Path:
-    """The numbered frames as one ZIP (stored: PNGs do not compress further)."""
-    tmp = out.with_name(out.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-        for path in sorted(frames.glob("*.png")):
-            archive.write(path, path.name)
-    tmp.replace(out)
-    return out
 
 
 class Page:
