@@ -195,3 +195,13 @@ def test_settings_from_the_page_go_through_preset_config():
     keys = {run_key(a, b, config, no_points), run_key(a, b, config, one_point), run_key(b, a, config, no_points)}
     keys.add(run_key(a, b, config.replace(train_steps=6), no_points))
     assert len(keys) == 4 and run_key(a, b, config, no_points) == run_key(a.copy(), b, config, no_points)
+
+
+def test_a_port_in_use_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = run_cli(["app", "--port", str(port), "--output-root", str(tmp_path / "root")])
+    assert run.returncode == 1
+    assert len(run.lines) == 1 and run.lines[0].startswith(f"diffmorph: error: cannot serve on 127.0.0.1:{port}")

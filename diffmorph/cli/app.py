@@ -58,6 +58,8 @@ def run(args) -> int:
     except OSError as exc:
         raise OutputError(f"cannot serve on {args.host}:{args.port} ({exc})") from None
     say(f"serving on {url} (started in {time.perf_counter() - start:.1f} s; outputs in {root}); Ctrl-C stops it")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        say(f"note: listening on {args.host}: anyone who can reach this machine on port {args.port} can use the app")
     try:
         while True:
             time.sleep(1)
