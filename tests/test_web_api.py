@@ -132,6 +132,10 @@ def test_old_and_oversized_session_folders_are_removed(tmp_path):
     assert new.is_dir() and not old.exists() and not big.exists()
     assert sessions.get("old").folder not in (old, big)  # a returning session gets a fresh folder
     assert all(len(p.name) == 32 for p in tmp_path.iterdir())  # names are random, never from the request
+    kept = sessions.get("tab")
+    kept.pairs.append([1, 2, 3, 4])
+    sessions.forget("tab")  # the tab closed: its state goes, its folder stays until swept
+    assert sessions.get("tab").pairs == [] and kept.folder.is_dir()
 
 
 def test_app_command_help_and_missing_gradio(monkeypatch):

@@ -290,6 +290,10 @@ class Page:
         session.config = runner.result.config
         yield self._results(runner, session, "Re-rendered from the last maps")
 
+    def closed(self, request: gr.Request):
+        """The browser tab closed: its images and pairs are dropped from memory."""
+        self.sessions.forget(getattr(request, "session_hash", None))
+
     def stop(self, request: gr.Request):
         progress = self.session(request).progress
         if progress is not None:
@@ -451,6 +455,7 @@ def build(sessions: Sessions) -> gr.Blocks:
             api_visibility="private",
         )
         stop.click(page.stop, None, [status], queue=False, api_visibility="private")
+        demo.unload(page.closed)
 
         with gr.Group(visible=False):  # the API endpoint's own inputs and outputs
             api_inputs = [

@@ -20,7 +20,7 @@ from pathlib import Path
 
 MAX_AGE_S = 24 * 3600
 MAX_TOTAL_BYTES = 2 * 1024**3
-MAX_SESSIONS = 10_000  # sessions remembered in memory (the oldest are forgotten first)
+MAX_SESSIONS = 1000  # sessions remembered in memory (the oldest are forgotten first)
 
 
 @dataclasses.dataclass
@@ -71,6 +71,14 @@ class Sessions:
                     self._sessions.pop(next(iter(self._sessions)))
         session.touch()
         return session
+
+    def forget(self, key: str | None) -> None:
+        """Drop a closed session's state (its images and pairs) unless it is running; its
+        folder stays until the sweep removes it (the downloads may still be open)."""
+        with self._lock:
+            session = self._sessions.get(key or "anonymous")
+            if session is not None and session.progress is None:
+                del self._sessions[key or "anonymous"]
 
     def sweep(self) -> list[Path]:
         """Remove old folders (see the module docstring); returns those removed."""
