@@ -131,11 +131,11 @@ def to_pixels(normalised: np.ndarray, source_size, target_size) -> np.ndarray:
 
 
 def points_csv(points: np.ndarray) -> bytes:
-    """The CSV text of ``points`` (the header, then one row per pair, 2 decimals)."""
+    """The CSV text of ``points`` (the header, then one row per pair; values to 10 significant digits)."""
     out = io.StringIO()
     out.write(",".join(HEADER) + "\n")
     for row in np.asarray(points, np.float64):
-        out.write(",".join(f"{v:.2f}" for v in row) + "\n")
+        out.write(",".join(f"{v:.10g}" for v in row) + "\n")
     return out.getvalue().encode()
 
 
@@ -258,7 +258,7 @@ def _rows_of_json(data, name: str) -> list[tuple[int, list]]:
     rows = []
     for k, entry in enumerate(data, start=1):
         if not isinstance(entry, dict) or set(entry) != {"source", "target"}:
-            raise InputError(f"{name} row {k}: expected {{\"source\": [x, y], \"target\": [x, y]}}; got {entry!r:.80}")
+            raise InputError(f'{name} row {k}: expected {{"source": [x, y], "target": [x, y]}}; got {entry!r:.80}')
         values = []
         for key in ("source", "target"):
             point = entry[key]
