@@ -84,7 +84,7 @@ def find_points(source, target, progress: Progress = SILENT) -> np.ndarray:
 
 
 def guide_for(
-    points, source: np.ndarray, target: np.ndarray, target_size=None, progress: Progress = SILENT
+    points, source: np.ndarray, target: np.ndarray, target_size=None, progress: Progress = SILENT, source_size=None
 ) -> Guide | None:
     """The :class:`Guide` for ``points=``, or ``None`` for an unguided morph.
 
@@ -92,8 +92,8 @@ def guide_for(
       points: ``None``, ``"auto"``, a ``.csv``/``.json`` path, an ``(N, 4)`` array or a
         list of ``{"source": [x, y], "target": [x, y]}`` (each image's own pixels).
       source, target: uint8 ``(H, W, 3)`` RGB as morphed (the target maybe resized).
-      target_size: the target's own ``(height, width)`` (default its array's): the
-        coordinates of given points are in it, and automatic ones are written in it.
+      target_size, source_size: each image's own ``(height, width)`` (default its
+        array's): given points are in these pixels, and automatic ones are written in them.
       progress: receives the notices of ``"auto"`` (pairs kept, or the fallback).
 
     Raises:
@@ -101,7 +101,7 @@ def guide_for(
     """
     if points is None:
         return None
-    sizes = (tuple(source.shape[:2]), tuple(target_size or target.shape[:2]))
+    sizes = (tuple(source_size or source.shape[:2]), tuple(target_size or target.shape[:2]))
     if isinstance(points, str) and points == AUTO:
         from ..core.matching import match_points
 
@@ -113,7 +113,7 @@ def guide_for(
             )
             return None
         progress.notice(f"points auto: kept {len(found)} pairs (written to points.csv)")
-        fractions = point_files.normalise(found, source.shape[:2], target.shape[:2])
+        fractions = point_files.normalise(found, source.shape[:2], target.shape[:2])  # as matched
         return Guide(point_files.to_pixels(fractions, *sizes), *sizes, auto=True)
     pixels = point_files.as_points(points)
     point_files.check_points(pixels, *sizes, name=_name(points))
@@ -160,4 +160,21 @@ def pair_guides(points, count: int) -> list:
     )
 
 
-__all__ = ["Guide", "find_points", "guide_for", "pair_guides"]
+def write_guide(paths, pair, guide: Guide | None) -> None:
+    """A sequence pair's ``points.csv`` and ``points.jpg`` in its folder (``paths``, a
+    :class:`~diffmorph.app.morph.MorphPaths`), or none (removed) without points.
+
+    Raises:
+      OutputError: a file cannot be written.
+    """
+    from ..io.files import save_image
+
+    if guide is None:
+        for path in (paths.points_csv, paths.points_jpg):
+            path.unlink(missing_ok=True)
+        return
+    point_files.write_points(paths.points_csv, guide.pixels)
+    save_image(paths.points_jpg, guide.drawing(pair.source, pair.target), quality=90)
+
+
+__all__ = ["Guide", "find_points", "guide_for", "pair_guides", "write_guide"]

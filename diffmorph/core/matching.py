@@ -52,7 +52,7 @@ def match_points(source: np.ndarray, target: np.ndarray) -> np.ndarray:
         return np.zeros((0, 4))
     matches = cv2.BFMatcher(cv2.NORM_L2).knnMatch(desc_a, desc_b, k=2)
     good = [(m.distance / max(n.distance, 1e-9), m) for m, n in (p for p in matches if len(p) == 2)]
-    good = sorted((r, m) for r, m in good if r < RATIO)
+    good = sorted(((r, m) for r, m in good if r < RATIO), key=lambda item: item[0])
     if len(good) < MIN_FIT:
         return np.zeros((0, 4))
     pts_a = np.float64([keys_a[m.queryIdx].pt for _, m in good])
