@@ -75,7 +75,7 @@ def learning_rate_schedule(config: MorphConfig):
     return config.learning_rate
 
 
-def morph_loss(maps, net_input, source, target, config: MorphConfig, points=None):
+def morph_loss(maps, net_input, source, target, config: MorphConfig, points=None, point_scale=1.0):
     """DiffMorph's loss, written as the original does it: four separate warps.
 
     Args:
@@ -84,7 +84,9 @@ def morph_loss(maps, net_input, source, target, config: MorphConfig, points=None
       source, target: float32 ``(1, S, S, 3)`` in [-1, 1].
       config: the morph's settings.
       points: float32 ``(N, 4)`` point pairs as fractions of their images (a guided
-        morph: :func:`~diffmorph.core.points.point_loss` is added), or ``None``.
+        morph: :func:`~diffmorph.core.points.point_loss` times ``point_scale`` is
+        added), or ``None``.
+      point_scale: a factor on the point loss (a scalar or variable; 1 normally).
 
     Returns:
       float32 scalar.
@@ -96,10 +98,10 @@ def morph_loss(maps, net_input, source, target, config: MorphConfig, points=None
     there = dense_image_warp(net_input, flow_pixels(a_to_b.flow, fs))  # (1, S, S, 8)
     back = dense_image_warp(there, flow_pixels(b_to_a.flow, fs))  # (1, S, S, 8)
     loss = weighted_loss(net_input, back, warped_a, warped_b, source, target, config)
-    return loss if points is None else loss + point_loss(maps, points, config)
+    return loss if points is None else loss + point_scale * point_loss(maps, points, config)
 
 
-def morph_loss_fused(maps, net_input, source, target, config: MorphConfig, points=None):
+def morph_loss_fused(maps, net_input, source, target, config: MorphConfig, points=None, point_scale=1.0):
     """The same loss as :func:`morph_loss`, with the warps that share a flow fused.
 
     The A->B image warp and the first consistency warp use the same flow, as do the
@@ -115,7 +117,7 @@ def morph_loss_fused(maps, net_input, source, target, config: MorphConfig, point
     )  # (1, S, S, 3), (1, S, S, 8)
     warped_b, back = warp_many(flow_pixels(b_to_a.flow, fs), [colour_transform(target, b_to_a, config), there])
     loss = weighted_loss(net_input, back, warped_a, warped_b, source, target, config)
-    return loss if points is None else loss + point_loss(maps, points, config)
+    return loss if points is None else loss + point_scale * point_loss(maps, points, config)
 
 
 def is_snapshot_step(step: int, last: int) -> bool:
@@ -173,6 +175,7 @@ class Trainer:
         # unguided step is traced without them, so an unguided morph is unchanged
         self.points = tf.Variable(np.zeros((0, 4), np.float32), trainable=False, shape=tf.TensorShape([None, 4]))
         self.guided = False
+        self.point_scale = tf.Variable(1.0, trainable=False)  # a factor on the point loss (a schedule may change it)
         self._predict_low = tf.function(self.net)
         if config.fast:
             # The net runs once per step as plain TensorFlow ops (oneDNN: its 96 x 96
@@ -233,6 +236,7 @@ class Trainer:
             converted to working-size pixels at each step from ``config.size``.
         """
         self.guided = normalised is not None and len(normalised) > 0
+        self.point_scale.assign(1.0)
         self.points.assign(np.zeros((0, 4), np.float32) if not self.guided else np.asarray(normalised, np.float32))
 
     def _maps(self):
@@ -243,7 +247,9 @@ class Trainer:
         variables = self.net.trainable_variables
         points = self.points if guided else None
         with tf.GradientTape() as tape:
-            loss = morph_loss(self._maps(), self.net_input, self.source, self.target, self.config, points)
+            loss = morph_loss(
+                self._maps(), self.net_input, self.source, self.target, self.config, points, self.point_scale
+            )
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 
@@ -251,7 +257,9 @@ class Trainer:
         points = self.points if guided else None
         with tf.GradientTape() as tape:
             tape.watch(maps)
-            loss = morph_loss_fused(maps, self.net_input, self.source, self.target, self.config, points)
+            loss = morph_loss_fused(
+                maps, self.net_input, self.source, self.target, self.config, points, self.point_scale
+            )
         return loss, tape.gradient(loss, maps)  # scalar, (1, S, S, 16)
 
     def _chained_step(self, guided: bool):

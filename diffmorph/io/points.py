@@ -56,9 +56,9 @@ def read_points(path_or_text, name: str | None = None) -> np.ndarray:
       >>> read_points("source_x,source_y,target_x,target_y\\n10,20,30,40\\n")
       array([[10., 20., 30., 40.]])
     """
-    text, label = _text_of(path_or_text)
+    text, label, is_json = _text_of(path_or_text)
     label = name or label
-    if text.lstrip().startswith("["):
+    if is_json:
         rows = _parse_json(text, label)
     else:
         rows = _parse_csv(text, label)
@@ -188,12 +188,13 @@ def draw_points(source: np.ndarray, target: np.ndarray, points: np.ndarray) -> n
     return canvas
 
 
-def _text_of(path_or_text) -> tuple[str, str]:
-    """``(text, label)``: a file's contents and its name, or the text itself."""
+def _text_of(path_or_text) -> tuple[str, str, bool]:
+    """``(text, label, is JSON)``: a file's contents, its name and its format (by suffix),
+    or the text itself (JSON if it starts with ``[`` or ``{``)."""
     if isinstance(path_or_text, str):
-        stripped = path_or_text.lstrip()
+        stripped = path_or_text.lstrip("\ufeff \t\r\n")
         if "\n" in path_or_text or stripped.startswith(("[", "{")) or stripped.lower().startswith(HEADER[0]):
-            return path_or_text, "points"
+            return path_or_text.lstrip("\ufeff"), "points", stripped.startswith(("[", "{"))
     elif not isinstance(path_or_text, os.PathLike):
         raise InputError(f"points: expected a file path or CSV/JSON text, got {type(path_or_text).__name__}")
     path = Path(path_or_text)
@@ -205,11 +206,12 @@ def _text_of(path_or_text) -> tuple[str, str]:
             raise InputError(f"{label}: no such file" if not path.exists() else f"{label}: not a regular file")
         if path.stat().st_size > MAX_FILE_BYTES:
             raise InputError(f"{label}: {path.stat().st_size} bytes is too large for a points file")
-        data = path.read_bytes()
+        with os.fdopen(os.open(path, os.O_RDONLY), "rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise InputError(f"{label}: cannot be read ({exc.strerror or exc})") from None
     try:
-        return data.decode("utf-8-sig"), label
+        return data.decode("utf-8-sig"), label, path.suffix.lower() == ".json"
     except UnicodeDecodeError:
         raise InputError(f"{label}: not a text file (not UTF-8)") from None
 
@@ -264,7 +266,10 @@ def _rows_of_json(data, name: str) -> list[tuple[int, list]]:
             point = entry[key]
             if not isinstance(point, list) or len(point) != 2:
                 raise InputError(f"{name} row {k}: {key} must be [x, y]; got {point!r:.60}")
-            values += [_number(v, name, k) for v in point]
+            for v in point:
+                if isinstance(v, str):  # JSON numbers only; CSV cells are text
+                    raise InputError(f"{name} row {k}: {v!r} is not a number")
+                values.append(_number(v, name, k))
         rows.append((k, values))
     return rows
 
