@@ -36,7 +36,7 @@ EASES = ("none", "sine", "cubic")  # ease-in-out composed with the pacing
 COLOUR_PATHS = ("none", "bures")  # bures: frame colours moved onto the W2 geodesic between the ends
 MAX_HOLD = 10_000  # extra copies of the first and last frames
 LR_SCHEDULES = ("constant", "cosine")  # Adam's learning rate over the train steps
-POINT_WEIGHT = 0.01  # weight of the point-pair loss (squared working-size pixels); used only with points
+POINT_WEIGHT = 0.0002  # point-pair loss per squared pixel of a 256 working image; used only with points
 MAX_SEED = 2**32  # seeds are [0, 2**32); the net's layers use seed, seed + 1, seed + 2
 
 
@@ -81,8 +81,9 @@ class MorphConfig:
       lr_schedule: ``"constant"`` (the original) or ``"cosine"``: the learning rate
         decays from ``learning_rate`` to 0 over ``train_steps`` (opt-in quality lever).
       point_weight: weight of the point-pair loss of a guided morph (finite, >= 0; per
-        squared working-size pixel of error, see ``docs/algorithm.md``, "Point pairs");
-        used only when point pairs are given, so it changes nothing otherwise.
+        squared pixel of error measured at a 256 working size, so the same at every size;
+        see ``docs/algorithm.md``, "Point pairs"); used only when point pairs are given,
+        so it changes nothing otherwise.
 
     Raises:
       ValueError: on construction, naming the first invalid setting (see :meth:`problems`).

@@ -147,14 +147,15 @@ def test_point_loss_and_gradient_by_hand_for_one_pair():
         tape.watch(maps)
         loss = point_loss(maps, u, config)
     # A->B error at b: (0 - 0, 2 - 3) -> 1; B->A error at a: (0.4 - 0, -2 + 3) -> 0.16 + 1
-    assert float(loss) == pytest.approx(0.5 * (1.0 + 1.16), rel=1e-6)
+    per_pixel = (256 / size) ** 2  # errors weighed as pixels of a 256 working image
+    assert float(loss) == pytest.approx(0.5 * per_pixel * (1.0 + 1.16), rel=1e-6)
     grad = tape.gradient(loss, maps).numpy()
     expected = np.zeros_like(grad)
-    # dL/dmap = weight * 2 * error * 0.4 (pixels per unit), all at the one pixel under each point
-    expected[0, 3, 5, 7] = 0.5 * 2 * -1.0 * 0.4  # A->B dx at the target point (row 3, column 5)
-    expected[0, 3, 2, 14] = 0.5 * 2 * 0.4 * 0.4  # B->A dy at the source point (row 3, column 2)
-    expected[0, 3, 2, 15] = 0.5 * 2 * 1.0 * 0.4  # B->A dx
-    np.testing.assert_allclose(grad, expected, atol=1e-7)
+    # dL/dmap = weight * (256/S)^2 * 2 * error * 0.4 (pixels per unit), all at the one pixel under each point
+    expected[0, 3, 5, 7] = 0.5 * per_pixel * 2 * -1.0 * 0.4  # A->B dx at the target point (row 3, column 5)
+    expected[0, 3, 2, 14] = 0.5 * per_pixel * 2 * 0.4 * 0.4  # B->A dy at the source point (row 3, column 2)
+    expected[0, 3, 2, 15] = 0.5 * per_pixel * 2 * 1.0 * 0.4  # B->A dx
+    np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-6)
 
 
 def test_point_loss_samples_the_flow_bilinearly_between_pixels():
@@ -164,7 +165,7 @@ def test_point_loss_samples_the_flow_bilinearly_between_pixels():
     from diffmorph.core.points import point_loss
 
     size = 16
-    config = MorphConfig(size=size, point_weight=1.0, warp_scale=0.125)  # 2 pixels per flow unit
+    config = MorphConfig(size=size, point_weight=(size / 256) ** 2, warp_scale=0.125)  # 2 px per flow unit
     maps = _maps(size)
     maps[0, :, :, 7] = np.arange(size, dtype=np.float32)[None, :]  # A->B dx: column units, 2 px each
     # target point (x 4.25, y 1) in a 16 x 16 target; source point (x 9.5, y 1) in a 64 x 16 source,
@@ -175,7 +176,7 @@ def test_point_loss_samples_the_flow_bilinearly_between_pixels():
         tape.watch(maps_t)
         loss = point_loss(maps_t, u, config)
     # A->B flow at column 4.25: 4.25 units (linear in the column, so bilinear is exact) = 8.5 px, error 6.25;
-    # B->A flow is 0 where a - b = (0, -2.25) is wanted: error 2.25
+    # B->A flow is 0 where a - b = (0, -2.25) is wanted: error 2.25 (the weight cancels the (256 / S)^2)
     assert float(loss) == pytest.approx(6.25**2 + 2.25**2, rel=1e-5)
     grad = tape.gradient(loss, maps_t).numpy()[0, :, :, 7]
     g = 2 * 6.25 * 2  # dL/d(sampled flow units) = 2 * error * 2 px per unit, split 0.75 / 0.25 between columns 4, 5

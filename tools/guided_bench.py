@@ -33,6 +33,9 @@ Figures per pair and way
   matching), on this machine (noisy when it is shared).
 * ``d``: PSNR minus the unguided PSNR of the same pair.
 
+Picture (``--picture docs/guided.jpg``): images/astronaut.jpg -> images/cat.jpg with the
+:data:`HAND_POINTS` (eyes, nose, mouth), middle frames unguided and guided, side by side.
+
 Example (the README's table)::
 
     python tools/guided_bench.py --pairs astro-12 cat-15 texture-18 astro-20 --size 256 --train-steps 1000
@@ -65,6 +68,8 @@ SMOOTH = 0.03  # largest smooth displacement, share of min(H, W)
 GRID = (0.25, 0.5, 0.75)
 CROP = 0.125
 WAYS = ("unguided", "true", "auto")
+# astronaut -> cat, placed by hand (each image's own pixels): eyes, nose tip, mouth
+HAND_POINTS = np.array([[100, 107, 64, 97], [150, 107, 184, 115], [125, 137, 144, 207], [125, 160, 144, 234]], float)
 
 
 def large_flow(height: int, width: int, shift: float, rng) -> np.ndarray:
@@ -128,6 +133,29 @@ def run_way(a, b, points, config: MorphConfig, boost: float, boost_share: float)
     return middle, ends, seconds
 
 
+def picture(path: str, config: MorphConfig) -> None:
+    """Write the README's picture: source and target with the hand-placed pairs, and the
+    middle frames unguided and guided, in a row of four labelled tiles (JPEG)."""
+    import cv2
+
+    from diffmorph.io.points import draw_points
+
+    a, b = qb.read_rgb(qb.IMAGES / "astronaut.jpg"), qb.read_rgb(qb.IMAGES / "cat.jpg")
+    drawn = draw_points(a, b, HAND_POINTS)
+    unguided = run_way(a, b, None, config, 1.0, 0.0)[0]
+    guided = run_way(a, b, HAND_POINTS, config, 1.0, 0.0)[0]
+    tiles = [drawn[:, : a.shape[1]], unguided, guided, drawn[:, a.shape[1] :]]
+    labels = ["source + 4 pairs", "middle frame, unguided", "middle frame, guided", "target + 4 pairs"]
+    row = []
+    for tile, label in zip(tiles, labels):
+        head = np.full((24, tile.shape[1], 3), 255, np.uint8)
+        cv2.putText(head, label, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        row.append(np.concatenate([head, tile], axis=0))
+    image = np.concatenate(row, axis=1)
+    cv2.imwrite(path, image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
+    print(f"# wrote {path} ({Path(path).stat().st_size // 1024} KB): size {config.size}, {config.train_steps} steps")
+
+
 def cpu_name() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
@@ -151,10 +179,14 @@ def main(argv=None) -> int:
     parser.add_argument("--boost", type=float, default=1.0, help="factor on the point weight early on (warm start)")
     parser.add_argument("--boost-share", type=float, default=0.0, help="share of the steps the boost lasts")
     parser.add_argument("--save", metavar="DIR", help="write each middle frame and the truth as PNG here")
+    parser.add_argument("--picture", metavar="JPG", help="only write the README's astronaut -> cat picture here")
     args = parser.parse_args(argv)
     from diffmorph.core.matching import match_points
 
     config = MorphConfig(size=args.size, train_steps=args.train_steps, seed=args.seed, point_weight=args.point_weight)
+    if args.picture:
+        picture(args.picture, config)
+        return 0
     print(
         f"# guided_bench: size {args.size}, {args.train_steps} train steps, point_weight {args.point_weight:g}, "
         f"boost {args.boost:g} for {args.boost_share:.0%} of the steps; {cpu_name()}"

@@ -214,7 +214,7 @@ def add_morph_options(parser: argparse.ArgumentParser) -> None:
         type=number(float, "point-weight"),
         metavar="W",
         help=f"weight of the point pairs' loss with --points (default {POINT_WEIGHT:g}; per squared pixel of "
-        "error at the working size)",
+        "error, measured at a 256 working size)",
     )
     opt(
         "--report",

@@ -7,7 +7,12 @@ at the target point ``b``, ``flow_AB(b) = b - a``; likewise ``flow_BA(a) = a - b
 N pairs ``(a_i, b_i)`` in working-size pixels and flows in pixels (flow map times
 ``size * warp_scale``), sampled bilinearly as the warp samples images::
 
-    L_points = point_weight / N * sum_i ( |flow_AB(b_i) - (b_i - a_i)|^2 + |flow_BA(a_i) - (a_i - b_i)|^2 )
+    L_points = point_weight * (256 / S)^2 / N
+               * sum_i ( |flow_AB(b_i) - (b_i - a_i)|^2 + |flow_BA(a_i) - (a_i - b_i)|^2 )
+
+The factor ``(256 / S)^2`` makes the weight mean the same at every working size S: the
+errors are measured in pixels of a 256 x 256 working image (:data:`REFERENCE_SIZE`), so
+a setting tuned at one size (or one level of a coarse-to-fine schedule) holds at another.
 
 Derivation and gradient: ``docs/algorithm.md``, "Point pairs".
 """
@@ -19,7 +24,9 @@ import tensorflow as tf
 from ..config import MorphConfig
 from .maps import flow_scale_tensor, split_maps
 
-__all__ = ["working_points", "sample_bilinear", "point_loss"]
+__all__ = ["REFERENCE_SIZE", "working_points", "sample_bilinear", "point_loss"]
+
+REFERENCE_SIZE = 256  # point errors are weighed as pixels at this working size
 
 
 def working_points(normalised, size: int):
@@ -74,7 +81,8 @@ def point_loss(maps, normalised, config: MorphConfig):
       config: supplies ``size``, ``warp_scale`` (via ``flow_scale``) and ``point_weight``.
 
     Returns:
-      float32 scalar, in squared working-size pixels times ``point_weight``.
+      float32 scalar: ``point_weight`` times the mean squared error in pixels of a
+      256-pixel working image (``(256 / S)^2`` times squared working-size pixels).
     """
     points = working_points(normalised, config.size)  # (N, 4): xa, ya, xb, yb
     a = tf.stack([points[:, 1], points[:, 0]], axis=1)  # (N, 2) as (y, x)
@@ -84,4 +92,4 @@ def point_loss(maps, normalised, config: MorphConfig):
     flow_ab = sample_bilinear(a_to_b.flow, b[:, 0], b[:, 1]) * scale  # (N, 2) at the target points
     flow_ba = sample_bilinear(b_to_a.flow, a[:, 0], a[:, 1]) * scale  # (N, 2) at the source points
     error = tf.reduce_sum(tf.square(flow_ab - (b - a)), axis=1) + tf.reduce_sum(tf.square(flow_ba - (a - b)), axis=1)
-    return config.point_weight * tf.reduce_mean(error)
+    return config.point_weight * (REFERENCE_SIZE / config.size) ** 2 * tf.reduce_mean(error)
