@@ -156,6 +156,35 @@ def picture(path: str, config: MorphConfig) -> None:
     print(f"# wrote {path} ({Path(path).stat().st_size // 1024} KB): size {config.size}, {config.train_steps} steps")
 
 
+def step_times(config: MorphConfig, rounds: int) -> None:
+    """Seconds per train step, unguided and with 9 pairs, measured in alternating blocks of
+    10 steps (a shared machine's load then hits both alike); prints the medians."""
+    from diffmorph.core.optimise import Trainer
+    from diffmorph.core.render import to_working
+    from diffmorph.io.points import normalise
+
+    a, b, _, points = make_pair("astro-15")
+    trainers = {}
+    for way in ("unguided", "true"):
+        trainers[way] = Trainer(to_working(a, config.size), to_working(b, config.size), config)
+        if way == "true":
+            trainers[way].set_points(normalise(points, a.shape[:2], b.shape[:2]))
+        for _ in range(3):
+            trainers[way].step()  # compile
+    times: dict[str, list] = {way: [] for way in trainers}
+    for _ in range(rounds):
+        for way, trainer in trainers.items():
+            start = time.perf_counter()
+            for _ in range(10):
+                trainer.step()
+            times[way].append((time.perf_counter() - start) / 10)
+    for way, values in times.items():
+        print(
+            f"# step time {way:<9} median {np.median(values) * 1000:.1f} ms (min {min(values) * 1000:.1f}, "
+            f"{rounds} blocks of 10 steps, size {config.size})"
+        )
+
+
 def cpu_name() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
@@ -180,12 +209,17 @@ def main(argv=None) -> int:
     parser.add_argument("--boost-share", type=float, default=0.0, help="share of the steps the boost lasts")
     parser.add_argument("--save", metavar="DIR", help="write each middle frame and the truth as PNG here")
     parser.add_argument("--picture", metavar="JPG", help="only write the README's astronaut -> cat picture here")
+    parser.add_argument("--step-time", type=int, metavar="BLOCKS", help="only time train steps, guided vs not")
     args = parser.parse_args(argv)
     from diffmorph.core.matching import match_points
 
     config = MorphConfig(size=args.size, train_steps=args.train_steps, seed=args.seed, point_weight=args.point_weight)
     if args.picture:
         picture(args.picture, config)
+        return 0
+    if args.step_time:
+        print(f"# {cpu_name()}")
+        step_times(config, args.step_time)
         return 0
     print(
         f"# guided_bench: size {args.size}, {args.train_steps} train steps, point_weight {args.point_weight:g}, "
