@@ -224,7 +224,8 @@ def morph_sequence(
         recover(out.parent, out.name)
         sweep(list(all_outputs(out).values()))
         reused = _fit_pairs(pairs, config, progress, guides)
-        frames = _render(pairs, config, out, files, options, progress, work)
+        points = sum(guide.count for guide in guides if guide is not None)
+        frames = _render(pairs, config, out, files, options, progress, work, points)
     return SequenceResult(files, frames, len(pairs), reused, work)
 
 
@@ -276,7 +277,14 @@ def _fit_pairs(pairs, config: MorphConfig, progress: Progress, guides) -> int:
 
 
 def _render(
-    pairs, config: MorphConfig, out: Path, files: dict, options: OutputOptions, progress: Progress, work: Path
+    pairs,
+    config: MorphConfig,
+    out: Path,
+    files: dict,
+    options: OutputOptions,
+    progress: Progress,
+    work: Path,
+    points: int = 0,
 ) -> int:
     parts = [
         PairFrames(pair.source, pair.target, paths.maps_npz, paths.result, paths.maps_jpg) for paths, pair in pairs
@@ -294,6 +302,7 @@ def _render(
                     parts[0].source,
                     parts[-1].target,
                     out,
+                    points,
                 )
             for path in every.values():
                 outputs.retire(path)  # what this run wrote is staged, so not retired
