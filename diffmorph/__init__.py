@@ -10,6 +10,7 @@ TensorFlow)::
         ...  # uint8 (H, W, 3) RGB
     diffmorph.morph_sequence(["a.jpg", "b.jpg", "c.jpg"], "show.mp4", loop=True)
     best = diffmorph.preset_config("best", size=512)  # the opt-in quality preset, size overridden
+    diffmorph.morph("a.jpg", "b.jpg", "out", points="points.csv")  # guided: "this goes there" (or "auto")
 
 Everything the command line does goes through these functions.
 """
@@ -31,6 +32,8 @@ _EXPORTS = {
     "images_in": "diffmorph.app.sequence",
     "load_image": "diffmorph.app.inputs",
     "clear_compiled": "diffmorph.app.fit",
+    "read_points": "diffmorph.io.points",
+    "find_points": "diffmorph.app.points",
     "InputError": "diffmorph.errors",
     "OutputError": "diffmorph.errors",
     "NonFiniteLossError": "diffmorph.errors",

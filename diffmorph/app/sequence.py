@@ -40,9 +40,10 @@ from ..io import mapsfile
 from ..io.files import ensure_folder
 from ..io.images import pixels_digest
 from ..io.outputs import FolderLock, OutputSet, is_earlier_output, read_manifest, recover, refuse_inputs, sweep
-from .fit import Fitter, WorkFiles
+from .fit import Fitter, WorkFiles, guide_key
 from .inputs import Pair, check_path, check_types, load_images
 from .morph import MorphPaths, check_ffmpeg, stage_report
+from .points import guide_for, pair_guides, write_guide
 from .progress import SILENT, Progress
 from .report import Measurement
 from .runtime import import_tensorflow_quietly
@@ -135,21 +136,21 @@ class SequenceResult:
     work_dir: Path
 
 
-def _finished_maps(paths: MorphPaths, config: MorphConfig, digests) -> np.ndarray | None:
-    """The pair's saved maps if they were finished for these pixels and settings, else None."""
+def _finished_maps(paths: MorphPaths, config: MorphConfig, digests, guide=None) -> np.ndarray | None:
+    """The pair's saved maps if they were finished for these pixels, settings and points, else None."""
     try:
         saved = mapsfile.load_maps(paths.maps_npz)
     except InputError:
         return None
     if (
-        mapsfile.mismatches(saved.meta, config, *digests, optimiser=True)
+        mapsfile.mismatches(saved.meta, config, *digests, optimiser=True, points=guide_key(guide))
         or saved.meta.get("steps_done") != config.train_steps
     ):
         return None
     return saved.maps_low
 
 
-def _resumable(paths: MorphPaths, config: MorphConfig, digests) -> bool:
+def _resumable(paths: MorphPaths, config: MorphConfig, digests, guide=None) -> bool:
     """Whether the pair's checkpoint is for these pixels and settings, at a step <= train_steps."""
     if not paths.checkpoint.is_file():
         return False
@@ -158,7 +159,11 @@ def _resumable(paths: MorphPaths, config: MorphConfig, digests) -> bool:
         step = int(state["step"])
     except (InputError, KeyError, TypeError, ValueError):
         return False
-    return not mapsfile.mismatches(meta, config, *digests, optimiser=True) and 0 < step <= config.train_steps
+    points = guide_key(guide)
+    return (
+        not mapsfile.mismatches(meta, config, *digests, optimiser=True, points=points)
+        and 0 < step <= config.train_steps
+    )
 
 
 def morph_sequence(
@@ -169,6 +174,7 @@ def morph_sequence(
     work_dir=None,
     loop: bool = False,
     options: OutputOptions | None = None,
+    points=None,
     progress: Progress = SILENT,
 ) -> SequenceResult:
     """Morph ``images`` (in video order) into one video ``output`` (an ``.mp4`` path).
@@ -180,6 +186,12 @@ def morph_sequence(
       work_dir: each pair's maps and checkpoints (default ``OUT_pairs`` beside OUT).
       loop: also morph the last image back to the first.
       options: formats, GIF size, boomerang (not with ``loop``).
+      points: point pairs guiding the pairs (default none): ``"auto"`` for every pair,
+        a folder of ``NNN.csv``/``NNN.json`` files (``000`` the first pair; a pair
+        without one is unguided), or a list with one entry per pair, each ``None`` or
+        as :func:`diffmorph.app.morph.morph` takes ``points``; each pair's points are
+        in its two images' own pixels and written to its folder's ``morph/points.csv``
+        and ``points.jpg``.
       progress: receives notices and the ``pairs``, ``optimise`` and ``render`` phases.
 
     Returns:
@@ -224,8 +236,13 @@ def morph_sequence(
     names = [str(x) if isinstance(x, (str, os.PathLike)) else f"image{k + 1}" for k, x in enumerate(images)]
     written = output_files(out, options.formats) | (_reports(out) if options.report else {})
     refuse_inputs(list(written.values()), images)
-    pixels = load_images(images, progress, names=[display_path(n) for n in names])
+    sizes: list = []
+    pixels = load_images(images, progress, names=[display_path(n) for n in names], sizes=sizes)
     indices = pairs_of(len(pixels), loop)
+    guides = [
+        guide_for(entry, pixels[i], pixels[j], sizes[j], progress, sizes[i])
+        for entry, (i, j) in zip(pair_guides(points, len(indices)), indices)
+    ]
     check_outputs(pixels[0].shape[:2], len(indices), config, options)
     files = output_files(out, options.formats)
     _prepare(out, work, files | (_reports(out) if options.report else {}), options)
@@ -240,8 +257,9 @@ def morph_sequence(
         import_tensorflow_quietly()
         recover(out.parent, out.name)
         sweep(list(all_outputs(out).values()))
-        reused = _fit_pairs(pairs, config, progress)
-        frames = _render(pairs, config, out, files, options, progress, work)
+        reused = _fit_pairs(pairs, config, progress, guides)
+        points = sum(guide.count for guide in guides if guide is not None)
+        frames = _render(pairs, config, out, files, options, progress, work, points)
     return SequenceResult(files, frames, len(pairs), reused, work)
 
 
@@ -271,7 +289,7 @@ def _prepare(out: Path, work: Path, files: dict, options: OutputOptions) -> None
         check_ffmpeg()
 
 
-def _fit_pairs(pairs, config: MorphConfig, progress: Progress) -> int:
+def _fit_pairs(pairs, config: MorphConfig, progress: Progress, guides) -> int:
     """Give every pair finished maps in its maps file: re-used, or resumed/optimised and saved.
 
     Returns the number of pairs re-used. The maps stay on disk (0.45 MB a pair), so
@@ -280,7 +298,7 @@ def _fit_pairs(pairs, config: MorphConfig, progress: Progress) -> int:
     fitter = Fitter(config)
     reused = 0
     with progress.phase("pairs", len(pairs)):
-        for k, (paths, pair) in enumerate(pairs):
+        for k, ((paths, pair), guide) in enumerate(zip(pairs, guides)):
             label = f"pair {k + 1}/{len(pairs)}"
             try:
                 progress.check_cancelled()
@@ -290,25 +308,34 @@ def _fit_pairs(pairs, config: MorphConfig, progress: Progress) -> int:
                 ) from None
             for folder in (paths.root, paths.morph, paths.train):
                 ensure_folder(folder)
-            if _finished_maps(paths, config, pair.digests) is not None:
+            if _finished_maps(paths, config, pair.digests, guide) is not None:
                 progress.notice(f"reusing {label} ({display_path(paths.maps_npz)})")
                 reused += 1
             else:
-                resume = _resumable(paths, config, pair.digests)
+                resume = _resumable(paths, config, pair.digests, guide)
                 try:
-                    maps_low = fitter.fit(pair, WorkFiles(paths.train, paths.checkpoint), resume, progress)
+                    maps_low = fitter.fit(pair, WorkFiles(paths.train, paths.checkpoint), resume, progress, guide)
                 except Interrupted as exc:  # or Cancelled: the same class, with the pair named
                     raise type(exc)(
                         f"{exc.message} ({label}); finished pairs are kept in {display_path(paths.root.parent)}",
                         exc.resumable,
                     ) from None
-                mapsfile.save_maps(paths.maps_npz, maps_low, config, pair.digests, config.train_steps)
+                extra = guide.meta() if guide is not None else {}
+                mapsfile.save_maps(paths.maps_npz, maps_low, config, pair.digests, config.train_steps, **extra)
+                write_guide(paths, pair, guide)
             progress.update(k + 1)
     return reused
 
 
 def _render(
-    pairs, config: MorphConfig, out: Path, files: dict, options: OutputOptions, progress: Progress, work: Path
+    pairs,
+    config: MorphConfig,
+    out: Path,
+    files: dict,
+    options: OutputOptions,
+    progress: Progress,
+    work: Path,
+    points: int = 0,
 ) -> int:
     parts = [
         PairFrames(pair.source, pair.target, paths.maps_npz, paths.result, paths.maps_jpg) for paths, pair in pairs
@@ -326,6 +353,7 @@ def _render(
                     parts[0].source,
                     parts[-1].target,
                     out,
+                    points,
                 )
             for path in every.values():
                 outputs.retire(path)  # what this run wrote is staged, so not retired

@@ -21,6 +21,7 @@ from ..config import (
     DEFAULT_WARP_SCALE,
     EASES,
     PACINGS,
+    POINT_WEIGHT,
     PRESETS,
     RENDER_KERNELS,
     RENDER_MODES,
@@ -51,6 +52,7 @@ FLAGS = {
     "ease": ("ease", "--ease"),
     "hold": ("hold", "--hold"),
     "colour_path": ("colour_path", "--colour-path"),
+    "point_weight": ("point_weight", "--point-weight"),
 }
 
 
@@ -206,6 +208,13 @@ def add_morph_options(parser: argparse.ArgumentParser) -> None:
         dest="colour_path",
         help="none (default) or bures: move each frame's colours onto the W2 (Bures) geodesic between the "
         "end images' colour statistics, so the middle frames are not washed out",
+    )
+    opt(
+        "--point-weight",
+        type=number(float, "point-weight"),
+        metavar="W",
+        help=f"weight of the point pairs' loss with --points (default {POINT_WEIGHT:g}; per squared pixel of "
+        "error, measured at a 256 working size)",
     )
     opt(
         "--report",
