@@ -45,7 +45,7 @@ def _enable_xla_cache() -> None:
     os.environ["TF_XLA_FLAGS"] = f"{flags} {XLA_CACHE_FLAG}={folder}".strip()
 
 
-def import_tensorflow_quietly() -> None:
+def import_tensorflow_quietly(threads: int | None = None) -> None:
     """Import TensorFlow and initialise its devices with stderr (fd 2) muted.
 
     TensorFlow 2.21 prints C++ INFO lines and, without a GPU driver, a cuInit error
@@ -53,6 +53,10 @@ def import_tensorflow_quietly() -> None:
     exceptions (and Ctrl-C) still propagate, with stderr restored first. Cheap when
     TensorFlow is already loaded. Also turns on the persistent compilation cache
     (:func:`xla_cache_dir`) when TensorFlow was not loaded yet.
+
+    ``threads``: TensorFlow's intra- and inter-op thread counts, set before its runtime
+    starts (a cluster worker sharing a machine with others); ignored when TensorFlow was
+    already loaded (its runtime is then started).
     """
     if "tensorflow" in sys.modules:
         return
@@ -67,6 +71,9 @@ def import_tensorflow_quietly() -> None:
         import tensorflow as tf
 
         tf.get_logger().setLevel("ERROR")
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
         tf.constant(0.0).numpy()
     finally:
         os.dup2(saved, 2)
