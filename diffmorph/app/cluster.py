@@ -196,7 +196,7 @@ class PairWorker:
             else:  # the driver's folder is not visible here: checkpoints stay on this node
                 local = Path(tempfile.gettempdir()) / "diffmorph-ray" / spec["key"]
                 paths = MorphPaths(local)
-            fitted = fit_in_folder(pair, paths, spec["config"])
+            fitted = fit_in_folder(pair, paths, spec["config"], points=spec["points"])
         except USER_ERRORS as exc:
             return {"error": exc, **here, "peak_mb": peak_memory_mb()}
         if local is not None:
@@ -338,6 +338,7 @@ class Cluster:
             "driver_node": driver_node,
             "key": key,
             "config": config,
+            "points": job.points,
         }
         return spec, as_files
 

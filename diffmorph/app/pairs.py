@@ -69,7 +69,12 @@ class Fitted:
 
 
 def fit_in_folder(
-    pair: Pair, paths: MorphPaths, config: MorphConfig, fitter: Fitter | None = None, progress: Progress = SILENT
+    pair: Pair,
+    paths: MorphPaths,
+    config: MorphConfig,
+    fitter: Fitter | None = None,
+    progress: Progress = SILENT,
+    points=None,
 ) -> Fitted:
     """Fit ``pair`` with snapshots and checkpoints in ``paths`` (resuming its checkpoint when it
     is for this pair and these settings). The maps file is not written: the caller does.
@@ -82,21 +87,24 @@ def fit_in_folder(
         ensure_folder(folder)
     resume = resumable(paths, config, pair.digests)
     step = checkpoint_step(paths) if resume else 0
-    maps_low = (fitter or Fitter(config)).fit(pair, WorkFiles(paths.train, paths.checkpoint), resume, progress)
+    extra = {} if points is None else {"points": points}  # point pairs, where this version has them
+    maps_low = (fitter or Fitter(config)).fit(pair, WorkFiles(paths.train, paths.checkpoint), resume, progress, **extra)
     return Fitted(maps_low, step, time.perf_counter() - started)
 
 
 @dataclasses.dataclass(frozen=True)
 class PairJob:
     """A pair to fit: ``index`` (its place in the caller's list), the pixels, its work folder,
-    a label for messages (``pair 2/5``, ``row 3``) and the image files it came from
-    (``(source, target)``, None for arrays: a cluster with a shared folder reads them there)."""
+    a label for messages (``pair 2/5``, ``row 3``), the image files it came from
+    (``(source, target)``, None for arrays: a cluster with a shared folder reads them there)
+    and its point pairs (None: none; passed on where :meth:`Fitter.fit` takes ``points``)."""
 
     index: int
     pair: Pair
     paths: MorphPaths
     label: str
     files: tuple = (None, None)
+    points: object = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +148,7 @@ def fit_serially(jobs, config: MorphConfig, progress: Progress = SILENT):
     fitter = Fitter(config)
     for job in jobs:
         try:
-            fitted = fit_in_folder(job.pair, job.paths, config, fitter, progress)
+            fitted = fit_in_folder(job.pair, job.paths, config, fitter, progress, job.points)
         except USER_ERRORS as exc:
             yield Outcome(job, error=exc, worker=f"pid {os.getpid()}", peak_mb=peak_memory_mb())
             continue

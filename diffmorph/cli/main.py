@@ -24,11 +24,17 @@ import warnings
 
 from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, USER_ERRORS, Interrupted, exit_status
 from ..version import __version__
-from . import colour_transfer, morph, report, sequence
+from . import batch, colour_transfer, morph, report, sequence
 from .options import UsageError, new_subcommand
 from .progress import PROG, say
 
-SUBCOMMANDS = {"morph": morph, "sequence": sequence, "report": report, "colour-transfer": colour_transfer}
+SUBCOMMANDS = {
+    "morph": morph,
+    "sequence": sequence,
+    "batch": batch,
+    "report": report,
+    "colour-transfer": colour_transfer,
+}
 TOP_LEVEL = ("-h", "--help", "--version")
 
 

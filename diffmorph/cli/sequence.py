@@ -10,6 +10,7 @@ import argparse
 from ..errors import display_path
 from .options import add_morph_options, explicit_settings, make_config, output_options, preset_base
 from .progress import say
+from .scale import SCALE_HELP, add_cluster_options, cluster_arguments
 
 FRAME_RULE = """\
 Frames: every pair gives all of its --steps frames, so P pairs give P x steps
@@ -27,7 +28,7 @@ keeps the finished pairs and the current pair's checkpoint)."""
 HELP = dict(
     summary="morph a sequence of images into one video",
     description="Morph a sequence of images (IMG1 -> IMG2 -> IMG3 ...) into one video.",
-    epilog=FRAME_RULE,
+    epilog=f"{FRAME_RULE}\n\n{SCALE_HELP}",
     resume_hint="run the same command again to continue",
     formatter_class=argparse.RawDescriptionHelpFormatter,
 )
@@ -49,6 +50,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="where each pair's maps, checkpoints and snapshots are kept (default: OUT_pairs beside OUT)",
     )
     opt("--loop", action="store_true", help="also morph the last image back to the first")
+    add_cluster_options(parser)
     add_morph_options(parser)
 
 
@@ -66,6 +68,7 @@ def run(args) -> int:
         loop=args.loop,
         options=output_options(args),
         progress=BarProgress(args.quiet),
+        **cluster_arguments(args),
     )
     if not args.quiet:
         say(
