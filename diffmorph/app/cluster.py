@@ -40,7 +40,6 @@ import os
 import shutil
 import socket
 import tempfile
-import time
 import uuid
 from collections import deque
 from pathlib import Path
@@ -152,7 +151,7 @@ def _cores() -> int:
 
 
 class PairWorker:
-    """A Ray actor that fits pairs (one at a time; a second thread answers :meth:`pid`).
+    """A Ray actor that fits pairs (one at a time; a second thread answers :meth:`pid` and :meth:`status`).
 
     Args:
       threads: TensorFlow's intra- and inter-op threads in this process.
@@ -162,11 +161,16 @@ class PairWorker:
         from .runtime import import_tensorflow_quietly
 
         self.threads = threads
+        self.folder = None  # the work folder of the pair in progress
         import_tensorflow_quietly(threads)
 
     def pid(self) -> int:
         """This worker's process id."""
         return os.getpid()
+
+    def status(self) -> dict:
+        """``{"pid": process id, "folder": the work folder of the pair in progress, or None}``."""
+        return {"pid": os.getpid(), "folder": self.folder}
 
     def fit(self, spec: dict, source, target) -> dict:
         """Fit one pair (``spec`` from :meth:`Cluster._spec`; ``source``/``target`` its pixels, or
@@ -196,9 +200,12 @@ class PairWorker:
             else:  # the driver's folder is not visible here: checkpoints stay on this node
                 local = Path(tempfile.gettempdir()) / "diffmorph-ray" / spec["key"]
                 paths = MorphPaths(local)
+            self.folder = str(paths.root)
             fitted = fit_in_folder(pair, paths, spec["config"], points=spec["points"])
         except USER_ERRORS as exc:
             return {"error": exc, **here, "peak_mb": peak_memory_mb()}
+        finally:
+            self.folder = None
         if local is not None:
             shutil.rmtree(local, ignore_errors=True)
         return {"fitted": fitted, **here, "peak_mb": peak_memory_mb()}
@@ -309,7 +316,7 @@ class Cluster:
                 num_gpus=plan["gpus_per_worker"],
                 max_restarts=MAX_RESTARTS,
                 max_task_retries=MAX_RESTARTS,
-                max_concurrency=2,  # fit runs in one thread; pid() answers in the other
+                max_concurrency=2,  # fit runs in one thread; pid() and status() answer in the other
             ).remote(plan["threads"])
             self.actors.append(actor)
             self.names.append(name)
@@ -408,11 +415,3 @@ class Cluster:
         if "error" in result:
             return Outcome(job, error=result["error"], worker=result["worker"], peak_mb=result["peak_mb"])
         return Outcome(job, result["fitted"], worker=result["worker"], peak_mb=result["peak_mb"])
-
-
-def wait_for_workers(cluster: Cluster, timeout: float = 60.0) -> list[int]:
-    """The process ids of ``cluster``'s workers, once each answers (for tests and benchmarks)."""
-    ray = cluster.ray
-    deadline = time.monotonic() + timeout
-    refs = [actor.pid.remote() for actor in cluster.actors]
-    return ray.get(refs, timeout=max(0.1, deadline - time.monotonic()))
