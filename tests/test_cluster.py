@@ -10,6 +10,7 @@ finishes with the other rows and a bad row reported, and its re-run skips the ro
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -23,6 +24,7 @@ import pytest
 
 from conftest import REPO, assert_one_line_error, make_test_image, run_cli, write_rgb
 from diffmorph.app import batch as batch_module
+from diffmorph.app import progress as diffmorph_progress
 from diffmorph.app.batch import batch_rows, morph_batch, points_supported, read_batch_csv
 from diffmorph.app.write import OutputOptions
 from diffmorph.config import MorphConfig
@@ -161,7 +163,7 @@ def test_serial_batch_reports_a_bad_row_and_rerun_skips(tmp_path):
     assert table[0].split() == ["row", "name", "status", "time", "output"]
     assert table[1].split()[:3] == ["1", "first", "done"] and table[3].split()[:3] == ["3", "img1_to_img2", "done"]
     assert table[2].split()[:3] == ["2", "bad", "failed"] and "broken.png" in table[2]
-    summary = __import__("json").loads((out / "batch.json").read_text())
+    summary = json.loads((out / "batch.json").read_text())
     assert summary["counts"] == {"done": 2, "skipped": 0, "failed": 1, "stopped": 0}
     assert [r["status"] for r in summary["rows"]] == ["done", "failed", "done"]
     for name in ("first", "img1_to_img2"):
@@ -220,12 +222,9 @@ def _workers(ray) -> list[dict]:
     return ray.get([ray.get_actor(name).status.remote() for name in names], timeout=60)
 
 
-@pytest.fixture(scope="module")
-def killed_batch(tmp_path_factory, ray_cluster):
+def killed_batch_run(folder: Path, ray):
     """A batch of two rows (and one bad row) on 2 workers; the worker of the first row to write a
     checkpoint is SIGKILLed while it goes on with that pair."""
-    ray = ray_cluster
-    folder = tmp_path_factory.mktemp("killed")
     images(folder)
     csv_file = write_csv(
         folder / "pairs.csv",
@@ -257,7 +256,9 @@ def killed_batch(tmp_path_factory, ray_cluster):
 
 
 @pytest.mark.cluster
-def test_killed_worker_is_retried_and_the_batch_finishes(killed_batch):
+def test_batch_survives_a_killed_worker_and_a_bad_row_and_reruns(tmp_path, ray_cluster):
+    """One test (one batch run): with ``-n 2`` only one test process pays for it."""
+    killed_batch = killed_batch_run(tmp_path, ray_cluster)
     box = killed_batch["box"]
     assert "error" not in box, box.get("error")
     result = box["result"]
@@ -272,19 +273,38 @@ def test_killed_worker_is_retried_and_the_batch_finishes(killed_batch):
     assert again.resumed_from >= 10
     assert result.workers["workers"] == 2 and result.workers["threads"] == 1
 
-
-@pytest.mark.cluster
-def test_bad_row_is_reported_while_the_others_finish(killed_batch):
-    result = killed_batch["box"]["result"]
-    bad = [r for r in result.rows if r.name == "bad"][0]
+    # the bad row is reported; the others finished
+    bad = rows["bad"]
     assert bad.status == "failed" and bad.reason.endswith("missing.png: no such file")
     assert result.failed == 1 and result.count("done") == 2
-    summary = __import__("json").loads((killed_batch["out"] / batch_module.SUMMARY_FILE).read_text())
+    summary = json.loads((killed_batch["out"] / batch_module.SUMMARY_FILE).read_text())
     assert [r["status"] for r in summary["rows"]] == ["done", "failed", "done"]
+    assert all(r["peak_mb"] > 100 for r in summary["rows"] if r["status"] == "done")  # a worker with TensorFlow
 
-
-@pytest.mark.cluster
-def test_rerun_on_the_cluster_skips_finished_rows(killed_batch):
+    # a re-run on the cluster skips the finished rows
     run = run_cli(["batch", killed_batch["csv"], "-o", killed_batch["out"], "--workers", 2, *TINY, "-e", 300])
     assert run.returncode == 1, run.stderr
     assert [line.split()[2] for line in run.stdout.splitlines()[1:4]] == ["skipped", "failed", "skipped"]
+
+
+class _Cancelled(diffmorph_progress.Progress):
+    """A progress whose caller has cancelled the run (as a web app's Stop button would)."""
+
+    cancelled = True
+
+
+@pytest.mark.cluster
+def test_cancel_stops_the_workers_and_keeps_the_summary(tmp_path, ray_cluster):
+    from diffmorph.app.cluster import ACTOR_PREFIX
+    from diffmorph.errors import Interrupted
+
+    images(tmp_path)
+    rows = [{"source": tmp_path / "img0.png", "target": tmp_path / "img1.png", "name": "one"}]
+    with pytest.raises(Interrupted, match="finished rows are kept in"):
+        morph_batch(rows, tmp_path / "out", TINY_CONFIG, workers=2, options=GIFS, progress=_Cancelled())
+    summary = json.loads((tmp_path / "out" / "batch.json").read_text())
+    assert [r["status"] for r in summary["rows"]] == ["stopped"]
+    deadline = time.monotonic() + 30
+    while any(n.startswith(ACTOR_PREFIX) for n in ray_cluster.util.list_named_actors()):
+        assert time.monotonic() < deadline, "the workers were not stopped"
+        time.sleep(0.2)

@@ -64,7 +64,8 @@ class RowResult:
     """What happened to one row: ``status`` ``done``, ``skipped`` (finished earlier), ``failed``
     (``reason`` says why) or ``stopped`` (interrupted); ``seconds`` the fit and render time;
     ``output`` the row's folder; ``worker`` where it was fitted; ``resumed_from`` the train step
-    it resumed at (0: from the start)."""
+    it resumed at (0: from the start); ``render_seconds`` the part of ``seconds`` spent rendering and
+    publishing in this process; ``peak_mb`` the fitting process's peak resident memory (MB)."""
 
     row: int
     name: str
@@ -74,6 +75,8 @@ class RowResult:
     reason: str = ""
     worker: str = ""
     resumed_from: int = 0
+    render_seconds: float = 0.0
+    peak_mb: float = 0.0
 
 
 @dataclasses.dataclass
@@ -341,7 +344,7 @@ def _run(rows, out: Path, config, options, progress: Progress, cluster, results:
     with progress.phase("pairs", len(rows), skipped):
         done = skipped
         for job, maps in to_render:
-            _publish_row(job, maps, 0.0, "", 0, config, options, progress, results)
+            _publish_row(job, maps, None, config, options, progress, results)
             done += 1
             progress.update(done)
         with contextlib.ExitStack() as stack:
@@ -355,25 +358,16 @@ def _run(rows, out: Path, config, options, progress: Progress, cluster, results:
                 record = results[outcome.job.index]
                 if outcome.error is not None:
                     record.status, record.reason, record.worker = "failed", str(outcome.error), outcome.worker
+                    record.peak_mb = outcome.peak_mb
                 else:
-                    fitted = outcome.fitted
-                    _publish_row(
-                        outcome.job,
-                        fitted.maps_low,
-                        fitted.seconds,
-                        outcome.worker,
-                        fitted.resumed_from,
-                        config,
-                        options,
-                        progress,
-                        results,
-                    )
+                    _publish_row(outcome.job, outcome.fitted.maps_low, outcome, config, options, progress, results)
                 done += 1
                 progress.update(done)
 
 
-def _publish_row(job: PairJob, maps_low, fit_seconds, worker, resumed_from, config, options, progress, results):
-    """Render and publish one row's outputs as one set; a failure fails the row only."""
+def _publish_row(job: PairJob, maps_low, outcome, config, options, progress, results):
+    """Render and publish one row's outputs as one set (``outcome``: its fit, None when its maps
+    were finished earlier); a failure fails the row only."""
     record = results[job.index]
     started = time.perf_counter()
     paths = job.paths
@@ -386,8 +380,15 @@ def _publish_row(job: PairJob, maps_low, fit_seconds, worker, resumed_from, conf
         record.status, record.reason = "failed", str(exc)
         return
     record.status = "done"
-    record.seconds = fit_seconds + time.perf_counter() - started
-    record.worker, record.resumed_from = worker, resumed_from
+    record.render_seconds = time.perf_counter() - started
+    record.seconds = record.render_seconds
+    if outcome is not None:
+        record.seconds += outcome.fitted.seconds
+        record.worker, record.resumed_from, record.peak_mb = (
+            outcome.worker,
+            outcome.fitted.resumed_from,
+            outcome.peak_mb,
+        )
     progress.notice(f"{job.label} done ({record.seconds:.1f} s)")
 
 

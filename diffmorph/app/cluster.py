@@ -390,8 +390,8 @@ class Cluster:
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=WAIT_S)
                 for ref in ready:
                     job, actor = running.pop(ref)
-                    outcome = self._outcome(job, ref)
-                    if outcome.error is not None and outcome.worker == "":  # the worker is gone for good
+                    outcome, gone = self._outcome(job, ref)
+                    if gone:  # the worker died more often than Ray restarts it
                         alive.remove(actor)
                     elif queue:
                         submit(actor)
@@ -406,12 +406,16 @@ class Cluster:
                 f"interrupted; {stopped} pair(s) in progress stopped (each resumes from its last checkpoint)"
             ) from None
 
-    def _outcome(self, job: PairJob, ref) -> Outcome:
+    def _outcome(self, job: PairJob, ref) -> tuple[Outcome, bool]:
+        """The outcome of a finished call, and whether its worker is gone for good."""
         ray = self.ray
         try:
             result = ray.get(ref)
-        except ray.exceptions.RayError as exc:  # the worker died more often than it is restarted
-            return Outcome(job, error=OutputError(f"{job.label}: the cluster worker failed ({_first_line(exc)})"))
+        except ray.exceptions.RayError as exc:
+            gone = isinstance(exc, ray.exceptions.RayActorError)
+            cause = getattr(exc, "cause", None) or exc  # a RayTaskError carries the worker's exception
+            reason = f"the cluster worker failed: {type(cause).__name__}: {_first_line(cause)}"
+            return Outcome(job, error=OutputError(f"{job.label}: {reason}")), gone
         if "error" in result:
-            return Outcome(job, error=result["error"], worker=result["worker"], peak_mb=result["peak_mb"])
-        return Outcome(job, result["fitted"], worker=result["worker"], peak_mb=result["peak_mb"])
+            return Outcome(job, error=result["error"], worker=result["worker"], peak_mb=result["peak_mb"]), False
+        return Outcome(job, result["fitted"], worker=result["worker"], peak_mb=result["peak_mb"]), False

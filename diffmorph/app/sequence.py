@@ -275,7 +275,8 @@ def _fit_pairs_on(cluster, pairs, inputs, config: MorphConfig, progress: Progres
             raise Interrupted(f"{exc.message}; finished pairs are kept in {display_path(work)}", True) from None
     failures = [outcome for outcome in outcomes if outcome.error is not None]
     if failures:
-        raise failures[0].error
+        first = failures[0]
+        raise type(first.error)(f"{first.job.label}: {first.error}") from None
     return reused
 
 
