@@ -183,6 +183,9 @@ def test_serial_batch_reports_a_bad_row_and_rerun_skips(tmp_path):
 def ray_cluster():
     """One local Ray cluster (2 CPUs) for the whole test run; the pipelines find it initialised."""
     ray = pytest.importorskip("ray")
+    from diffmorph.app.cluster import NICENESS_ENV
+
+    os.environ.setdefault(NICENESS_ENV, "0")  # workers at the tests' priority, as the pipelines start them
     ray.init(
         num_cpus=2,
         include_dashboard=False,

@@ -52,6 +52,7 @@ ADDRESS_ENV = "RAY_ADDRESS"  # Ray's own convention
 CONNECT_TIMEOUT_S = 3.0  # for the reachability check of an address
 MAX_RESTARTS = 3  # a worker process that dies is restarted (and its pair retried) this many times
 WAIT_S = 0.25  # how often the driver looks for a cancel while waiting for pairs
+NICENESS_ENV = "RAY_worker_niceness"  # Ray's setting of its workers' nice value
 ACTOR_PREFIX = "diffmorph-worker-"  # workers are named actors: ACTOR_PREFIX + run + "-" + k
 
 
@@ -270,6 +271,10 @@ class Cluster:
                 except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
                     raise InputError(f"cannot join the Ray cluster at {self.address}: {_first_line(exc)}") from None
             else:
+                # Ray lowers its workers' priority (nice 15) by default; a local run's workers get this
+                # process's, as the pairs of a serial run would (read by Ray's raylet when it starts)
+                saved = os.environ.get(NICENESS_ENV)
+                os.environ[NICENESS_ENV] = saved if saved is not None else "0"
                 try:
                     ray.init(
                         address="local",
@@ -280,6 +285,9 @@ class Cluster:
                     )
                 except Exception as exc:
                     raise OutputError(f"cannot start a local Ray cluster: {_first_line(exc)}") from None
+                finally:
+                    if saved is None:
+                        os.environ.pop(NICENESS_ENV, None)
         finally:
             ray_logger.setLevel(level)
         self.started = True
