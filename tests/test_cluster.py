@@ -71,6 +71,7 @@ def test_csv_rows_paths_and_default_names(tmp_path):
         ("source,target,name\na.png,b.png,x\nc.png,d.png,x\n", "line 3: the name 'x' is already used by row 1"),
         ("source,target\na.png,b.png\na.png,b.png\n", "the name 'a_to_b' is already used by row 1"),
         ("source,target,name\na.png,b.png,../up\n", "not a plain folder name"),
+        ("source,target,name\na.png,b.png,batch.json\n", "not a plain folder name"),
         ("source,target\na.png,\n", "line 2: no target"),
         ("", "empty"),
         ("source,target\n", "the batch has no rows"),

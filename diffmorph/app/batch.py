@@ -226,10 +226,10 @@ def batch_rows(rows) -> list[BatchRow]:
                 raise InputError(f"{where}: no {column}")
         row = int(item.get("row") or k)
         name = item.get("name") or _default_name(item["source"], item["target"], row)
-        if not isinstance(name, str) or not NAME.match(name):
+        if not isinstance(name, str) or not NAME.match(name) or name == SUMMARY_FILE:
             raise InputError(
                 f"{where}: the name {name!r} is not a plain folder name (letters, digits, '.', '_', '-'; "
-                f"at most 100 characters)"
+                f"at most 100 characters; not {SUMMARY_FILE})"
             )
         if name in seen:
             raise InputError(f"{where}: the name {name!r} is already used by row {seen[name]}")

@@ -163,6 +163,7 @@ class PairWorker:
 
         self.threads = threads
         self.folder = None  # the work folder of the pair in progress
+        os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # workers sharing a GPU take what they use
         import_tensorflow_quietly(threads)
 
     def pid(self) -> int:
