@@ -202,13 +202,15 @@ def test_sequence_on_two_workers_equals_serial(tmp_path, ray_cluster):
     import diffmorph
     from diffmorph.io import mapsfile
 
-    pictures = [make_test_image(40, 32, seed=k) for k in range(3)]
+    pictures = images(tmp_path)  # below the shared folder: the workers read them (the batch test sends pixels)
     frames = OutputOptions(formats=("frames",))
     serial = diffmorph.morph_sequence(pictures, tmp_path / "serial.mp4", TINY_CONFIG, options=frames)
-    spread = diffmorph.morph_sequence(pictures, tmp_path / "spread.mp4", TINY_CONFIG, options=frames, workers=2)
+    spread = diffmorph.morph_sequence(
+        pictures, tmp_path / "spread.mp4", TINY_CONFIG, options=frames, workers=2, shared_dir=tmp_path
+    )
     assert spread.frames == serial.frames == 6 and spread.pairs == 2 and spread.reused == 0
     assert len(list((tmp_path / "spread_frames").iterdir())) == 6
-    for name in ("000_image1_to_image2", "001_image2_to_image3"):
+    for name in ("000_img0_to_img1", "001_img1_to_img2"):
         a = mapsfile.load_maps(serial.work_dir / name / "morph" / "maps.npz").maps_low
         b = mapsfile.load_maps(spread.work_dir / name / "morph" / "maps.npz").maps_low
         assert a.shape == b.shape and np.abs(a).max() > 0.01
@@ -312,3 +314,29 @@ def test_cancel_stops_the_workers_and_keeps_the_summary(tmp_path, ray_cluster):
     while any(n.startswith(ACTOR_PREFIX) for n in ray_cluster.util.list_named_actors()):
         assert time.monotonic() < deadline, "the workers were not stopped"
         time.sleep(0.2)
+
+
+def test_inputs_go_as_paths_only_below_the_shared_folder(tmp_path):
+    from diffmorph.app.cluster import Cluster
+    from diffmorph.app.inputs import load_pair
+    from diffmorph.app.morph import MorphPaths
+    from diffmorph.app.pairs import PairJob
+
+    a, b, _ = images(tmp_path)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    inside = [write_rgb(shared / p.name, make_test_image(40, 32, seed=k)) for k, p in enumerate((a, b))]
+    pair = load_pair(a, b)
+    cluster = Cluster.__new__(Cluster)  # only the spec's logic: no Ray needed
+    for shared_dir, files, work, as_files, shared_work in (
+        (None, (a, b), tmp_path / "w", False, False),
+        (shared, (a, b), shared / "w", False, True),
+        (shared, tuple(inside), tmp_path / "w", True, False),
+        (shared, (inside[0], None), shared / "w", False, True),
+    ):
+        cluster.shared_dir = shared_dir
+        job = PairJob(0, pair, MorphPaths(work), "pair 1/1", files)
+        spec, sent_as_files = cluster._spec(job, TINY_CONFIG, "node")
+        assert sent_as_files == as_files and spec["shared"] == shared_work
+        assert spec["files"] == (tuple(str(f) for f in files) if as_files else (None, None))
+        assert spec["digests"] == pair.digests and spec["shape"] == (32, 40, 3)

@@ -184,6 +184,7 @@ class PairWorker:
         """
         import ray
 
+        from ..io.images import pixels_digest
         from .inputs import Pair, as_pixels, match_size
         from .morph import MorphPaths
 
@@ -192,9 +193,11 @@ class PairWorker:
         local = None
         try:
             pixels = []
-            for given, file in ((source, spec["files"][0]), (target, spec["files"][1])):
-                if given is None:
-                    given = match_size(as_pixels(file), *spec["shape"][:2])
+            for given, file, digest in zip((source, target), spec["files"], spec["digests"]):
+                if given is None:  # a path below the shared folder: read here, as the driver did
+                    given = match_size(as_pixels(file, display_path(file)), *spec["shape"][:2])
+                    if pixels_digest(given) != digest:
+                        raise InputError(f"{display_path(file)} differs from the file the driver read")
                 pixels.append(given)
             pair = Pair(pixels[0], pixels[1], tuple(spec["digests"]))
             if spec["shared"] or node == spec["driver_node"]:
