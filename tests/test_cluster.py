@@ -35,6 +35,12 @@ TINY_CONFIG = MorphConfig(size=32, train_steps=12, frames=3, seed=0)
 GIFS = OutputOptions(formats=("gif",))
 
 
+@pytest.fixture(autouse=True)
+def no_ray_address(monkeypatch):
+    """RAY_ADDRESS (Ray's convention, as --ray-address) from the developer's shell is not the tests'."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+
 def images(folder: Path, count: int = 3) -> list[Path]:
     return [write_rgb(folder / f"img{k}.png", make_test_image(40, 32, seed=k)) for k in range(count)]
 
@@ -135,15 +141,14 @@ def test_workers_below_one_is_a_usage_error(tmp_path):
 
 def test_unreachable_address_fails_fast(tmp_path, monkeypatch):
     pytest.importorskip("ray")
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
     csv_file = write_csv(tmp_path / "pairs.csv", "source,target\na.png,b.png\n")
     started = time.monotonic()
     run = run_cli(["batch", csv_file, "-o", tmp_path / "out", "--ray-address", f"127.0.0.1:{free_port()}", *TINY])
     assert time.monotonic() - started < 10
     assert_one_line_error(run, 2, "cannot reach the Ray cluster at 127.0.0.1:")
     assert not (tmp_path / "out").exists()
-    monkeypatch.setenv("RAY_ADDRESS", "no-port-here")
-    run = run_cli(["batch", csv_file, "-o", tmp_path / "out", "--workers", 2, *TINY])
+    monkeypatch.setenv("RAY_ADDRESS", "no-port-here")  # Ray's convention: as --ray-address
+    run = run_cli(["batch", csv_file, "-o", tmp_path / "out", *TINY])
     assert_one_line_error(run, 2, "ray_address must be host:port")
 
 

@@ -269,7 +269,7 @@ def morph_batch(
       config: the settings of every pair (default :class:`MorphConfig`).
       workers: pairs fitted at once on a Ray cluster (the ``cluster`` extra); None or 1:
         one after another in this process, without Ray (unless ``ray_address`` is given).
-      ray_address: join this Ray cluster (default ``RAY_ADDRESS`` when ``workers`` is given);
+      ray_address: join this Ray cluster (default the ``RAY_ADDRESS`` environment variable);
         see :func:`diffmorph.app.sequence.morph_sequence`.
       shared_dir: a folder every node sees at the same path (inputs below it go as paths).
       options: formats, GIF size, boomerang, report (as :func:`diffmorph.app.morph.morph`).

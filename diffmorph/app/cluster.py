@@ -82,24 +82,23 @@ def check_workers(workers) -> int | None:
     return workers
 
 
-def resolve_address(address: str | None, workers: int | None) -> str | None:
-    """The cluster to join: ``address``, else ``RAY_ADDRESS`` when ``workers`` is given, else None."""
+def resolve_address(address: str | None) -> str | None:
+    """The cluster to join: ``address``, else the ``RAY_ADDRESS`` environment variable (Ray's
+    convention), else None."""
     if address is not None and str(address).strip():
         return str(address).strip()
-    if workers is not None:
-        return os.environ.get(ADDRESS_ENV, "").strip() or None
-    return None
+    return os.environ.get(ADDRESS_ENV, "").strip() or None
 
 
 def uses_cluster(workers, address) -> bool:
     """Whether a run with these arguments fits its pairs on Ray: ``workers`` >= 2 or an address
-    (``address``, or ``RAY_ADDRESS`` with ``workers`` given).
+    (``address``, or ``RAY_ADDRESS``).
 
     Raises:
       InputError: ``workers`` is not an integer >= 1.
     """
     workers = check_workers(workers)
-    return (workers is not None and workers >= 2) or resolve_address(address, workers) is not None
+    return (workers is not None and workers >= 2) or resolve_address(address) is not None
 
 
 def _host_port(address: str) -> tuple[str, int] | None:
@@ -234,7 +233,7 @@ class Cluster:
     def __init__(self, workers: int | None = None, address: str | None = None, shared_dir=None, threads=None):
         self.ray = import_ray()
         self.workers = check_workers(workers)
-        self.address = resolve_address(address, self.workers)
+        self.address = resolve_address(address)
         if shared_dir is not None and not Path(shared_dir).is_dir():
             raise InputError(f"shared_dir {display_path(shared_dir)} is not a folder")
         self.shared_dir = Path(shared_dir).resolve() if shared_dir is not None else None

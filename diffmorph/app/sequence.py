@@ -150,10 +150,10 @@ def morph_sequence(
       progress: receives notices and the ``pairs``, ``optimise`` and ``render`` phases.
       workers: optimise up to this many pairs at once on a Ray cluster
         (:mod:`diffmorph.app.cluster`; needs the ``cluster`` extra); None or 1: one
-        after another in this process (unless ``ray_address`` is given).
+        after another in this process (unless there is an address).
       ray_address: join the Ray cluster at this address (``host:port``, ``ray://host:port``
-        or ``auto``; default the ``RAY_ADDRESS`` environment variable when ``workers`` is
-        given); without one, ``workers`` >= 2 starts a local cluster on this machine.
+        or ``auto``; default the ``RAY_ADDRESS`` environment variable, Ray's convention);
+        without one, ``workers`` >= 2 starts a local cluster on this machine.
         Rendering and publishing stay in this process; only the pairs' fits run on workers.
       shared_dir: a folder every node sees at the same path: inputs below it reach the
         workers as paths, and a work folder below it gets the checkpoints directly.

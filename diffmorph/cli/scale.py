@@ -11,8 +11,8 @@ Scaling out (needs the cluster extra: pip install "diffmorph[cluster]"): with --
 (N >= 2) each pair's optimisation is a Ray task, N at a time, on a local Ray cluster
 started for the run; with --ray-address ADDR (or RAY_ADDRESS) they run on that cluster
 ('ray start --head' on one machine, 'ray start --address HEAD:6379' on the others).
-Rendering and the outputs stay on this machine. Without these flags (or with --workers 1)
-the pairs are optimised one after another here, without Ray."""
+Rendering and the outputs stay on this machine. Without --workers N (N >= 2), --ray-address
+and RAY_ADDRESS, the pairs are optimised one after another here, without Ray."""
 
 
 def add_cluster_options(parser: argparse.ArgumentParser) -> None:
@@ -21,13 +21,14 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=number(int, "workers"),
         metavar="N",
-        help="optimise N pairs at once on Ray workers (default 1: one after another, without Ray)",
+        help="optimise N pairs at once on Ray workers (default: one after another, without Ray, unless "
+        "there is a cluster address)",
     )
     opt(
         "--ray-address",
         metavar="ADDR",
         help="run the pairs on the Ray cluster at ADDR (host:port, ray://host:port or auto; default "
-        "$RAY_ADDRESS when --workers is given)",
+        "$RAY_ADDRESS, Ray's convention)",
     )
     opt(
         "--shared-dir",
