@@ -412,6 +412,9 @@ class Cluster:
                         yield Outcome(queue.popleft(), error=OutputError("no cluster worker is left to fit it"))
         except KeyboardInterrupt:
             stopped = len(running)
+            for ref in running:  # cancelled first, so that Ray does not retry them when their workers stop
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref)
             self.stop()
             raise Interrupted(
                 f"interrupted; {stopped} pair(s) in progress stopped (each resumes from its last checkpoint)"
