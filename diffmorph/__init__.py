@@ -11,6 +11,8 @@ TensorFlow)::
     diffmorph.morph_sequence(["a.jpg", "b.jpg", "c.jpg"], "show.mp4", loop=True)
     best = diffmorph.preset_config("best", size=512)  # the opt-in quality preset, size overridden
     diffmorph.morph("a.jpg", "b.jpg", "out", points="points.csv")  # guided: "this goes there" (or "auto")
+    diffmorph.morph_sequence(images, "show.mp4", workers=4)  # pairs on a local Ray cluster ("cluster" extra)
+    diffmorph.morph_batch("pairs.csv", "out")  # one folder per row; out/batch.json
 
 Everything the command line does goes through these functions.
 """
@@ -30,6 +32,9 @@ _EXPORTS = {
     "morph_sequence": "diffmorph.app.sequence",
     "SequenceResult": "diffmorph.app.sequence",
     "images_in": "diffmorph.app.sequence",
+    "morph_batch": "diffmorph.app.batch",
+    "BatchResult": "diffmorph.app.batch",
+    "read_batch_csv": "diffmorph.app.batch",
     "load_image": "diffmorph.app.inputs",
     "clear_compiled": "diffmorph.app.fit",
     "read_points": "diffmorph.io.points",

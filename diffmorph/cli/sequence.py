@@ -11,6 +11,7 @@ from pathlib import Path
 from ..errors import display_path
 from .options import add_morph_options, explicit_settings, make_config, output_options, preset_base
 from .progress import say
+from .scale import SCALE_HELP, add_cluster_options, cluster_arguments
 
 FRAME_RULE = """\
 Frames: every pair gives all of its --steps frames, so P pairs give P x steps
@@ -28,7 +29,7 @@ keeps the finished pairs and the current pair's checkpoint)."""
 HELP = dict(
     summary="morph a sequence of images into one video",
     description="Morph a sequence of images (IMG1 -> IMG2 -> IMG3 ...) into one video.",
-    epilog=FRAME_RULE,
+    epilog=f"{FRAME_RULE}\n\n{SCALE_HELP}",
     resume_hint="run the same command again to continue",
     formatter_class=argparse.RawDescriptionHelpFormatter,
 )
@@ -57,6 +58,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="point pairs per pair: 'auto' (every pair), a folder of NNN.csv/NNN.json files (000 the first pair; "
         "a pair without one is unguided), or one file per pair, the flag repeated in pair order",
     )
+    add_cluster_options(parser)
     add_morph_options(parser)
 
 
@@ -84,6 +86,7 @@ def run(args) -> int:
         points=points_argument(args.points),
         options=output_options(args),
         progress=BarProgress(args.quiet),
+        **cluster_arguments(args),
     )
     if not args.quiet:
         say(
