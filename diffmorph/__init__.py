@@ -12,6 +12,9 @@ TensorFlow)::
         ...  # frame.pair, frame.index, frame.alpha, frame.image (uint8 (H, W, 3) RGB): previews
     diffmorph.morph_sequence(["a.jpg", "b.jpg", "c.jpg"], "show.mp4", loop=True)
     best = diffmorph.preset_config("best", size=512)  # the opt-in quality preset, size overridden
+    diffmorph.morph("a.jpg", "b.jpg", "out", points="points.csv")  # guided: "this goes there" (or "auto")
+    diffmorph.morph_sequence(images, "show.mp4", workers=4)  # pairs on a local Ray cluster ("cluster" extra)
+    diffmorph.morph_batch("pairs.csv", "out")  # one folder per row; out/batch.json
 
 Everything the command line does goes through these functions.
 """
@@ -33,8 +36,13 @@ _EXPORTS = {
     "morph_sequence": "diffmorph.app.sequence",
     "SequenceResult": "diffmorph.app.sequence",
     "images_in": "diffmorph.app.sequence",
+    "morph_batch": "diffmorph.app.batch",
+    "BatchResult": "diffmorph.app.batch",
+    "read_batch_csv": "diffmorph.app.batch",
     "load_image": "diffmorph.app.inputs",
     "clear_compiled": "diffmorph.app.fit",
+    "read_points": "diffmorph.io.points",
+    "find_points": "diffmorph.app.points",
     "InputError": "diffmorph.errors",
     "OutputError": "diffmorph.errors",
     "NonFiniteLossError": "diffmorph.errors",

@@ -38,6 +38,7 @@ EASES = ("none", "sine", "cubic")  # ease-in-out composed with the pacing
 COLOUR_PATHS = ("none", "bures")  # bures: frame colours moved onto the W2 geodesic between the ends
 MAX_HOLD = 10_000  # extra copies of the first and last frames
 LR_SCHEDULES = ("constant", "cosine")  # Adam's learning rate over the train steps
+POINT_WEIGHT = 0.0002  # point-pair loss per squared pixel of a 256 working image; used only with points
 MAX_SEED = 2**32  # seeds are [0, 2**32); the net's layers use seed, seed + 1, seed + 2
 
 
@@ -73,6 +74,10 @@ class MorphConfig:
         geodesic between the end frames' colour statistics (:class:`~diffmorph.core.colour.ColourPath`).
       lr_schedule: ``"constant"`` (the original) or ``"cosine"``: the learning rate
         decays from ``learning_rate`` to 0 over ``train_steps`` (opt-in quality lever).
+      point_weight: weight of the point-pair loss of a guided morph (finite, >= 0; per
+        squared pixel of error measured at a 256 working size, so the same at every size;
+        see ``docs/algorithm.md``, "Point pairs"); used only when point pairs are given,
+        so it changes nothing otherwise.
 
     Raises:
       ValueError: on construction, naming the first invalid setting (see :meth:`problems`).
@@ -109,6 +114,7 @@ class MorphConfig:
     hold: int = 0
     colour_path: str = "none"
     lr_schedule: str = "constant"
+    point_weight: float = POINT_WEIGHT
 
     def __post_init__(self):
         for name, problem in self.problems():
@@ -152,7 +158,7 @@ class MorphConfig:
         integer("map_size", 13, 1024)
         if self.render not in RENDER_MODES:
             out.append(("render", f"must be one of {', '.join(RENDER_MODES)} (got {self.render!r})"))
-        for name in ("consistency_weight", "image_weight", "mult_floor"):
+        for name in ("consistency_weight", "image_weight", "mult_floor", "point_weight"):
             scale(name)
         for name, choices in (
             ("render_kernel", RENDER_KERNELS),

@@ -100,7 +100,7 @@ class Fitter:
         self.trainer = None
         self.snapshots = None
 
-    def _trainer_for(self, pair: Pair):
+    def _trainer_for(self, pair: Pair, guide=None):
         from ..core.optimise import Trainer
         from ..core.render import SnapshotRenderer, to_working
 
@@ -117,6 +117,7 @@ class Fitter:
         else:
             self.trainer, self.snapshots = taken
             self.trainer.reset(working_a, working_b, self.config.seed)
+        self.trainer.set_points(None if guide is None else guide.normalised)
         return self.trainer
 
     def _give_back(self) -> None:
@@ -128,7 +129,13 @@ class Fitter:
             self.trainer = self.snapshots = None
 
     def fit(
-        self, pair: Pair, files: WorkFiles = WorkFiles(), resume: bool = False, progress: Progress = SILENT
+        self,
+        pair: Pair,
+        files: WorkFiles = WorkFiles(),
+        resume: bool = False,
+        progress: Progress = SILENT,
+        guide=None,
+        force: bool = False,
     ) -> np.ndarray:
         """Optimise the maps of ``pair``.
 
@@ -137,6 +144,8 @@ class Fitter:
           files: where snapshots and checkpoints go.
           resume: continue from ``files.checkpoint``.
           progress: receives the ``optimise`` phase (step, loss).
+          guide: the point pairs (:class:`~diffmorph.app.points.Guide`) or ``None``.
+          force: with ``resume``, continue a checkpoint made with other point pairs.
 
         Returns:
           ``maps_low``: float32 ``(1, n, n, 16)``, the net's final output (finite).
@@ -149,11 +158,12 @@ class Fitter:
           Cancelled: when ``progress.cancel()`` was called, after saving a checkpoint.
         """
         config = self.config
-        trainer = self._trainer_for(pair)
-        meta = mapsfile.describe(config, *pair.digests, kind=mapsfile.CHECKPOINT_KIND)
+        trainer = self._trainer_for(pair, guide)
+        extra = guide.meta() if guide is not None else {}
+        meta = mapsfile.describe(config, *pair.digests, kind=mapsfile.CHECKPOINT_KIND, **extra)
         try:
             if resume:
-                self._resume(trainer, pair, files.checkpoint, progress)
+                self._resume(trainer, pair, files.checkpoint, progress, guide, force)
             elif files.train is not None:
                 set_aside_snapshots(files.train)
         except BaseException:
@@ -218,14 +228,23 @@ class Fitter:
             save_checkpoint()  # a resumed run that had nothing left to do saved none
         return maps_low
 
-    def _resume(self, trainer, pair: Pair, checkpoint: Path | None, progress: Progress) -> None:
+    def _resume(self, trainer, pair: Pair, checkpoint: Path | None, progress: Progress, guide, force) -> None:
         if checkpoint is None or not checkpoint.exists():
             raise InputError(f"resume=True: no checkpoint at {display_path(checkpoint)}", setting="resume")
         meta, state = mapsfile.load_checkpoint(checkpoint)
-        problems = mapsfile.mismatches(meta, self.config, *pair.digests, optimiser=True)
+        points = guide_key(guide)
+        problems = mapsfile.mismatches(meta, self.config, *pair.digests, optimiser=True, points=points)
+        only_points = not mapsfile.mismatches(meta, self.config, *pair.digests, True, mapsfile.ANY_POINTS)
+        if force and only_points:
+            if problems:
+                progress.notice(
+                    f"force=True: resuming with {mapsfile.point_change(meta.get('points', 0), guide_count(guide))}"
+                )
+            problems = []
         if problems:
+            hint = " (force=True continues it with this run's points)" if only_points else ""
             raise InputError(
-                f"resume=True: {display_path(checkpoint)} is for another morph ({'; '.join(problems)})",
+                f"resume=True: {display_path(checkpoint)} is for another morph ({'; '.join(problems)}){hint}",
                 setting="resume",
             )
         try:
@@ -254,6 +273,15 @@ class Fitter:
             reason = "interrupted again" if isinstance(exc, KeyboardInterrupt) else str(exc)
             return f"at train step {trainer.step_count}; the checkpoint was not saved ({reason})", False
         return f"at train step {trainer.step_count}; checkpoint saved in {display_path(files.checkpoint)}", True
+
+
+def guide_key(guide) -> tuple[int, str] | None:
+    """``(count, sha256)`` of a :class:`~diffmorph.app.points.Guide`, as maps files compare them."""
+    return None if guide is None else (guide.count, guide.digest)
+
+
+def guide_count(guide) -> int:
+    return 0 if guide is None else guide.count
 
 
 def _check_finite(maps_low: np.ndarray, step: int) -> None:

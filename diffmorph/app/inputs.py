@@ -24,11 +24,14 @@ class Pair(NamedTuple):
 
     source, target: uint8 ``(H, W, 3)`` RGB (the target resized to the source's size).
     digests: SHA-256 of each one's pixels as used (:func:`diffmorph.io.images.pixels_digest`).
+    target_size: the target's own ``(height, width)`` before the resize (point pairs are
+    given in it); ``None``: the source's.
     """
 
     source: np.ndarray
     target: np.ndarray
     digests: tuple[str, str]
+    target_size: tuple[int, int] | None = None
 
 
 def as_pixels(image, name: str = "image", progress: Progress = SILENT) -> np.ndarray:
@@ -86,12 +89,13 @@ def match_size(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def load_images(images, progress: Progress = SILENT, names=None) -> list[np.ndarray]:
+def load_images(images, progress: Progress = SILENT, names=None, sizes=None) -> list[np.ndarray]:
     """Two or more images, each resized to the first one's size (with a notice).
 
     Args:
       images: paths or arrays (see :func:`as_pixels`).
       names: labels for arrays in messages (default ``image 1``, ``image 2``...).
+      sizes: a list that receives each image's own ``(height, width)`` before any resize.
 
     Returns:
       uint8 ``(H, W, 3)`` arrays, ``(H, W)`` the first image's size.
@@ -103,6 +107,8 @@ def load_images(images, progress: Progress = SILENT, names=None) -> list[np.ndar
     for k, image in enumerate(images):
         label = names[k] if names else _label(image, f"image {k + 1}")
         pixels = as_pixels(image, label, progress)
+        if sizes is not None:
+            sizes.append(tuple(pixels.shape[:2]))
         if out and pixels.shape != out[0].shape:
             height, width = out[0].shape[:2]
             progress.notice(
@@ -127,7 +133,9 @@ def load_pair(source, target, progress: Progress = SILENT) -> Pair:
             f"target is {b.shape[1]}x{b.shape[0]}, source {a.shape[1]}x{a.shape[0]}: "
             f"resizing the target to the source's size"
         )
+        own = tuple(b.shape[:2])
         b = match_size(b, *a.shape[:2])
+        return Pair(a, b, (pixels_digest(a), pixels_digest(b)), own)
     return Pair(a, b, (pixels_digest(a), pixels_digest(b)))
 
 

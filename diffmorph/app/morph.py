@@ -18,6 +18,7 @@ failure or Ctrl-C leaves the previous set complete. Layout (the original's)::
     OUT/morph/checkpoint.npz               net and Adam state (resume=True; not part of the set)
     OUT/morph/frames/frame_00000.png ...   numbered frames (format "frames")
     OUT/morph/report.json, report.png      measures of the frames (report=True)
+    OUT/morph/points.csv, points.jpg       the point pairs used and their picture (points=)
 
 A run publishes exactly its outputs: those of an earlier run that it does not write
 (a GIF when only an MP4 is asked for, an old report) are removed with the publish.
@@ -35,10 +36,12 @@ import numpy as np
 from ..config import MorphConfig
 from ..errors import InputError, OutputError, display_path, stopped
 from ..io import mapsfile
-from ..io.files import ensure_folder, save_npy
+from ..io.files import ensure_folder, save_image, save_npy
 from ..io.outputs import FolderLock, OutputSet, is_earlier_output, read_manifest, recover, refuse_inputs, sweep
+from ..io.points import write_points
 from .fit import Fitter, WorkFiles, snapshot_files
 from .inputs import check_types, load_pair
+from .points import guide_for
 from .progress import SILENT, Progress
 from .report import Measurement
 from .runtime import import_tensorflow_quietly
@@ -58,6 +61,8 @@ LAYOUT = {  # attribute of MorphPaths -> path below the output folder (the origi
     "checkpoint": "morph/checkpoint.npz",
     "report_json": "morph/report.json",
     "report_png": "morph/report.png",
+    "points_csv": "morph/points.csv",
+    "points_jpg": "morph/points.jpg",
     "default_frames": "morph/frames",
 }
 
@@ -104,6 +109,8 @@ class MorphPaths:
             self.maps_npz,
             self.default_frames,
             *self.report_files,
+            self.points_csv,
+            self.points_jpg,
         ]
 
 
@@ -188,6 +195,7 @@ def morph(
     force: bool = False,
     options: OutputOptions | None = None,
     frames_dir=None,
+    points=None,
     progress: Progress = SILENT,
 ) -> MorphResult:
     """Morph ``source`` into ``target`` and write the outputs under ``out_dir``.
@@ -206,9 +214,18 @@ def morph(
         (:func:`~diffmorph.app.saved_maps.settings_for_maps`). None: all of ``config`` is explicit.
       resume: continue the optimisation from ``out_dir/morph/checkpoint.npz``.
       force: with ``maps``, use maps made for other images, or explicit settings that
-        contradict the file's.
+        contradict the file's; with ``resume``, continue a checkpoint made with other
+        point pairs.
       options: formats, GIF size, boomerang (:class:`~diffmorph.app.write.OutputOptions`).
       frames_dir: where numbered frames go (default ``out_dir/morph/frames``).
+      points: point pairs that guide the optimisation (a guided morph; default none):
+        an ``(N, 4)`` array of rows ``(source_x, source_y, target_x, target_y)`` in each
+        image's own pixels (origin at the centre of the top-left pixel), a list of
+        ``{"source": [x, y], "target": [x, y]}``, a ``.csv``/``.json`` file
+        (:func:`diffmorph.io.points.read_points`), or ``"auto"`` (found by
+        :func:`diffmorph.app.points.find_points`; too few: unguided, with a notice). The
+        pairs used are written to ``morph/points.csv`` and drawn in ``morph/points.jpg``;
+        weight: ``config.point_weight``. Not with ``maps`` (saved maps need no points).
       progress: receives notices and the ``optimise`` and ``render`` phases.
 
     Returns:
@@ -254,9 +271,14 @@ def morph(
             raise InputError(f"{name} must be a folder path (got {folder!r})")
     if maps is not None and resume:
         raise InputError("maps and resume=True cannot be combined", setting="resume")
+    if maps is not None and points is not None:
+        raise InputError(
+            "points guide an optimisation; maps are rendered as saved (leave points out)", setting="points"
+        )
     paths = MorphPaths(Path(out_dir), Path(frames_dir) if frames_dir is not None else None)
     refuse_inputs(paths.set_files() + [paths.frames, paths.checkpoint, *snapshot_files(paths.train)], [source, target])
     pair = load_pair(source, target, progress)
+    guide = guide_for(points, pair.source, pair.target, pair.target_size, progress)
     if maps is not None:
         maps_low, config, steps_done = resolve_maps(maps, pair, config, force, explicit, progress)
     else:
@@ -269,13 +291,22 @@ def morph(
         recover(paths.root, "morph")
         sweep(paths.set_files() + [paths.checkpoint, paths.frames])
         if maps_low is None:
-            maps_low = Fitter(config).fit(pair, WorkFiles(paths.train, paths.checkpoint), resume, progress)
-        frames = _publish(pair, maps_low, config, paths, options, steps_done, progress, fitted=maps is None)
+            files = WorkFiles(paths.train, paths.checkpoint)
+            maps_low = Fitter(config).fit(pair, files, resume, progress, guide, force)
+        frames = _publish(pair, maps_low, config, paths, options, steps_done, progress, maps is None, guide)
     return MorphResult(maps_low, config, paths, frames, steps_done)
 
 
 def _publish(
-    pair, maps_low, config, paths: MorphPaths, options: OutputOptions, steps_done: int, progress: Progress, fitted: bool
+    pair,
+    maps_low,
+    config,
+    paths: MorphPaths,
+    options: OutputOptions,
+    steps_done: int,
+    progress: Progress,
+    fitted: bool,
+    guide=None,
 ) -> int:
     """Write every output of the set under temporary names, then publish them together."""
     from ..core.model import upsample_maps
@@ -284,7 +315,11 @@ def _publish(
     measurement = None
     try:
         with OutputSet(paths.root, "morph") as outputs:
-            mapsfile.save_maps(outputs.stage(paths.maps_npz), maps_low, config, pair.digests, steps_done)
+            extra = guide.meta() if guide is not None else {}
+            mapsfile.save_maps(outputs.stage(paths.maps_npz), maps_low, config, pair.digests, steps_done, **extra)
+            if guide is not None:
+                write_points(outputs.stage(paths.points_csv), guide.pixels)
+                save_image(outputs.stage(paths.points_jpg), guide.drawing(pair.source, pair.target), quality=90)
             save_npy(outputs.stage(paths.preds), upsample_maps(maps_low, config.size).numpy())
             files = {fmt: path for fmt, path in paths.video_files().items() if fmt in options.formats}
             if options.report:
@@ -299,9 +334,11 @@ def _publish(
                 measurement,
             )
             if measurement is not None:
-                stage_report(outputs, measurement, paths.report_files, pair.source, pair.target, paths.morph)
+                points = guide.count if guide is not None else 0
+                stage_report(outputs, measurement, paths.report_files, pair.source, pair.target, paths.morph, points)
             for path in paths.set_files():
-                outputs.retire(path)  # what this run wrote is staged, so not retired
+                if fitted or path not in (paths.points_csv, paths.points_jpg):  # saved maps keep their points
+                    outputs.retire(path)  # what this run wrote is staged, so not retired
             outputs.publish()
     except OutputError as exc:
         hint = " (resume with resume=True to write the outputs)" if fitted else ""
@@ -316,11 +353,13 @@ def _publish(
     return frames
 
 
-def stage_report(outputs: OutputSet, measurement, files, source, target, measured: Path) -> None:
-    """Stage ``report.json`` and ``report.png`` (``files``) of the frames ``measurement`` saw."""
+def stage_report(outputs: OutputSet, measurement, files, source, target, measured: Path, points: int = 0) -> None:
+    """Stage ``report.json`` and ``report.png`` (``files``) of the frames ``measurement`` saw
+    (``points``: the point pairs that guided the morph, recorded in the input)."""
     from ..io.files import write_bytes
 
-    result = measurement.result(source, target, origin={"path": str(measured), "kind": "rendered frames"})
+    described = {"path": str(measured), "kind": "rendered frames", "points": int(points)}
+    result = measurement.result(source, target, origin=described)
     contents = measurement.contents(result, files)
     for path in files:
         write_bytes(outputs.stage(path), contents[path])

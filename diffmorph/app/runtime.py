@@ -50,7 +50,7 @@ def _enable_xla_cache() -> None:
     os.environ["TF_XLA_FLAGS"] = f"{flags} {XLA_CACHE_FLAG}={folder}".strip()
 
 
-def import_tensorflow_quietly() -> None:
+def import_tensorflow_quietly(threads: int | None = None) -> None:
     """Import TensorFlow and initialise its devices with stderr (fd 2) muted.
 
     TensorFlow 2.21 prints C++ INFO lines and, without a GPU driver, a cuInit error
@@ -61,16 +61,20 @@ def import_tensorflow_quietly() -> None:
 
     Thread-safe: calls from several threads at once import TensorFlow once (the
     others wait for it), so pipelines may run in server threads.
+
+    ``threads``: TensorFlow's intra- and inter-op thread counts, set before its runtime
+    starts (a cluster worker sharing a machine with others); ignored when TensorFlow was
+    already loaded (its runtime is then started).
     """
     if _READY.is_set():
         return
     with _IMPORT_LOCK:
         if not _READY.is_set():
-            _import_quietly()
+            _import_quietly(threads)
             _READY.set()
 
 
-def _import_quietly() -> None:
+def _import_quietly(threads: int | None) -> None:
     if "tensorflow" not in sys.modules:  # else imported by the caller: only initialise its devices
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         _enable_xla_cache()
@@ -78,4 +82,7 @@ def _import_quietly() -> None:
         import tensorflow as tf
 
         tf.get_logger().setLevel("ERROR")
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
         tf.constant(0.0).numpy()

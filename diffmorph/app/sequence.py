@@ -40,9 +40,13 @@ from ..io import mapsfile
 from ..io.files import ensure_folder
 from ..io.images import pixels_digest
 from ..io.outputs import FolderLock, OutputSet, is_earlier_output, read_manifest, recover, refuse_inputs, sweep
+from .cluster import Cluster, PairJob, uses_cluster
 from .fit import Fitter, WorkFiles
 from .inputs import Pair, check_path, check_types, load_images
 from .morph import MorphPaths, check_ffmpeg, stage_report
+from .pairs import finished_maps as _finished_maps
+from .pairs import resumable as _resumable
+from .points import guide_for, pair_guides, write_guide
 from .progress import SILENT, Progress
 from .report import Measurement
 from .runtime import import_tensorflow_quietly
@@ -136,32 +140,6 @@ class SequenceResult:
     work_dir: Path
 
 
-def _finished_maps(paths: MorphPaths, config: MorphConfig, digests) -> np.ndarray | None:
-    """The pair's saved maps if they were finished for these pixels and settings, else None."""
-    try:
-        saved = mapsfile.load_maps(paths.maps_npz)
-    except InputError:
-        return None
-    if (
-        mapsfile.mismatches(saved.meta, config, *digests, optimiser=True)
-        or saved.meta.get("steps_done") != config.train_steps
-    ):
-        return None
-    return saved.maps_low
-
-
-def _resumable(paths: MorphPaths, config: MorphConfig, digests) -> bool:
-    """Whether the pair's checkpoint is for these pixels and settings, at a step <= train_steps."""
-    if not paths.checkpoint.is_file():
-        return False
-    try:
-        meta, state = mapsfile.load_checkpoint(paths.checkpoint)
-        step = int(state["step"])
-    except (InputError, KeyError, TypeError, ValueError):
-        return False
-    return not mapsfile.mismatches(meta, config, *digests, optimiser=True) and 0 < step <= config.train_steps
-
-
 def morph_sequence(
     images,
     output,
@@ -170,7 +148,11 @@ def morph_sequence(
     work_dir=None,
     loop: bool = False,
     options: OutputOptions | None = None,
+    points=None,
     progress: Progress = SILENT,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    shared_dir=None,
 ) -> SequenceResult:
     """Morph ``images`` (in video order) into one video ``output`` (an ``.mp4`` path).
 
@@ -181,14 +163,30 @@ def morph_sequence(
       work_dir: each pair's maps and checkpoints (default ``OUT_pairs`` beside OUT).
       loop: also morph the last image back to the first.
       options: formats, GIF size, boomerang (not with ``loop``).
+      points: point pairs guiding the pairs (default none): ``"auto"`` for every pair,
+        a folder of ``NNN.csv``/``NNN.json`` files (``000`` the first pair; a pair
+        without one is unguided), or a list with one entry per pair, each ``None`` or
+        as :func:`diffmorph.app.morph.morph` takes ``points``; each pair's points are
+        in its two images' own pixels and written to its folder's ``morph/points.csv``
+        and ``points.jpg``.
       progress: receives notices and the ``pairs``, ``optimise`` and ``render`` phases.
+      workers: optimise up to this many pairs at once on a Ray cluster
+        (:mod:`diffmorph.app.cluster`; needs the ``cluster`` extra); None or 1: one
+        after another in this process (unless there is an address).
+      ray_address: join the Ray cluster at this address (``host:port``, ``ray://host:port``
+        or ``auto``; default the ``RAY_ADDRESS`` environment variable, Ray's convention);
+        without one, ``workers`` >= 2 starts a local cluster on this machine.
+        Rendering and publishing stay in this process; only the pairs' fits run on workers.
+      shared_dir: a folder every node sees at the same path: inputs below it reach the
+        workers as paths, and a work folder below it gets the checkpoints directly.
 
     Returns:
       :class:`SequenceResult`.
 
     Raises:
       InputError: fewer than two images, an unusable image, OUT not an ``.mp4``,
-        ``loop`` with boomerang, output paths that are in the way.
+        ``loop`` with boomerang, output paths that are in the way; Ray is missing or
+        the cluster cannot be reached (before any work).
       OutputError, NonFiniteLossError, Interrupted: as :func:`diffmorph.app.morph.morph`;
         finished pairs and the current pair's checkpoint are kept for the next run.
 
@@ -227,11 +225,19 @@ def morph_sequence(
             "loop=True and boomerang=True cannot be combined (both return to the first image)", setting="loop"
         )
     work = Path(work_dir) if work_dir is not None else out.with_name(out.stem + "_pairs")
+    cluster = None
+    if uses_cluster(workers, ray_address):
+        cluster = Cluster(workers, ray_address, shared_dir)  # Ray and the address are checked here
     names = [str(x) if isinstance(x, (str, os.PathLike)) else f"image{k + 1}" for k, x in enumerate(images)]
     written = output_files(out, options.formats) | (_reports(out) if options.report else {})
     refuse_inputs(list(written.values()), images)
-    pixels = load_images(images, progress, names=[display_path(n) for n in names])
+    sizes: list = []
+    pixels = load_images(images, progress, names=[display_path(n) for n in names], sizes=sizes)
     indices = pairs_of(len(pixels), loop)
+    guides = [
+        guide_for(entry, pixels[i], pixels[j], sizes[j], progress, sizes[i])
+        for entry, (i, j) in zip(pair_guides(points, len(indices)), indices)
+    ]
     check_outputs(pixels[0].shape[:2], len(indices), config, options)
     files = output_files(out, options.formats)
     _prepare(out, work, files | (_reports(out) if options.report else {}), options)
@@ -246,8 +252,14 @@ def morph_sequence(
         import_tensorflow_quietly()
         recover(out.parent, out.name)
         sweep(list(all_outputs(out).values()))
-        reused = _fit_pairs(pairs, config, progress)
-        frames = _render(pairs, config, out, files, options, progress, work)
+        if cluster is None:
+            reused = _fit_pairs(pairs, config, progress, guides)
+        else:
+            with cluster:
+                inputs = [(images[i], images[j]) for i, j in indices]
+                reused = _fit_pairs_on(cluster, pairs, inputs, config, progress, guides)
+        points = sum(guide.count for guide in guides if guide is not None)
+        frames = _render(pairs, config, out, files, options, progress, work, points)
     return SequenceResult(files, frames, len(pairs), reused, work)
 
 
@@ -277,7 +289,7 @@ def _prepare(out: Path, work: Path, files: dict, options: OutputOptions) -> None
         check_ffmpeg()
 
 
-def _fit_pairs(pairs, config: MorphConfig, progress: Progress) -> int:
+def _fit_pairs(pairs, config: MorphConfig, progress: Progress, guides) -> int:
     """Give every pair finished maps in its maps file: re-used, or resumed/optimised and saved.
 
     Returns the number of pairs re-used. The maps stay on disk (0.45 MB a pair), so
@@ -286,7 +298,7 @@ def _fit_pairs(pairs, config: MorphConfig, progress: Progress) -> int:
     fitter = Fitter(config)
     reused = 0
     with progress.phase("pairs", len(pairs)):
-        for k, (paths, pair) in enumerate(pairs):
+        for k, ((paths, pair), guide) in enumerate(zip(pairs, guides)):
             label = f"pair {k + 1}/{len(pairs)}"
             try:
                 progress.check_cancelled()
@@ -296,25 +308,80 @@ def _fit_pairs(pairs, config: MorphConfig, progress: Progress) -> int:
                 ) from None
             for folder in (paths.root, paths.morph, paths.train):
                 ensure_folder(folder)
-            if _finished_maps(paths, config, pair.digests) is not None:
+            if _finished_maps(paths, config, pair.digests, guide) is not None:
                 progress.notice(f"reusing {label} ({display_path(paths.maps_npz)})")
                 reused += 1
             else:
-                resume = _resumable(paths, config, pair.digests)
+                resume = _resumable(paths, config, pair.digests, guide)
                 try:
-                    maps_low = fitter.fit(pair, WorkFiles(paths.train, paths.checkpoint), resume, progress)
+                    maps_low = fitter.fit(pair, WorkFiles(paths.train, paths.checkpoint), resume, progress, guide)
                 except Interrupted as exc:  # or Cancelled: the same class, with the pair named
                     raise type(exc)(
                         f"{exc.message} ({label}); finished pairs are kept in {display_path(paths.root.parent)}",
                         exc.resumable,
                     ) from None
-                mapsfile.save_maps(paths.maps_npz, maps_low, config, pair.digests, config.train_steps)
+                extra = guide.meta() if guide is not None else {}
+                mapsfile.save_maps(paths.maps_npz, maps_low, config, pair.digests, config.train_steps, **extra)
+                write_guide(paths, pair, guide)
             progress.update(k + 1)
     return reused
 
 
+def _fit_pairs_on(cluster, pairs, inputs, config: MorphConfig, progress: Progress, guides) -> int:
+    """:func:`_fit_pairs` with the fits on the cluster's workers; the maps files are written here.
+
+    Every pair runs to its end; the first failure is raised after that (finished pairs are kept).
+    """
+    jobs, reused = [], 0
+    for k, ((paths, pair), guide) in enumerate(zip(pairs, guides)):
+        if _finished_maps(paths, config, pair.digests, guide) is not None:
+            progress.notice(f"reusing pair {k + 1}/{len(pairs)} ({display_path(paths.maps_npz)})")
+            reused += 1
+        else:
+            named = tuple(f if isinstance(f, (str, Path)) else None for f in inputs[k])
+            jobs.append(PairJob(k, pair, paths, f"pair {k + 1}/{len(pairs)}", named, guide))
+    with progress.phase("pairs", len(pairs), reused):
+        done = reused
+        try:
+            outcomes = list(_saved(cluster.fit(jobs, config, progress), config, progress, done))
+        except Interrupted as exc:
+            work = pairs[0][0].root.parent
+            raise Interrupted(f"{exc.message}; finished pairs are kept in {display_path(work)}", True) from None
+    failures = [outcome for outcome in outcomes if outcome.error is not None]
+    if failures:
+        first = failures[0]
+        raise type(first.error)(f"{first.job.label}: {first.error}") from None
+    return reused
+
+
+def _saved(outcomes, config: MorphConfig, progress: Progress, done: int):
+    """Write each finished pair's maps file as it arrives (so an interrupted run keeps it)."""
+    for outcome in outcomes:
+        if outcome.error is None:
+            guide = outcome.job.guide
+            mapsfile.save_maps(
+                outcome.job.paths.maps_npz,
+                outcome.fitted.maps_low,
+                config,
+                outcome.job.pair.digests,
+                config.train_steps,
+                **(guide.meta() if guide is not None else {}),
+            )
+            write_guide(outcome.job.paths, outcome.job.pair, guide)
+        done += 1
+        progress.update(done)
+        yield outcome
+
+
 def _render(
-    pairs, config: MorphConfig, out: Path, files: dict, options: OutputOptions, progress: Progress, work: Path
+    pairs,
+    config: MorphConfig,
+    out: Path,
+    files: dict,
+    options: OutputOptions,
+    progress: Progress,
+    work: Path,
+    points: int = 0,
 ) -> int:
     parts = [
         PairFrames(pair.source, pair.target, paths.maps_npz, paths.result, paths.maps_jpg) for paths, pair in pairs
@@ -332,6 +399,7 @@ def _render(
                     parts[0].source,
                     parts[-1].target,
                     out,
+                    points,
                 )
             for path in every.values():
                 outputs.retire(path)  # what this run wrote is staged, so not retired

@@ -24,11 +24,18 @@ import warnings
 
 from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, USER_ERRORS, Interrupted, exit_status
 from ..version import __version__
-from . import colour_transfer, morph, report, sequence
+from . import app, batch, colour_transfer, morph, report, sequence
 from .options import UsageError, in_flags, new_subcommand
 from .progress import PROG, say
 
-SUBCOMMANDS = {"morph": morph, "sequence": sequence, "report": report, "colour-transfer": colour_transfer}
+SUBCOMMANDS = {
+    "morph": morph,
+    "sequence": sequence,
+    "batch": batch,
+    "report": report,
+    "colour-transfer": colour_transfer,
+    "app": app,
+}
 TOP_LEVEL = ("-h", "--help", "--version")
 
 

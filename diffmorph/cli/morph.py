@@ -45,7 +45,15 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     opt(
         "--force",
         action="store_true",
-        help="with --maps: use maps made for other images, or let the command line's settings override the file's",
+        help="with --maps: use maps made for other images, or let the command line's settings override the file's; "
+        "with --resume: continue a checkpoint made with other --points",
+    )
+    opt(
+        "--points",
+        metavar="FILE|auto",
+        help="guide the morph with point pairs: a CSV (header source_x,source_y,target_x,target_y; each image's own "
+        "pixels) or JSON file, or 'auto' to find them (SIFT); written to morph/points.csv and drawn in "
+        "morph/points.jpg",
     )
     opt("--resume", action="store_true", help="continue from OUTPUT_DIR/morph/checkpoint.npz")
     add_morph_options(parser)
@@ -62,8 +70,10 @@ def run(args) -> int:
         raise UsageError("both -s/--source and -t/--target are required")
     if args.maps and args.resume:
         raise UsageError("--maps and --resume cannot be combined")
-    if args.force and not args.maps:
-        raise UsageError("--force only applies with --maps")
+    if args.force and not (args.maps or args.resume):
+        raise UsageError("--force only applies with --maps or --resume")
+    if args.points and args.maps:
+        raise UsageError("--points guides an optimisation; --maps renders saved maps (leave --points out)")
     explicit = explicit_settings(args)
     result = morph(
         args.source,
@@ -76,6 +86,7 @@ def run(args) -> int:
         force=args.force,
         options=output_options(args),
         frames_dir=args.frames_dir,
+        points=args.points,
         progress=BarProgress(args.quiet),
     )
     if not args.quiet:

@@ -23,6 +23,7 @@ from ..config import (
     DEFAULT_WARP_SCALE,
     EASES,
     PACINGS,
+    POINT_WEIGHT,
     PRESETS,
     RENDER_KERNELS,
     RENDER_MODES,
@@ -58,6 +59,7 @@ FLAGS = {
     "hold": ("hold", "--hold"),
     "colour_path": ("colour_path", "--colour-path"),
     "plain": ("plain", "--plain"),
+    "point_weight": ("point_weight", "--point-weight"),
     # arguments of morph(), morph_sequence() and OutputOptions
     "preset": ("preset", "--preset"),
     "maps": ("maps", "--maps"),
@@ -71,6 +73,10 @@ FLAGS = {
     "gif_max_side": ("gif_max_side", "--gif-max-side"),
     "boomerang": ("boomerang", "--boomerang"),
     "report": ("report", "--report"),
+    "points": ("points", "--points"),
+    "workers": ("workers", "--workers"),
+    "ray_address": ("ray_address", "--ray-address"),
+    "shared_dir": ("shared_dir", "--shared-dir"),
     # colour transfer's settings (TransferSettings)
     "method": ("method", "--method"),
     "bins": ("bins", "--bins"),
@@ -274,6 +280,13 @@ def add_morph_options(parser: argparse.ArgumentParser) -> None:
         dest="colour_path",
         help="none (default) or bures: move each frame's colours onto the W2 (Bures) geodesic between the "
         "end images' colour statistics, so the middle frames are not washed out",
+    )
+    opt(
+        "--point-weight",
+        type=number(float, "point-weight"),
+        metavar="W",
+        help=f"weight of the point pairs' loss with --points (default {POINT_WEIGHT:g}; per squared pixel of "
+        "error, measured at a 256 working size)",
     )
     opt(
         "--report",

@@ -6,10 +6,12 @@ See :mod:`diffmorph.app.sequence` for the frame-count rule and the work folder.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..errors import display_path
 from .options import add_morph_options, explicit_settings, make_config, output_options, preset_base
 from .progress import say
+from .scale import SCALE_HELP, add_cluster_options, cluster_arguments
 
 FRAME_RULE = """\
 Frames: every pair gives all of its --steps frames, so P pairs give P x steps
@@ -27,7 +29,7 @@ keeps the finished pairs and the current pair's checkpoint)."""
 HELP = dict(
     summary="morph a sequence of images into one video",
     description="Morph a sequence of images (IMG1 -> IMG2 -> IMG3 ...) into one video.",
-    epilog=FRAME_RULE,
+    epilog=f"{FRAME_RULE}\n\n{SCALE_HELP}",
     resume_hint="run the same command again to continue",
     formatter_class=argparse.RawDescriptionHelpFormatter,
 )
@@ -49,7 +51,24 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="where each pair's maps, checkpoints and snapshots are kept (default: OUT_pairs beside OUT)",
     )
     opt("--loop", action="store_true", help="also morph the last image back to the first")
+    opt(
+        "--points",
+        action="append",
+        metavar="FILE|DIR|auto",
+        help="point pairs per pair: 'auto' (every pair), a folder of NNN.csv/NNN.json files (000 the first pair; "
+        "a pair without one is unguided), or one file per pair, the flag repeated in pair order",
+    )
+    add_cluster_options(parser)
     add_morph_options(parser)
+
+
+def points_argument(given: list[str] | None):
+    """``--points`` as ``morph_sequence`` takes it: None, "auto", a folder, or one file per pair."""
+    if not given:
+        return None
+    if len(given) == 1 and (given[0] == "auto" or Path(given[0]).is_dir()):
+        return given[0]
+    return given
 
 
 def run(args) -> int:
@@ -64,8 +83,10 @@ def run(args) -> int:
         config,
         work_dir=args.work_dir,
         loop=args.loop,
+        points=points_argument(args.points),
         options=output_options(args),
         progress=BarProgress(args.quiet),
+        **cluster_arguments(args),
     )
     if not args.quiet:
         say(

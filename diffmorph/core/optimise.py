@@ -32,6 +32,7 @@ from ..config import MorphConfig
 from ..errors import NonFiniteLossError
 from .maps import apply_maps, colour_transform, flow_pixels, split_maps
 from .model import KERNEL, NET_NAME, FastUpsampler, build_map_net, build_net_input, shrink_input, upsample_maps
+from .points import point_loss
 from .warp import dense_image_warp, warp_many
 
 __all__ = [
@@ -74,7 +75,7 @@ def learning_rate_schedule(config: MorphConfig):
     return config.learning_rate
 
 
-def morph_loss(maps, net_input, source, target, config: MorphConfig):
+def morph_loss(maps, net_input, source, target, config: MorphConfig, points=None, point_scale=1.0):
     """DiffMorph's loss, written as the original does it: four separate warps.
 
     Args:
@@ -82,6 +83,10 @@ def morph_loss(maps, net_input, source, target, config: MorphConfig):
       net_input: float32 ``(1, S, S, 8)`` net input (grid, A * 0.1, B * 0.1).
       source, target: float32 ``(1, S, S, 3)`` in [-1, 1].
       config: the morph's settings.
+      points: float32 ``(N, 4)`` point pairs as fractions of their images (a guided
+        morph: :func:`~diffmorph.core.points.point_loss` times ``point_scale`` is
+        added), or ``None``.
+      point_scale: a factor on the point loss (a scalar or variable; 1 normally).
 
     Returns:
       float32 scalar.
@@ -92,10 +97,11 @@ def morph_loss(maps, net_input, source, target, config: MorphConfig):
     warped_b = apply_maps(target, b_to_a, config, fs)  # (1, S, S, 3)
     there = dense_image_warp(net_input, flow_pixels(a_to_b.flow, fs))  # (1, S, S, 8)
     back = dense_image_warp(there, flow_pixels(b_to_a.flow, fs))  # (1, S, S, 8)
-    return weighted_loss(net_input, back, warped_a, warped_b, source, target, config)
+    loss = weighted_loss(net_input, back, warped_a, warped_b, source, target, config)
+    return loss if points is None else loss + point_scale * point_loss(maps, points, config)
 
 
-def morph_loss_fused(maps, net_input, source, target, config: MorphConfig):
+def morph_loss_fused(maps, net_input, source, target, config: MorphConfig, points=None, point_scale=1.0):
     """The same loss as :func:`morph_loss`, with the warps that share a flow fused.
 
     The A->B image warp and the first consistency warp use the same flow, as do the
@@ -110,7 +116,8 @@ def morph_loss_fused(maps, net_input, source, target, config: MorphConfig):
         flow_pixels(a_to_b.flow, fs), [colour_transform(source, a_to_b, config)], constants=[net_input]
     )  # (1, S, S, 3), (1, S, S, 8)
     warped_b, back = warp_many(flow_pixels(b_to_a.flow, fs), [colour_transform(target, b_to_a, config), there])
-    return weighted_loss(net_input, back, warped_a, warped_b, source, target, config)
+    loss = weighted_loss(net_input, back, warped_a, warped_b, source, target, config)
+    return loss if points is None else loss + point_scale * point_loss(maps, points, config)
 
 
 def is_snapshot_step(step: int, last: int) -> bool:
@@ -164,6 +171,11 @@ class Trainer:
         self.optimizer.build(self.net.trainable_variables)
         self.step_count = 0
         self.loss_sum = 0.0
+        # point pairs of a guided morph (fractions of their images, see set_points); the
+        # unguided step is traced without them, so an unguided morph is unchanged
+        self.points = tf.Variable(np.zeros((0, 4), np.float32), trainable=False, shape=tf.TensorShape([None, 4]))
+        self.guided = False
+        self.point_scale = tf.Variable(1.0, trainable=False)  # a factor on the point loss (a schedule may change it)
         self._predict_low = tf.function(self.net)
         if not config.plain:
             # The net runs once per step as plain TensorFlow ops on a tape (oneDNN runs its
@@ -212,38 +224,57 @@ class Trainer:
                 variable.assign(tf.zeros_like(variable))
         self.step_count = 0
         self.loss_sum = 0.0
+        self.set_points(None)
+
+    def set_points(self, normalised: np.ndarray | None) -> None:
+        """Guide the optimisation with point pairs, or stop guiding it (``None``).
+
+        Args:
+          normalised: float32 ``(N, 4)``, N >= 1: ``(source_x, source_y, target_x,
+            target_y)`` as fractions of each image (:func:`diffmorph.io.points.normalise`);
+            converted to working-size pixels at each step from ``config.size``.
+        """
+        self.guided = normalised is not None and len(normalised) > 0
+        self.point_scale.assign(1.0)
+        self.points.assign(np.zeros((0, 4), np.float32) if not self.guided else np.asarray(normalised, np.float32))
 
     def _maps(self):
         return upsample_maps(self.net(self.small_input), self.config.size)  # (1, S, S, 16)
 
-    def _step(self):
+    def _step(self, guided: bool):
         """Plain path: one graph, autodiff through the four separate warps."""
         variables = self.net.trainable_variables
+        points = self.points if guided else None
         with tf.GradientTape() as tape:
-            loss = morph_loss(self._maps(), self.net_input, self.source, self.target, self.config)
+            loss = morph_loss(
+                self._maps(), self.net_input, self.source, self.target, self.config, points, self.point_scale
+            )
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 
-    def _loss_and_grad(self, maps):
+    def _loss_and_grad(self, maps, guided: bool):
+        points = self.points if guided else None
         with tf.GradientTape() as tape:
             tape.watch(maps)
-            loss = morph_loss_fused(maps, self.net_input, self.source, self.target, self.config)
+            loss = morph_loss_fused(
+                maps, self.net_input, self.source, self.target, self.config, points, self.point_scale
+            )
         return loss, tape.gradient(loss, maps)  # scalar, (1, S, S, 16)
 
-    def _chained_step(self):
+    def _chained_step(self, guided: bool):
         """Fast path: the same gradient as :meth:`_step`, by the chain rule over the net
         (on a tape) and three XLA programs (upsample, loss and gradient, transpose)."""
         variables = self.net.trainable_variables
         with tf.GradientTape() as tape:
             maps_low = self.net(self.small_input)  # (1, n, n, 16)
-        loss, maps_grad = self._loss_grad_xla(self._upsample_xla(maps_low))  # scalar, (1, S, S, 16)
+        loss, maps_grad = self._loss_grad_xla(self._upsample_xla(maps_low), guided)  # scalar, (1, S, S, 16)
         grads = tape.gradient(maps_low, variables, output_gradients=self._transpose_xla(maps_grad))
         self.optimizer.apply_gradients(zip(grads, variables))
         return loss
 
     def step(self) -> float:
         """Run one Adam step; return its loss (computed before the update)."""
-        loss = float(self._train_step())
+        loss = float(self._train_step(self.guided))
         self.step_count += 1
         self.loss_sum += loss
         return loss

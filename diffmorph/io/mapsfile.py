@@ -8,7 +8,10 @@ Both are ``.npz`` files holding the arrays plus a JSON object ``meta`` with:
   size, scales, add_first, map_size, mult_floor), and ``seed`` and ``train_steps``
   (``steps_done`` is how many were done);
 * the package version and a SHA-256 of each input's pixels, so that maps made for
-  other images or settings are recognised.
+  other images or settings are recognised;
+* for a guided morph, ``points`` (how many point pairs) and ``points_sha256`` (their
+  SHA-256, :func:`diffmorph.io.points.points_digest`): a resumed run must use the same
+  points; rendering saved maps needs none.
 
 A maps file holds ``low``: the net's output, float32 ``(1, n, n, 16)`` (n = 84 for
 the original's net); the maps at the working size are its deterministic bilinear
@@ -41,6 +44,7 @@ STORED_SETTINGS = MAPS_SETTINGS + ("seed", "train_steps") + OPTIMISER_SETTINGS  
 LEGACY_NAMES = {"epochs": "train_steps"}
 # settings stored by earlier versions that were renamed with their meaning inverted
 LEGACY_INVERTED = {"fast": "plain"}  # the fused/plain switch: fast=True is plain=False
+ANY_POINTS = "any"  # mismatches(points=ANY_POINTS): do not compare the point pairs
 
 
 def describe(config: MorphConfig, source_digest: str, target_digest: str, kind: str, **extra) -> dict:
@@ -66,15 +70,17 @@ def save(path, meta: dict, **arrays) -> None:
     save_arrays(path, meta=np.asarray(json.dumps(meta, sort_keys=True)), **arrays)
 
 
-def save_maps(path, maps_low: np.ndarray, config: MorphConfig, digests: tuple[str, str], steps_done: int) -> None:
-    """Write a maps file: ``maps_low`` float32 ``(1, n, n, 16)`` and its metadata.
+def save_maps(
+    path, maps_low: np.ndarray, config: MorphConfig, digests: tuple[str, str], steps_done: int, **extra
+) -> None:
+    """Write a maps file: ``maps_low`` float32 ``(1, n, n, 16)`` and its metadata (plus ``extra``).
 
     Raises:
       OutputError: if the file cannot be written.
     """
     save(
         path,
-        describe(config, *digests, kind=MAPS_KIND, steps_done=int(steps_done)),
+        describe(config, *digests, kind=MAPS_KIND, steps_done=int(steps_done), **extra),
         low=np.asarray(maps_low, np.float32),
     )
 
@@ -197,13 +203,20 @@ def stored_settings(meta: dict, path) -> dict:
 
 
 def mismatches(
-    meta: dict, config: MorphConfig, source_digest: str, target_digest: str, optimiser: bool = False
+    meta: dict,
+    config: MorphConfig,
+    source_digest: str,
+    target_digest: str,
+    optimiser: bool = False,
+    points: tuple[int, str] | None | str = None,
 ) -> list[str]:
     """How ``meta`` differs from the maps settings of ``config`` and the inputs (empty if it fits).
 
     ``optimiser=True`` (resuming, or re-using finished maps as the result of an optimisation)
     also compares :data:`OPTIMISER_SETTINGS`; a file without them (diffmorph 0.1) was made
-    with the defaults.
+    with the defaults. With ``optimiser=True`` the point pairs are compared too:
+    ``points`` is ``(count, sha256)`` of this run's, ``None`` for none, or
+    :data:`ANY_POINTS` not to compare them.
     """
     out = []
     if meta.get("source_sha256") != source_digest:
@@ -217,4 +230,13 @@ def mismatches(
         stored = meta.get(key, getattr(MorphConfig, key))
         if stored != getattr(config, key):
             out.append(f"{key} was {stored!r}, now {getattr(config, key)!r}")
+    if optimiser and points != ANY_POINTS and meta.get("points_sha256") != (points[1] if points else None):
+        out.append(point_change(meta.get("points", 0), points[0] if points else 0))
     return out
+
+
+def point_change(before: int, now: int) -> str:
+    """How the point pairs changed, for a message: counts, or "other points"."""
+    if before == now:
+        return f"other point pairs ({now})"
+    return f"point pairs: {before or 'none'} before, {now or 'none'} now"

@@ -595,11 +595,11 @@ def test_other_public_functions_name_their_bad_arguments(tmp_path):
         diffmorph.load_image(None)
     with pytest.raises(InputError, match="folder must be a file or folder path"):
         diffmorph.images_in(None)
-    with pytest.raises(InputError, match="input must be a file or folder path"):
+    with pytest.raises(InputError, match="frames must be a file or folder path"):
         report(["a.mp4"])
     with pytest.raises(InputError, match="source must be an image file path"):
         report(TOY_A.parent, source=[1, 2])
-    with pytest.raises(InputError, match="progress must be None or a callable"):
+    with pytest.raises(InputError, match="progress must be a diffmorph.Progress"):
         report(TOY_A.parent, progress=5)
     with pytest.raises(InputError, match="palette_path must be a file path"):
         transfer_file(TOY_A, None, tmp_path / "o.png")

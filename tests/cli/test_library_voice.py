@@ -19,8 +19,8 @@ from diffmorph.errors import InputError, OutputError
 from diffmorph.io import mapsfile
 
 LIBRARY_LAYERS = ("app", "core", "io")
-# other programs' flags a library message may quote (pip's, TensorFlow's)
-FOREIGN_FLAGS = {"--force-reinstall", "--tf_xla_persistent_cache_directory"}
+# other programs' flags a library message may quote (pip's, TensorFlow's, Ray's)
+FOREIGN_FLAGS = {"--force-reinstall", "--tf_xla_persistent_cache_directory", "--head"}
 
 
 def our_flags() -> set[str]:

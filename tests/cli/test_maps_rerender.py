@@ -223,7 +223,7 @@ def test_edited_settings_that_stay_valid_are_used(tmp_path, a_maps):
 @pytest.mark.parametrize(
     "flags, needle",
     [
-        (["--force"], "--force only applies with --maps"),
+        (["--force"], "--force only applies with --maps or --resume"),
         (["--maps", "whatever.npz", "--resume"], "--maps and --resume cannot be combined"),
     ],
 )

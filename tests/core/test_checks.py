@@ -46,7 +46,7 @@ def test_config_and_colour_refuse_the_same_values():
             MorphConfig(size=bad)
         with pytest.raises(ValueError, match=r"^bins must be an integer from 8 to 128"):
             check_bins(bad)
-        with pytest.raises(ValueError, match=r"^stages must be an integer >= 1"):
+        with pytest.raises(ValueError, match=r"^stages must be an integer from 1 to 64"):
             TransferSettings(stages=bad)
         with pytest.raises(ValueError, match=r"^refine must be an integer >= 0"):
             ColourPath(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2, 3), np.uint8), refine=bad)

@@ -1,0 +1,160 @@
+"""One pair's maps in its work folder: finished, resumable, or fitted there.
+
+Shared by the pipelines that fit many pairs (a sequence's pairs, a batch's rows) in this
+process or on cluster workers (:mod:`diffmorph.app.cluster`): each pair has a folder
+with the morph command's layout (:class:`~diffmorph.app.morph.MorphPaths`), whose
+``morph/maps.npz`` says the pair is finished and whose ``morph/checkpoint.npz`` lets an
+interrupted pair resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from ..config import MorphConfig
+from ..errors import InputError
+from ..io import mapsfile
+from ..io.files import ensure_folder
+from .fit import Fitter, WorkFiles, guide_key
+from .inputs import Pair
+from .morph import MorphPaths
+from .progress import SILENT, Progress
+
+
+def finished_maps(paths: MorphPaths, config: MorphConfig, digests, guide=None) -> np.ndarray | None:
+    """The pair's saved maps if they were finished for these pixels, settings and point pairs
+    (``guide``, a :class:`~diffmorph.app.points.Guide` or None), else None."""
+    try:
+        saved = mapsfile.load_maps(paths.maps_npz)
+    except InputError:
+        return None
+    if (
+        mapsfile.mismatches(saved.meta, config, *digests, optimiser=True, points=guide_key(guide))
+        or saved.meta.get("steps_done") != config.train_steps
+    ):
+        return None
+    return saved.maps_low
+
+
+def resumable(paths: MorphPaths, config: MorphConfig, digests, guide=None) -> bool:
+    """Whether the pair's checkpoint is for these pixels, settings and point pairs, at a step <= train_steps."""
+    if not paths.checkpoint.is_file():
+        return False
+    try:
+        meta, state = mapsfile.load_checkpoint(paths.checkpoint)
+        step = int(state["step"])
+    except (InputError, KeyError, TypeError, ValueError):
+        return False
+    points = guide_key(guide)
+    return (
+        not mapsfile.mismatches(meta, config, *digests, optimiser=True, points=points)
+        and 0 < step <= config.train_steps
+    )
+
+
+def checkpoint_step(paths: MorphPaths) -> int:
+    """The train step of the pair's checkpoint (0 when there is none or it cannot be read)."""
+    try:
+        return int(mapsfile.load_checkpoint(paths.checkpoint)[1]["step"])
+    except (InputError, KeyError, TypeError, ValueError, OSError):
+        return 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Fitted:
+    """One pair's fit: the maps (float32 ``(1, n, n, 16)``), the step it resumed from (0: from the
+    start) and the seconds it took."""
+
+    maps_low: np.ndarray
+    resumed_from: int
+    seconds: float
+
+
+def fit_in_folder(
+    pair: Pair,
+    paths: MorphPaths,
+    config: MorphConfig,
+    fitter: Fitter | None = None,
+    progress: Progress = SILENT,
+    guide=None,
+) -> Fitted:
+    """Fit ``pair`` with snapshots and checkpoints in ``paths`` (resuming its checkpoint when it
+    is for this pair, these settings and these point pairs, ``guide``). The maps file is not
+    written: the caller does.
+
+    Raises:
+      OutputError, NonFiniteLossError, Interrupted: as :meth:`Fitter.fit`.
+    """
+    started = time.perf_counter()
+    for folder in (paths.root, paths.morph, paths.train):
+        ensure_folder(folder)
+    resume = resumable(paths, config, pair.digests, guide)
+    step = checkpoint_step(paths) if resume else 0
+    maps_low = (fitter or Fitter(config)).fit(pair, WorkFiles(paths.train, paths.checkpoint), resume, progress, guide)
+    return Fitted(maps_low, step, time.perf_counter() - started)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairJob:
+    """A pair to fit: ``index`` (its place in the caller's list), the pixels, its work folder,
+    a label for messages (``pair 2/5``, ``row 3``), the image files it came from
+    (``(source, target)``, None for arrays: a cluster with a shared folder reads them there)
+    and its point pairs (a :class:`~diffmorph.app.points.Guide`, or None)."""
+
+    index: int
+    pair: Pair
+    paths: MorphPaths
+    label: str
+    files: tuple = (None, None)
+    guide: object = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What fitting a :class:`PairJob` gave: ``fitted`` or ``error`` (one of the user errors, with
+    its one-line message); ``worker`` says where it ran (``pid 123`` or ``pid 123 on node ab12cd34``)
+    and ``peak_mb`` that process's peak resident memory so far (MB)."""
+
+    job: PairJob
+    fitted: Fitted | None = None
+    error: Exception | None = None
+    worker: str = ""
+    peak_mb: float = 0.0
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory in MB (0 where the platform does not say)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 0.0
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+def fit_serially(jobs, config: MorphConfig, progress: Progress = SILENT):
+    """Fit ``jobs`` one after another in this process with one :class:`Fitter` (compiled once).
+
+    Yields an :class:`Outcome` per job, in order; a job that fails with a user error
+    (:data:`~diffmorph.errors.USER_ERRORS`) gives an outcome with ``error`` and the next one runs.
+
+    Raises:
+      Interrupted: on Ctrl-C (the current pair's checkpoint is saved).
+    """
+    import os
+
+    from ..errors import USER_ERRORS
+
+    fitter = Fitter(config)
+    for job in jobs:
+        try:
+            fitted = fit_in_folder(job.pair, job.paths, config, fitter, progress, job.guide)
+        except USER_ERRORS as exc:
+            yield Outcome(job, error=exc, worker=f"pid {os.getpid()}", peak_mb=peak_memory_mb())
+            continue
+        yield Outcome(job, fitted, worker=f"pid {os.getpid()}", peak_mb=peak_memory_mb())

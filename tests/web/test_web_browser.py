@@ -1,0 +1,241 @@
+"""The web app in a real browser: Selenium driving Debian's Chromium headless (marked ``browser``).
+
+The app runs in this process on a free localhost port; Chromium resolves no other host
+(as with the network off), and every request it makes is checked to go to the app. Each
+test saves a screenshot under pytest's temporary folder (``artefacts/``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+import urllib.request
+
+import pytest
+
+pytest.importorskip("gradio")
+webdriver = pytest.importorskip("selenium.webdriver")
+
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+
+from conftest import TOY_A, TOY_B, read_video  # noqa: E402
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+WAIT_S = 300  # a run: TensorFlow's first compile on a loaded 2-core machine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    from diffmorph.web.app import launch
+
+    demo, url = launch("127.0.0.1", free_port(), tmp_path_factory.mktemp("web-sessions"), block=False)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def artefacts(tmp_path_factory):
+    return tmp_path_factory.mktemp("artefacts")
+
+
+@pytest.fixture
+def browser(app, artefacts, request):
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,2200",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",  # no other host
+        "--disable-background-networking",
+        "--no-first-run",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    if not shutil.which(CHROMIUM) or not shutil.which(CHROMEDRIVER):
+        pytest.fail("Chromium and chromedriver are needed (apt-get install chromium chromium-driver)")
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    driver.get(app)
+    wait_for(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "#run"), 60)
+    yield driver
+    driver.save_screenshot(str(artefacts / f"{request.node.name}.png"))
+    driver.quit()
+
+
+def wait_for(driver, condition, timeout=WAIT_S, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; page says: {status(driver)!r} {toasts(driver)!r}")
+
+
+def status(driver) -> str:
+    found = driver.find_elements(By.CSS_SELECTOR, "#status")
+    return found[0].text.strip() if found else ""
+
+
+def toasts(driver) -> str:
+    return " | ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, ".toast-body"))
+
+
+def upload(driver, elem_id, path):
+    field = driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input[type=file]")
+    field.send_keys(str(path))
+
+
+def set_number(driver, elem_id, value):
+    field = driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input")
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys(str(value), Keys.TAB)
+
+
+def click(driver, elem_id):
+    driver.find_element(By.CSS_SELECTOR, f"#{elem_id}").click()
+
+
+def click_image(driver, elem_id, fx, fy):
+    """Click at fraction (fx, fy) of the image shown in ``elem_id``."""
+    image = wait_for(driver, lambda: driver.find_elements(By.CSS_SELECTOR, f"#{elem_id} img"), 30, elem_id)[0]
+    width, height = image.size["width"], image.size["height"]
+    offset = (int((fx - 0.5) * width), int((fy - 0.5) * height))  # from the image's centre
+    ActionChains(driver).move_to_element_with_offset(image, *offset).click().perform()
+
+
+def requests_made(driver) -> list[str]:
+    import json
+
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def start_small_run(driver, steps):
+    upload(driver, "source", TOY_A)
+    upload(driver, "target", TOY_B)
+    wait_for(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "#pick-target img"), 60, "both images")
+    set_number(driver, "size", 32)
+    set_number(driver, "train-steps", steps)
+    set_number(driver, "frames", 5)
+    click(driver, "run")
+
+
+def test_page_loads_offline_with_no_console_errors(browser, app):
+    wait_for(browser, lambda: "Click a point on the source" in browser.page_source, 60, "the page")
+    time.sleep(2)  # late requests (fonts, analytics) would show up here
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []
+    urls = requests_made(browser)
+    assert urls
+    outside = [u for u in urls if not u.startswith((app, "data:", "blob:"))]
+    assert outside == []
+
+
+def test_run_with_a_picked_pair_plays_the_video_downloads_it_and_re_renders(browser, app, tmp_path):
+    upload(browser, "source", TOY_A)
+    upload(browser, "target", TOY_B)
+    click_image(browser, "pick-source", 0.25, 0.25)
+    wait_for(browser, lambda: "now click its partner" in browser.page_source, 30, "pending pair")
+    click_image(browser, "pick-target", 0.75, 0.5)
+    cells = wait_for(
+        browser, lambda: browser.find_elements(By.CSS_SELECTOR, '#pairs [role=gridcell][data-row="0"]'), 30, "the pair"
+    )
+    cells = [c.text for c in cells]
+    assert cells[0] == "1"
+    sx, sy, tx, ty = (float(c) for c in cells[1:5])
+    assert abs(sx - 64) <= 6 and abs(sy - 64) <= 6 and abs(tx - 192) <= 6 and abs(ty - 128) <= 6  # 256x256 images
+    set_number(browser, "size", 32)
+    set_number(browser, "train-steps", 12)
+    set_number(browser, "frames", 5)
+    click(browser, "run")
+    wait_for(browser, lambda: status(browser).startswith("Done"), what="the run")
+    duration = wait_for(
+        browser,
+        lambda: browser.execute_script("const v = document.querySelector('#video video'); return v && v.duration;"),
+        30,
+        "the video's duration",
+    )
+    assert duration == pytest.approx(5 / 45, abs=0.05)
+    links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#downloads a")]
+    names = sorted({link.split("/")[-1].split("?")[0] for link in links if link})
+    assert names == ["frames.zip", "maps.npz", "morph.gif", "morph.mp4"]
+    mp4 = next(link for link in links if link and link.split("?")[0].endswith(".mp4"))
+    assert mp4.startswith(app)
+    data = urllib.request.urlopen(mp4, timeout=30).read()
+    path = tmp_path / "downloaded.mp4"
+    path.write_bytes(data)
+    frames, meta = read_video(path)
+    assert len(frames) == 5 and meta["codec"] == "h264"
+
+    set_number(browser, "frames", 3)  # re-rendered from the maps: no training
+    click(browser, "rerender")
+    wait_for(browser, lambda: status(browser).startswith("Re-rendered"), what="the re-render")
+    assert "3 frames" in status(browser)
+    links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#downloads a")]
+    mp4 = next(link for link in links if link and link.split("?")[0].endswith(".mp4"))
+    path.write_bytes(urllib.request.urlopen(mp4, timeout=30).read())
+    assert len(read_video(path)[0]) == 3
+
+
+def test_a_text_file_as_source_shows_the_one_line_error_and_the_next_run_works(browser, tmp_path):
+    text = tmp_path / "photo.png"
+    text.write_text("hello, not an image\n")
+    upload(browser, "source", text)
+    upload(browser, "target", TOY_B)
+    set_number(browser, "size", 32)
+    set_number(browser, "train-steps", 3)
+    set_number(browser, "frames", 3)
+    click(browser, "run")
+    message = wait_for(browser, lambda: "the file is text" in toasts(browser) and toasts(browser), 60, "the error")
+    assert "source image: the file is text, not an image file" in message
+    assert "Traceback" not in browser.page_source
+    upload(browser, "source", TOY_A)
+    time.sleep(1)
+    click(browser, "run")
+    wait_for(browser, lambda: status(browser).startswith("Done"), what="the second run")
+    assert "3 frames" in status(browser)
+
+
+def test_stop_during_training_then_run_resumes(browser):
+    start_small_run(browser, 3000)
+    wait_for(browser, lambda: "Training: " in status(browser) and _step(status(browser)) >= 20, what="training")
+    click(browser, "stop")
+    wait_for(browser, lambda: status(browser).startswith("Stopped"), 120, "the stop")
+    stopped = status(browser)
+    assert "checkpoint saved" in stopped and "Press Run to resume" in stopped
+    step = int(stopped.split("train step ")[1].split(";")[0])
+    assert 20 <= step < 3000
+    set_number(browser, "train-steps", 3000)
+    click(browser, "run")
+    first = wait_for(browser, lambda: _step(status(browser)), 120, "the resumed training")
+    assert first >= step
+    click(browser, "stop")
+    wait_for(browser, lambda: status(browser).startswith("Stopped"), 120, "the second stop")
+
+
+def _step(text: str) -> int:
+    """N in ``Training: N of M, ...`` (0 if absent)."""
+    if not text.startswith("Training: "):
+        return 0
+    return int(text.split("Training: ")[1].split(" of ")[0])
