@@ -314,12 +314,12 @@ def test_resume_refuses_other_points_unless_forced(tmp_path):
     assert _morph(out, "--points", first).returncode == 0
     other = tmp_path / "other.csv"
     other.write_text(HEADER + "1,1,2,2\n")
-    needles = ("point pairs: 2 before, 1 now", "force=True continues it")
+    needles = ("point pairs: 2 before, 1 now", "(--force continues it")
     assert_one_line_error(_morph(out, "--points", other, "--resume", "-e", 12), 2, *needles)
     assert_one_line_error(_morph(out, "--resume", "-e", 12), 2, "point pairs: 2 before, none now")
     run = _morph(out, "--points", other, "--resume", "--force", "-e", 12)
     assert run.returncode == 0, run.stderr
-    assert "force: resuming with" in run.stderr
+    assert "diffmorph: --force: resuming with" in run.stderr
     assert _morph(out, "--points", other, "--resume", "-e", 14).returncode == 0  # the same points: fine
 
 
