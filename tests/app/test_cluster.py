@@ -153,7 +153,7 @@ def test_unreachable_address_fails_fast(tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
     monkeypatch.setenv("RAY_ADDRESS", "no-port-here")  # Ray's convention: as --ray-address
     run = run_cli(["batch", csv_file, "-o", tmp_path / "out", *TINY])
-    assert_one_line_error(run, 2, "ray_address must be host:port")
+    assert_one_line_error(run, 2, "--ray-address must be host:port")
 
 
 # ----------------------------------------------------------------------------- a batch in this process
