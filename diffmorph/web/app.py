@@ -31,7 +31,7 @@ from diffmorph import config as defaults  # noqa: E402
 from diffmorph.errors import USER_ERRORS, Interrupted  # noqa: E402
 
 from . import points as point_pairs  # noqa: E402
-from .runs import Runner, accepts_points, frames_zip, latest_snapshot, run_key  # noqa: E402
+from .runs import Runner, frames_zip, latest_snapshot, run_key  # noqa: E402
 from .sessions import Session, Sessions  # noqa: E402
 
 LOGGER = logging.getLogger("diffmorph.web")
@@ -297,7 +297,7 @@ class Page:
     def stop(self, request: gr.Request):
         progress = self.session(request).progress
         if progress is not None:
-            progress.stop()
+            progress.cancel()
             return "Stopping at the next step..."
         return gr.skip()
 
@@ -395,8 +395,6 @@ def build(sessions: Sessions) -> gr.Blocks:
                 kernel = gr.Dropdown(list(defaults.RENDER_KERNELS), value=base.render_kernel, label="Render kernel")
         with gr.Accordion("Point pairs (optional)", open=True):
             hint = gr.Markdown("Click a point on the source, then its partner on the target.", elem_id="points-hint")
-            if not accepts_points():
-                gr.Markdown("*This version of diffmorph collects and exports point pairs but does not use them yet.*")
             with gr.Row():
                 pick_source = gr.Image(label="Source points", interactive=False, elem_id="pick-source")
                 pick_target = gr.Image(label="Target points", interactive=False, elem_id="pick-target")
@@ -405,7 +403,7 @@ def build(sessions: Sessions) -> gr.Blocks:
                 number = gr.Number(1, label="Pair #", precision=0, minimum=1, min_width=80)
                 remove = gr.Button("Remove pair")
                 clear = gr.Button("Clear pairs")
-                auto = gr.Button("Auto points", visible=hasattr(diffmorph, "find_points"))
+                auto = gr.Button("Auto points")
                 load = gr.UploadButton("Import CSV", file_types=[".csv", ".txt"])
                 export = gr.DownloadButton("Export CSV")
         with gr.Row():

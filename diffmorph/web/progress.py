@@ -1,10 +1,10 @@
 """The web app's :class:`diffmorph.Progress`: what a run reports, read by the page's poller.
 
 The morph runs on a worker thread; the page's handler polls :meth:`WebProgress.snapshot`
-a few times a second and shows it (Gradio's progress bar, a status line). ``stop()`` (the
-Stop button's, any thread) stops the run at its next train step or frame: the library's
-``Progress.cancel()`` where it has one, else an interrupt raised from ``update()``; the
-optimisation saves its checkpoint first either way, so the next run can resume it.
+a few times a second and shows it (Gradio's progress bar, a status line). The Stop button
+calls :meth:`diffmorph.Progress.cancel` (any thread): the run stops at its next train step or
+frame with :class:`diffmorph.Cancelled`, the optimisation saving its checkpoint first, so the
+next run can resume it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import threading
 
 import diffmorph
 
-LIBRARY_CANCELS = hasattr(diffmorph.Progress, "check_cancelled")  # the pipelines stop at progress.cancel()
 LABELS = {"optimise": "Training", "render": "Rendering frames", "measure": "Measuring frames", "colour": "Colours"}
 
 
@@ -38,23 +37,12 @@ class State:
 
 
 class WebProgress(diffmorph.Progress):
-    """Records the run's phase, counts and loss for the page; ``stop()`` stops the run."""
+    """Records the run's phase, counts and loss for the page; ``cancel()`` stops the run."""
 
     def __init__(self):
         super().__init__()
         self._lock = threading.Lock()
         self._state = State()
-        self._stop = threading.Event()
-
-    def stop(self) -> None:
-        """Stop the run at its next train step or frame (thread-safe; the Stop button's)."""
-        self._stop.set()
-        if LIBRARY_CANCELS:
-            self.cancel()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     def snapshot(self) -> State:
         with self._lock:
@@ -71,14 +59,6 @@ class WebProgress(diffmorph.Progress):
 
     def start(self, phase: str, total: int | None, done: int = 0) -> None:
         self._set(phase=LABELS.get(phase, phase), total=total, done=done, status="")
-        self._check()
 
     def update(self, done: int, status: str | None = None) -> None:
         self._set(done=done, **({"status": status} if status is not None else {}))
-        self._check()
-
-    def _check(self) -> None:
-        if self._stop.is_set() and not LIBRARY_CANCELS:
-            # A library without Progress.cancel(): the pipeline turns this into its
-            # "interrupted at train step N; checkpoint saved" error, as for Ctrl-C.
-            raise KeyboardInterrupt("stopped")

@@ -8,7 +8,6 @@ and show training snapshots while it runs. No Gradio here.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import threading
 import zipfile
 from pathlib import Path
@@ -21,11 +20,6 @@ from .progress import WebProgress
 from .sessions import Session
 
 FORMATS = ("mp4", "gif", "frames")  # what a run writes (plus the report)
-
-
-def accepts_points() -> bool:
-    """Whether the installed library's :func:`diffmorph.morph` takes ``points=``."""
-    return "points" in inspect.signature(diffmorph.morph).parameters
 
 
 def run_key(source: np.ndarray, target: np.ndarray, config, pairs: np.ndarray) -> str:
@@ -52,7 +46,7 @@ class Runner:
             options=diffmorph.OutputOptions(formats=FORMATS, report=True),
             progress=self.progress,
         )
-        if pairs is not None and len(pairs) and accepts_points():
+        if pairs is not None and len(pairs):
             kwargs["points"] = pairs
         self._call = lambda: diffmorph.morph(source, target, session.run_dir, config, **kwargs)
         self.thread = threading.Thread(target=self._run, name="diffmorph-web-run", daemon=True)
