@@ -334,13 +334,16 @@ def remap_middle(a: np.ndarray, b: np.ndarray, maps_low: np.ndarray, config: Mor
 
 def morph(a, b, config: MorphConfig):
     """Optimise and render; returns (frames, middle frame, wall seconds, CPU seconds, maps_low)."""
-    from diffmorph.core.optimise import Trainer, optimise
+    from diffmorph.core.optimise import StagedTrainer, Trainer
     from diffmorph.core.pacing import alphas_for
     from diffmorph.core.render import FrameRenderer, linear_alphas, to_working
 
+    def trainer_at(size: int) -> Trainer:
+        return Trainer(to_working(a, size), to_working(b, size), config.stage_config(size))
+
     start, cpu = time.perf_counter(), cpu_seconds()
     trainer = Trainer(to_working(a, config.size), to_working(b, config.size), config)
-    for _ in optimise(trainer, config.train_steps):
+    for _ in StagedTrainer(trainer, trainer_at).run():  # the size_schedule's stages (one without)
         pass
     maps_low = trainer.maps_low()
     renderer = FrameRenderer(a, b, maps_low, config)
@@ -379,7 +382,7 @@ def run_preset(label: str, settings: dict, args) -> list[dict]:
                 **{
                     **settings,
                     "size": args.size,
-                    "train_steps": args.steps,
+                    "train_steps": settings.get("train_steps", args.steps),  # a preset's own count wins
                     "frames": args.frames,
                     "seed": seed,
                     "render": "native",
@@ -443,6 +446,17 @@ def parse_value(text: str):
         return text
 
 
+def split_top_level(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets (``size_schedule=[[128,0.8]],seed=1``)."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    return items + [text[start:]]
+
+
 def resolve_presets(args) -> dict[str, dict]:
     """Preset label -> MorphConfig settings (named presets, then ``--custom`` ones)."""
     out = {}
@@ -452,7 +466,7 @@ def resolve_presets(args) -> dict[str, dict]:
         out[name] = dict(PRESETS[name])
     for label, text in args.custom or []:
         settings = {}
-        for item in filter(None, text.split(",")):
+        for item in filter(None, split_top_level(text)):
             key, _, value = item.partition("=")
             settings[key.strip()] = parse_value(value.strip())
         base = settings.pop("preset", "faithful")

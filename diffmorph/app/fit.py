@@ -89,6 +89,7 @@ class Fitter:
         self.config = config
         self.trainer = None
         self.snapshots = None
+        self.stage_trainers: dict = {}  # working size -> Trainer of a coarse stage (size_schedule)
 
     def _trainer_for(self, pair: Pair):
         from ..core.optimise import Trainer
@@ -98,15 +99,32 @@ class Fitter:
         working_b = to_working(pair.target, self.config.size)
         key = compile_key(self.config)
         if self.trainer is None and key in _COMPILED:
-            self.trainer, self.snapshots = _COMPILED[key]
+            self.trainer, self.snapshots, self.stage_trainers = _COMPILED[key]
         if self.trainer is None:
             _COMPILED.clear()  # one at a time: free the old programs before compiling new ones
             self.trainer = Trainer(working_a, working_b, self.config)
             self.snapshots = SnapshotRenderer(self.trainer.source, self.trainer.target, self.config)
-            _COMPILED[key] = (self.trainer, self.snapshots)
+            self.stage_trainers = {}
+            _COMPILED[key] = (self.trainer, self.snapshots, self.stage_trainers)
         else:
             self.trainer.reset(working_a, working_b, self.config.seed)
+        self._pair = pair
+        self._fresh_stages = set()  # coarse-stage Trainers not yet given this pair's images
         return self.trainer
+
+    def _stage_trainer(self, size: int):
+        """The Trainer of a coarse stage at working ``size``, holding this pair's images (weights: loaded next)."""
+        from ..core.optimise import Trainer
+        from ..core.render import to_working
+
+        images = (to_working(self._pair.source, size), to_working(self._pair.target, size))
+        trainer = self.stage_trainers.get(size)
+        if trainer is None:
+            trainer = self.stage_trainers[size] = Trainer(*images, self.config.stage_config(size))
+        elif size not in self._fresh_stages:
+            trainer.reset(*images, self.config.seed)
+        self._fresh_stages.add(size)
+        return trainer
 
     def fit(
         self, pair: Pair, files: WorkFiles = WorkFiles(), resume: bool = False, progress: Progress = SILENT
@@ -128,10 +146,11 @@ class Fitter:
           NonFiniteLossError: the optimisation diverged.
           Interrupted: on Ctrl-C, after saving a checkpoint.
         """
-        from ..core.optimise import is_snapshot_step, optimise
+        from ..core.optimise import StagedTrainer, is_snapshot_step
 
         config = self.config
         trainer = self._trainer_for(pair)
+        staged = StagedTrainer(trainer, self._stage_trainer)
         meta = mapsfile.describe(config, *pair.digests, kind=mapsfile.CHECKPOINT_KIND)
         if resume:
             self._resume(trainer, pair, files.checkpoint, progress)
@@ -141,7 +160,9 @@ class Fitter:
 
         def save_checkpoint(state=None):
             if files.checkpoint is not None:
-                mapsfile.save(files.checkpoint, meta, **(trainer.state() if state is None else state))
+                state = staged.current.state() if state is None else state
+                stage = np.asarray(staged.stage_size(max(int(state["step"]), 1)), np.int64)
+                mapsfile.save(files.checkpoint, meta, **state, stage_size=stage)
 
         def write(step: int, images, state: dict):
             """Encode and write one snapshot step's files, off the training thread."""
@@ -155,17 +176,19 @@ class Fitter:
         writer = Worker(lambda item: write(*item), SNAPSHOTS_QUEUED, "diffmorph-snapshots")
         with progress.phase("optimise", config.train_steps, trainer.step_count):
             try:
-                for step in optimise(trainer, config.train_steps):
-                    progress.update(step.step, f"loss {step.loss:.6f}")
+                staged_run = len(config.stages()) > 1
+                for step in staged.run():
+                    at = f" (working size {staged.current.config.size})" if staged_run else ""
+                    progress.update(step.step, f"loss {step.loss:.6f}{at}")
                     if step.maps_low is not None:
                         _check_finite(step.maps_low, step.step)
                         images = self.snapshots(step.maps_low) if files.train is not None else ()
-                        writer.put((step.step, images, trainer.state()))
+                        writer.put((step.step, images, staged.current.state()))
                 writer.finish()
             except KeyboardInterrupt:
                 with contextlib.suppress(Exception):
                     writer.finish()  # what was queued is written first; then the latest state
-                message, saved = self._interrupted(trainer, files, save_checkpoint)
+                message, saved = self._interrupted(staged.current, files, save_checkpoint)
                 raise Interrupted(message, resumable=saved) from None
             finally:
                 writer.stop()
@@ -186,6 +209,14 @@ class Fitter:
             trainer.load_state(state)
         except ValueError as exc:
             raise InputError(f"--resume: {display_path(checkpoint)}: {exc}") from None
+        recorded = state.get("stage_size")  # checkpoints of a coarse-to-fine run record their stage's working size
+        stages = self.config.stages()
+        expected = next((size for size, end in stages if max(trainer.step_count, 1) <= end), stages[-1][0])
+        if recorded is not None and int(recorded) != expected:
+            raise InputError(
+                f"--resume: {display_path(checkpoint)} was saved at working size {int(recorded)}, "
+                f"but train step {trainer.step_count} runs at {expected} with these settings"
+            )
         if trainer.step_count > self.config.train_steps:
             raise InputError(
                 f"--resume: {display_path(checkpoint)} is at train step {trainer.step_count}, "

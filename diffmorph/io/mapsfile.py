@@ -35,7 +35,7 @@ FORMAT = "diffmorph-maps-1"
 MAPS_KIND, CHECKPOINT_KIND = "maps", "checkpoint"
 MAPS_CHANNELS = 16
 # the optimiser's settings: they do not change how maps render, but a resumed run must go on with them
-OPTIMISER_SETTINGS = ("learning_rate", "lr_schedule")
+OPTIMISER_SETTINGS = ("learning_rate", "lr_schedule", "size_schedule")
 STORED_SETTINGS = MAPS_SETTINGS + ("seed", "train_steps") + OPTIMISER_SETTINGS  # what a maps file records
 # settings stored by diffmorph 0.1 under other names
 LEGACY_NAMES = {"epochs": "train_steps"}
@@ -207,6 +207,6 @@ def mismatches(
             out.append(f"{key} was {meta.get(key)!r}, now {getattr(config, key)!r}")
     for key in OPTIMISER_SETTINGS if optimiser else ():
         stored = meta.get(key, getattr(MorphConfig, key))
-        if stored != getattr(config, key):
+        if json.dumps(stored) != json.dumps(getattr(config, key)):  # JSON keeps tuples as lists
             out.append(f"{key} was {stored!r}, now {getattr(config, key)!r}")
     return out
