@@ -4,7 +4,7 @@ Run this ONLY in a reference environment that still has tensorflow-addons, e.g.:
 
     python -m venv /tmp/tfa \
         && /tmp/tfa/bin/pip install tensorflow==2.15.1 tensorflow-addons==0.23.0 \
-        && /tmp/tfa/bin/python tools/make_warp_fixtures.py
+        && /tmp/tfa/bin/python -m tools.make_warp_fixtures
 
 It deliberately does not import ``diffmorph``: the fixture must record what tfa does,
 independently of the port under test (``tests/test_warp.py`` compares against it).
