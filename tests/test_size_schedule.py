@@ -214,3 +214,34 @@ def test_a_checkpoint_from_another_stage_is_refused(tmp_path):
     mapsfile.save(checkpoint, meta, **{**state, "step": np.asarray(1, np.int64)})  # step 1 runs at 16
     with pytest.raises(InputError, match="was saved at working size 32, but train step 1 runs at 16"):
         diffmorph.morph(source, target, tmp_path, config, resume=True, options=options)
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("128:1.5", "--size-schedule stage fractions must be numbers between 0 and 1 (exclusive)"),
+        ("64:0.5,32:0.2", "--size-schedule stage sizes must increase"),
+        ("12x", "argument --size-schedule: expected SIZE:FRACTION stages separated by commas"),
+    ],
+)
+def test_bad_schedule_flags_get_one_line(tmp_path, flag, message):
+    from conftest import TOY_A, TOY_B, assert_one_line_error, run_cli
+
+    run = run_cli(["-s", TOY_A, "-t", TOY_B, "--size-schedule", flag, "-o", tmp_path])
+    assert_one_line_error(run, 2, message)
+    assert not any(tmp_path.iterdir())
+
+
+def test_preset_fast_on_the_command_line_with_an_explicit_schedule(tmp_path):
+    from conftest import TOY_A, TOY_B, run_cli
+    from diffmorph.io import mapsfile
+
+    args = ["-s", TOY_A, "-t", TOY_B, "--preset", "fast", "--size", 32, "-e", 4, "--steps", 2, "--seed", 0, "-q"]
+    run = run_cli([*args, "--size-schedule", "16:0.5", "--formats", "frames", "-o", tmp_path])
+    assert run.returncode == 0, run.stderr
+    meta = mapsfile.load_maps(tmp_path / "morph" / "maps.npz").meta
+    assert meta["size_schedule"] == [[16, 0.5]] and meta["lr_schedule"] == "cosine" and meta["mult_floor"] == 0.5
+    assert meta["train_steps"] == 4 and meta["size"] == 32
