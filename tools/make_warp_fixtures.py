@@ -37,8 +37,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_addons as tfa  # noqa: E402
 
+from tools.benchlib import REPO  # noqa: E402  (paths only: diffmorph is not imported)
+
 SEED = 20240521
-OUT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests", "fixtures", "warp_tfa.npz")
+OUT_PATH = str(REPO / "tests" / "fixtures" / "warp_tfa.npz")
 
 
 def make_cases(rng: np.random.Generator):

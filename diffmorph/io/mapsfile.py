@@ -5,15 +5,17 @@ Both are ``.npz`` files holding the arrays plus a JSON object ``meta`` with:
 * ``format``: ``"diffmorph-maps-1"``; ``kind``: ``"maps"`` or ``"checkpoint"``
   (files of diffmorph 0.1 have no kind: a file with a ``low`` array is maps);
 * the settings the maps depend on (:data:`diffmorph.config.MAPS_SETTINGS`: working
-  size, scales, add_first, map_size, mult_floor), and ``seed`` and ``train_steps``
-  (``steps_done`` is how many were done);
+  size, scales, add_first, map_size, mult_floor), ``seed`` and ``train_steps``
+  (``steps_done`` is how many were done), and the optimiser's settings
+  (:data:`OPTIMISER_SETTINGS`: learning rate, its schedule, the working-size schedule);
 * the package version and a SHA-256 of each input's pixels, so that maps made for
   other images or settings are recognised.
 
 A maps file holds ``low``: the net's output, float32 ``(1, n, n, 16)`` (n = 84 for
 the original's net); the maps at the working size are its deterministic bilinear
 upsampling. A checkpoint holds the net's and Adam's variables by name (see
-:meth:`diffmorph.core.optimise.Trainer.state`). Everything read is validated: a
+:meth:`diffmorph.core.optimise.Trainer.state`) and ``stage_size``, the working size of
+the stage (``MorphConfig.size_schedule``) its step ran at. Everything read is validated: a
 hand-edited, truncated or foreign file gets one clear :class:`InputError`.
 """
 
