@@ -245,3 +245,20 @@ def test_preset_fast_on_the_command_line_with_an_explicit_schedule(tmp_path):
     meta = mapsfile.load_maps(tmp_path / "morph" / "maps.npz").meta
     assert meta["size_schedule"] == [[16, 0.5]] and meta["lr_schedule"] == "cosine" and meta["mult_floor"] == 0.5
     assert meta["train_steps"] == 4 and meta["size"] == 32
+
+
+def test_maps_file_stores_the_schedule_and_reads_it_back_as_tuples(tmp_path):
+    from diffmorph.io import mapsfile
+
+    config = MorphConfig(size=64, train_steps=10, size_schedule=((16, 0.5), (32, 0.25)))
+    low = np.zeros((1, 84, 84, 16), np.float32)
+    mapsfile.save_maps(tmp_path / "maps.npz", low, config, ("a" * 64, "b" * 64), steps_done=10)
+    saved = mapsfile.load_maps(tmp_path / "maps.npz")
+    assert saved.meta["size_schedule"] == [[16, 0.5], [32, 0.25]]  # JSON
+    assert mapsfile.stored_settings(saved.meta, saved.path)["size_schedule"] == ((16, 0.5), (32, 0.25))
+    assert mapsfile.mismatches(saved.meta, config, "a" * 64, "b" * 64, optimiser=True) == []
+    other = config.replace(size_schedule=((16, 0.5),))
+    assert mapsfile.mismatches(saved.meta, other, "a" * 64, "b" * 64, optimiser=True) == [
+        "size_schedule was [[16, 0.5], [32, 0.25]], now ((16, 0.5),)"
+    ]
+    assert mapsfile.mismatches(saved.meta, other, "a" * 64, "b" * 64) == []  # rendering does not depend on it

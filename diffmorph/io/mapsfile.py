@@ -184,10 +184,10 @@ def stored_settings(meta: dict, path) -> dict:
     """
     settings = {key: meta[key] for key in STORED_SETTINGS if key in meta}
     try:
-        MorphConfig(**settings)
+        config = MorphConfig(**settings)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{display_path(path)}: stores invalid settings ({exc})") from None
-    return settings
+    return {key: getattr(config, key) for key in settings}  # as MorphConfig holds them (JSON lists: tuples)
 
 
 def mismatches(
