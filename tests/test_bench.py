@@ -101,3 +101,13 @@ def test_tables_show_the_figures(bench):
     text = bench.e2e_table(summary)
     assert "ours (cold)" in text and "34.74" in text and "972" in text
     assert "original" in text and "x1.26" in text and "x2.00" in text
+
+
+def test_jobs_are_built_from_the_presets(bench):
+    from diffmorph.config import MorphConfig, preset_config
+
+    fast = bench.job_config("fast", seed=0)
+    assert fast == preset_config("fast", size=1024, frames=100, seed=0) and fast.size_schedule
+    assert bench.job_config("default") == MorphConfig(size=1024, train_steps=1000, frames=100)
+    assert bench.allocator_env(type("Args", (), {"allocator": "malloc"})()) == {"TF_CPU_ALLOCATOR_USE_BFC": "false"}
+    assert bench.allocator_env(type("Args", (), {"allocator": None})()) == {}
