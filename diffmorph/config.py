@@ -40,6 +40,7 @@ MAX_HOLD = 10_000  # extra copies of the first and last frames
 LR_SCHEDULES = ("constant", "cosine")  # Adam's learning rate over the train steps
 POINT_WEIGHT = 0.0002  # point-pair loss per squared pixel of a 256 working image; used only with points
 MAX_SEED = 2**32  # seeds are [0, 2**32); the net's layers use seed, seed + 1, seed + 2
+MAX_STAGES = 8  # coarse stages of a size schedule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +79,15 @@ class MorphConfig:
         squared pixel of error measured at a 256 working size, so the same at every size;
         see ``docs/algorithm.md``, "Point pairs"); used only when point pairs are given,
         so it changes nothing otherwise.
+      size_schedule: coarse-to-fine optimisation (opt-in; ``()``: every step at ``size``).
+        ``((working size, fraction of train_steps), ...)`` in increasing sizes: the first
+        ``fraction`` of the train steps run at that working size, and so on; the steps
+        left run at ``size``. E.g. ``((128, 0.8),)`` with 1000 train steps: 800 at 128,
+        200 at ``size``. The net always sees a 96 x 96 resize of its input and outputs
+        84 x 84 maps whose flow is in units of the working size, so its weights and
+        Adam's state carry over from stage to stage; the final maps are the same kind
+        as without a schedule. A stage size at or above ``size`` runs at ``size``. See
+        :meth:`stages`. Lists are accepted and stored as tuples.
 
     Raises:
       ValueError: on construction, naming the first invalid setting (see :meth:`problems`).
@@ -115,8 +125,12 @@ class MorphConfig:
     colour_path: str = "none"
     lr_schedule: str = "constant"
     point_weight: float = POINT_WEIGHT
+    size_schedule: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self):
+        schedule = self.size_schedule
+        if isinstance(schedule, list | tuple) and all(isinstance(s, list | tuple) for s in schedule):
+            object.__setattr__(self, "size_schedule", tuple(tuple(stage) for stage in schedule))  # JSON gives lists
         for name, problem in self.problems():
             raise ValueError(f"{name} {problem}")
         for field in dataclasses.fields(self):  # NumPy integers, floats and bools are stored as Python's
@@ -171,7 +185,45 @@ class MorphConfig:
         integer("hold", 0, MAX_HOLD)
         if self.lr_schedule not in LR_SCHEDULES:
             out.append(("lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r})"))
+        problem = _schedule_problem(self.size_schedule)
+        if problem:
+            out.append(("size_schedule", f"{problem} (got {self.size_schedule!r})"))
         return out
+
+    def stages(self) -> tuple[tuple[int, int], ...]:
+        """The optimisation's stages: ``((working size, last train step), ...)``, 1-based, in order.
+
+        Without a ``size_schedule``: ``((size, train_steps),)``. Stage ``i`` ends at train
+        step ``round(train_steps * (f_1 + ... + f_i))`` (at most ``train_steps - 1``, so the
+        last stage, at ``size``, always runs); empty stages are dropped and neighbours of
+        the same working size merged.
+
+        Example:
+          >>> MorphConfig(size=512, train_steps=1000, size_schedule=((128, 0.6), (256, 0.2))).stages()
+          ((128, 600), (256, 800), (512, 1000))
+        """
+        out: list[tuple[int, int]] = []
+        total = 0.0
+        for size, fraction in self.size_schedule:
+            total += fraction
+            end = min(round(self.train_steps * total), self.train_steps - 1)
+            out.append((min(size, self.size), end))
+        out.append((self.size, self.train_steps))
+        stages: list[tuple[int, int]] = []
+        start = 0
+        for size, end in out:
+            if end <= start:
+                continue
+            if stages and stages[-1][0] == size:
+                stages[-1] = (size, end)
+            else:
+                stages.append((size, end))
+            start = end
+        return tuple(stages)
+
+    def stage_config(self, size: int) -> MorphConfig:
+        """The settings of a stage's optimiser: working size ``size``, no schedule (the rest as here)."""
+        return self.replace(size=size, size_schedule=())
 
     def flow_scale(self, height: int | None = None, width: int | None = None) -> tuple[float, float]:
         """Pixels per unit of the flow maps, (dy scale, dx scale).
@@ -189,12 +241,35 @@ class MorphConfig:
         return dataclasses.replace(self, **changes)
 
 
+def _schedule_problem(schedule) -> str | None:
+    """What is wrong with a ``size_schedule`` value, or None."""
+    expected = "must be a tuple of (working size, fraction of train_steps) pairs"
+    if not isinstance(schedule, tuple) or not all(isinstance(s, tuple) and len(s) == 2 for s in schedule):
+        return expected
+    if len(schedule) > MAX_STAGES:
+        return f"must have at most {MAX_STAGES} stages"
+    total = 0.0
+    for size, fraction in schedule:
+        if not is_int(size) or not MIN_SIZE <= size <= MAX_SIZE:
+            return f"stage sizes must be integers from {MIN_SIZE} to {MAX_SIZE}"
+        if not is_number(fraction) or not math.isfinite(fraction) or not 0 < fraction < 1:
+            return "stage fractions must be numbers between 0 and 1 (exclusive)"
+        total += fraction
+    sizes = [size for size, _ in schedule]
+    if any(b <= a for a, b in zip(sizes, sizes[1:])):
+        return "stage sizes must increase"
+    if total >= 1:
+        return "stage fractions must add up to less than 1 (the last steps run at size)"
+    return None
+
+
 # The settings the maps depend on: maps made with other values mean something else.
 MAPS_SETTINGS = ("size", "add_scale", "mult_scale", "warp_scale", "add_first", "map_size", "mult_floor")
 
 
 # Named sets of settings applied to MorphConfig's defaults. "faithful" is the original
-# DiffMorph; "best" is the quality preset chosen by tools/quality_bench.py.
+# DiffMorph; "best" is the quality preset chosen by tools/quality_bench.py; "fast" is
+# coarse-to-fine with best's optimiser settings (faithful's rendering), chosen the same way.
 PRESETS: dict[str, dict] = {
     "faithful": {},
     "best": {
@@ -204,6 +279,12 @@ PRESETS: dict[str, dict] = {
         "render_kernel": "bicubic",
         "pacing": "uniform",
     },
+    "fast": {  # 800 of the 1000 train steps at working size 128, the last 200 at size
+        "size_schedule": ((128, 0.8),),
+        "lr_schedule": "cosine",
+        "learning_rate": 0.002,
+        "mult_floor": 0.5,
+    },
 }
 
 
@@ -212,7 +293,7 @@ def preset_config(name: str, **explicit) -> MorphConfig:
 
     Args:
       name: a key of :data:`PRESETS` (``"faithful"``: the original's defaults;
-        ``"best"``: the quality preset).
+        ``"best"``: the quality preset; ``"fast"``: coarse-to-fine, faithful's quality sooner).
       explicit: MorphConfig fields given by the caller; they override the preset's values.
 
     Raises:

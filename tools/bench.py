@@ -2,12 +2,14 @@
 
 Two modes:
 
-``python tools/bench.py --preset preview|default [--runs N] [--original PATH --original-python PY]``
+Run from the repository root as a module (``python -m tools.bench``).
+
+``python -m tools.bench --preset preview|default|fast [--runs N] [--original PATH --original-python PY]``
     The whole job, end to end, through the public API (``diffmorph.morph``), each run
     in a fresh process: ``preview`` is README's quick preview (working size 256, 200
     train steps, 20 frames), ``default`` the original's defaults (1024, 1000 steps,
-    100 frames), both on a 600 x 400 photo pair made from the bundled images. For each
-    run it reports:
+    100 frames), ``fast`` the ``fast`` preset at 1024 with 100 frames, all on a 600 x
+    400 photo pair made from the bundled images. For each run it reports:
 
     * ``wall_s``: the process's wall time (Python start to exit), what a user waits;
     * the start-up split: ``import_s`` (Python and TensorFlow), ``setup_s`` (images,
@@ -15,7 +17,10 @@ Two modes:
       persistent cache, and the first step);
     * ``steps_per_s``: the steady rate of the remaining steps (snapshots included, as
       in a real run), and ``render_s``: rendering and writing MP4 and GIF;
-    * ``peak_rss_mb``: the process's peak resident memory (``ru_maxrss``, 10^6 bytes).
+    * ``peak_rss_mb``: the process's peak resident memory (``ru_maxrss``, 10^6 bytes);
+    * ``minor_faults_per_step``, ``user_s_per_step``, ``system_s_per_step``: page faults
+      and CPU time per train step over the steady steps (``getrusage``): fresh memory
+      mapped each step shows as faults and system time.
 
     The first run starts with an empty compilation cache (``cold``), later runs reuse it
     (``warm``). With ``--original`` the original DiffMorph script (its own ``morph.py``,
@@ -25,41 +30,48 @@ Two modes:
     copy for the preview, and its final ``cv2.destroyAllWindows()``, which a headless
     OpenCV cannot run, is skipped). Its steps/s are read from its progress bar.
 
-``python tools/bench.py --compare [--size S] [--epochs N] [--steps F]``
+``python -m tools.bench --compare [--size S] [--epochs N] [--steps F]``
     The optimisation step alone, plain path against fast path, in one process each:
     steps/s, render frames/s, and a check that the two loss curves agree (same seed):
     the first step's loss within rtol 1e-5 and every step within 2e-3 (Adam amplifies
     rounding; the plain path compiled with XLA drifts as much from itself). FAIL makes
-    the exit status 1.
+    the exit status 1. Also per train step: minor page faults, user and system CPU seconds.
 
 The last line printed is one JSON object with every figure, the settings and the
-machine. Timings on a shared machine are noisy: use ``--runs`` and give ranges.
+machine (CPU model, family, SIMD flags, cores: :func:`tools.benchlib.machine_info`).
+Timings on a shared machine are noisy: use ``--runs`` and give ranges.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import os
-import platform
 import re
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # run from a clone: the package beside this script
+from tools.benchlib import (
+    IMAGES,
+    child_env,
+    describe_cpu,
+    machine_info,
+    maxrss_mb,
+    module_command,
+    peak_rss_mb,
+    usage,
+    usage_since,
+)
 
-IMAGES = REPO / "images"
 PAIR_SIZE = (600, 400)  # width, height of the benchmark's photo pair
 PRESETS = {
     "preview": {"size": 256, "train_steps": 200, "frames": 20},
     "default": {"size": 1024, "train_steps": 1000, "frames": 100},
+    "fast": {"preset": "fast", "size": 1024, "frames": 100},  # the fast preset's own train steps
 }
 LOSS_RTOL = 2e-3  # every step (Adam amplifies rounding; see the module docstring)
 FIRST_LOSS_RTOL = 1e-5  # the first step: same weights, only rounding differs
@@ -71,29 +83,28 @@ def progress_line(quiet: bool, message: str) -> None:
         print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-def peak_rss_mb(who=resource.RUSAGE_SELF) -> float:
-    """Peak resident set size in MB (10^6 bytes); ru_maxrss is KiB on Linux, bytes on macOS."""
-    kib = resource.getrusage(who).ru_maxrss
-    return kib * (1 if sys.platform == "darwin" else 1024) / 1e6
-
-
-def machine_info() -> dict:
-    """CPU model, core counts, OS, Python and TensorFlow: where the figures were taken."""
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+def per_step(used: dict, steps: int) -> dict:
+    """Page faults and CPU seconds per train step from a :func:`tools.benchlib.usage_since` span."""
+    steps = max(steps, 1)
     return {
-        "cpu": cpu or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": usable,
-        "system": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "minor_faults_per_step": used["minor_faults"] / steps,
+        "user_s_per_step": used["user_s"] / steps,
+        "system_s_per_step": used["system_s"] / steps,
     }
+
+
+def allocator_env(args) -> dict[str, str]:
+    """``--allocator``: TensorFlow's CPU allocator for the children (default: what the package picks, BFC)."""
+    choice = getattr(args, "allocator", None)
+    return {} if choice is None else {"TF_CPU_ALLOCATOR_USE_BFC": "true" if choice == "bfc" else "false"}
+
+
+def job_config(preset: str, **extra):
+    """The MorphConfig of a benchmark job (:data:`PRESETS`)."""
+    from diffmorph.config import preset_config
+
+    settings = dict(PRESETS[preset])
+    return preset_config(settings.pop("preset", "faithful"), **settings, **extra)
 
 
 def make_pair(folder: Path) -> tuple[Path, Path]:
@@ -121,7 +132,7 @@ def child_end_to_end(args) -> int:
     imported = time.perf_counter()
     import diffmorph
 
-    marks = {}
+    marks, used = {}, {}
 
     class Clock(diffmorph.Progress):
         def start(self, phase, total, done=0):
@@ -130,11 +141,14 @@ def child_end_to_end(args) -> int:
         def update(self, done, status=None):
             if done == 1:
                 marks.setdefault("first_update", time.perf_counter())
+                used.setdefault("start", usage())
 
         def end(self):
             marks.setdefault("optimise_end", time.perf_counter())
+            if "start" in used:
+                used.setdefault("span", usage_since(used["start"]))
 
-    config = diffmorph.MorphConfig(seed=0, **PRESETS[args.preset])
+    config = job_config(args.preset, seed=0)
     diffmorph.morph(args.source, args.target, args.out, config, progress=Clock())
     done = time.perf_counter()
     steps = config.train_steps
@@ -147,6 +161,7 @@ def child_end_to_end(args) -> int:
                 "steps_per_s": (steps - 1) / (marks["optimise_end"] - marks["first_update"]),
                 "render_s": done - marks["render_start"],
                 "peak_rss_mb": peak_rss_mb(),
+                **per_step(used["span"], steps - 1),
             }
         )
     )
@@ -155,20 +170,10 @@ def child_end_to_end(args) -> int:
 
 def run_ours(args, source: Path, target: Path, cache: Path, work: Path) -> dict:
     """One end-to-end run of ours in a fresh process, with ``cache`` as the compilation cache."""
-    env = dict(os.environ, DIFFMORPH_CACHE_DIR=str(cache), PYTHONPATH=str(REPO))
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        CHILD,
-        "--preset",
-        args.preset,
-        "--source",
-        str(source),
-        "--target",
-        str(target),
-        "--out",
-        str(work),
-    ]
+    env = child_env(DIFFMORPH_CACHE_DIR=str(cache), **allocator_env(args))
+    command = module_command(
+        "bench", CHILD, "--preset", args.preset, "--source", source, "--target", target, "--out", work
+    )
     started = time.perf_counter()
     proc = subprocess.run(command, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -192,7 +197,7 @@ def run_original(args, source: Path, target: Path, work: Path) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     script = work / "original_morph.py"
     script.write_text(code)
-    steps, frames = PRESETS[args.preset]["train_steps"], PRESETS[args.preset]["frames"]
+    steps, frames = job_config(args.preset).train_steps, PRESETS[args.preset]["frames"]
     wrapper = (
         "import resource, subprocess, sys\n"
         "code = subprocess.call(sys.argv[1:])\n"
@@ -224,8 +229,7 @@ def run_original(args, source: Path, target: Path, work: Path) -> dict:
     training = [line for line in proc.stderr.replace("\r", "\n").splitlines() if line.startswith("Epoch")]
     rates = re.findall(r"([\d.]+)(it/s|s/it)\]", training[-1]) if training else []
     rate = (float(rates[-1][0]) if rates[-1][1] == "it/s" else 1 / float(rates[-1][0])) if rates else math.nan
-    kib = int(proc.stderr.strip().splitlines()[-1])
-    return {"wall_s": wall, "steps_per_s": rate, "peak_rss_mb": kib * (1 if sys.platform == "darwin" else 1024) / 1e6}
+    return {"wall_s": wall, "steps_per_s": rate, "peak_rss_mb": maxrss_mb(int(proc.stderr.strip().splitlines()[-1]))}
 
 
 def end_to_end(args) -> dict:
@@ -245,7 +249,8 @@ def end_to_end(args) -> dict:
     summary = {
         "benchmark": "diffmorph end to end",
         "preset": args.preset,
-        **PRESETS[args.preset],
+        **{key: value for key, value in PRESETS[args.preset].items() if key != "preset"},
+        "train_steps": job_config(args.preset).train_steps,
         "pair": f"{PAIR_SIZE[0]}x{PAIR_SIZE[1]} (bundled photos, resized)",
         "rows": rows,
         "machine": machine_info(),
@@ -267,11 +272,10 @@ def e2e_table(summary: dict) -> str:
     lines = [
         f"{summary['preset']}: working size {summary['size']}, {summary['train_steps']} train steps, "
         f"{summary['frames']} frames, pair {summary['pair']}",
-        f"machine: {summary['machine']['cpu']}, {summary['machine']['cpus_usable']} CPUs, "
-        f"{summary['machine']['system']}, {summary['machine']['date']}",
+        f"machine: {describe_cpu(summary['machine'])}, {summary['machine']['system']}, {summary['machine']['date']}",
         "",
         f"{'run':<18}{'wall s':>8}{'import s':>10}{'setup s':>9}{'1st step s':>11}{'steps/s':>9}"
-        f"{'render s':>10}{'peak MB':>9}",
+        f"{'render s':>10}{'peak MB':>9}{'faults/step':>12}{'sys s/step':>11}",
     ]
     for row in summary["rows"]:
         label = f"{row['who']} ({row['cache']})" if row["who"] == "ours" else "original"
@@ -282,7 +286,8 @@ def e2e_table(summary: dict) -> str:
         lines.append(
             f"{label:<18}{cell('wall_s', 8, '.1f')}{cell('import_s', 10, '.2f')}{cell('setup_s', 9, '.2f')}"
             f"{cell('first_step_s', 11, '.2f')}{cell('steps_per_s', 9, '.2f')}{cell('render_s', 10, '.2f')}"
-            f"{cell('peak_rss_mb', 9, '.0f')}"
+            f"{cell('peak_rss_mb', 9, '.0f')}{cell('minor_faults_per_step', 12, '.0f')}"
+            f"{cell('system_s_per_step', 11, '.3f')}"
         )
     if "speedup_wall" in summary:
         lines += [
@@ -318,9 +323,10 @@ def measure(path: str, args) -> dict:
     clock = time.perf_counter()
     losses = [trainer.step()]
     first_step_s = time.perf_counter() - clock
-    clock = time.perf_counter()
+    clock, before = time.perf_counter(), usage()
     losses += [trainer.step() for _ in range(args.epochs)]
     steps_per_s = args.epochs / (time.perf_counter() - clock)
+    used = usage_since(before)
     renderer = FrameRenderer(pair.source, pair.target, trainer.maps_low(), config)
     frames = renderer.frames()
     next(frames)  # the first frame compiles
@@ -333,6 +339,8 @@ def measure(path: str, args) -> dict:
         "steps_per_s": steps_per_s,
         "frames_per_s": frames_per_s,
         "peak_rss_mb": peak_rss_mb(),
+        **per_step(used, args.epochs),
+        "allocator": os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", ""),
         "losses": losses,
     }
 
@@ -352,25 +360,11 @@ def step_compare(args) -> dict:
     runs = {}
     for path in ("plain", "fast"):
         progress_line(args.quiet, f"{path} path: size {args.size}, 1 + {args.epochs} steps")
-        env = dict(os.environ, PYTHONPATH=str(REPO))
-        command = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            CHILD,
-            "--path",
-            path,
-            "--size",
-            str(args.size),
-            "--epochs",
-            str(args.epochs),
-            "--steps",
-            str(args.steps),
-            "--source",
-            str(args.source),
-            "--target",
-            str(args.target),
-        ]
-        proc = subprocess.run(command, env=env, capture_output=True, text=True)
+        command = module_command(
+            "bench", CHILD, "--path", path, "--size", args.size, "--epochs", args.epochs, "--steps", args.steps
+        )
+        command += ["--source", args.source, "--target", args.target]
+        proc = subprocess.run(command, env=child_env(**allocator_env(args)), capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"the {path} run failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
         runs[path] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -388,11 +382,13 @@ def step_compare(args) -> dict:
 
 
 def compare_table(summary: dict) -> str:
-    lines = [f"size {summary['size']}, 1 + {summary['epochs']} steps"]
+    lines = [f"size {summary['size']}, 1 + {summary['epochs']} steps; {describe_cpu(summary['machine'])}"]
     for path, run in summary["runs"].items():
         lines.append(
             f"{path:<6} first step {run['first_step_s']:.2f} s, {run['steps_per_s']:.2f} steps/s, "
-            f"{run['frames_per_s']:.1f} frames/s, peak {run['peak_rss_mb']:.0f} MB"
+            f"{run['frames_per_s']:.1f} frames/s, peak {run['peak_rss_mb']:.0f} MB; per step "
+            f"{run['minor_faults_per_step']:.0f} minor faults, {run['user_s_per_step']:.3f} s user, "
+            f"{run['system_s_per_step']:.3f} s system"
         )
     verdict = "PASS" if summary["losses_match"] else "FAIL"
     lines.append(
@@ -406,7 +402,7 @@ def compare_table(summary: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python tools/bench.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     opt = parser.add_argument
     opt("--preset", choices=tuple(PRESETS), help="the whole job end to end (see the docstring)")
     opt("--runs", type=int, default=3, help="end-to-end runs (the first with a cold compilation cache; default 3)")
@@ -416,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
     opt("--size", type=int, default=256, help="--compare: working size (default 256)")
     opt("--epochs", type=int, default=20, help="--compare: timed steps after the first (default 20)")
     opt("--steps", type=int, default=10, help="--compare: frames to render (default 10)")
+    opt(
+        "--allocator",
+        choices=("bfc", "malloc"),
+        help="TensorFlow's CPU allocator in the runs: bfc (TF_CPU_ALLOCATOR_USE_BFC=true, what diffmorph sets "
+        "unless the user did) or malloc (=false, TensorFlow's default); default: leave it to diffmorph",
+    )
     opt("--source", type=Path, default=IMAGES / "astronaut.jpg", help=argparse.SUPPRESS)
     opt("--target", type=Path, default=IMAGES / "cat.jpg", help=argparse.SUPPRESS)
     opt("--out", type=Path, help=argparse.SUPPRESS)

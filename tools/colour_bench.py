@@ -1,4 +1,4 @@
-"""Benchmark of the colour OT solver: ``python tools/colour_bench.py``.
+"""Benchmark of the colour OT solver: ``python -m tools.colour_bench``.
 
 What it measures: the full published schedule (10 stages x 100 iterations, eps 1 ..
 1/512, lambda 0.8) of :func:`diffmorph.core.colour.sinkhorn_unbalanced` on the 64^3
@@ -29,9 +29,9 @@ last stdout line is one JSON object with every figure and the machine.
 
 How to run (from the repository root)::
 
-    python tools/colour_bench.py                   # all back ends, 3 solves each
-    python tools/colour_bench.py --backends numpy --repeats 5
-    python tools/colour_bench.py --json-only
+    python -m tools.colour_bench                   # all back ends, 3 solves each
+    python -m tools.colour_bench --backends numpy --repeats 5
+    python -m tools.colour_bench --json-only
 
 Other processes on the machine change the figures; run it several times and quote
 ranges.
@@ -43,19 +43,16 @@ import argparse
 import datetime
 import json
 import os
-import platform
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # run from a clone: the package beside this script
+from tools.benchlib import IMAGES, child_env, machine_info, module_command, peak_rss_mb
 
 BACKENDS = ("numpy", "numpy-1thread", "tf", "tf-xla")
-DEFAULT_PALETTE = REPO / "images" / "astronaut.jpg"
-DEFAULT_IMAGE = REPO / "images" / "cat.jpg"
+DEFAULT_PALETTE = IMAGES / "astronaut.jpg"
+DEFAULT_IMAGE = IMAGES / "cat.jpg"
 
 
 def rss_mb() -> float:
@@ -63,26 +60,6 @@ def rss_mb() -> float:
     with open("/proc/self/statm") as handle:
         pages = int(handle.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MB; ru_maxrss is KiB on Linux."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
-
-
-def machine_info() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average": os.getloadavg(),
-    }
 
 
 def histograms(args):
@@ -241,13 +218,12 @@ def main(argv=None) -> int:
     results, reference = {}, None
     with tempfile.TemporaryDirectory() as folder:
         for backend in backends:
-            env = dict(os.environ)
+            env = child_env()
             if backend == "numpy-1thread":
                 env["OPENBLAS_NUM_THREADS"] = "1"
             out = Path(folder) / f"{backend}.npy"
             command = [
-                sys.executable,
-                __file__,
+                *module_command("colour_bench"),
                 "--child",
                 backend,
                 "--out",

@@ -1,4 +1,4 @@
-"""Make the README's pictures in ``docs/`` from the bundled photo pair: ``python tools/make_docs_pictures.py``.
+"""Make the README's pictures in ``docs/`` from the bundled photo pair: ``python -m tools.make_docs_pictures``.
 
 Everything goes through the public API (what the command line runs), at working size
 256 with 300 train steps and seed 0, so the pictures take a few minutes on a laptop CPU:
@@ -21,14 +21,11 @@ The numbers for the captions are printed on stdout.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # run from a clone: the package beside this script
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -36,9 +33,10 @@ import numpy as np  # noqa: E402
 import diffmorph  # noqa: E402
 from diffmorph.app.colour_transfer import transfer_file  # noqa: E402
 from diffmorph.core.colour import bures_geodesic, gaussian_stats, w2_gaussian  # noqa: E402
+from tools.benchlib import IMAGES, REPO  # noqa: E402
 
 DOCS = REPO / "docs"
-SOURCE, TARGET = REPO / "images" / "astronaut.jpg", REPO / "images" / "cat.jpg"
+SOURCE, TARGET = IMAGES / "astronaut.jpg", IMAGES / "cat.jpg"
 SETTINGS = dict(size=256, train_steps=300, frames=41, seed=0)
 EYES = (slice(70, 140), slice(60, 200))  # rows, columns of the 256 x 256 frames: both heads' eyes
 ZOOM = 3
@@ -112,7 +110,7 @@ def main() -> None:
         )
 
         out = Path(tmp) / "toy_as_cat.png"
-        toy = REPO / "images" / "toy_a.png"
+        toy = IMAGES / "toy_a.png"
         figures = transfer_file(toy, TARGET, out)
         result = diffmorph.load_image(out)
         save_jpeg(

@@ -2,7 +2,7 @@
 
 Run from anywhere::
 
-    python tools/make_sample_images.py
+    python -m tools.make_sample_images
 
 The output folder is found from this file's location, not the working directory.
 Two pairs are written; see ``images/README.md`` for provenance and licences.
@@ -36,8 +36,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-IMAGES_DIR = REPO_ROOT / "images"
+from tools.benchlib import IMAGES as IMAGES_DIR
+from tools.benchlib import REPO as REPO_ROOT
 
 TOY_SIZE = 256  # output side of the toy images, px
 SUPERSAMPLE = 4  # the toy shapes are drawn at SUPERSAMPLE * TOY_SIZE, then shrunk

@@ -4,7 +4,7 @@ Run this ONLY in a reference environment that still has tensorflow-addons, e.g.:
 
     python -m venv /tmp/tfa \
         && /tmp/tfa/bin/pip install tensorflow==2.15.1 tensorflow-addons==0.23.0 \
-        && /tmp/tfa/bin/python tools/make_warp_fixtures.py
+        && /tmp/tfa/bin/python -m tools.make_warp_fixtures
 
 It deliberately does not import ``diffmorph``: the fixture must record what tfa does,
 independently of the port under test (``tests/core/test_warp.py`` compares against it).
@@ -37,8 +37,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_addons as tfa  # noqa: E402
 
+from tools.benchlib import REPO  # noqa: E402  (paths only: diffmorph is not imported)
+
 SEED = 20240521
-OUT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests", "fixtures", "warp_tfa.npz")
+OUT_PATH = str(REPO / "tests" / "fixtures" / "warp_tfa.npz")
 
 
 def make_cases(rng: np.random.Generator):

@@ -23,7 +23,7 @@ Maps come from a real optimisation (``Trainer`` at working size 256, seed 0); th
 cached as ``.npy`` in ``--cache`` so a second run does not train again. Run from the
 repository root::
 
-    python tools/pacing_bench.py [--train-steps 1000] [--dense 24] [--runs 3]
+    python -m tools.pacing_bench [--train-steps 1000] [--dense 24] [--runs 3]
 """
 
 from __future__ import annotations
@@ -39,11 +39,10 @@ import time
 import tracemalloc
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import cv2  # noqa: E402  (after the sys.path line: the package beside this script)
+import cv2  # noqa: E402  (after TF_CPP_MIN_LOG_LEVEL: TensorFlow may load with it)
 import numpy as np  # noqa: E402
+
+from tools.benchlib import IMAGES, child_env  # noqa: E402
 
 PAIRS = ("photo", "toy", "shapes")
 SIZE = 256  # working size of the optimisation
@@ -71,7 +70,7 @@ def load_pair(name: str) -> tuple[np.ndarray, np.ndarray]:
     if name == "shapes":
         return synthetic_pair()
     files = {"photo": ("astronaut.jpg", "cat.jpg"), "toy": ("toy_a.png", "toy_b.png")}[name]
-    return tuple(read_image(REPO / "images" / f).pixels for f in files)
+    return tuple(read_image(IMAGES / f).pixels for f in files)
 
 
 def maps_for(name: str, pair, steps: int, cache: pathlib.Path) -> np.ndarray:
@@ -233,8 +232,7 @@ def make_video(path: pathlib.Path, args, config) -> None:
 
 
 REPORT_SNIPPET = """
-import sys, time; start = time.perf_counter()
-sys.path.insert(0, {repo!r})
+import time; start = time.perf_counter()
 from diffmorph.app.report import report
 report({video!r}, out_dir={out!r}, **{inputs!r})
 print(time.perf_counter() - start)
@@ -264,8 +262,10 @@ def bench_report(args, config) -> None:
                 report(video, out_dir=tmp, **given)
                 warm.append(time.perf_counter() - start)
                 start, used = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-                code = REPORT_SNIPPET.format(repo=str(REPO), video=str(video), out=tmp, inputs=given)
-                out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+                code = REPORT_SNIPPET.format(video=str(video), out=tmp, inputs=given)
+                out = subprocess.run(
+                    [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, check=True
+                )
                 fresh.append(time.perf_counter() - start)
                 now = resource.getrusage(resource.RUSAGE_CHILDREN)
                 cpu.append(now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime)

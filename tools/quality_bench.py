@@ -1,4 +1,4 @@
-"""Quality benchmark of morph presets: ``python tools/quality_bench.py``.
+"""Quality benchmark of morph presets: ``python -m tools.quality_bench``.
 
 A benchmark script (it prints figures; it is not a test). It morphs image pairs with
 one or more *presets* (named sets of :class:`~diffmorph.config.MorphConfig` settings,
@@ -53,14 +53,15 @@ Reference rows (synthetic pairs; ``--no-reference`` leaves them out)
 
 Figures (per pair, preset and net seed)
 ---------------------------------------
-* ``psnr``, ``ssim``: middle frame against the truth (``tf.image.psnr`` /
-  ``tf.image.ssim`` on uint8 RGB, max value 255), over the frame minus a border of
+* ``psnr``, ``ssim``: middle frame against the truth (:func:`diffmorph.core.metrics.psnr`
+  / :func:`~diffmorph.core.metrics.ssim` on uint8 RGB, peak 255), over the frame minus a border of
   ``round(0.05 * min(H, W))`` pixels (where the flow pulls in clamped border pixels
   the truth itself is arbitrary).
-* ``sharp``: variance of the Laplacian (``cv2.Laplacian``, 3x3, on OpenCV's grey) of
+* ``sharp``: variance of the Laplacian (:func:`diffmorph.core.metrics.sharpness`) of
   the middle frame over the same region, divided by the truth's (real pairs: by the
   mean of the two inputs').
-* ``pace``: std / mean of ``mean |frame[i+1] - frame[i]|`` over the ``--frames``
+* ``pace``: std / mean (``cv`` of :func:`diffmorph.core.metrics.pace_stats`) of
+  ``mean |frame[i+1] - frame[i]|`` over the ``--frames``
   rendered frames (0 = perfectly even) at the preset's alphas (its ``pacing``).
 * ``time_s``: wall time of the optimisation (building the Trainer, compiling, all
   train steps as :func:`diffmorph.core.optimise.optimise` runs them) plus building the
@@ -76,12 +77,12 @@ Figures (per pair, preset and net seed)
 
 How to run (from the repository root)::
 
-    python tools/quality_bench.py                                  # default pairs, faithful vs best
-    python tools/quality_bench.py --steps 1000 --seeds 0 1 2
-    python tools/quality_bench.py --pairs astro-8 texture-8 --presets faithful
-    python tools/quality_bench.py --custom fast_lr 'preset=faithful,learning_rate=0.002'
-    python tools/quality_bench.py --render-kernels cubic --truth-warp cubic
-    python tools/quality_bench.py --save-frames /tmp/quality_frames
+    python -m tools.quality_bench                                  # default pairs, faithful vs best
+    python -m tools.quality_bench --steps 1000 --seeds 0 1 2
+    python -m tools.quality_bench --pairs astro-8 texture-8 --presets faithful
+    python -m tools.quality_bench --custom fast_lr 'preset=faithful,learning_rate=0.002'
+    python -m tools.quality_bench --render-kernels cubic --truth-warp cubic
+    python -m tools.quality_bench --save-frames /tmp/quality_frames
 
 The default run (6 pairs, 2 presets, 300 steps at size 256) takes about 4-6 minutes on
 a 2-core machine. Output: progress on stderr, a table per pair, preset and seed, then
@@ -96,7 +97,6 @@ import argparse
 import itertools
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -105,15 +105,12 @@ from typing import NamedTuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # run from a clone: the package beside this script
-
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from diffmorph.config import PRESETS, MorphConfig  # noqa: E402
+from tools.benchlib import IMAGES, child_env, cpu_seconds, describe_cpu, machine_info, module_command, peak_rss_mb  # noqa: E402
 
-IMAGES = REPO / "images"
 SCENES = ("astro", "cat", "texture")
 AMPLITUDES = (2, 4, 8)  # percent of min(H, W)
 SYNTHETIC = tuple(f"{scene}-{amp}" for scene in SCENES for amp in AMPLITUDES)
@@ -265,39 +262,33 @@ def oracle_middle(pair: Pair) -> np.ndarray:
 
 def crop(image: np.ndarray) -> np.ndarray:
     m = round(BORDER * min(image.shape[:2]))
-    return image[m : image.shape[0] - m, m : image.shape[1] - m]
+    return np.ascontiguousarray(image[m : image.shape[0] - m, m : image.shape[1] - m])
 
 
 def sharpness(image: np.ndarray) -> float:
-    """Variance of the Laplacian of the grey image (inside the border)."""
-    return float(cv2.Laplacian(cv2.cvtColor(crop(image), cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+    """Variance of the Laplacian of the grey image (inside the border): :func:`diffmorph.core.metrics.sharpness`."""
+    from diffmorph.core import metrics
+
+    return metrics.sharpness(crop(image))
 
 
 def psnr_ssim(image: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    import tensorflow as tf
+    """PSNR and SSIM inside the border (:func:`diffmorph.core.metrics.psnr`, :func:`~diffmorph.core.metrics.ssim`)."""
+    from diffmorph.core import metrics
 
-    x, y = (tf.constant(crop(v)[None], tf.float32) for v in (image, truth))
-    return float(tf.image.psnr(x, y, 255.0)[0]), float(tf.image.ssim(x, y, 255.0)[0])
+    return metrics.psnr(crop(truth), crop(image)), metrics.ssim(crop(truth), crop(image))
 
 
 def pace(frames: list[np.ndarray]) -> float:
-    """std / mean of the mean absolute difference between neighbouring frames."""
-    steps = np.array(
-        [np.mean(np.abs(b.astype(np.float32) - a.astype(np.float32))) for a, b in itertools.pairwise(frames)]
-    )
-    return float(steps.std() / steps.mean()) if steps.mean() > 0 else 0.0
+    """std / mean of the mean absolute difference between neighbouring frames (``cv`` of
+    :func:`diffmorph.core.metrics.pace_stats` over :func:`~diffmorph.core.metrics.mean_abs_diff`)."""
+    from diffmorph.core import metrics
+
+    steps = [metrics.mean_abs_diff(a, b) for a, b in itertools.pairwise(frames)]
+    return metrics.pace_stats(steps)["cv"] or 0.0
 
 
 # ----------------------------------------------------------------------------- one preset
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def remap_middle(a: np.ndarray, b: np.ndarray, maps_low: np.ndarray, config: MorphConfig, kernel: str):
@@ -334,13 +325,16 @@ def remap_middle(a: np.ndarray, b: np.ndarray, maps_low: np.ndarray, config: Mor
 
 def morph(a, b, config: MorphConfig):
     """Optimise and render; returns (frames, middle frame, wall seconds, CPU seconds, maps_low)."""
-    from diffmorph.core.optimise import Trainer, optimise
+    from diffmorph.core.optimise import StagedTrainer, Trainer
     from diffmorph.core.pacing import alphas_for, linear_alphas
     from diffmorph.core.render import FrameRenderer, to_working
 
+    def trainer_at(size: int) -> Trainer:
+        return Trainer(to_working(a, size), to_working(b, size), config.stage_config(size))
+
     start, cpu = time.perf_counter(), cpu_seconds()
     trainer = Trainer(to_working(a, config.size), to_working(b, config.size), config)
-    for _ in optimise(trainer, config.train_steps):
+    for _ in StagedTrainer(trainer, trainer_at).run():  # the size_schedule's stages (one without)
         pass
     maps_low = trainer.maps_low()
     renderer = FrameRenderer(a, b, maps_low, config)
@@ -379,7 +373,7 @@ def run_preset(label: str, settings: dict, args) -> list[dict]:
                 **{
                     **settings,
                     "size": args.size,
-                    "train_steps": args.steps,
+                    "train_steps": settings.get("train_steps", args.steps),  # a preset's own count wins
                     "frames": args.frames,
                     "seed": seed,
                     "render": "native",
@@ -443,6 +437,17 @@ def parse_value(text: str):
         return text
 
 
+def split_top_level(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets (``size_schedule=[[128,0.8]],seed=1``)."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    return items + [text[start:]]
+
+
 def resolve_presets(args) -> dict[str, dict]:
     """Preset label -> MorphConfig settings (named presets, then ``--custom`` ones)."""
     out = {}
@@ -452,7 +457,7 @@ def resolve_presets(args) -> dict[str, dict]:
         out[name] = dict(PRESETS[name])
     for label, text in args.custom or []:
         settings = {}
-        for item in filter(None, text.split(",")):
+        for item in filter(None, split_top_level(text)):
             key, _, value = item.partition("=")
             settings[key.strip()] = parse_value(value.strip())
         base = settings.pop("preset", "faithful")
@@ -606,7 +611,11 @@ def main(argv: list[str] | None = None) -> int:
     for label, settings in presets.items():
         job = json.dumps({"label": label, "settings": settings})
         proc = subprocess.run(
-            [sys.executable, __file__, *passthrough, "--worker", job], check=False, stdout=subprocess.PIPE, text=True
+            [*module_command("quality_bench"), *passthrough, "--worker", job],
+            env=child_env(),
+            check=False,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         if proc.returncode != 0:
             print(f"quality_bench: preset {label} failed (exit {proc.returncode})", file=sys.stderr)
@@ -618,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = ([] if args.no_reference else ["dissolve", "oracle"]) + list(presets)
     rows.sort(key=lambda r: (args.pairs.index(r["pair"]), labels.index(r["preset"])))
     summary = summarise(rows, labels)
+    print(f"machine: {describe_cpu(machine_info())}; load {before} -> {after}")
     print(table(rows, summary, args.render_kernels))
     print(
         json.dumps(
@@ -629,6 +639,7 @@ def main(argv: list[str] | None = None) -> int:
                 "presets": presets,
                 "load_before": before,
                 "load_after": after,
+                "machine": machine_info(),
                 "summary": summary,
                 "rows": rows,
             }

@@ -9,15 +9,14 @@ child's peak resident memory (``ru_maxrss``), one row per N, then one JSON line.
 
 Usage (from the repository root)::
 
-    python tools/sequence_memory.py                 # N = 3, 60, 200
-    python tools/sequence_memory.py --counts 3 20   # other counts
+    python -m tools.sequence_memory                 # N = 3, 60, 200
+    python -m tools.sequence_memory --counts 3 20   # other counts
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+from tools.benchlib import child_env, maxrss_mb
 
 
 def make_images(folder: Path, count: int) -> list[Path]:
@@ -68,7 +67,7 @@ def run_sequence(count: int, folder: Path) -> dict:
         "0",
         "-q",
     ]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env = child_env()
     script = (
         "import resource, subprocess, sys\n"
         "code = subprocess.call(sys.argv[1:])\n"
@@ -81,12 +80,11 @@ def run_sequence(count: int, folder: Path) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"sequence of {count} images failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
     kib = int(proc.stdout.strip().splitlines()[-1])
-    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: KiB on Linux, bytes on macOS
     return {
         "images": count,
         "pairs": count - 1,
         "seconds": round(seconds, 1),
-        "peak_rss_mb": round(kib * scale / 1e6, 1),
+        "peak_rss_mb": round(maxrss_mb(kib), 1),
     }
 
 

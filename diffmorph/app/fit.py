@@ -99,6 +99,7 @@ class Fitter:
         self.config = config
         self.trainer = None
         self.snapshots = None
+        self.stage_trainers: dict = {}  # working size -> Trainer of a coarse stage (size_schedule)
 
     def _trainer_for(self, pair: Pair, guide=None):
         from ..core.optimise import Trainer
@@ -114,18 +115,39 @@ class Fitter:
         if taken is None:
             self.trainer = Trainer(working_a, working_b, self.config)
             self.snapshots = SnapshotRenderer(self.trainer.source, self.trainer.target, self.config)
+            self.stage_trainers = {}
         else:
-            self.trainer, self.snapshots = taken
+            self.trainer, self.snapshots, self.stage_trainers = taken
             self.trainer.reset(working_a, working_b, self.config.seed)
-        self.trainer.set_points(None if guide is None else guide.normalised)
+        self._points = None if guide is None else guide.normalised
+        self.trainer.set_points(self._points)
+        self._pair = pair
+        self._fresh_stages = set()  # coarse-stage Trainers not yet given this pair's images
         return self.trainer
+
+    def _stage_trainer(self, size: int):
+        """The Trainer of a coarse stage at working ``size``, holding this pair's images and
+        point pairs (weights: loaded next)."""
+        from ..core.optimise import Trainer
+        from ..core.render import to_working
+
+        images = (to_working(self._pair.source, size), to_working(self._pair.target, size))
+        trainer = self.stage_trainers.get(size)
+        if trainer is None:
+            trainer = self.stage_trainers[size] = Trainer(*images, self.config.stage_config(size))
+        elif size not in self._fresh_stages:
+            trainer.reset(*images, self.config.seed)
+        if size not in self._fresh_stages:
+            trainer.set_points(self._points)
+        self._fresh_stages.add(size)
+        return trainer
 
     def _give_back(self) -> None:
         """Keep the compiled optimiser for the next pair or morph (of any thread)."""
         if self.trainer is not None:
             with _COMPILED_LOCK:
                 _COMPILED.clear()
-                _COMPILED[compile_key(self.config)] = (self.trainer, self.snapshots)
+                _COMPILED[compile_key(self.config)] = (self.trainer, self.snapshots, self.stage_trainers)
             self.trainer = self.snapshots = None
 
     def fit(
@@ -157,6 +179,8 @@ class Fitter:
           Interrupted: on Ctrl-C, after saving a checkpoint.
           Cancelled: when ``progress.cancel()`` was called, after saving a checkpoint.
         """
+        from ..core.optimise import StagedTrainer
+
         config = self.config
         trainer = self._trainer_for(pair, guide)
         extra = guide.meta() if guide is not None else {}
@@ -170,7 +194,7 @@ class Fitter:
             self._give_back()
             raise
         try:
-            maps_low = self._run(trainer, pair, files, meta, progress)
+            maps_low = self._run(StagedTrainer(trainer, self._stage_trainer), pair, files, meta, progress)
         except Interrupted:
             self._give_back()
             raise  # the snapshots so far are the work state --resume continues
@@ -184,15 +208,18 @@ class Fitter:
             shutil.rmtree(files.train / PREVIOUS_SNAPSHOTS, ignore_errors=True)
         return maps_low
 
-    def _run(self, trainer, pair: Pair, files: WorkFiles, meta: dict, progress: Progress) -> np.ndarray:
-        from ..core.optimise import is_snapshot_step, optimise
+    def _run(self, staged, pair: Pair, files: WorkFiles, meta: dict, progress: Progress) -> np.ndarray:
+        from ..core.optimise import is_snapshot_step
 
         config = self.config
+        trainer = staged.final
         height, width = pair.source.shape[:2]
 
         def save_checkpoint(state=None):
             if files.checkpoint is not None:
-                mapsfile.save(files.checkpoint, meta, **(trainer.state() if state is None else state))
+                state = staged.current.state() if state is None else state
+                stage = np.asarray(staged.stage_size(max(int(state["step"]), 1)), np.int64)
+                mapsfile.save(files.checkpoint, meta, **state, stage_size=stage)
 
         def write(step: int, images, state: dict):
             """Encode and write one snapshot step's files, off the training thread."""
@@ -207,18 +234,20 @@ class Fitter:
         with progress.phase("optimise", config.train_steps, trainer.step_count):
             try:
                 progress.check_cancelled()
-                for step in optimise(trainer, config.train_steps):
-                    progress.update(step.step, f"loss {step.loss:.6f}")
+                staged_run = len(config.stages()) > 1
+                for step in staged.run():
+                    at = f" (working size {staged.current.config.size})" if staged_run else ""
+                    progress.update(step.step, f"loss {step.loss:.6f}{at}")
                     progress.check_cancelled()
                     if step.maps_low is not None:
                         _check_finite(step.maps_low, step.step)
                         images = self.snapshots(step.maps_low) if files.train is not None else ()
-                        writer.put((step.step, images, trainer.state()))
+                        writer.put((step.step, images, staged.current.state()))
                 writer.finish()
             except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or progress.cancel()
                 with contextlib.suppress(Exception):
                     writer.finish()  # what was queued is written first; then the latest state
-                what, saved = self._interrupted(trainer, files, save_checkpoint)
+                what, saved = self._interrupted(staged.current, files, save_checkpoint)
                 raise stopped(exc, what, resumable=saved) from None
             finally:
                 writer.stop()
@@ -251,6 +280,15 @@ class Fitter:
             trainer.load_state(state)
         except ValueError as exc:
             raise InputError(f"resume=True: {display_path(checkpoint)}: {exc}", setting="resume") from None
+        recorded = state.get("stage_size")  # checkpoints of a coarse-to-fine run record their stage's working size
+        stages = self.config.stages()
+        expected = next((size for size, end in stages if max(trainer.step_count, 1) <= end), stages[-1][0])
+        if recorded is not None and int(recorded) != expected:
+            raise InputError(
+                f"resume=True: {display_path(checkpoint)} was saved at working size {int(recorded)}, "
+                f"but train step {trainer.step_count} runs at {expected} with these settings",
+                setting="resume",
+            )
         if trainer.step_count > self.config.train_steps:
             raise InputError(
                 f"resume=True: {display_path(checkpoint)} is at train step {trainer.step_count}, "

@@ -13,6 +13,7 @@ CACHE_ENV = "DIFFMORPH_CACHE_DIR"  # the cache folder; empty: no persistent cach
 XLA_CACHE_FLAG = "--tf_xla_persistent_cache_directory"
 _IMPORT_LOCK = threading.Lock()  # one thread imports TensorFlow and swaps fd 2; the others wait for it
 _READY = threading.Event()  # TensorFlow is imported and its devices initialised
+ALLOCATOR_ENV = "TF_CPU_ALLOCATOR_USE_BFC"  # TensorFlow reads it once, when it starts
 
 
 def xla_cache_dir() -> Path | None:
@@ -50,6 +51,27 @@ def _enable_xla_cache() -> None:
     os.environ["TF_XLA_FLAGS"] = f"{flags} {XLA_CACHE_FLAG}={folder}".strip()
 
 
+def use_bfc_allocator() -> bool:
+    """Ask TensorFlow for its BFC CPU allocator, unless the user chose (before TensorFlow starts).
+
+    TensorFlow's default CPU allocator hands each tensor to ``malloc``; a train step at
+    working size 1024 allocates ~0.9 GB of large buffers, which glibc maps fresh from the
+    kernel and returns after the step, so on some hosts (VMs especially) every step pays
+    for ~228 K minor page faults and ~0.6 s of system time. The BFC ("best-fit with
+    coalescing") allocator keeps the memory it grew and reuses it: the same values, bit
+    for bit, without the faults. Sets ``TF_CPU_ALLOCATOR_USE_BFC=true`` only where it is
+    not set at all, so ``TF_CPU_ALLOCATOR_USE_BFC=false`` (or any value) in the
+    environment is left alone; useless once TensorFlow has started.
+
+    Returns:
+      True if this call set it.
+    """
+    if ALLOCATOR_ENV in os.environ:
+        return False
+    os.environ[ALLOCATOR_ENV] = "true"
+    return True
+
+
 def import_tensorflow_quietly(threads: int | None = None) -> None:
     """Import TensorFlow and initialise its devices with stderr (fd 2) muted.
 
@@ -57,7 +79,8 @@ def import_tensorflow_quietly(threads: int | None = None) -> None:
     before ``TF_CPP_MIN_LOG_LEVEL`` takes effect; they are noise to a user. Python
     exceptions (and Ctrl-C) still propagate, with stderr restored first. Cheap when
     TensorFlow is already loaded. Also turns on the persistent compilation cache
-    (:func:`xla_cache_dir`) when TensorFlow was not loaded yet.
+    (:func:`xla_cache_dir`) and the BFC CPU allocator (:func:`use_bfc_allocator`) when
+    TensorFlow was not loaded yet.
 
     Thread-safe: calls from several threads at once import TensorFlow once (the
     others wait for it), so pipelines may run in server threads.
@@ -78,6 +101,7 @@ def _import_quietly(threads: int | None) -> None:
     if "tensorflow" not in sys.modules:  # else imported by the caller: only initialise its devices
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         _enable_xla_cache()
+        use_bfc_allocator()
     with captured_stderr(keep=False):
         import tensorflow as tf
 

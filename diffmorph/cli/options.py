@@ -60,6 +60,7 @@ FLAGS = {
     "colour_path": ("colour_path", "--colour-path"),
     "plain": ("plain", "--plain"),
     "point_weight": ("point_weight", "--point-weight"),
+    "size_schedule": ("size_schedule", "--size-schedule"),
     # arguments of morph(), morph_sequence() and OutputOptions
     "preset": ("preset", "--preset"),
     "maps": ("maps", "--maps"),
@@ -176,6 +177,18 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return names
 
 
+def size_schedule(text: str) -> tuple[tuple[int, float], ...]:
+    """``SIZE:FRACTION,...`` (e.g. ``128:0.8``; ``none`` for no schedule) to MorphConfig's ``size_schedule``."""
+    if text.strip().lower() in ("none", ""):
+        return ()
+    try:
+        return tuple((int(size), float(fraction)) for size, fraction in (part.split(":") for part in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected SIZE:FRACTION stages separated by commas, e.g. 128:0.8 or 128:0.6,256:0.2 (got {text!r})"
+        ) from None
+
+
 def number(kind, name: str):
     """An argparse type converting to ``kind`` (int or float) with a one-line error."""
 
@@ -200,7 +213,9 @@ def add_morph_options(parser: argparse.ArgumentParser) -> None:
         default="faithful",
         help="faithful: the original DiffMorph's settings (default); best: sharper, evenly paced morphs "
         "(learning rate 0.002 decaying along a cosine, colour gain floor 0.5, bicubic render kernel, "
-        "uniform pacing; see the README). Flags given explicitly override the preset's values",
+        "uniform pacing; see the README); fast: faithful's quality sooner (coarse-to-fine: most train steps at "
+        "working size 128, with best's learning rate and gain floor). Flags given explicitly override the "
+        "preset's values",
     )
     opt(
         "-e",
@@ -246,6 +261,13 @@ def add_morph_options(parser: argparse.ArgumentParser) -> None:
         type=number(int, "size"),
         metavar="S",
         help=f"working resolution S (S x S) for optimisation, 16..2048 (default {DEFAULT_SIZE})",
+    )
+    opt(
+        "--size-schedule",
+        type=size_schedule,
+        metavar="SIZE:FRACTION,...",
+        help="coarse-to-fine: the first FRACTION of the train steps at working size SIZE, and so on; the rest "
+        "at --size (e.g. 128:0.8; 'none': every step at --size, the default)",
     )
     opt("--seed", type=number(int, "seed"), help="seed for the net's initial weights (default random)")
     opt(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import keras
 import numpy as np
@@ -37,6 +37,7 @@ from .warp import dense_image_warp, warp_many
 
 __all__ = [
     "Trainer",
+    "StagedTrainer",
     "StepRecord",
     "NonFiniteLossError",
     "optimise",
@@ -359,10 +360,12 @@ def _legacy_keys() -> dict[str, str]:
 LEGACY_KEYS = _legacy_keys()
 
 
-def optimise(trainer: Trainer, train_steps: int) -> Iterator[StepRecord]:
+def optimise(trainer: Trainer, train_steps: int, last: int | None = None) -> Iterator[StepRecord]:
     """Step ``trainer`` until it has done ``train_steps`` steps, yielding after each.
 
-    Resumes from ``trainer.step_count`` (0 for a fresh trainer).
+    Resumes from ``trainer.step_count`` (0 for a fresh trainer). ``last``: the whole
+    optimisation's last step, for the snapshot schedule (default ``train_steps``; a
+    stage of a coarse-to-fine run stops before it).
 
     Raises:
       NonFiniteLossError: as soon as a step's loss is NaN or infinite.
@@ -376,5 +379,51 @@ def optimise(trainer: Trainer, train_steps: int) -> Iterator[StepRecord]:
                 f"(add_scale={trainer.config.add_scale}, mult_scale={trainer.config.mult_scale}, "
                 f"warp_scale={trainer.config.warp_scale})"
             )
-        maps_low = trainer.maps_low() if is_snapshot_step(step, train_steps) else None
+        maps_low = trainer.maps_low() if is_snapshot_step(step, last or train_steps) else None
         yield StepRecord(step, loss, trainer.loss_sum / step, maps_low)
+
+
+class StagedTrainer:
+    """Coarse-to-fine optimisation: one :class:`Trainer` per working size of ``config.stages()``.
+
+    The net's input is always a 96 x 96 resize, its output 84 x 84 maps whose flow is in
+    units of the working size, so its weights and Adam's state (and the step count, which
+    drives the learning-rate schedule) pass unchanged from one stage's Trainer to the
+    next through :meth:`Trainer.state` / :meth:`Trainer.load_state`. Without a
+    ``size_schedule`` it is the final Trainer alone, step for step the same.
+
+    Args:
+      final: the Trainer at ``final.config.size``; it holds the starting state (fresh,
+        reset or loaded from a checkpoint) and the finished one.
+      trainer_at: makes (or returns, ready for this pair) the Trainer of a coarse stage's
+        working size, e.g. ``lambda s: Trainer(to_working(a, s), to_working(b, s),
+        config.stage_config(s))``.
+
+    Attributes:
+      current: the Trainer that ran the latest step (its :meth:`Trainer.state` is the newest).
+    """
+
+    def __init__(self, final: Trainer, trainer_at: Callable[[int], Trainer]):
+        self.final = final
+        self.current = final
+        self._trainer_at = trainer_at
+        self.config = final.config
+
+    def stage_size(self, step: int) -> int:
+        """The working size at which 1-based train ``step`` runs."""
+        return next(size for size, end in self.config.stages() if step <= end)
+
+    def run(self) -> Iterator[StepRecord]:
+        """Every remaining train step of every stage (from ``current.step_count``), as :func:`optimise` yields them.
+
+        Raises:
+          NonFiniteLossError: as :func:`optimise`.
+        """
+        for size, end in self.config.stages():
+            if end <= self.current.step_count:
+                continue
+            trainer = self.final if size == self.config.size else self._trainer_at(size)
+            if trainer is not self.current:
+                trainer.load_state(self.current.state())
+                self.current = trainer
+            yield from optimise(trainer, end, last=self.config.train_steps)

@@ -5,8 +5,9 @@ Both are ``.npz`` files holding the arrays plus a JSON object ``meta`` with:
 * ``format``: ``"diffmorph-maps-1"``; ``kind``: ``"maps"`` or ``"checkpoint"``
   (files of diffmorph 0.1 have no kind: a file with a ``low`` array is maps);
 * the settings the maps depend on (:data:`diffmorph.config.MAPS_SETTINGS`: working
-  size, scales, add_first, map_size, mult_floor), and ``seed`` and ``train_steps``
-  (``steps_done`` is how many were done);
+  size, scales, add_first, map_size, mult_floor), ``seed`` and ``train_steps``
+  (``steps_done`` is how many were done), and the optimiser's settings
+  (:data:`OPTIMISER_SETTINGS`: learning rate, its schedule, the working-size schedule);
 * the package version and a SHA-256 of each input's pixels, so that maps made for
   other images or settings are recognised;
 * for a guided morph, ``points`` (how many point pairs) and ``points_sha256`` (their
@@ -16,7 +17,8 @@ Both are ``.npz`` files holding the arrays plus a JSON object ``meta`` with:
 A maps file holds ``low``: the net's output, float32 ``(1, n, n, 16)`` (n = 84 for
 the original's net); the maps at the working size are its deterministic bilinear
 upsampling. A checkpoint holds the net's and Adam's variables by name (see
-:meth:`diffmorph.core.optimise.Trainer.state`). Everything read is validated: a
+:meth:`diffmorph.core.optimise.Trainer.state`) and ``stage_size``, the working size of
+the stage (``MorphConfig.size_schedule``) its step ran at. Everything read is validated: a
 hand-edited, truncated or foreign file gets one clear :class:`InputError`.
 """
 
@@ -38,7 +40,7 @@ FORMAT = "diffmorph-maps-1"
 MAPS_KIND, CHECKPOINT_KIND = "maps", "checkpoint"
 MAPS_CHANNELS = 16
 # the optimiser's settings: they do not change how maps render, but a resumed run must go on with them
-OPTIMISER_SETTINGS = ("learning_rate", "lr_schedule")
+OPTIMISER_SETTINGS = ("learning_rate", "lr_schedule", "size_schedule")
 STORED_SETTINGS = MAPS_SETTINGS + ("seed", "train_steps") + OPTIMISER_SETTINGS  # what a maps file records
 # settings stored by diffmorph 0.1 under other names
 LEGACY_NAMES = {"epochs": "train_steps"}
@@ -196,10 +198,10 @@ def stored_settings(meta: dict, path) -> dict:
     """
     settings = {key: meta[key] for key in STORED_SETTINGS if key in meta}
     try:
-        MorphConfig(**settings)
+        config = MorphConfig(**settings)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{display_path(path)}: stores invalid settings ({exc})") from None
-    return settings
+    return {key: getattr(config, key) for key in settings}  # as MorphConfig holds them (JSON lists: tuples)
 
 
 def mismatches(
@@ -228,7 +230,7 @@ def mismatches(
             out.append(f"{key} was {meta.get(key)!r}, now {getattr(config, key)!r}")
     for key in OPTIMISER_SETTINGS if optimiser else ():
         stored = meta.get(key, getattr(MorphConfig, key))
-        if stored != getattr(config, key):
+        if json.dumps(stored) != json.dumps(getattr(config, key)):  # JSON keeps tuples as lists
             out.append(f"{key} was {stored!r}, now {getattr(config, key)!r}")
     if optimiser and points != ANY_POINTS and meta.get("points_sha256") != (points[1] if points else None):
         out.append(point_change(meta.get("points", 0), points[0] if points else 0))

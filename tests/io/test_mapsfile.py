@@ -61,6 +61,7 @@ def test_maps_round_trip_keeps_values_and_settings(tmp_path):
         "train_steps": 40,
         "learning_rate": 0.001,
         "lr_schedule": "cosine",
+        "size_schedule": (),
     }
     assert MorphConfig(**settings).replace(frames=3) == config.replace(frames=3)
     assert saved.meta["steps_done"] == 40 and saved.meta["kind"] == "maps"

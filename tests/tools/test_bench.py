@@ -5,22 +5,19 @@ No timing is asserted (speed is what the script prints, on a quiet machine).
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import math
 import sys
 
 import pytest
 
-from conftest import REPO, TOY_A, TOY_B
+from conftest import TOY_A, TOY_B
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench", REPO / "tools" / "bench.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("tools.bench")  # the tools run as modules from the repository root
 
 
 def test_compare_losses(bench):
@@ -64,7 +61,17 @@ def test_end_to_end_child_reports_the_start_up_split(bench, tmp_path, monkeypatc
     args = type("Args", (), {"preset": "tiny", "source": TOY_A, "target": TOY_B, "out": tmp_path / "out"})()
     assert bench.child_end_to_end(args) == 0
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(figures) == {"import_s", "setup_s", "first_step_s", "steps_per_s", "render_s", "peak_rss_mb"}
+    assert set(figures) == {
+        "import_s",
+        "setup_s",
+        "first_step_s",
+        "steps_per_s",
+        "render_s",
+        "peak_rss_mb",
+        "minor_faults_per_step",
+        "user_s_per_step",
+        "system_s_per_step",
+    }
     assert all(math.isfinite(v) and v >= 0 for v in figures.values())
     assert figures["steps_per_s"] > 0 and figures["peak_rss_mb"] > 100
     assert (tmp_path / "out" / "morph" / "morph.mp4").is_file()
@@ -96,3 +103,13 @@ def test_tables_show_the_figures(bench):
     text = bench.e2e_table(summary)
     assert "ours (cold)" in text and "34.74" in text and "972" in text
     assert "original" in text and "x1.26" in text and "x2.00" in text
+
+
+def test_jobs_are_built_from_the_presets(bench):
+    from diffmorph.config import MorphConfig, preset_config
+
+    fast = bench.job_config("fast", seed=0)
+    assert fast == preset_config("fast", size=1024, frames=100, seed=0) and fast.size_schedule
+    assert bench.job_config("default") == MorphConfig(size=1024, train_steps=1000, frames=100)
+    assert bench.allocator_env(type("Args", (), {"allocator": "malloc"})()) == {"TF_CPU_ALLOCATOR_USE_BFC": "false"}
+    assert bench.allocator_env(type("Args", (), {"allocator": None})()) == {}
