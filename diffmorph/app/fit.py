@@ -194,7 +194,7 @@ class Fitter:
             self._give_back()
             raise
         try:
-            maps_low = self._run(StagedTrainer(trainer, self._stage_trainer), pair, files, meta, progress)
+            maps_low = self._run(StagedTrainer(trainer, self._stage_trainer, self.config), pair, files, meta, progress)
         except Interrupted:
             self._give_back()
             raise  # the snapshots so far are the work state --resume continues

@@ -395,6 +395,8 @@ class StagedTrainer:
     Args:
       final: the Trainer at ``final.config.size``; it holds the starting state (fresh,
         reset or loaded from a checkpoint) and the finished one.
+      config: the run's settings (default ``final.config``): its ``train_steps`` and
+        ``size_schedule`` make the stages.
       trainer_at: makes (or returns, ready for this pair) the Trainer of a coarse stage's
         working size, e.g. ``lambda s: Trainer(to_working(a, s), to_working(b, s),
         config.stage_config(s))``.
@@ -403,11 +405,13 @@ class StagedTrainer:
       current: the Trainer that ran the latest step (its :meth:`Trainer.state` is the newest).
     """
 
-    def __init__(self, final: Trainer, trainer_at: Callable[[int], Trainer]):
+    def __init__(self, final: Trainer, trainer_at: Callable[[int], Trainer], config: MorphConfig | None = None):
         self.final = final
         self.current = final
         self._trainer_at = trainer_at
-        self.config = final.config
+        # The run's settings: a Trainer kept compiled from an earlier run may hold another
+        # train_steps (compile_key leaves it out where no schedule depends on it).
+        self.config = final.config if config is None else config
 
     def stage_size(self, step: int) -> int:
         """The working size at which 1-based train ``step`` runs."""

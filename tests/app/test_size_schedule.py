@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from conftest import TOY_A, TOY_B
 from diffmorph.config import PRESETS, MorphConfig, preset_config
 
 SCHEDULE = ((16, 0.5),)
@@ -262,3 +263,28 @@ def test_maps_file_stores_the_schedule_and_reads_it_back_as_tuples(tmp_path):
         "size_schedule was [[16, 0.5], [32, 0.25]], now ((16, 0.5),)"
     ]
     assert mapsfile.mismatches(saved.meta, other, "a" * 64, "b" * 64) == []  # rendering does not depend on it
+
+
+@pytest.mark.parametrize("schedule", [(), ((16, 0.5),)])
+def test_resume_with_more_train_steps_in_the_same_process_runs_them(tmp_path, schedule):
+    """The compiled optimiser kept from the first run holds its train_steps; the resumed run
+    must follow its own (a regression: it once did no step and kept the old checkpoint)."""
+    import diffmorph
+    from diffmorph.io import mapsfile
+
+    class Steps(diffmorph.Progress):
+        def __init__(self):
+            self.steps = []
+
+        def update(self, done, status=None):
+            if status and status.startswith("loss"):
+                self.steps.append(done)
+
+    out, gif = tmp_path / "out", diffmorph.OutputOptions(formats=("gif",))
+    config = MorphConfig(size=32, train_steps=4, frames=2, seed=1, size_schedule=schedule)
+    diffmorph.morph(TOY_A, TOY_B, out, config, options=gif)
+    progress = Steps()
+    longer = dataclasses.replace(config, train_steps=6)
+    result = diffmorph.morph(TOY_A, TOY_B, out, longer, resume=True, options=gif, progress=progress)
+    assert progress.steps == [5, 6] and result.train_steps == 6
+    assert int(mapsfile.load_checkpoint(out / "morph" / "checkpoint.npz")[1]["step"]) == 6
