@@ -42,10 +42,11 @@ class Progress:
       >>> progress.cancelled
       False
       >>> progress.cancel()  # from any thread, e.g. a Stop button's handler
-      >>> progress.check_cancelled()
-      Traceback (most recent call last):
-      ...
-      diffmorph.errors.Cancelled: cancelled
+      >>> try:
+      ...     progress.check_cancelled()  # what the pipelines call at every step
+      ... except Cancelled as stop:  # a KeyboardInterrupt subclass: catch it by name
+      ...     print(stop, stop.resumable)
+      cancelled False
     """
 
     @property
