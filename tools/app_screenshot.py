@@ -1,6 +1,6 @@
 """The web app's start-up time, a run's time through the page, and the README's screenshot.
 
-``python tools/app_screenshot.py [--size 256] [--train-steps 200] [--runs 1] [--png docs/app.png]``
+``python -m tools.app_screenshot [--size 256] [--train-steps 200] [--runs 1] [--png docs/app.png]``
 
 Starts ``python -m diffmorph app`` on a free localhost port (a subprocess, as a user
 would) and prints the seconds until the page answers; then drives headless Chromium
@@ -15,8 +15,6 @@ second run in the same app. Print the CPU (``lscpu``) with the figures.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -26,23 +24,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from tools.benchlib import REPO, describe_cpu, machine_info
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        name = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        name = platform.processor() or "unknown CPU"
-    return f"{name}, {os.cpu_count()} cores"
 
 
 def main() -> None:
@@ -75,7 +63,7 @@ def main() -> None:
                 if server.poll() is not None:
                     raise SystemExit("the app exited") from None
                 time.sleep(0.05)
-        print(f"start-up: {time.perf_counter() - start:.1f} s until the page answers ({cpu_name()})")
+        print(f"start-up: {time.perf_counter() - start:.1f} s until the page answers ({describe_cpu(machine_info())})")
 
         options = webdriver.ChromeOptions()
         options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
