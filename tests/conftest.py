@@ -343,3 +343,24 @@ class Calls(Progress):
     def end(self):
         self.totals.pop()
         self.calls.append(("end",))
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for a server a test starts)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def web_app(tmp_path_factory):
+    """The web app (``diffmorph.web.app.launch``) serving on a free localhost port for one
+    test module: ``(url, sessions root folder)``."""
+    from diffmorph.web.app import launch
+
+    root = tmp_path_factory.mktemp("web-sessions")
+    demo, url = launch("127.0.0.1", free_port(), root, block=False)
+    yield url, root
+    demo.close()

@@ -19,7 +19,7 @@ machines that the README's "Scaling out" section explains::
 
 Run from the repository root (needs the cluster extra)::
 
-    python tools/cluster_bench.py [--pairs 8] [--workers 2] [--size 64] [--train-steps 100] [--frames 10]
+    python -m tools.cluster_bench [--pairs 8] [--workers 2] [--size 64] [--train-steps 100] [--frames 10]
 """
 
 from __future__ import annotations
@@ -27,26 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown CPU"
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    model = fields.get("Model name", "unknown CPU").strip()
-    return f"{model}, {os.cpu_count()} logical CPUs"
+from tools.benchlib import REPO, describe_cpu, machine_info, module_command
 
 
 def make_inputs(folder: Path, count: int, side: int) -> list[tuple[Path, Path]]:
@@ -113,7 +100,7 @@ def main() -> None:
     if args.mode:
         run_mode(args)
         return
-    print(f"CPU: {cpu_name()}")
+    print(f"CPU: {describe_cpu(machine_info())}")
     print(
         f"{args.pairs} pairs of {args.side}x{args.side} images, working size {args.size}, {args.train_steps} train "
         f"steps, {args.frames} frames, MP4 + GIF; serial vs --workers {args.workers} (local Ray cluster)"
@@ -122,7 +109,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="diffmorph-cluster-bench-") as folder:
         for mode in ("serial", "workers"):
             out = Path(folder) / f"{mode}.json"
-            command = [sys.executable, __file__, "--mode", mode, "--folder", folder, "--json", str(out)]
+            command = module_command("cluster_bench", "--mode", mode, "--folder", folder, "--json", str(out))
             command += ["--pairs", str(args.pairs), "--workers", str(args.workers), "--size", str(args.size)]
             command += ["--train-steps", str(args.train_steps), "--frames", str(args.frames), "--side", str(args.side)]
             subprocess.run(command, check=True, cwd=REPO)

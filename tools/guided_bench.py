@@ -1,4 +1,4 @@
-"""Guided-morph benchmark: ``python tools/guided_bench.py``.
+"""Guided-morph benchmark: ``python -m tools.guided_bench``.
 
 A benchmark script (it prints figures; it is not a test). It morphs pairs whose features
 travel further than DiffMorph's local optimisation finds on its own, three ways: without
@@ -38,7 +38,7 @@ Picture (``--picture docs/guided.jpg``): images/astronaut.jpg -> images/cat.jpg 
 
 Example (the README's table)::
 
-    python tools/guided_bench.py --pairs astro-12 cat-15 texture-18 astro-20 --size 256 --train-steps 1000
+    python -m tools.guided_bench --pairs astro-12 cat-15 texture-18 astro-20 --size 256 --train-steps 1000
 """
 
 from __future__ import annotations
@@ -52,13 +52,10 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import numpy as np  # noqa: E402
-import quality_bench as qb  # noqa: E402
 
 from diffmorph.config import MorphConfig  # noqa: E402
+from tools import quality_bench as qb  # noqa: E402
 
 SCENES = ("astro", "cat", "texture")
 SHIFTS = (10, 12, 15, 18, 20)  # percent of the width

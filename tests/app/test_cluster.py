@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, assert_one_line_error, make_test_image, run_cli, write_rgb
+from conftest import REPO, assert_one_line_error, free_port, make_test_image, run_cli, write_rgb
 from diffmorph.app import batch as batch_module
 from diffmorph.app import progress as diffmorph_progress
 from diffmorph.app.batch import batch_rows, morph_batch, read_batch_csv
@@ -48,12 +47,6 @@ def images(folder: Path, count: int = 3) -> list[Path]:
 def write_csv(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ----------------------------------------------------------------------------- the batch file

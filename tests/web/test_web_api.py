@@ -17,26 +17,15 @@ from PIL import Image
 pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")
 
-from conftest import REPO, TOY_A, TOY_B, cli_env, read_gif, read_video, run_cli  # noqa: E402
+from conftest import REPO, TOY_A, TOY_B, cli_env, free_port, read_gif, read_video, run_cli  # noqa: E402
 from diffmorph.errors import InputError  # noqa: E402
 from diffmorph.web import points  # noqa: E402
 from diffmorph.web.sessions import Sessions  # noqa: E402
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    from diffmorph.web.app import launch
-
-    root = tmp_path_factory.mktemp("web-api")
-    demo, url = launch("127.0.0.1", free_port(), root, block=False)
-    yield url, root
-    demo.close()
+def app(web_app):
+    return web_app  # (url, sessions root)
 
 
 def call(url, source, target, frames, points_csv=""):

@@ -8,7 +8,6 @@ test saves a screenshot under pytest's temporary folder (``artefacts/``).
 from __future__ import annotations
 
 import shutil
-import socket
 import time
 import urllib.request
 
@@ -29,19 +28,9 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 WAIT_S = 300  # a run: TensorFlow's first compile on a loaded 2-core machine
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    from diffmorph.web.app import launch
-
-    demo, url = launch("127.0.0.1", free_port(), tmp_path_factory.mktemp("web-sessions"), block=False)
-    yield url
-    demo.close()
+def app(web_app):
+    return web_app[0]  # the page's URL
 
 
 @pytest.fixture(scope="module")
