@@ -354,13 +354,40 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class WebApp(tuple):
+    """``(url, sessions root folder)``, and ``log()``: what the server logged (for failure messages)."""
+
+    def __new__(cls, url, root, records):
+        app = super().__new__(cls, (url, root))
+        app.records = records
+        return app
+
+    def log(self) -> str:
+        import logging
+
+        formatter = logging.Formatter("%(name)s %(levelname)s: %(message)s")
+        return "\n".join(formatter.format(record) for record in self.records) or "(nothing logged)"
+
+
 @pytest.fixture(scope="module")
 def web_app(tmp_path_factory):
     """The web app (``diffmorph.web.app.launch``) serving on a free localhost port for one
-    test module: ``(url, sessions root folder)``."""
+    test module: a :class:`WebApp` ``(url, sessions root folder)`` that keeps the server's log."""
+    import logging
+    import logging.handlers
+
     from diffmorph.web.app import launch
 
+    records: list = []
+    handler = logging.handlers.BufferingHandler(capacity=10_000)
+    handler.buffer = records
+    handler.setLevel(logging.INFO)
+    loggers = [logging.getLogger(name) for name in ("diffmorph", "gradio", "uvicorn.error")]
+    for logger in loggers:
+        logger.addHandler(handler)
     root = tmp_path_factory.mktemp("web-sessions")
     demo, url = launch("127.0.0.1", free_port(), root, block=False)
-    yield url, root
+    yield WebApp(url, root, records)
     demo.close()
+    for logger in loggers:
+        logger.removeHandler(handler)

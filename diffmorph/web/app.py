@@ -73,6 +73,20 @@ def fail(error: BaseException) -> gr.Error:
     return gr.Error(text.splitlines()[0] if text else "the run failed", print_exception=False)
 
 
+def shown_failures(updates):
+    """Pass a run's page updates on; an error becomes the status line ``Failed: ...`` and a toast.
+
+    The updates are tuples whose first item is the status line (the other seven: skipped).
+    A ``gr.Error`` is raised again as it is; any other exception as :func:`fail`'s one line.
+    """
+    try:
+        yield from updates
+    except Exception as exc:  # noqa: BLE001 (shown in the page, never as a traceback)
+        error = exc if isinstance(exc, gr.Error) else fail(exc)
+        yield (f"Failed: {error.message}", *[gr.skip()] * 7)
+        raise error from None
+
+
 def read_image(path, what: str) -> np.ndarray:
     """An uploaded image as uint8 ``(H, W, 3)``; its server path is kept out of messages."""
     if not path:
@@ -237,10 +251,12 @@ class Page:
         request: gr.Request,
         progress=gr.Progress(),  # noqa: B008 (Gradio's way to ask for its progress bar)
     ):
-        """Optimise and render; yields (status, snapshot, results...) as the run goes."""
-        session = self.session(request)
-        config = make_config(
-            preset,
+        """Optimise and render; yields (status, snapshot, results...) as the run goes.
+
+        A failure is shown twice: a toast (``gr.Error``) and a ``Failed: ...`` status line
+        that stays until the next run (a toast fades after a few seconds).
+        """
+        settings = dict(
             size=size,
             train_steps=train_steps,
             frames=frames,
@@ -252,6 +268,11 @@ class Page:
             render_kernel=render_kernel,
             seed=seed,
         )
+        yield from shown_failures(self._run(source, target, preset, settings, request, progress))
+
+    def _run(self, source, target, preset, settings: dict, request: gr.Request, progress):
+        session = self.session(request)
+        config = make_config(preset, **settings)
         a, b = read_image(source, "source"), read_image(target, "target")
         pairs = self.complete_pairs(session, a, b)
         key = run_key(a, b, config, pairs)
@@ -275,12 +296,15 @@ class Page:
 
     def rerender(self, frames, fps, pacing, ease, hold, colour_path, render_kernel, request: gr.Request):
         """Render the last run's maps again with other frame settings (no optimisation)."""
+        settings = dict(frames=frames, fps=fps, pacing=pacing, ease=ease, hold=hold, colour_path=colour_path)
+        settings["render_kernel"] = render_kernel
+        yield from shown_failures(self._rerender(settings, request))
+
+    def _rerender(self, settings: dict, request: gr.Request):
         session = self.session(request)
         maps = session.run_dir / "morph" / "maps.npz"
         if session.config is None or session.inputs is None or not maps.exists():
             raise gr.Error("run a morph first; re-rendering uses its maps", print_exception=False)
-        settings = dict(frames=frames, fps=fps, pacing=pacing, ease=ease, hold=hold, colour_path=colour_path)
-        settings["render_kernel"] = render_kernel
         checked = make_config(None, **settings)  # the page's values, checked (blank fields: the defaults)
         config = session.config.replace(**{name: getattr(checked, name) for name in settings})
         runner = Runner(session, *session.inputs, config, maps=maps).start()

@@ -198,3 +198,24 @@ def test_a_port_in_use_is_one_line(tmp_path):
         run = run_cli(["app", "--port", str(port), "--output-root", str(tmp_path / "root")])
     assert run.returncode == 1
     assert len(run.lines) == 1 and run.lines[0].startswith(f"diffmorph: error: cannot serve on 127.0.0.1:{port}")
+
+
+def test_a_failed_run_leaves_a_failed_status_line_and_raises_one_line():
+    import gradio as gr
+
+    from diffmorph.web.app import shown_failures
+
+    def updates(error):
+        yield ("Training: 1 of 5", gr.skip())
+        raise error
+
+    seen = []
+    with pytest.raises(gr.Error) as raised:
+        seen.extend(shown_failures(updates(InputError("train_steps must be at least 1"))))
+    assert [u[0] for u in seen] == ["Training: 1 of 5", "Failed: train_steps must be at least 1"]
+    assert raised.value.message == "train_steps must be at least 1"
+    seen.clear()
+    with pytest.raises(gr.Error) as raised:  # an unexpected error: the same one line, no traceback
+        seen.extend(shown_failures(updates(RuntimeError("disk on fire\nat line 3"))))
+    assert seen[-1][0] == "Failed: the run failed (RuntimeError: disk on fire)"
+    assert raised.value.message == "the run failed (RuntimeError: disk on fire)" and len(seen[-1]) == 8

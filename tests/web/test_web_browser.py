@@ -39,7 +39,7 @@ def artefacts(tmp_path_factory):
 
 
 @pytest.fixture
-def browser(app, artefacts, request):
+def browser(app, web_app, artefacts, request):
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
@@ -59,6 +59,7 @@ def browser(app, artefacts, request):
     if not shutil.which(CHROMIUM) or not shutil.which(CHROMEDRIVER):
         pytest.fail("Chromium and chromedriver are needed (apt-get install chromium chromium-driver)")
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.server_log = web_app.log  # shown when a wait times out
     driver.set_page_load_timeout(60)
     driver.get(app)
     wait_for(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "#run"), 60)
@@ -74,12 +75,38 @@ def wait_for(driver, condition, timeout=WAIT_S, what="condition"):
         if value:
             return value
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; page says: {status(driver)!r} {toasts(driver)!r}")
+    raise AssertionError(f"timed out waiting for {what}; {page_state(driver)}")
+
+
+def wait_for_status(driver, prefix, what, timeout=WAIT_S, before=None):
+    """Wait until the status line starts with ``prefix``; fail at once on a ``Failed: ...``
+    other than ``before`` (the line shown before the click)."""
+
+    def reached():
+        text = status(driver)
+        if text.startswith("Failed") and text != before:
+            raise AssertionError(f"{what} failed; {page_state(driver)}")
+        return text.startswith(prefix)
+
+    wait_for(driver, reached, timeout, what)
+
+
+def page_state(driver) -> str:
+    log = getattr(driver, "server_log", lambda: "")()
+    return f"status {status(driver)!r}, tracker {tracker(driver)!r}, toasts {toasts(driver)!r}; server log:\n{log}"
 
 
 def status(driver) -> str:
-    found = driver.find_elements(By.CSS_SELECTOR, "#status")
+    """The status line (the Markdown's text, without Gradio's tracker: "Error", timers)."""
+    found = driver.find_elements(By.CSS_SELECTOR, "#status [data-testid=markdown]")
     return found[0].text.strip() if found else ""
+
+
+def tracker(driver) -> str:
+    """Gradio's status tracker over the status line: a timer or queue place while an event is
+    pending, "Error" after one failed, nothing when no event ran."""
+    found = driver.find_elements(By.CSS_SELECTOR, "#status [data-testid=status-tracker]")
+    return " ".join(found[0].text.split()) if found else ""
 
 
 def toasts(driver) -> str:
@@ -98,7 +125,14 @@ def set_number(driver, elem_id, value):
 
 
 def click(driver, elem_id):
-    driver.find_element(By.CSS_SELECTOR, f"#{elem_id}").click()
+    """Click a button by its id: the click goes to the element itself, wherever the layout has
+    moved it (a pick image that is still loading shifts the buttons below it)."""
+
+    def ready():
+        return [b for b in driver.find_elements(By.CSS_SELECTOR, f"#{elem_id}") if b.is_displayed() and b.is_enabled()]
+
+    button = wait_for(driver, ready, 30, f"the {elem_id} button")[0]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", button)
 
 
 def click_image(driver, elem_id, fx, fy):
@@ -158,7 +192,7 @@ def test_run_with_a_picked_pair_plays_the_video_downloads_it_and_re_renders(brow
     set_number(browser, "train-steps", 12)
     set_number(browser, "frames", 5)
     click(browser, "run")
-    wait_for(browser, lambda: status(browser).startswith("Done"), what="the run")
+    wait_for_status(browser, "Done", "the run")
     duration = wait_for(
         browser,
         lambda: browser.execute_script("const v = document.querySelector('#video video'); return v && v.duration;"),
@@ -179,7 +213,7 @@ def test_run_with_a_picked_pair_plays_the_video_downloads_it_and_re_renders(brow
 
     set_number(browser, "frames", 3)  # re-rendered from the maps: no training
     click(browser, "rerender")
-    wait_for(browser, lambda: status(browser).startswith("Re-rendered"), what="the re-render")
+    wait_for_status(browser, "Re-rendered", "the re-render")
     assert "3 frames" in status(browser)
     links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#downloads a")]
     mp4 = next(link for link in links if link and link.split("?")[0].endswith(".mp4"))
@@ -198,11 +232,13 @@ def test_a_text_file_as_source_shows_the_one_line_error_and_the_next_run_works(b
     click(browser, "run")
     message = wait_for(browser, lambda: "the file is text" in toasts(browser) and toasts(browser), 60, "the error")
     assert "source image: the file is text, not an image file" in message
+    failed = wait_for(browser, lambda: status(browser).startswith("Failed") and status(browser), 30, "the status")
+    assert failed == "Failed: source image: the file is text, not an image file"  # stays after the toast fades
     assert "Traceback" not in browser.page_source
     upload(browser, "source", TOY_A)
     time.sleep(1)
     click(browser, "run")
-    wait_for(browser, lambda: status(browser).startswith("Done"), what="the second run")
+    wait_for_status(browser, "Done", "the second run", before=failed)
     assert "3 frames" in status(browser)
 
 
