@@ -17,8 +17,11 @@ page shows a waiting user their place). The run is also the API endpoint ``/morp
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before Gradio is imported
@@ -497,10 +500,40 @@ def build(sessions: Sessions) -> gr.Blocks:
     return demo
 
 
+UPLOAD_ENV = "GRADIO_TEMP_DIR"  # Gradio's folder for uploads and the files it serves
+_OWN_UPLOADS: list[Path] = []  # this process's own folder, made by the first launch
+
+
+def use_own_upload_folder() -> Path:
+    """Give this process its own Gradio upload folder (before the page is built); returns it.
+
+    Gradio's default, ``<temp>/gradio``, is shared by every Gradio server on the machine,
+    and an upload's path there is named by its content: when one server closes, it deletes
+    its uploads, and with them another server's upload of the same image, which then
+    fails as "no such file". So unless the user set ``GRADIO_TEMP_DIR``, this process
+    uses a folder of its own (``<temp>/diffmorph-gradio-XXXXXXXX``, removed at exit) for
+    all its servers. ``GRADIO_TEMP_DIR`` is read by Gradio at request time too, so it
+    stays set for the life of the process.
+    """
+    chosen = os.environ.get(UPLOAD_ENV)
+    if chosen and not (_OWN_UPLOADS and chosen == str(_OWN_UPLOADS[0])):
+        return Path(chosen)  # the user's choice
+    if not _OWN_UPLOADS:
+        folder = Path(tempfile.mkdtemp(prefix="diffmorph-gradio-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _OWN_UPLOADS.append(folder)
+    os.environ[UPLOAD_ENV] = str(_OWN_UPLOADS[0])
+    return _OWN_UPLOADS[0]
+
+
 def launch(host: str = "127.0.0.1", port: int = 7860, output_root=None, *, block: bool = True):
-    """Serve the page; returns ``(demo, url)`` (``block=False``: at once; else when stopped)."""
+    """Serve the page; returns ``(demo, url)`` (``block=False``: at once; else when stopped).
+
+    Uploads go to this process's own folder (:func:`use_own_upload_folder`).
+    """
     root = Path(output_root)
     root.mkdir(parents=True, exist_ok=True)
+    use_own_upload_folder()
     demo = build(Sessions(root))
     demo.queue(default_concurrency_limit=1)
     allowed = [str(root)] + ([str(EXAMPLES)] if EXAMPLES.is_dir() else [])

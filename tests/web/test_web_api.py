@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -219,3 +220,55 @@ def test_a_failed_run_leaves_a_failed_status_line_and_raises_one_line():
         seen.extend(shown_failures(updates(RuntimeError("disk on fire\nat line 3"))))
     assert seen[-1][0] == "Failed: the run failed (RuntimeError: disk on fire)"
     assert raised.value.message == "the run failed (RuntimeError: disk on fire)" and len(seen[-1]) == 8
+
+
+def test_each_process_has_its_own_upload_folder(app, monkeypatch, tmp_path):
+    """Gradio's shared ``<temp>/gradio`` let one server's close delete another's upload of the
+    same image (the second server's run then failed with "no such file")."""
+    import tempfile
+
+    import gradio.utils
+
+    from diffmorph.web.app import use_own_upload_folder
+
+    ours = Path(gradio.utils.get_upload_folder())
+    assert ours.name.startswith("diffmorph-gradio-") and ours.is_dir()
+    assert ours != Path(tempfile.gettempdir()) / "gradio"
+    assert use_own_upload_folder() == ours  # the same folder for every server of this process
+    code = "from diffmorph.web.app import use_own_upload_folder as f; print(f())"
+    env = {k: v for k, v in cli_env().items() if k != "GRADIO_TEMP_DIR"}
+    other = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert other.returncode == 0, other.stderr[-2000:]
+    theirs = Path(other.stdout.strip())
+    assert theirs.name.startswith("diffmorph-gradio-") and theirs != ours
+    assert not theirs.exists()  # removed when that process ended
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # the user's choice is left alone
+    assert use_own_upload_folder() == tmp_path
+
+
+def test_closing_another_server_keeps_this_servers_upload(app):
+    import gradio.utils
+
+    call(app[0], TOY_A, TOY_B, 3)  # uploads both images to this server
+    uploads = sorted(Path(gradio.utils.get_upload_folder()).glob("*/toy_a.png"))
+    assert uploads
+    code = (
+        "import sys, tempfile\n"
+        "from gradio_client import Client, handle_file\n"
+        "from diffmorph.web.app import launch\n"
+        "demo, url = launch('127.0.0.1', int(sys.argv[1]), tempfile.mkdtemp(), block=False)\n"
+        "Client(url, verbose=False).predict(handle_file(sys.argv[2]), handle_file(sys.argv[3]), 'faithful', 32, 3, 3,"
+        " '', api_name='/morph')\n"
+        "demo.close()\n"
+    )
+    env = {k: v for k, v in cli_env().items() if k != "GRADIO_TEMP_DIR"}
+    other = subprocess.run(
+        [sys.executable, "-c", code, str(free_port()), str(TOY_A), str(TOY_B)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert other.returncode == 0, other.stderr[-2000:]
+    assert [path for path in uploads if not path.is_file()] == []  # the other server's close left them
