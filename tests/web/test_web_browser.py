@@ -125,8 +125,8 @@ def set_number(driver, elem_id, value):
 
 
 def click(driver, elem_id):
-    """Click a button by its id: the click goes to the element itself, wherever the layout has
-    moved it (a pick image that is still loading shifts the buttons below it)."""
+    """Click a button by its id, once it is shown and enabled: the click event goes to the
+    element itself, not to whatever is at its screen position at that instant."""
 
     def ready():
         return [b for b in driver.find_elements(By.CSS_SELECTOR, f"#{elem_id}") if b.is_displayed() and b.is_enabled()]
