@@ -378,16 +378,14 @@ def web_app(tmp_path_factory):
 
     from diffmorph.web.app import launch
 
-    records: list = []
-    handler = logging.handlers.BufferingHandler(capacity=10_000)
-    handler.buffer = records
+    handler = logging.handlers.BufferingHandler(capacity=10_000)  # its records: handler.buffer
     handler.setLevel(logging.INFO)
     loggers = [logging.getLogger(name) for name in ("diffmorph", "gradio", "uvicorn.error")]
     for logger in loggers:
         logger.addHandler(handler)
     root = tmp_path_factory.mktemp("web-sessions")
     demo, url = launch("127.0.0.1", free_port(), root, block=False)
-    yield WebApp(url, root, records)
+    yield WebApp(url, root, handler.buffer)
     demo.close()
     for logger in loggers:
         logger.removeHandler(handler)

@@ -299,8 +299,15 @@ class Page:
 
     def rerender(self, frames, fps, pacing, ease, hold, colour_path, render_kernel, request: gr.Request):
         """Render the last run's maps again with other frame settings (no optimisation)."""
-        settings = dict(frames=frames, fps=fps, pacing=pacing, ease=ease, hold=hold, colour_path=colour_path)
-        settings["render_kernel"] = render_kernel
+        settings = dict(
+            frames=frames,
+            fps=fps,
+            pacing=pacing,
+            ease=ease,
+            hold=hold,
+            colour_path=colour_path,
+            render_kernel=render_kernel,
+        )
         yield from shown_failures(self._rerender(settings, request))
 
     def _rerender(self, settings: dict, request: gr.Request):

@@ -222,6 +222,11 @@ def test_a_failed_run_leaves_a_failed_status_line_and_raises_one_line():
     assert raised.value.message == "the run failed (RuntimeError: disk on fire)" and len(seen[-1]) == 8
 
 
+def own_uploads_env() -> dict:
+    """A user's environment without this process's GRADIO_TEMP_DIR: the process picks its own."""
+    return {k: v for k, v in cli_env().items() if k != "GRADIO_TEMP_DIR"}
+
+
 def test_each_process_has_its_own_upload_folder(app, monkeypatch, tmp_path):
     """Gradio's shared ``<temp>/gradio`` let one server's close delete another's upload of the
     same image (the second server's run then failed with "no such file")."""
@@ -236,8 +241,9 @@ def test_each_process_has_its_own_upload_folder(app, monkeypatch, tmp_path):
     assert ours != Path(tempfile.gettempdir()) / "gradio"
     assert use_own_upload_folder() == ours  # the same folder for every server of this process
     code = "from diffmorph.web.app import use_own_upload_folder as f; print(f())"
-    env = {k: v for k, v in cli_env().items() if k != "GRADIO_TEMP_DIR"}
-    other = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    other = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=own_uploads_env(), capture_output=True, text=True, timeout=120
+    )
     assert other.returncode == 0, other.stderr[-2000:]
     theirs = Path(other.stdout.strip())
     assert theirs.name.startswith("diffmorph-gradio-") and theirs != ours
@@ -261,11 +267,10 @@ def test_closing_another_server_keeps_this_servers_upload(app):
         " '', api_name='/morph')\n"
         "demo.close()\n"
     )
-    env = {k: v for k, v in cli_env().items() if k != "GRADIO_TEMP_DIR"}
     other = subprocess.run(
         [sys.executable, "-c", code, str(free_port()), str(TOY_A), str(TOY_B)],
         cwd=REPO,
-        env=env,
+        env=own_uploads_env(),
         capture_output=True,
         text=True,
         timeout=300,
