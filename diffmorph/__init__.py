@@ -12,7 +12,7 @@ TensorFlow)::
         ...  # frame.pair, frame.index, frame.alpha, frame.image (uint8 (H, W, 3) RGB): previews
     diffmorph.morph_sequence(["a.jpg", "b.jpg", "c.jpg"], "show.mp4", loop=True)
     best = diffmorph.preset_config("best", size=512)  # the opt-in quality preset, size overridden
-    diffmorph.morph("a.jpg", "b.jpg", "out", points="points.csv")  # guided: "this goes there" (or "auto")
+    diffmorph.morph("a.jpg", "b.jpg", "out", points="points.csv")  # guided: "this goes there" (or "auto", "faces")
     diffmorph.morph_sequence(images, "show.mp4", workers=4)  # pairs on a local Ray cluster ("cluster" extra)
     diffmorph.morph_batch("pairs.csv", "out")  # one folder per row; out/batch.json
 

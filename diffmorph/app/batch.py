@@ -161,7 +161,7 @@ def read_batch_csv(path) -> list[BatchRow]:
             if not values.get(column):
                 raise InputError(f"{shown}, line {line}: no {column}")
         points = values.get("points") or None
-        if points is not None and points != "auto":
+        if points is not None and points not in ("auto", "faces"):
             points = base / points
         rows.append(
             {

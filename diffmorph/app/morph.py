@@ -222,8 +222,10 @@ def morph(
         an ``(N, 4)`` array of rows ``(source_x, source_y, target_x, target_y)`` in each
         image's own pixels (origin at the centre of the top-left pixel), a list of
         ``{"source": [x, y], "target": [x, y]}``, a ``.csv``/``.json`` file
-        (:func:`diffmorph.io.points.read_points`), or ``"auto"`` (found by
-        :func:`diffmorph.app.points.find_points`; too few: unguided, with a notice). The
+        (:func:`diffmorph.io.points.read_points`), ``"faces"`` (the landmarks of the
+        largest face in each image; needs the ``faces`` extra) or ``"auto"`` (faces, else
+        SIFT matches; see :func:`diffmorph.app.points.find_points`; none: unguided, with
+        a notice naming the reason). The
         pairs used are written to ``morph/points.csv`` and drawn in ``morph/points.jpg``;
         weight: ``config.point_weight``. Not with ``maps`` (saved maps need no points).
       progress: receives notices and the ``optimise`` and ``render`` phases.

@@ -5,7 +5,13 @@
 a :class:`Guide`: the pairs in each image's own pixels, checked against the images,
 and as fractions of each image for the optimiser (converted to working-size pixels at
 each step, see :func:`diffmorph.core.points.working_points`). :func:`find_points` is the
-automatic matcher behind ``"auto"``.
+automatic matcher behind ``"auto"`` and ``"faces"``:
+
+* ``"faces"``: landmark pairs of the largest face in each image
+  (:mod:`diffmorph.core.faces`; needs the optional ``faces`` extra); no face in one
+  image: SIFT, then unguided, as ``"auto"`` does, with a notice naming the reason.
+* ``"auto"``: face landmarks when both images show a face, else SIFT matches
+  (:mod:`diffmorph.core.matching`), else unguided, with a notice naming the reason.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from .inputs import as_pixels
 from .progress import SILENT, Progress
 
 AUTO = "auto"
+FACES = "faces"
+AUTOMATIC = (AUTO, FACES)  # the words points= takes for pairs found automatically
 MIN_AUTO_POINTS = 4  # fewer automatic pairs than this: morph unguided, with a notice
 
 
@@ -60,27 +68,99 @@ class Guide:
         return point_files.draw_points(source, target, np.concatenate([self.pixels[:, :2], on_target[:, 2:]], axis=1))
 
 
-def find_points(source, target, progress: Progress = SILENT) -> np.ndarray:
-    """Point pairs found automatically (SIFT, Lowe's ratio test, a robust fit; see
-    :mod:`diffmorph.core.matching`).
+def find_points(source, target, progress: Progress = SILENT, method: str = AUTO) -> np.ndarray:
+    """Point pairs found automatically: face landmarks, else SIFT matches.
+
+    ``method="auto"`` (default) and ``"faces"``: the landmarks of the largest face in
+    each image (:func:`diffmorph.core.faces.face_pairs`, 5 landmarks: eye corners and
+    the bottom of the nose) when both images show one; otherwise SIFT matches with
+    Lowe's ratio test and a robust fit (:mod:`diffmorph.core.matching`). ``"sift"``:
+    SIFT only. Which was used, and why, goes to ``progress`` as a notice.
 
     Args:
       source, target: image files or uint8 ``(H, W, 3)`` RGB arrays (any sizes).
+      progress: receives one notice naming the method used and the reason for a fall-back.
+      method: ``"auto"``, ``"faces"`` or ``"sift"``.
 
     Returns:
       float64 ``(N, 4)`` rows ``(source_x, source_y, target_x, target_y)`` in each
-      image's own pixels, N <= 100; N = 0 when nothing reliable is found (different
-      subjects, flat images).
+      image's own pixels; N = 5 for faces, N <= 100 for SIFT, N = 0 when nothing
+      reliable is found (different subjects without faces, flat images).
 
     Raises:
-      InputError: an unusable image.
+      InputError: an unusable image or method; ``method="faces"`` without the optional
+        ``faces`` extra (``pip install 'diffmorph[faces]'``).
 
     Example:
       >>> pairs = find_points("images/toy_a.png", "images/toy_b.png")  # doctest: +SKIP
     """
+    if method not in (*AUTOMATIC, "sift"):
+        raise InputError(f"method must be 'auto', 'faces' or 'sift' (got {method!r})", setting="method")
+    found, how = automatic_points(method, as_pixels(source, "source", progress), as_pixels(target, "target", progress))
+    progress.notice(f"points {method}: {how}")
+    return found
+
+
+def automatic_points(method: str, source: np.ndarray, target: np.ndarray, sizes=None) -> tuple[np.ndarray, str]:
+    """The pairs of ``points="auto"``/``"faces"`` (or SIFT alone for ``"sift"``) and
+    what found them, or why there are none.
+
+    Args:
+      method: ``"auto"``, ``"faces"`` or ``"sift"``.
+      source, target: uint8 ``(H, W, 3)`` RGB, any sizes.
+      sizes: each image's own ``((height, width), (height, width))`` when an array was
+        resized (the target to the source's size): faces are looked for in the arrays
+        resized back to their own proportions (at about the arrays' pixel count), so a
+        face is not squashed (SIFT matches the arrays as given).
+
+    Returns:
+      ``(pairs, how)``: float64 ``(N, 4)`` in the arrays' pixels (N = 0: morph
+      unguided), and a phrase for the notice (``"5 face landmark pairs"``, ``"no face
+      found in the target image; SIFT found 0 reliable pairs (fewer than 4)"``).
+
+    Raises:
+      FaceExtraMissing (an InputError): ``method="faces"`` without the ``faces`` extra.
+    """
+    from ..core import faces
     from ..core.matching import match_points
 
-    return match_points(as_pixels(source, "source", progress), as_pixels(target, "target", progress))
+    reason = ""
+    if method in AUTOMATIC:
+        arrays = (source.shape[:2], target.shape[:2])
+        shapes = tuple(_proportioned(array, size) for array, size in zip(arrays, sizes or arrays))
+        try:
+            found = faces.face_pairs(*(_resized(image, shape) for image, shape in zip((source, target), shapes)))
+            if shapes != arrays:
+                found = point_files.to_pixels(point_files.normalise(found, *shapes), *arrays)
+            return found, f"{len(found)} face landmark pairs"
+        except faces.FaceExtraMissing:
+            if method == FACES:
+                raise
+            reason = "no face points (the optional face extra is not installed)"
+        except faces.NoFace as exc:
+            reason = str(exc)
+    found = match_points(source, target)
+    because = f"{reason}; " if reason else ""
+    if len(found) < MIN_AUTO_POINTS:
+        return np.zeros((0, 4)), f"{because}SIFT found {len(found)} reliable pairs (fewer than {MIN_AUTO_POINTS})"
+    return found, f"{because}kept {len(found)} SIFT pairs"
+
+
+def _proportioned(array, own) -> tuple[int, int]:
+    """``(height, width)`` with ``own``'s proportions and about ``array``'s pixel count (``array`` if equal)."""
+    (height, width), (own_height, own_width) = array, own
+    if own_height * width == own_width * height:
+        return tuple(array)
+    scale = min(1.0, (height * width / (own_height * own_width)) ** 0.5)
+    return max(1, round(own_height * scale)), max(1, round(own_width * scale))
+
+
+def _resized(image: np.ndarray, shape) -> np.ndarray:
+    import cv2
+
+    if image.shape[:2] == tuple(shape):
+        return image
+    return cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def guide_for(
@@ -94,25 +174,21 @@ def guide_for(
       source, target: uint8 ``(H, W, 3)`` RGB as morphed (the target maybe resized).
       target_size, source_size: each image's own ``(height, width)`` (default its
         array's): given points are in these pixels, and automatic ones are written in them.
-      progress: receives the notices of ``"auto"`` (pairs kept, or the fallback).
+      progress: receives the notices of ``"auto"``/``"faces"`` (pairs kept, or the fallback).
 
     Raises:
-      InputError: unusable points (one line naming the file and row).
+      InputError: unusable points (one line naming the file and row); ``"faces"``
+        without the optional ``faces`` extra.
     """
     if points is None:
         return None
     sizes = (tuple(source_size or source.shape[:2]), tuple(target_size or target.shape[:2]))
-    if isinstance(points, str) and points == AUTO:
-        from ..core.matching import match_points
-
-        found = match_points(source, target)
-        if len(found) < MIN_AUTO_POINTS:
-            progress.notice(
-                f"points auto: found {len(found)} reliable pairs (fewer than {MIN_AUTO_POINTS}); "
-                f"morphing without points"
-            )
+    if isinstance(points, str) and points in AUTOMATIC:
+        found, how = automatic_points(points, source, target, sizes)
+        if not len(found):
+            progress.notice(f"points {points}: {how}; morphing without points")
             return None
-        progress.notice(f"points auto: kept {len(found)} pairs (written to points.csv)")
+        progress.notice(f"points {points}: {how} (written to points.csv)")
         fractions = point_files.normalise(found, source.shape[:2], target.shape[:2])  # as matched
         return Guide(point_files.to_pixels(fractions, *sizes), *sizes, auto=True)
     pixels = point_files.as_points(points)
@@ -130,7 +206,7 @@ def pair_guides(points, count: int) -> list:
     """``points=`` of a sequence as one entry per pair.
 
     Args:
-      points: ``None``, ``"auto"`` (every pair), a folder holding ``NNN.csv`` or
+      points: ``None``, ``"auto"`` or ``"faces"`` (every pair), a folder holding ``NNN.csv`` or
         ``NNN.json`` files (``000`` the first pair; a pair without one is unguided),
         or a list of ``count`` entries (each as :func:`guide_for` takes, or ``None``).
 
@@ -139,7 +215,7 @@ def pair_guides(points, count: int) -> list:
     """
     from pathlib import Path
 
-    if points is None or (isinstance(points, str) and points == AUTO):
+    if points is None or (isinstance(points, str) and points in AUTOMATIC):
         return [points] * count
     if isinstance(points, (str, Path)) and Path(points).is_dir():
         folder = Path(points)
@@ -155,7 +231,7 @@ def pair_guides(points, count: int) -> list:
     if isinstance(points, (list, tuple)) and len(points) == count:
         return list(points)
     raise InputError(
-        f'points: give one entry per pair ({count}), "auto", or a folder of NNN.csv files'
+        f'points: give one entry per pair ({count}), "auto", "faces", or a folder of NNN.csv files'
         f" (got {type(points).__name__}{f' of {len(points)}' if isinstance(points, (list, tuple)) else ''})"
     )
 
@@ -177,4 +253,4 @@ def write_guide(paths, pair, guide: Guide | None) -> None:
     save_image(paths.points_jpg, guide.drawing(pair.source, pair.target), quality=90)
 
 
-__all__ = ["Guide", "find_points", "guide_for", "pair_guides", "write_guide"]
+__all__ = ["Guide", "automatic_points", "find_points", "guide_for", "pair_guides", "write_guide"]

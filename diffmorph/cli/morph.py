@@ -50,10 +50,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     opt(
         "--points",
-        metavar="FILE|auto",
+        metavar="FILE|auto|faces",
         help="guide the morph with point pairs: a CSV (header source_x,source_y,target_x,target_y; each image's own "
-        "pixels) or JSON file, or 'auto' to find them (SIFT); written to morph/points.csv and drawn in "
-        "morph/points.jpg",
+        "pixels) or JSON file; 'faces' for the landmarks of the largest face in each image (needs the faces extra: "
+        "pip install 'diffmorph[faces]'), or 'auto' to find them (faces, else SIFT); no face or too few matches: "
+        "SIFT, then unguided, with a notice; written to morph/points.csv and drawn in morph/points.jpg",
     )
     opt("--resume", action="store_true", help="continue from OUTPUT_DIR/morph/checkpoint.npz")
     add_morph_options(parser)

@@ -54,8 +54,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     opt(
         "--points",
         action="append",
-        metavar="FILE|DIR|auto",
-        help="point pairs per pair: 'auto' (every pair), a folder of NNN.csv/NNN.json files (000 the first pair; "
+        metavar="FILE|DIR|auto|faces",
+        help="point pairs per pair: 'auto' or 'faces' (every pair; see morph --points), a folder of NNN.csv/NNN.json "
+        "files (000 the first pair; "
         "a pair without one is unguided), or one file per pair, the flag repeated in pair order",
     )
     add_cluster_options(parser)
@@ -63,10 +64,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def points_argument(given: list[str] | None):
-    """``--points`` as ``morph_sequence`` takes it: None, "auto", a folder, or one file per pair."""
+    """``--points`` as ``morph_sequence`` takes it: None, "auto", "faces", a folder, or one file per pair."""
     if not given:
         return None
-    if len(given) == 1 and (given[0] == "auto" or Path(given[0]).is_dir()):
+    if len(given) == 1 and (given[0] in ("auto", "faces") or Path(given[0]).is_dir()):
         return given[0]
     return given
 

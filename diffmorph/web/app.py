@@ -34,6 +34,7 @@ from diffmorph import config as defaults  # noqa: E402
 from diffmorph.errors import USER_ERRORS, Interrupted  # noqa: E402
 
 from . import points as point_pairs  # noqa: E402
+from .progress import WebProgress  # noqa: E402
 from .runs import Runner, frames_zip, latest_snapshot, run_key  # noqa: E402
 from .sessions import Session, Sessions  # noqa: E402
 
@@ -220,11 +221,11 @@ class Page:
         if "source" not in session.images or "target" not in session.images:
             raise gr.Error("upload both images first", print_exception=False)
         try:
-            found = diffmorph.find_points(session.images["source"], session.images["target"])
+            found = diffmorph.find_points(session.images["source"], session.images["target"], notes := WebProgress())
         except USER_ERRORS as exc:
             raise fail(exc) from None
         session.pairs = [[float(v) for v in row] for row in np.asarray(found).reshape(-1, 4)]
-        return self.points_view(session, f"Found {len(session.pairs)} point pairs.")
+        return self.points_view(session, f"Found {len(session.pairs)} point pairs ({notes.snapshot().notices[-1]}).")
 
     # --- runs ---------------------------------------------------------------------
 
