@@ -35,7 +35,7 @@ from .cluster import Cluster, uses_cluster
 from .inputs import load_pair
 from .morph import MorphPaths, _publish, check_ffmpeg, prepare_folders
 from .pairs import PairJob, finished_maps, fit_serially
-from .points import guide_for
+from .points import AUTOMATIC, guide_for
 from .progress import SILENT, Progress
 from .runtime import import_tensorflow_quietly
 from .write import OutputOptions, check_output_budget, total_frames
@@ -161,7 +161,7 @@ def read_batch_csv(path) -> list[BatchRow]:
             if not values.get(column):
                 raise InputError(f"{shown}, line {line}: no {column}")
         points = values.get("points") or None
-        if points is not None and points not in ("auto", "faces"):
+        if points is not None and points not in AUTOMATIC:
             points = base / points
         rows.append(
             {

@@ -5,12 +5,14 @@
 a :class:`Guide`: the pairs in each image's own pixels, checked against the images,
 and as fractions of each image for the optimiser (converted to working-size pixels at
 each step, see :func:`diffmorph.core.points.working_points`). :func:`find_points` is the
-automatic matcher behind ``"auto"`` and ``"faces"``:
+automatic matcher behind ``"auto"``, ``"faces"`` and ``"faces68"``:
 
 * ``"faces"``: landmark pairs of the largest face in each image
   (:mod:`diffmorph.core.faces`; needs the optional ``faces`` extra); no face in one
   image: SIFT, then unguided, as ``"auto"`` does, with a notice naming the reason.
-* ``"auto"``: face landmarks when both images show a face, else SIFT matches
+* ``"faces68"``: the same with 68 landmarks (jaw, brows, nose, eyes, lips); the model
+  was trained on iBUG 300-W, whose licence excludes commercial use.
+* ``"auto"``: face landmarks (5) when both images show a face, else SIFT matches
   (:mod:`diffmorph.core.matching`), else unguided, with a notice naming the reason.
 """
 
@@ -27,7 +29,8 @@ from .progress import SILENT, Progress
 
 AUTO = "auto"
 FACES = "faces"
-AUTOMATIC = (AUTO, FACES)  # the words points= takes for pairs found automatically
+FACES68 = "faces68"  # the 68-landmark model: trained on iBUG 300-W, not for commercial use
+AUTOMATIC = (AUTO, FACES, FACES68)  # the words points= takes for pairs found automatically
 MIN_AUTO_POINTS = 4  # fewer automatic pairs than this: morph unguided, with a notice
 
 
@@ -74,28 +77,29 @@ def find_points(source, target, progress: Progress = SILENT, method: str = AUTO)
     ``method="auto"`` (default) and ``"faces"``: the landmarks of the largest face in
     each image (:func:`diffmorph.core.faces.face_pairs`, 5 landmarks: eye corners and
     the bottom of the nose) when both images show one; otherwise SIFT matches with
-    Lowe's ratio test and a robust fit (:mod:`diffmorph.core.matching`). ``"sift"``:
-    SIFT only. Which was used, and why, goes to ``progress`` as a notice.
+    Lowe's ratio test and a robust fit (:mod:`diffmorph.core.matching`). ``"faces68"``:
+    68 face landmarks (a model not for commercial use, see :mod:`diffmorph.core.faces`).
+    ``"sift"``: SIFT only. Which was used, and why, goes to ``progress`` as a notice.
 
     Args:
       source, target: image files or uint8 ``(H, W, 3)`` RGB arrays (any sizes).
       progress: receives one notice naming the method used and the reason for a fall-back.
-      method: ``"auto"``, ``"faces"`` or ``"sift"``.
+      method: ``"auto"``, ``"faces"``, ``"faces68"`` or ``"sift"``.
 
     Returns:
       float64 ``(N, 4)`` rows ``(source_x, source_y, target_x, target_y)`` in each
-      image's own pixels; N = 5 for faces, N <= 100 for SIFT, N = 0 when nothing
+      image's own pixels; N = 5 for faces (68 for ``"faces68"``), N <= 100 for SIFT, N = 0 when nothing
       reliable is found (different subjects without faces, flat images).
 
     Raises:
-      InputError: an unusable image or method; ``method="faces"`` without the optional
-        ``faces`` extra (``pip install 'diffmorph[faces]'``).
+      InputError: an unusable image or method; ``method="faces"``/``"faces68"`` without
+        the optional ``faces`` extra (``pip install 'diffmorph[faces]'``).
 
     Example:
       >>> pairs = find_points("images/toy_a.png", "images/toy_b.png")  # doctest: +SKIP
     """
     if method not in (*AUTOMATIC, "sift"):
-        raise InputError(f"method must be 'auto', 'faces' or 'sift' (got {method!r})", setting="method")
+        raise InputError(f"method must be 'auto', 'faces', 'faces68' or 'sift' (got {method!r})", setting="method")
     found, how = automatic_points(method, as_pixels(source, "source", progress), as_pixels(target, "target", progress))
     progress.notice(f"points {method}: {how}")
     return found
@@ -106,7 +110,7 @@ def automatic_points(method: str, source: np.ndarray, target: np.ndarray, sizes=
     what found them, or why there are none.
 
     Args:
-      method: ``"auto"``, ``"faces"`` or ``"sift"``.
+      method: ``"auto"``, ``"faces"``, ``"faces68"`` or ``"sift"``.
       source, target: uint8 ``(H, W, 3)`` RGB, any sizes.
       sizes: each image's own ``((height, width), (height, width))`` when an array was
         resized (the target to the source's size): faces are looked for in the arrays
@@ -119,7 +123,7 @@ def automatic_points(method: str, source: np.ndarray, target: np.ndarray, sizes=
       found in the target image; SIFT found 0 reliable pairs (fewer than 4)"``).
 
     Raises:
-      FaceExtraMissing (an InputError): ``method="faces"`` without the ``faces`` extra.
+      FaceExtraMissing (an InputError): ``"faces"``/``"faces68"`` without the ``faces`` extra.
     """
     from ..core import faces
     from ..core.matching import match_points
@@ -129,13 +133,14 @@ def automatic_points(method: str, source: np.ndarray, target: np.ndarray, sizes=
         arrays = (source.shape[:2], target.shape[:2])
         shapes = tuple(_proportioned(array, size) for array, size in zip(arrays, sizes or arrays))
         try:
-            found = faces.face_pairs(*(_resized(image, shape) for image, shape in zip((source, target), shapes)))
+            landmarks = 68 if method == FACES68 else faces.DEFAULT_LANDMARKS
+            found = faces.face_pairs(*(_resized(im, shape) for im, shape in zip((source, target), shapes)), landmarks)
             if shapes != arrays:
                 found = point_files.to_pixels(point_files.normalise(found, *shapes), *arrays)
             return found, f"{len(found)} face landmark pairs"
         except faces.FaceExtraMissing:
-            if method == FACES:
-                raise
+            if method != AUTO:
+                raise faces.FaceExtraMissing(faces.MISSING.replace("'faces'", repr(method))) from None
             reason = "no face points (the optional face extra is not installed)"
         except faces.NoFace as exc:
             reason = str(exc)
@@ -169,12 +174,12 @@ def guide_for(
     """The :class:`Guide` for ``points=``, or ``None`` for an unguided morph.
 
     Args:
-      points: ``None``, ``"auto"``, a ``.csv``/``.json`` path, an ``(N, 4)`` array or a
-        list of ``{"source": [x, y], "target": [x, y]}`` (each image's own pixels).
+      points: ``None``, ``"auto"``, ``"faces"``, ``"faces68"``, a ``.csv``/``.json`` path, an
+        ``(N, 4)`` array or a list of ``{"source": [x, y], "target": [x, y]}`` (each image's own pixels).
       source, target: uint8 ``(H, W, 3)`` RGB as morphed (the target maybe resized).
       target_size, source_size: each image's own ``(height, width)`` (default its
         array's): given points are in these pixels, and automatic ones are written in them.
-      progress: receives the notices of ``"auto"``/``"faces"`` (pairs kept, or the fallback).
+      progress: receives the notices of ``"auto"``/``"faces"``/``"faces68"`` (pairs kept, or the fallback).
 
     Raises:
       InputError: unusable points (one line naming the file and row); ``"faces"``
@@ -206,7 +211,7 @@ def pair_guides(points, count: int) -> list:
     """``points=`` of a sequence as one entry per pair.
 
     Args:
-      points: ``None``, ``"auto"`` or ``"faces"`` (every pair), a folder holding ``NNN.csv`` or
+      points: ``None``, ``"auto"``, ``"faces"`` or ``"faces68"`` (every pair), a folder holding ``NNN.csv`` or
         ``NNN.json`` files (``000`` the first pair; a pair without one is unguided),
         or a list of ``count`` entries (each as :func:`guide_for` takes, or ``None``).
 
@@ -231,7 +236,7 @@ def pair_guides(points, count: int) -> list:
     if isinstance(points, (list, tuple)) and len(points) == count:
         return list(points)
     raise InputError(
-        f'points: give one entry per pair ({count}), "auto", "faces", or a folder of NNN.csv files'
+        f'points: give one entry per pair ({count}), "auto", "faces", "faces68", or a folder of NNN.csv files'
         f" (got {type(points).__name__}{f' of {len(points)}' if isinstance(points, (list, tuple)) else ''})"
     )
 

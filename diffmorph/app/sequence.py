@@ -163,7 +163,7 @@ def morph_sequence(
       work_dir: each pair's maps and checkpoints (default ``OUT_pairs`` beside OUT).
       loop: also morph the last image back to the first.
       options: formats, GIF size, boomerang (not with ``loop``).
-      points: point pairs guiding the pairs (default none): ``"auto"`` or ``"faces"`` for every pair,
+      points: point pairs guiding the pairs (default none): ``"auto"``, ``"faces"`` or ``"faces68"`` for every pair,
         a folder of ``NNN.csv``/``NNN.json`` files (``000`` the first pair; a pair
         without one is unguided), or a list with one entry per pair, each ``None`` or
         as :func:`diffmorph.app.morph.morph` takes ``points``; each pair's points are

@@ -54,10 +54,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     opt(
         "--points",
         action="append",
-        metavar="FILE|DIR|auto|faces",
-        help="point pairs per pair: 'auto' or 'faces' (every pair; see morph --points), a folder of NNN.csv/NNN.json "
-        "files (000 the first pair; "
-        "a pair without one is unguided), or one file per pair, the flag repeated in pair order",
+        metavar="FILE|DIR|auto|faces|faces68",
+        help="point pairs per pair: 'auto', 'faces' or 'faces68' (every pair; see morph --points), a folder of "
+        "NNN.csv/NNN.json files (000 the first pair; a pair without one is unguided), or one file per pair, the flag "
+        "repeated in pair order",
     )
     add_cluster_options(parser)
     add_morph_options(parser)
@@ -67,7 +67,7 @@ def points_argument(given: list[str] | None):
     """``--points`` as ``morph_sequence`` takes it: None, "auto", "faces", a folder, or one file per pair."""
     if not given:
         return None
-    if len(given) == 1 and (given[0] in ("auto", "faces") or Path(given[0]).is_dir()):
+    if len(given) == 1 and (given[0] in ("auto", "faces", "faces68") or Path(given[0]).is_dir()):
         return given[0]
     return given
 

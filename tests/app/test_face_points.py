@@ -63,6 +63,16 @@ def test_two_portraits_give_the_five_landmark_pairs(method):
 
 
 @has_dlib
+def test_faces68_gives_the_68_landmark_pairs():
+    notes = Notes()
+    guide = guide_for("faces68", astronaut(), hopper(), progress=notes)
+    assert guide.count == 68 and notes.lines == ["points faces68: 68 face landmark pairs (written to points.csv)"]
+    np.testing.assert_allclose(guide.pixels, faces.face_pairs(astronaut(), hopper(), 68), atol=1e-3)
+    five = faces.face_pairs(astronaut(), hopper())
+    assert np.abs(guide.pixels[list(faces.FIVE_IN_68)] - five).max() < 8  # the same features
+
+
+@has_dlib
 def test_face_points_are_written_in_the_target_own_pixels():
     import cv2
 
@@ -118,12 +128,16 @@ def test_find_points_says_what_it_used():
     notes = Notes()
     find_points(astronaut(), hopper(), notes, method="sift")
     assert notes.lines[0].startswith("points sift: ") and "face" not in notes.lines[0]
-    with pytest.raises(InputError, match="method must be 'auto', 'faces' or 'sift'"):
+    with pytest.raises(InputError, match="method must be 'auto', 'faces', 'faces68' or 'sift'"):
         find_points(astronaut(), hopper(), method="dlib")
 
 
 def test_a_sequence_takes_faces_for_every_pair():
     assert pair_guides("faces", 3) == ["faces"] * 3
+    assert pair_guides("faces68", 2) == ["faces68"] * 2
+    from diffmorph.cli.sequence import points_argument
+
+    assert points_argument(["faces"]) == "faces" and points_argument(["faces68"]) == "faces68"
 
 
 @pytest.fixture
@@ -139,6 +153,8 @@ def test_without_the_extra_faces_is_one_line_and_auto_falls_back_to_sift(no_face
     with pytest.raises(InputError) as caught:
         guide_for("faces", astronaut(), astronaut())
     assert str(caught.value) == MISSING
+    with pytest.raises(InputError, match=r"^points='faces68' needs the optional face extra: pip install"):
+        guide_for("faces68", astronaut(), astronaut())
     notes = Notes()
     big = textured(260, 220, seed=3)
     guide = guide_for("auto", big[20:200, 30:230], big[20:200, 40:240], progress=notes)
