@@ -1,0 +1,33 @@
+"""The web app's Auto points button with two portraits: the face landmark pairs fill the
+editable table and the hint says what was used (no browser: the handler is called)."""
+
+import types
+
+import numpy as np
+import pytest
+
+from conftest import IMAGES, read_rgb
+from diffmorph.core import faces
+
+pytest.importorskip("gradio")
+
+
+@pytest.mark.skipif(not faces.available(), reason="the faces extra is not installed")
+def test_auto_points_fill_the_table_with_the_face_pairs(tmp_path):
+    import matplotlib.cbook
+
+    from diffmorph.web.app import Page
+    from diffmorph.web.sessions import Sessions
+
+    page = Page(Sessions(tmp_path))
+    request = types.SimpleNamespace(session_hash="one")
+    session = page.session(request)
+    source = read_rgb(IMAGES / "astronaut.jpg")
+    target = read_rgb(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    session.images.update(source=source, target=target)
+    *_, rows, csv, hint = page.auto_pairs(request)
+    expected = faces.face_pairs(source, target)
+    assert [row[0] for row in rows] == [1, 2, 3, 4, 5]
+    np.testing.assert_allclose([row[1:] for row in rows], expected)
+    assert hint == "Found 5 point pairs (points auto: 5 face landmark pairs)."
+    assert open(csv).read().count("\n") == 6  # the header and the 5 pairs, ready to download
