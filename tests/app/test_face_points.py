@@ -186,3 +186,20 @@ def test_the_command_line_morphs_two_portraits_with_face_points(tmp_path):
     written = read_points(out / "morph" / "points.csv")
     np.testing.assert_allclose(written, faces.face_pairs(astronaut(), hopper()), atol=5)  # the target resized
     assert (out / "morph" / "points.jpg").exists()
+
+
+@pytest.mark.slow
+def test_importing_the_points_modules_and_the_command_line_loads_no_dlib():
+    import subprocess
+
+    from conftest import REPO
+
+    code = (
+        "import sys, diffmorph, diffmorph.app.points, diffmorph.core.faces, diffmorph.cli.main\n"
+        "from diffmorph.core import faces\n"
+        "faces.available()\n"
+        "print('dlib' in sys.modules, 'face_recognition_models' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "False"]
