@@ -98,3 +98,31 @@ def test_the_samples_prefer_the_package_data(tmp_path, monkeypatch):
     with pytest.raises(InputError) as error:
         samples.sample_pair()
     assert "sample images are missing" in one_line(error) and "reinstall diffmorph" in str(error.value)
+
+
+def _anchor(heading: str) -> str:
+    """A heading's anchor as GitHub and MkDocs make it: lower case, punctuation dropped, spaces to dashes."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_readme_links_to_files_and_headings_that_exist():
+    """MkDocs checks the pages' links; the README is not one of its pages, so its links are checked here."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    headings = {_anchor(h) for h in re.findall(r"^#+ (.+)$", text, flags=re.MULTILINE)}
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert len(links) >= 20, links
+    for link in links:
+        if link.startswith(("http://", "https://")):
+            continue
+        path, _, anchor = link.partition("#")
+        if path:
+            assert (REPO / path).exists(), link
+        else:
+            assert anchor in headings, (link, sorted(headings))
+
+
+def test_mkdocs_strict_is_not_quietened():
+    """``mkdocs build -q`` hides the warnings, and then --strict does not fail on them: CI must not use -q."""
+    for path in (REPO / ".ci" / "run", REPO / "README.md"):
+        commands = re.findall(r"mkdocs build[^&\n]*", path.read_text(encoding="utf-8"))
+        assert commands and all("--strict" in c and " -q" not in c for c in commands), (path, commands)

@@ -24,7 +24,8 @@ POINTS_HEADER = "source_x,source_y,target_x,target_y\n"
 def make_workspace(folder):
     """``folder`` with images/ and the stand-ins: a.jpg (the astronaut), b.jpg (the same photo moved
     by (12, 8) pixels: automatic point pairs find it), c.jpg (the cat), and point pairs for a -> b
-    (points.csv, ab.csv, pts/000.csv) and b -> c (bc.csv, pts/001.csv)."""
+    (points.csv, ab.csv, pts/000.csv) and b -> c (bc.csv, pts/001.csv), and pairs.csv, a batch of a -> b
+    and b -> c."""
     shutil.copytree(IMAGES, folder / "images")
     astronaut = read_rgb(IMAGES / "astronaut.jpg")
     write_rgb(folder / "a.jpg", astronaut)
@@ -33,6 +34,7 @@ def make_workspace(folder):
     ab = POINTS_HEADER + "100,107,112,115\n150,107,162,115\n128,180,140,188\n"
     bc = POINTS_HEADER + "112,115,64,97\n162,115,184,115\n"
     (folder / "pts").mkdir()
+    (folder / "pairs.csv").write_text("source,target\na.jpg,b.jpg\nb.jpg,c.jpg\n")
     for name, text in (("points.csv", ab), ("ab.csv", ab), ("bc.csv", bc), ("pts/000.csv", ab), ("pts/001.csv", bc)):
         (folder / name).write_text(text)
     return folder
