@@ -6,7 +6,7 @@ Run from the repository root as a module (``python -m tools.bench``).
 
 ``python -m tools.bench --preset preview|default|fast [--runs N] [--original PATH --original-python PY]``
     The whole job, end to end, through the public API (``diffmorph.morph``), each run
-    in a fresh process: ``preview`` is README's quick preview (working size 256, 200
+    in a fresh process: ``preview`` is the quick preview of docs/getting-started.md (working size 256, 200
     train steps, 20 frames), ``default`` the original's defaults (1024, 1000 steps,
     100 frames), ``fast`` the ``fast`` preset at 1024 with 100 frames, all on a 600 x
     400 photo pair made from the bundled images. For each run it reports:

@@ -12,7 +12,7 @@ and prints, side by side: wall time (start-up included: Ray, the workers' Tensor
 import and compilation), per-pair fit time (median and range, on the worker), the
 driver's render-and-publish time per pair, the peak resident memory of the driver and
 of each worker (MB), the CPU (``lscpu``), and the estimate of a 100-pair sequence on M
-machines that the README's "Scaling out" section explains::
+machines that docs/guides/batches.md, "Scaling out", explains::
 
     100-pair time ~ start-up + ceil(100 / (M x workers per machine)) x fit time per pair
                     + 100 x render time per pair (the driver renders after the fits)

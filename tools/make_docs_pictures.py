@@ -1,4 +1,4 @@
-"""Make the README's pictures in ``docs/`` from the bundled photo pair: ``python -m tools.make_docs_pictures``.
+"""Make the documentation's pictures in ``docs/`` from the bundled photo pair: ``python -m tools.make_docs_pictures``.
 
 Everything goes through the public API (what the command line runs), at working size
 256 with 300 train steps and seed 0, so the pictures take a few minutes on a laptop CPU:

@@ -24,12 +24,13 @@ import warnings
 
 from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, USER_ERRORS, Interrupted, exit_status
 from ..version import __version__
-from . import app, batch, colour_transfer, morph, report, sequence
+from . import app, batch, colour_transfer, demo, morph, report, sequence
 from .options import UsageError, in_flags, new_subcommand
 from .progress import PROG, say
 
 SUBCOMMANDS = {
     "morph": morph,
+    "demo": demo,
     "sequence": sequence,
     "batch": batch,
     "report": report,

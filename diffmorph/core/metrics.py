@@ -29,7 +29,7 @@ Measures (formula, source):
   that the long side is at most :data:`DISTANCE_SIDE` = 256 pixels: the numbers do not
   depend on the output resolution (LPIPS-style measures are also taken near that size),
   they match the pacing pass's option ``distance="msssim"`` (rendered at that size), and
-  the cost per step no longer grows with the frame size (README, "Measuring a morph").
+  the cost per step no longer grows with the frame size (docs/guides/measuring.md).
   Each MS-SSIM scale halves the image and needs a side of at least the
   11-pixel window, so it uses the largest ``k <= 5`` scales that fit (five from 161
   pixels on the short side, four from 81, three from 41, two from 21, else one) with

@@ -185,7 +185,7 @@ class Trainer:
             # them is written out. This beats the same work with the net under XLA (whose
             # backward pass ran the net forward again) and one XLA program for everything
             # (XLA fuses the upsample into its many consumers and recomputes it); the
-            # figures are in README, "Performance".
+            # figures are in docs/performance.md.
             low_size = config.map_size - 3 * (KERNEL - 1)
             self._upsample = FastUpsampler(low_size, config.size)
             self._upsample_xla = tf.function(self._upsample.forward, jit_compile=True)

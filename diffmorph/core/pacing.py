@@ -37,7 +37,7 @@ morph's steps sit between the two; its square root is closer to additive for lar
 steps only. The two measures also disagree about where the photo morph moves fast
 (MAD: at the ends, where the warp moves edges; 1 - MS-SSIM: in the middle and near
 the target), so no schedule evens both; MAD is the one the inversion can make even.
-The figures (``tools/pacing_bench.py``) are in README, "Even pacing, easing, holds".
+The figures (``tools/pacing_bench.py``) are in docs/guides/measuring.md, "Even pacing, easing, holds".
 
 The dense pass (:func:`measure_path`) renders :data:`DEFAULT_DENSE` + 1 frames, not a
 multiple of the final count: the curve is smooth (more intervals improve the pace

@@ -20,7 +20,7 @@ output pixels:
   ``INTER_AREA`` (the original's path, blurrier when ``H, W > S``... or ``< S``).
 
 Float images are in [-1, 1]; uint8 conversion rounds to nearest. Specification:
-``docs/algorithm.md``, "Rendering" (and README's "Differences from the original").
+``docs/algorithm.md``, "Rendering" (and "Differences from the original" there).
 """
 
 from __future__ import annotations

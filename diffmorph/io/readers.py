@@ -265,7 +265,7 @@ def probe_video(path) -> tuple[int | None, tuple[int, int] | None]:
     Runs imageio-ffmpeg's ffmpeg with ``-c copy`` to a null output, which reads the
     packets without decoding them, and reads the final ``frame=`` count it prints.
     imageio-ffmpeg's own ``count_frames_and_secs`` decodes every frame, several times
-    slower (README, "Performance").
+    slower (docs/performance.md).
     """
     import subprocess
 

@@ -266,7 +266,7 @@ class GifWriter:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
         # an adaptive octree palette per frame: ~37 dB PSNR against the true-colour frame
-        # on the bundled pair; median cut gains 1-3 dB but is far slower (README, "Performance")
+        # on the bundled pair; median cut gains 1-3 dB but is far slower (docs/performance.md)
         self._frames.append(
             Image.fromarray(frame).quantize(
                 colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.FLOYDSTEINBERG

@@ -31,7 +31,8 @@ import numpy as np  # noqa: E402
 
 import diffmorph  # noqa: E402
 from diffmorph import config as defaults  # noqa: E402
-from diffmorph.errors import USER_ERRORS, Interrupted  # noqa: E402
+from diffmorph.errors import USER_ERRORS, InputError, Interrupted  # noqa: E402
+from diffmorph.io.samples import samples_dir  # noqa: E402
 
 from . import points as point_pairs  # noqa: E402
 from .progress import WebProgress  # noqa: E402
@@ -43,7 +44,10 @@ POLL_S = 0.25  # how often a running morph's progress and snapshots are shown
 MAX_UPLOAD = "50mb"  # largest upload Gradio accepts (the library checks image sizes)
 MAX_CSV_BYTES = 1_000_000
 RUN_SLOT = "morph"  # the queue slot runs, re-renders and API calls share (one at a time)
-EXAMPLES = Path(diffmorph.__file__).resolve().parent.parent / "images"
+try:  # the bundled pair: images/ in a checkout, the package data diffmorph/data/ in a wheel
+    EXAMPLES = samples_dir()
+except InputError:
+    EXAMPLES = Path(diffmorph.__file__).resolve().parent / "data"  # missing: no examples shown
 TABLE_HEADERS = ["#", *point_pairs.HEADER]
 
 

@@ -18,7 +18,7 @@ at 1/512. Below ``eps = 1/600`` (only with a lower ``eps_min``) single passes ca
 underflow; there every output under ``exp(-600)`` (before the shift is added back) is
 recomputed by an exact log-sum-exp over ``log K``.
 
-Speed (figures: README, "Colour"; ``python tools/colour_bench.py``): colour
+Speed (figures: docs/guides/colour.md and docs/performance.md; ``python tools/colour_bench.py``): colour
 histograms are sparse (a photo uses a few percent of the 64^3 bins), so the first
 pass only exponentiates and multiplies the lines that hold mass, and the last pass
 only computes the lines the caller reads; the kernel products are GEMMs small enough
@@ -56,8 +56,8 @@ def _batched(items: np.ndarray, kernel: np.ndarray, out: np.ndarray) -> None:
 
     OpenBLAS runs a GEMM on one thread when ``m * n * k <= 4 * 65536`` (its default
     threshold) and on every core above it; its threads then wait for each other when
-    other processes share the cores, which made one product many times slower (README,
-    "Performance"). So every GEMM stays under the threshold: ``n x n`` items, and for
+    other processes share the cores, which made one product many times slower
+    (docs/performance.md). So every GEMM stays under the threshold: ``n x n`` items, and for
     ``n > 64`` blocks of kernel columns.
     """
     n = kernel.shape[0]
