@@ -5,8 +5,10 @@ different people four ways and checks the frames with detectors that are not the
 project's face points:
 
 * ``unguided``: DiffMorph as it is (no points).
-* ``faces``: ``points="faces"``, the 5 landmark pairs of :func:`diffmorph.core.faces.face_pairs`
-  (dlib's CC0 5-point model: eye corners, bottom of the nose).
+* ``faces``: ``points="faces"``, the landmark pairs of :func:`diffmorph.core.faces.face_pairs`
+  (the ``MESH_PAIRS`` subset of MediaPipe's 468-landmark face mesh, Apache 2.0).
+* ``faces5``: the 5 landmark pairs of dlib's CC0 5-point model (eye corners, bottom of
+  the nose), the default of ``faces`` before the mesh.
 * ``faces34``: 34 of dlib's 68 landmarks as pairs (the even indices of iBUG 300-W's
   scheme), so that the other 34 can be held out.
 * ``faces68``: ``points="faces68"``, all 68 landmarks as pairs (the 68-point model's
@@ -32,7 +34,8 @@ Figures per pair and way
   geometry ``(L_A + L_B) / 2`` of the 68 landmarks found in the two images, mean
   distance over the 68 divided by the in-between inter-ocular distance (outer eye
   corners, 36 and 45); ``-`` when dlib finds no face (target: the classic morph's + 0.01).
-* ``held``: held-out landmarks (68-point ones not used as pairs: 63 for ``faces``,
+* ``held``: held-out landmarks (68-point ones not used as pairs: all 68 for
+  ``faces``, whose pairs come from another model, 63 for ``faces5``,
   the 34 odd ones for ``faces34``, all 68 for ``unguided``; for ``faces68``, which
   uses all 68, the same figure on its own pairs): where the A-side and the
   B-side of the middle frame put them, in % of the image diagonal. The A-side shows at
@@ -65,7 +68,7 @@ import numpy as np  # noqa: E402
 from tools.benchlib import IMAGES, describe_cpu, machine_info  # noqa: E402
 
 PAIRS = ("astronaut-hopper", "hopper-astronaut", "mirror-hopper")
-WAYS = ("unguided", "faces", "faces34", "faces68", "classic")
+WAYS = ("unguided", "faces", "faces5", "faces34", "faces68", "classic")
 ALPHAS = (0.25, 0.5, 0.75)
 SIDE = 256
 HOPPER_CROP = (slice(44, 556), slice(0, 512))
@@ -203,7 +206,9 @@ def run_pair(name: str, ways, config, save: Path | None):
         else:
             points, keep = None, np.arange(68)
             if way == "faces":
-                points = face_pairs(a, b)
+                points = face_pairs(a, b)  # the mesh's landmarks: all 68 of dlib's are held out
+            elif way == "faces5":
+                points = face_pairs(a, b, 5)
                 keep = np.setdiff1d(keep, FIVE_IN_68)
             elif way == "faces34":
                 points = np.concatenate([land_a, land_b], axis=1)[0::2]

@@ -222,7 +222,7 @@ def morph(
         an ``(N, 4)`` array of rows ``(source_x, source_y, target_x, target_y)`` in each
         image's own pixels (origin at the centre of the top-left pixel), a list of
         ``{"source": [x, y], "target": [x, y]}``, a ``.csv``/``.json`` file
-        (:func:`diffmorph.io.points.read_points`), ``"faces"`` (5 landmarks of the
+        (:func:`diffmorph.io.points.read_points`), ``"faces"`` (47 face-mesh landmarks of the
         largest face in each image; ``"faces68"``: 68; needs the ``faces`` extra) or ``"auto"`` (faces, else
         SIFT matches; see :func:`diffmorph.app.points.find_points`; none: unguided, with
         a notice naming the reason). The

@@ -7,12 +7,13 @@ and as fractions of each image for the optimiser (converted to working-size pixe
 each step, see :func:`diffmorph.core.points.working_points`). :func:`find_points` is the
 automatic matcher behind ``"auto"``, ``"faces"`` and ``"faces68"``:
 
-* ``"faces"``: landmark pairs of the largest face in each image
-  (:mod:`diffmorph.core.faces`; needs the optional ``faces`` extra); no face in one
-  image: SIFT, then unguided, as ``"auto"`` does, with a notice naming the reason.
+* ``"faces"``: landmark pairs of the largest face in each image (47 of MediaPipe's
+  468 face-mesh landmarks, :mod:`diffmorph.core.faces`; needs the optional ``faces``
+  extra); no face in one image: SIFT, then unguided, as ``"auto"`` does, with a
+  notice naming the reason.
 * ``"faces68"``: the same with 68 landmarks (jaw, brows, nose, eyes, lips); the model
   was trained on iBUG 300-W, whose licence excludes commercial use.
-* ``"auto"``: face landmarks (5) when both images show a face, else SIFT matches
+* ``"auto"``: face landmarks (as ``"faces"``) when both images show a face, else SIFT matches
   (:mod:`diffmorph.core.matching`), else unguided, with a notice naming the reason.
 """
 
@@ -75,8 +76,8 @@ def find_points(source, target, progress: Progress = SILENT, method: str = AUTO)
     """Point pairs found automatically: face landmarks, else SIFT matches.
 
     ``method="auto"`` (default) and ``"faces"``: the landmarks of the largest face in
-    each image (:func:`diffmorph.core.faces.face_pairs`, 5 landmarks: eye corners and
-    the bottom of the nose) when both images show one; otherwise SIFT matches with
+    each image (:func:`diffmorph.core.faces.face_pairs`, 47 of MediaPipe's face-mesh
+    landmarks: eyes, brows, nose, lips, cheeks, face oval) when both images show one; otherwise SIFT matches with
     Lowe's ratio test and a robust fit (:mod:`diffmorph.core.matching`). ``"faces68"``:
     68 face landmarks (a model not for commercial use, see :mod:`diffmorph.core.faces`).
     ``"sift"``: SIFT only. Which was used, and why, goes to ``progress`` as a notice.
@@ -88,7 +89,7 @@ def find_points(source, target, progress: Progress = SILENT, method: str = AUTO)
 
     Returns:
       float64 ``(N, 4)`` rows ``(source_x, source_y, target_x, target_y)`` in each
-      image's own pixels; N = 5 for faces (68 for ``"faces68"``), N <= 100 for SIFT, N = 0 when nothing
+      image's own pixels; N = 47 for faces (68 for ``"faces68"``), N <= 100 for SIFT, N = 0 when nothing
       reliable is found (different subjects without faces, flat images).
 
     Raises:
@@ -119,7 +120,7 @@ def automatic_points(method: str, source: np.ndarray, target: np.ndarray, sizes=
 
     Returns:
       ``(pairs, how)``: float64 ``(N, 4)`` in the arrays' pixels (N = 0: morph
-      unguided), and a phrase for the notice (``"5 face landmark pairs"``, ``"no face
+      unguided), and a phrase for the notice (``"47 face landmark pairs"``, ``"no face
       found in the target image; SIFT found 0 reliable pairs (fewer than 4)"``).
 
     Raises:

