@@ -9,6 +9,8 @@ project's face points:
   (the ``MESH_PAIRS`` subset of MediaPipe's 468-landmark face mesh, Apache 2.0).
 * ``faces5``: the 5 landmark pairs of dlib's CC0 5-point model (eye corners, bottom of
   the nose), the default of ``faces`` before the mesh.
+* ``mesh468``: all 468 landmarks of the face mesh as pairs; ``mesh24``: 24 of them
+  (``MESH24``), sparser than ``faces``' 47 (both: to choose the subset).
 * ``faces34``: 34 of dlib's 68 landmarks as pairs (the even indices of iBUG 300-W's
   scheme), so that the other 34 can be held out.
 * ``faces68``: ``points="faces68"``, all 68 landmarks as pairs (the 68-point model's
@@ -68,7 +70,9 @@ import numpy as np  # noqa: E402
 from tools.benchlib import IMAGES, describe_cpu, machine_info  # noqa: E402
 
 PAIRS = ("astronaut-hopper", "hopper-astronaut", "mirror-hopper")
-WAYS = ("unguided", "faces", "faces5", "faces34", "faces68", "classic")
+WAYS = ("unguided", "faces", "faces5", "faces34", "faces68", "classic", "mesh468", "mesh24")
+# mesh24: a sparser subset of the face mesh's landmarks than faces' 47 (every other one of each feature group)
+MESH24 = (10, 284, 454, 397, 400, 176, 172, 234, 54, 70, 107, 300, 336, 33, 133, 263, 362, 168, 1, 98, 327, 61, 291, 17)
 ALPHAS = (0.25, 0.5, 0.75)
 SIDE = 256
 HOPPER_CROP = (slice(44, 556), slice(0, 512))
@@ -207,6 +211,12 @@ def run_pair(name: str, ways, config, save: Path | None):
             points, keep = None, np.arange(68)
             if way == "faces":
                 points = face_pairs(a, b)  # the mesh's landmarks: all 68 of dlib's are held out
+            elif way in ("mesh468", "mesh24"):
+                from diffmorph.core.faces import face_landmarks
+
+                both = [np.clip(face_landmarks(image), 0, SIDE - 1) for image in (a, b)]
+                points = np.concatenate(both, axis=1)
+                points = points[list(MESH24)] if way == "mesh24" else points
             elif way == "faces5":
                 points = face_pairs(a, b, 5)
                 keep = np.setdiff1d(keep, FIVE_IN_68)
