@@ -255,6 +255,9 @@ def main(argv=None) -> int:
     parser.add_argument("--train-steps", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0, help="the net's seed")
     parser.add_argument("--save", metavar="DIR", help="write each way's strip (A, 0.25, 0.5, 0.75, B) as JPEG here")
+    parser.add_argument(
+        "--figure", metavar="JPG", help="with --save: the first pair's strips, one row per way, at half size, as JPEG"
+    )
     args = parser.parse_args(argv)
     from diffmorph.config import MorphConfig
     from diffmorph.core import faces
@@ -277,6 +280,11 @@ def main(argv=None) -> int:
             name, args.ways, config, Path(args.save) if args.save else None
         ):
             summary[way].append((all(n == 1 for n in faces_found), error, held[0], seconds))
+    if args.figure and args.save:
+        rows = [cv2.imread(str(Path(args.save) / f"{args.pairs[0]}_{way}.jpg")) for way in args.ways]
+        stacked = np.concatenate(rows, axis=0)
+        small = cv2.resize(stacked, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        cv2.imwrite(args.figure, small, [cv2.IMWRITE_JPEG_QUALITY, 85])
     print("# over pairs: one face at all three alphas (pairs), mean nme (no face counts as missing), mean held%")
     for way, rows in summary.items():
         if rows:
