@@ -187,17 +187,24 @@ def _mesh_landmarks(image: np.ndarray, box_corners: np.ndarray, five: np.ndarray
 
     mesh = _mesh()
     points, left, right = box_corners, five[2:4].mean(axis=0), five[0:2].mean(axis=0)
-    image = image.astype(np.float32) / 255
     for _ in range(MESH_ROUNDS):
         frame = _crop_frame(points, left, right)
+        # a face over 1.5 times larger than the crop is sampled from a copy shrunk (area
+        # average) to the crop's scale, so the bilinear warp does not alias: p_small = (p + 0.5) f - 0.5
+        factor = 1.0 / float(np.hypot(*frame[:, 0]))  # crop pixels per image pixel
+        source, sampling = image, frame
+        if factor < 1 / 1.5:
+            source = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+            scale = np.array([source.shape[1] / image.shape[1], source.shape[0] / image.shape[0]])
+            sampling = np.concatenate([frame[:, :2] * scale[:, None], ((frame[:, 2] + 0.5) * scale - 0.5)[:, None]], 1)
         crop = cv2.warpAffine(
-            image,
-            frame,
+            source,
+            sampling,
             (MESH_INPUT, MESH_INPUT),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        found, score = mesh(crop)
+        found, score = mesh(crop.astype(np.float32) / 255)
         if score < MESH_FACE_SCORE:
             return None
         # crop edge coordinates to the crop's pixel centres, then to the image's pixels
