@@ -29,56 +29,27 @@ HELP = dict(
 )
 
 
+LIMIT_FLAGS = (  # flag, Limits field, type, flag value -> field value, help (the default is added)
+    ("--max-size", "max_size", int, 1, "largest working size"),
+    ("--max-train-steps", "max_train_steps", int, 1, "most train steps of a run"),
+    ("--max-frames", "max_frames", int, 1, "most frames a run renders, --hold's end frames included"),
+    ("--max-run-minutes", "max_run_s", float, 60, "a run is cancelled after this long"),
+    ("--max-disk-gb", "max_disk_bytes", float, 1024**3, "most the app keeps on disk (GiB)"),
+    ("--max-sessions", "max_sessions", int, 1, "browser sessions held at once"),
+)
+
+
 def add_options(parser: argparse.ArgumentParser) -> None:
-    from ..web import limits
+    from ..web.limits import Limits
 
     opt = parser.add_argument
     opt("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     opt("--port", type=int, default=7860, help="port to listen on (default 7860)")
     opt("--output-root", metavar="DIR", help="folder for the sessions' outputs (default: a temporary folder)")
     opt("--auth", metavar="USER:PASSWORD", help="ask every visitor and API client for this user and password")
-    opt("--max-size", type=int, default=limits.MAX_SIZE, help=f"largest working size (default {limits.MAX_SIZE})")
-    opt(
-        "--max-train-steps",
-        type=int,
-        default=limits.MAX_TRAIN_STEPS,
-        help=f"most train steps of a run (default {limits.MAX_TRAIN_STEPS})",
-    )
-    opt(
-        "--max-frames",
-        type=int,
-        default=limits.MAX_FRAMES,
-        help=f"most frames a run renders, --hold's included (default {limits.MAX_FRAMES})",
-    )
-    opt(
-        "--max-run-minutes",
-        type=float,
-        default=limits.MAX_RUN_S / 60,
-        help=f"a run is cancelled after this long (default {limits.MAX_RUN_S / 60:g})",
-    )
-    opt(
-        "--max-disk-gb",
-        type=float,
-        default=limits.MAX_DISK_BYTES / 1024**3,
-        help=f"most the app keeps on disk, GiB (default {limits.MAX_DISK_BYTES / 1024**3:g})",
-    )
-    opt(
-        "--max-sessions",
-        type=int,
-        default=limits.MAX_SESSIONS,
-        help=f"browser sessions held at once (default {limits.MAX_SESSIONS})",
-    )
-
-
-FLAGS = {  # Limits field -> flag, to name the flag in a message
-    "max_size": "--max-size",
-    "max_train_steps": "--max-train-steps",
-    "max_frames": "--max-frames",
-    "max_run_s": "--max-run-minutes",
-    "max_disk_bytes": "--max-disk-gb",
-    "max_sessions": "--max-sessions",
-    "output_root": "--output-root",
-}
+    for flag, field, kind, scale, text in LIMIT_FLAGS:
+        default = getattr(Limits, field) / scale
+        opt(flag, type=kind, default=kind(default), help=f"{text} (default {default:g})")
 
 
 def run(args) -> int:
@@ -99,28 +70,27 @@ def run(args) -> int:
 
     start = time.perf_counter()
     try:
-        limits = Limits(
-            max_size=args.max_size,
-            max_train_steps=args.max_train_steps,
-            max_frames=args.max_frames,
-            max_run_s=args.max_run_minutes * 60,
-            max_disk_bytes=int(args.max_disk_gb * 1024**3),
-            max_sessions=args.max_sessions,
-        )
+        values = {field: getattr(args, flag[2:].replace("-", "_")) * scale for flag, field, _, scale, _ in LIMIT_FLAGS}
+        limits = Limits(**{k: int(v) if k == "max_disk_bytes" else v for k, v in values.items()})
     except InputError as exc:
-        raise UsageError(f"{FLAGS.get(exc.setting, exc.setting)} must be above 0") from None
+        flag = next(flag for flag, field, *_ in LIMIT_FLAGS if field == exc.setting)
+        raise UsageError(f"{flag} must be above 0") from None
 
     def ready(url, root):
         say(f"serving on {url} (started in {time.perf_counter() - start:.1f} s; outputs in {root}); Ctrl-C stops it")
-        if not is_local(args.host):
-            warning = f"anyone who can reach this machine on port {args.port} can use the app"
-            say(f"warning: listening on {args.host}: {warning}" + ("" if auth else "; set --auth USER:PASSWORD"))
+        if not is_local(args.host) and auth is None:
+            say(
+                f"warning: listening on {args.host}: anyone who can reach this machine on port {args.port} "
+                "can use the app; set --auth USER:PASSWORD"
+            )
+        elif not is_local(args.host):
+            say(f"note: listening on {args.host}: visitors log in with the --auth user and password")
 
     try:
         web.launch(args.host, args.port, args.output_root, limits=limits, auth=auth, ready=ready)
     except InputError as exc:
-        flag = FLAGS.get(exc.setting)
-        raise UsageError(f"{flag} {args.output_root}: {exc}" if flag == "--output-root" else str(exc)) from None
+        where = f"--output-root {args.output_root}: " if exc.setting == "output_root" else ""
+        raise UsageError(f"{where}{exc}") from None
     except KeyboardInterrupt:
         say("stopped")
     return 0

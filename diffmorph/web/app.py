@@ -61,25 +61,18 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 FRAME_SETTINGS = ("frames", "fps", "pacing", "ease", "hold", "colour_path", "render_kernel")
 
 
+PAGE_SETTINGS = ("size", "train_steps", *FRAME_SETTINGS)  # the settings panel's numbers and choices
+
+
 def page_defaults() -> dict:
     """The settings the page (and the ``/morph`` endpoint) start with: the one place they are set.
 
-    A preset's values replace these when the user picks it; blank fields use
-    :class:`diffmorph.MorphConfig`'s defaults.
+    ``preset`` and the values of :data:`PAGE_SETTINGS` (:class:`diffmorph.MorphConfig`'s
+    defaults). A preset's values replace them when the user picks it; a blank field
+    uses :class:`diffmorph.MorphConfig`'s default.
     """
     base = defaults.MorphConfig()
-    return dict(
-        preset="faithful",
-        size=base.size,
-        train_steps=base.train_steps,
-        frames=base.frames,
-        fps=base.fps,
-        pacing=base.pacing,
-        ease=base.ease,
-        hold=base.hold,
-        colour_path=base.colour_path,
-        render_kernel=base.render_kernel,
-    )
+    return {"preset": "faithful", **{name: getattr(base, name) for name in PAGE_SETTINGS}}
 
 
 def is_local(host: str) -> bool:
@@ -215,8 +208,7 @@ class Page:
     def points_view(self, session: Session, hint: str = ""):
         """(source picker, target picker, table, CSV file for export, hint) after a change."""
         rows = [[i, *("" if v is None else v for v in p)] for i, p in enumerate(session.pairs, 1)]
-        batch = self.sessions.new_batch(session)
-        csv = batch / "points.csv"
+        csv = self.sessions.new_batch(session, "points") / "points.csv"
         csv.write_text(point_pairs.csv_text(session.pairs))
         if not hint:
             pending = session.pairs and session.pairs[-1][2] is None
@@ -435,7 +427,7 @@ class Page:
                 snapshot = latest_snapshot(runner.session.run_dir) if state.phase == "Training" else None
                 if snapshot is not None and snapshot != shown:
                     shown = snapshot
-                    image = self.sessions.hand_out(runner.session, [snapshot])[0]
+                    image = self.sessions.hand_out(runner.session, [snapshot], "snapshot")[0]
                 else:
                     image = gr.skip()
                 yield (state.line(), image, *[gr.skip()] * 6)
@@ -465,7 +457,7 @@ class Page:
         frames = output_paths(session.run_dir).frames
         if session.config is None or not frames.is_dir():
             raise gr.Error("run a morph first", print_exception=False)
-        out = frames_zip(frames, self.sessions.new_batch(session) / "frames.zip")
+        out = frames_zip(frames, self.sessions.new_batch(session, "zip") / "frames.zip")
         self.sessions.measure(session)
         return str(out)
 

@@ -238,22 +238,25 @@ class Sessions:
         session.bytes = disk_bytes(session.folder, session.served)
         return session.bytes
 
-    def new_batch(self, session: Session) -> Path:
-        """A new folder for files handed to ``session``'s page (a new URL each time, so a
-        browser never shows an old file of the same name). Earlier batches but the last
-        are removed (the page may still be loading that one)."""
+    def new_batch(self, session: Session, kind: str) -> Path:
+        """A new folder for files of ``kind`` (``"results"``, ``"snapshot"``, ``"points"``,
+        ``"zip"``) handed to ``session``'s page: a new URL each time, so a browser never
+        shows an old file of the same name. Of each kind, the batches before the last
+        one are removed (the page may still be loading that one).
+        """
         session.handed += 1
-        batch = session.served / str(session.handed)
+        batches = session.served / kind
+        batch = batches / str(session.handed)
         batch.mkdir(parents=True, exist_ok=True)
-        for earlier in session.served.iterdir():
-            if earlier.name.isdigit() and int(earlier.name) < session.handed - 1:
-                shutil.rmtree(earlier, ignore_errors=True)
+        for earlier in sorted((p for p in batches.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))[:-2]:
+            shutil.rmtree(earlier, ignore_errors=True)
         return batch
 
-    def hand_out(self, session: Session, files) -> list[str | None]:
+    def hand_out(self, session: Session, files, kind: str = "results") -> list[str | None]:
         """Hard links (copies across file systems) to ``files`` (paths, or None) in a new
-        batch of ``session``'s served files, for the page; None stays None."""
-        batch = self.new_batch(session)
+        batch of ``session``'s served files of ``kind`` (see :meth:`new_batch`), for the
+        page; None stays None."""
+        batch = self.new_batch(session, kind)
         out = []
         for k, path in enumerate(files):
             if path is None:

@@ -320,3 +320,38 @@ def test_closing_another_server_keeps_this_servers_upload(app):
     )
     assert other.returncode == 0, other.stderr[-2000:]
     assert [path for path in uploads if not path.is_file()] == []  # the other server's close left them
+
+
+def test_files_handed_to_the_page_are_links_kept_per_kind(tmp_path):
+    sessions = own_sessions(tmp_path)
+    session = sessions.get("tab")
+    output = session.folder / "morph.mp4"
+    output.write_bytes(b"video")
+    (mp4,) = sessions.hand_out(session, [output])
+    assert Path(mp4).read_bytes() == b"video" and os.path.samefile(mp4, output)
+    assert Path(mp4).is_relative_to(tmp_path / "cache") and Path(mp4).name == "morph.mp4"
+    for _ in range(3):  # the page's later point edits do not take the results' files away
+        sessions.new_batch(session, "points")
+    assert Path(mp4).is_file() and len(list((session.served / "points").iterdir())) == 2
+    sessions.measure(session)
+    assert session.bytes == len(b"video") + 33  # and the marker (token, newline): a link counted once
+    assert sessions.hand_out(session, [None]) == [None]
+
+
+def test_resume_decision_and_snapshots_come_from_the_library(tmp_path):
+    """The page resumes a stopped run only when diffmorph.app.runs.can_resume (the checkpoint's
+    own record) says morph(resume=True) would continue it."""
+    import diffmorph
+    from diffmorph.app.runs import can_resume, latest_snapshot
+
+    a, b = diffmorph.load_image(TOY_A), diffmorph.load_image(TOY_B)
+    config = diffmorph.MorphConfig(size=32, train_steps=4, frames=2, seed=1)
+    out = tmp_path / "run"
+    diffmorph.morph(a, b, out, config, options=diffmorph.OutputOptions(formats=("gif",)))
+    assert can_resume(out, a, b, config) and can_resume(out, a, b, config.replace(train_steps=9))
+    assert not can_resume(out, a, b, config.replace(train_steps=3))  # the checkpoint is past it
+    assert not can_resume(out, a, b, config.replace(size=48))
+    assert not can_resume(out, b, a, config)
+    assert not can_resume(out, a, b, config, np.array([[1.0, 1, 2, 2]]))  # other point pairs
+    assert not can_resume(tmp_path / "none", a, b, config)
+    assert latest_snapshot(out).name == "a_to_b_4.jpg" and latest_snapshot(tmp_path / "none") is None
