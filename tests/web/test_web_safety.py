@@ -268,3 +268,21 @@ def test_the_command_warns_about_a_reachable_host_and_checks_auth(tmp_path):
         f"diffmorph: warning: listening on 0.0.0.0: anyone who can reach this machine on port {port} "
         "can use the app; set --auth USER:PASSWORD"
     )
+
+
+def test_a_full_queue_refuses_more(server):
+    """At most queue_size events wait; more are refused at once instead of piling up."""
+    from gradio_client import Client, handle_file
+
+    url = server(queue_size=2)
+    args = (handle_file(str(TOY_A)), handle_file(str(TOY_B)), "faithful", 128, 2000, 3, "")
+    clients = [Client(url, verbose=False) for _ in range(4)]
+    running = clients[0].submit(*args, api_name="/morph")
+    wait_until(lambda: runs_alive(), 120, "the first run to start")
+    waiting = [client.submit(*args, api_name="/morph") for client in clients[1:3]]
+    wait_until(lambda: all(str(job.status().code) == "Status.IN_QUEUE" for job in waiting), 60, "two in the queue")
+    with pytest.raises(Exception, match="Queue is full"):  # noqa: B017 (gradio_client's error for a refused join)
+        clients[3].submit(*args, api_name="/morph").result(timeout=60)
+    for job in [*waiting, running]:
+        job.cancel()
+    wait_until(lambda: not runs_alive(), 60, "the cancelled run to stop")
