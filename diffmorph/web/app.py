@@ -276,6 +276,26 @@ class Page:
         session.pairs = [[float(v) for v in row] for row in rows]
         return self.points_view(session)
 
+    def edit_pairs(self, table, request: gr.Request):
+        """The pairs table edited by hand: its rows become the pairs, read by the library's reader
+        (a row whose target cells are blank, the last one, is a pair still being picked)."""
+        session = self.session(request)
+        rows = table.values.tolist() if hasattr(table, "values") else list(table or [])
+        cells = [["" if v is None or v != v else str(v).strip() for v in list(row)[1:5]] for row in rows]
+        cells = [row for row in cells if any(row)]
+        pending = cells.pop() if cells and len(cells[-1]) == 4 and not any(cells[-1][2:]) else None
+        text = "\n".join([",".join(point_pairs.HEADER), *(",".join(row) for row in cells)]) + "\n"
+        try:
+            pairs = point_pairs.read_text(text if cells else "", "the pairs table")
+            if "source" in session.images and "target" in session.images:
+                point_pairs.check_inside(pairs, session.images["source"].shape, session.images["target"].shape)
+            start = [float(v) for v in pending[:2]] if pending else None
+        except (*USER_ERRORS, ValueError) as exc:
+            gr.Warning(fail(exc).message)
+            return self.points_view(session)
+        session.pairs = [[float(v) for v in row] for row in pairs] + ([[*start, None, None]] if start else [])
+        return self.points_view(session)
+
     def auto_pairs(self, request: gr.Request):
         session = self.session(request)
         if "source" not in session.images or "target" not in session.images:
@@ -530,7 +550,9 @@ def build(page: Page) -> gr.Blocks:
             with gr.Row():
                 pick_source = gr.Image(label="Source points", interactive=False, elem_id="pick-source")
                 pick_target = gr.Image(label="Target points", interactive=False, elem_id="pick-target")
-            table = gr.Dataframe(headers=TABLE_HEADERS, value=[], interactive=False, label="Pairs", elem_id="pairs")
+            table = gr.Dataframe(
+                headers=TABLE_HEADERS, value=[], interactive=True, label="Pairs (editable)", elem_id="pairs"
+            )
             with gr.Row():
                 number = gr.Number(1, label="Pair #", precision=0, minimum=1, min_width=80)
                 remove = gr.Button("Remove pair")
@@ -566,6 +588,7 @@ def build(page: Page) -> gr.Blocks:
         clear.click(page.clear_pairs, None, view, **private)
         auto.click(page.auto_pairs, None, view, **private)
         load.upload(page.import_pairs, [load], view, **private)
+        table.input(page.edit_pairs, [table], view, **private)
         preset.change(
             preset_values, [preset], [train_steps, frames, fps, pacing, ease, hold, colour_path, kernel], **private
         )

@@ -355,3 +355,27 @@ def test_resume_decision_and_snapshots_come_from_the_library(tmp_path):
     assert not can_resume(out, a, b, config, np.array([[1.0, 1, 2, 2]]))  # other point pairs
     assert not can_resume(tmp_path / "none", a, b, config)
     assert latest_snapshot(out).name == "a_to_b_4.jpg" and latest_snapshot(tmp_path / "none") is None
+
+
+def test_the_pairs_table_edited_by_hand_is_read_by_the_librarys_reader(tmp_path):
+    import types
+
+    import pandas as pd
+
+    from diffmorph.web.app import Page
+
+    page = Page(own_sessions(tmp_path))
+    request = types.SimpleNamespace(session_hash="tab")
+    session = page.session(request)
+    session.images = {"source": np.zeros((30, 40, 3), np.uint8), "target": np.zeros((30, 40, 3), np.uint8)}
+    table = pd.DataFrame([[1, 10, 20, 30.5, 29.5], [2, 5, 5, "", ""]], columns=["#", *points.HEADER])
+    view = page.edit_pairs(table, request)
+    assert session.pairs == [[10.0, 20.0, 30.5, 29.5], [5.0, 5.0, None, None]]  # the last one: still picking
+    assert view[2] == [[1, 10.0, 20.0, 30.5, 29.5], [2, 5.0, 5.0, "", ""]]
+    for bad, said in (
+        ([1, "x", 2, 3, 4], "the pairs table row 1: 'x' is not a number"),
+        ([1, 1, 1, 40, 1], r"point pairs row 1: the target point \(40, 1\) is outside the target image"),
+    ):
+        with pytest.warns(UserWarning, match=said):  # the page's warning toast, outside a request
+            page.edit_pairs(pd.DataFrame([bad], columns=["#", *points.HEADER]), request)
+        assert session.pairs[0] == [10.0, 20.0, 30.5, 29.5]  # unchanged
