@@ -27,6 +27,7 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -132,11 +133,14 @@ class Session:
 class Sessions:
     """The sessions of one app: :meth:`get` gives the :class:`Session` for a Gradio session hash."""
 
-    def __init__(self, root: Path, served_root: Path, limits: Limits | None = None):
+    def __init__(self, root: Path, served_root: Path | None = None, limits: Limits | None = None):
+        """``root``: the output root (claimed, :func:`claim_root`); ``served_root``: the folder
+        the files handed to the page go in (a server passes Gradio's upload folder; default
+        the system's temporary folder); ``limits``: the server's (default :class:`Limits`)."""
         self.root = Path(root)
         self.limits = limits or Limits()
         self.token = claim_root(self.root)
-        self.served_root = Path(served_root) / SERVED
+        self.served_root = Path(served_root or tempfile.gettempdir()) / SERVED
         self._lock = threading.Lock()
         self._sessions: dict[str, Session] = {}
         self._leftovers: list[tuple[float, int, Path]] = []  # an earlier process's session folders
