@@ -2,7 +2,7 @@
 
 Rows come from a CSV file (:func:`read_batch_csv`) or from Python (:func:`batch_rows`);
 each row ``NAME`` becomes ``OUT_DIR/NAME/`` with the morph command's layout
-(:mod:`diffmorph.app.morph`: ``train/``, ``preds.npy``, ``morph/morph.mp4``, ``morph.gif``,
+(:mod:`diffmorph.app.layout`: ``train/``, ``preds.npy``, ``morph/morph.mp4``, ``morph.gif``,
 ``maps.npz``...). The pairs are fitted one after another in this process, or several
 at once on a Ray cluster (``workers``/``ray_address``, :mod:`diffmorph.app.cluster`);
 rendering and publishing each row's outputs happen here, as each pair's maps arrive.
@@ -33,10 +33,11 @@ from ..io.files import ensure_folder, write_bytes
 from ..io.outputs import FolderLock, recover, sweep
 from .cluster import Cluster, uses_cluster
 from .inputs import load_pair
-from .morph import MorphPaths, _publish, check_ffmpeg, prepare_folders
+from .layout import MorphPaths, check_ffmpeg, prepare_folders
 from .pairs import PairJob, finished_maps, fit_serially
 from .points import guide_for
 from .progress import SILENT, Progress
+from .publish import publish_pair
 from .runtime import import_tensorflow_quietly
 from .write import OutputOptions, check_output_budget, total_frames
 
@@ -364,7 +365,7 @@ def _publish_row(job: PairJob, maps_low, outcome, config, options, progress, res
         with FolderLock(paths.root):
             recover(paths.root, "morph")
             sweep(paths.set_files() + [paths.frames])
-            _publish(job.pair, maps_low, config, paths, options, config.train_steps, SILENT, True, job.guide)
+            publish_pair(job.pair, maps_low, config, paths, options, config.train_steps, SILENT, True, job.guide)
     except USER_ERRORS as exc:
         record.status, record.reason = "failed", str(exc)
         return

@@ -185,7 +185,7 @@ class PairWorker:
 
         from ..io.images import pixels_digest
         from .inputs import Pair, as_pixels, match_size
-        from .morph import MorphPaths
+        from .layout import MorphPaths
 
         node = ray.get_runtime_context().get_node_id()
         here = {"worker": f"pid {os.getpid()} on node {node[:8]}", "peak_mb": 0.0}

@@ -2,7 +2,7 @@
 
 Shared by the pipelines that fit many pairs (a sequence's pairs, a batch's rows) in this
 process or on cluster workers (:mod:`diffmorph.app.cluster`): each pair has a folder
-with the morph command's layout (:class:`~diffmorph.app.morph.MorphPaths`), whose
+with the morph command's layout (:class:`~diffmorph.app.layout.MorphPaths`), whose
 ``morph/maps.npz`` says the pair is finished and whose ``morph/checkpoint.npz`` lets an
 interrupted pair resume.
 """
@@ -20,7 +20,7 @@ from ..io import mapsfile
 from ..io.files import ensure_folder
 from .fit import Fitter, WorkFiles, guide_key
 from .inputs import Pair
-from .morph import MorphPaths
+from .layout import MorphPaths
 from .progress import SILENT, Progress
 
 

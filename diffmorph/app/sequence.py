@@ -43,11 +43,12 @@ from ..io.outputs import FolderLock, OutputSet, is_earlier_output, read_manifest
 from .cluster import Cluster, PairJob, uses_cluster
 from .fit import Fitter, WorkFiles
 from .inputs import Pair, check_path, check_types, load_images
-from .morph import MorphPaths, check_ffmpeg, stage_report
+from .layout import MorphPaths, check_ffmpeg
 from .pairs import finished_maps as _finished_maps
 from .pairs import resumable as _resumable
 from .points import guide_for, pair_guides, write_guide
 from .progress import SILENT, Progress
+from .publish import stage_report
 from .report import Measurement
 from .runtime import import_tensorflow_quietly
 from .stream import PairFrames
