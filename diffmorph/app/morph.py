@@ -169,7 +169,7 @@ def morph(
     prepare_folders(paths, options, optimising=maps is None)
     with FolderLock(paths.root):  # before the heavy work: a second run on the folder is refused at once
         import_tensorflow_quietly()
-        recover(paths.root, "morph")
+        recover(paths.root, "morph", also=[paths.frames])
         sweep(paths.set_files() + [paths.checkpoint, paths.frames])
         if maps_low is None:
             files = WorkFiles(paths.train, paths.checkpoint)
