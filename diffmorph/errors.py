@@ -98,3 +98,25 @@ def display_path(path) -> str:
     """
     text = str(path)
     return text if text.isprintable() else repr(text)
+
+
+def printable(text: str) -> str:
+    r"""``text`` with whitespace runs as one space and other unprintable characters as ``?``.
+
+    >>> printable("a\tb\x00c")
+    'a b?c'
+    """
+    return "".join(char if char.isprintable() else "?" for char in " ".join(text.split()))
+
+
+def first_line(error: BaseException) -> str:
+    r"""The first non-empty line of an error's message (ffmpeg's, Ray's and decoders' are long),
+    printable and at most 200 characters; the error's class name when the message is empty.
+
+    >>> first_line(RuntimeError("\n  boom: bad frame\nTraceback ..."))
+    'boom: bad frame'
+    >>> first_line(ValueError())
+    'ValueError'
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return printable(lines[0][:200]) if lines else type(error).__name__

@@ -44,7 +44,7 @@ import uuid
 from collections import deque
 from pathlib import Path
 
-from ..errors import USER_ERRORS, InputError, Interrupted, OutputError, display_path
+from ..errors import USER_ERRORS, InputError, Interrupted, OutputError, display_path, first_line
 from .pairs import Outcome, PairJob, fit_in_folder, peak_memory_mb
 
 RAY_MISSING = 'pairs on a cluster need Ray, which is not installed: pip install "diffmorph[cluster]"'
@@ -131,11 +131,6 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         raise InputError(
             f"cannot reach the Ray cluster at {address} ({reason}); start it with 'ray start --head' there"
         ) from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 def _package_root() -> str:
@@ -272,7 +267,7 @@ class Cluster:
                 try:
                     ray.init(address=self.address, **quiet)
                 except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
-                    raise InputError(f"cannot join the Ray cluster at {self.address}: {_first_line(exc)}") from None
+                    raise InputError(f"cannot join the Ray cluster at {self.address}: {first_line(exc)}") from None
             else:
                 # Ray lowers its workers' priority (nice 15) by default; a local run's workers get this
                 # process's, as the pairs of a serial run would (read by Ray's raylet when it starts)
@@ -287,7 +282,7 @@ class Cluster:
                         **quiet,
                     )
                 except Exception as exc:
-                    raise OutputError(f"cannot start a local Ray cluster: {_first_line(exc)}") from None
+                    raise OutputError(f"cannot start a local Ray cluster: {first_line(exc)}") from None
                 finally:
                     if saved is None:
                         os.environ.pop(NICENESS_ENV, None)
@@ -428,7 +423,7 @@ class Cluster:
         except ray.exceptions.RayError as exc:
             gone = isinstance(exc, ray.exceptions.RayActorError)
             cause = getattr(exc, "cause", None) or exc  # a RayTaskError carries the worker's exception
-            reason = f"the cluster worker failed: {type(cause).__name__}: {_first_line(cause)}"
+            reason = f"the cluster worker failed: {type(cause).__name__}: {first_line(cause)}"
             return Outcome(job, error=OutputError(f"{job.label}: {reason}")), gone
         if "error" in result:
             return Outcome(job, error=result["error"], worker=result["worker"], peak_mb=result["peak_mb"]), False

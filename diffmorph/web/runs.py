@@ -16,10 +16,9 @@ import numpy as np
 
 import diffmorph
 
+from ..app.write import FORMATS  # a run writes every format (plus the report)
 from .progress import WebProgress
 from .sessions import Session
-
-FORMATS = ("mp4", "gif", "frames")  # what a run writes (plus the report)
 
 
 def run_key(source: np.ndarray, target: np.ndarray, config, pairs: np.ndarray) -> str:
