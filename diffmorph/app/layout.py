@@ -23,8 +23,9 @@ from pathlib import Path
 
 from ..errors import InputError, display_path
 from ..io.files import ensure_folder
-from ..io.outputs import is_earlier_output, read_manifest
-from .write import OutputOptions, check_frames_folder
+from ..io.outputs import is_earlier_output, read_manifest, refuse_inputs
+from .fit import snapshot_files
+from .write import OutputOptions, check_frames_folder, check_outputs
 
 LAYOUT = {  # attribute of MorphPaths -> path below the output folder (the original's layout)
     "train": "train",
@@ -89,6 +90,32 @@ class MorphPaths:
             self.points_csv,
             self.points_jpg,
         ]
+
+
+def refuse_inputs_as_outputs(paths: MorphPaths, inputs) -> None:
+    """Refuse a morph whose outputs (the set, the frames folder, the checkpoint, the snapshots)
+    would replace or remove one of ``inputs`` (paths; arrays are skipped), before any work.
+
+    Raises:
+      InputError: naming the output and the input.
+    """
+    refuse_inputs(paths.set_files() + [paths.frames, paths.checkpoint, *snapshot_files(paths.train)], inputs)
+
+
+def check_before_work(
+    paths: MorphPaths, size: tuple[int, int], config, options: OutputOptions, optimising: bool
+) -> None:
+    """Every check of one morph's outputs that could otherwise fail after the work, then its
+    folders created: the strip's width and the GIF's memory for frames of ``size``
+    (``(height, width)``, :func:`~diffmorph.app.write.check_outputs`) and the folders
+    (:func:`prepare_folders`). :func:`~diffmorph.app.morph.morph` and each row of a batch call it
+    (with :func:`refuse_inputs_as_outputs`), so a batch row is refused exactly as the morph would be.
+
+    Raises:
+      InputError, OutputError: as those functions.
+    """
+    check_outputs(size, 1, config, options)
+    prepare_folders(paths, options, optimising)
 
 
 def prepare_folders(paths: MorphPaths, options: OutputOptions, optimising: bool) -> None:

@@ -35,17 +35,17 @@ import numpy as np
 
 from ..config import MorphConfig
 from ..errors import InputError
-from ..io.outputs import FolderLock, recover, refuse_inputs, sweep
-from .fit import Fitter, WorkFiles, snapshot_files
+from ..io.outputs import FolderLock, recover, sweep
+from .fit import Fitter, WorkFiles
 from .inputs import check_types, load_pair
-from .layout import MorphPaths, prepare_folders
+from .layout import MorphPaths, check_before_work, refuse_inputs_as_outputs
 from .points import guide_for
 from .progress import SILENT, Progress
 from .publish import publish_pair
 from .runtime import import_tensorflow_quietly
 from .saved_maps import resolve_maps
 from .stream import stream_frames
-from .write import OutputOptions, check_outputs
+from .write import OutputOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,7 +157,7 @@ def morph(
             "points guide an optimisation; maps are rendered as saved (leave points out)", setting="points"
         )
     paths = MorphPaths(Path(out_dir), Path(frames_dir) if frames_dir is not None else None)
-    refuse_inputs(paths.set_files() + [paths.frames, paths.checkpoint, *snapshot_files(paths.train)], [source, target])
+    refuse_inputs_as_outputs(paths, [source, target])
     pair = load_pair(source, target, progress)
     guide = guide_for(points, pair.source, pair.target, pair.target_size, progress)
     if maps is not None:
@@ -165,8 +165,7 @@ def morph(
     else:
         config = config or MorphConfig()
         maps_low, steps_done = None, config.train_steps
-    check_outputs(pair.source.shape[:2], 1, config, options)
-    prepare_folders(paths, options, optimising=maps is None)
+    check_before_work(paths, pair.source.shape[:2], config, options, optimising=maps is None)
     with FolderLock(paths.root):  # before the heavy work: a second run on the folder is refused at once
         import_tensorflow_quietly()
         recover(paths.root, "morph", also=[paths.frames])

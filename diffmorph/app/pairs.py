@@ -5,6 +5,11 @@ process or on cluster workers (:mod:`diffmorph.app.cluster`): each pair has a fo
 with the morph command's layout (:class:`~diffmorph.app.layout.MorphPaths`), whose
 ``morph/maps.npz`` says the pair is finished and whose ``morph/checkpoint.npz`` lets an
 interrupted pair resume.
+
+Finished means "made as asked now": the maps file records every setting it was made with
+(``"settings"``, :func:`~diffmorph.app.publish.settings_record`), and a published set also
+its output options (``"outputs"``); :func:`finished_maps` compares the settings the maps
+depend on, :func:`finished_outputs` all of them, the options and the files themselves.
 """
 
 from __future__ import annotations
@@ -14,19 +19,26 @@ import time
 
 import numpy as np
 
-from ..config import MorphConfig
-from ..errors import InputError
+from ..config import RENDER_SETTINGS, MorphConfig
+from ..errors import Cancelled, InputError, Interrupted
 from ..io import mapsfile
 from ..io.files import ensure_folder
+from ..io.outputs import is_earlier_output, read_manifest
 from .fit import Fitter, WorkFiles, guide_key
 from .inputs import Pair
 from .layout import MorphPaths
 from .progress import SILENT, Progress
+from .publish import outputs_record, settings_record
 
 
 def finished_maps(paths: MorphPaths, config: MorphConfig, digests, guide=None) -> np.ndarray | None:
     """The pair's saved maps if they were finished for these pixels, settings and point pairs
-    (``guide``, a :class:`~diffmorph.app.points.Guide` or None), else None."""
+    (``guide``, a :class:`~diffmorph.app.points.Guide` or None), else None.
+
+    Every setting but the render settings (:data:`~diffmorph.config.RENDER_SETTINGS`) counts
+    where the file records them all (``"settings"``): a seed or loss weight changed since makes
+    the maps unfinished; other render settings only call for rendering them again.
+    """
     try:
         saved = mapsfile.load_maps(paths.maps_npz)
     except InputError:
@@ -36,7 +48,35 @@ def finished_maps(paths: MorphPaths, config: MorphConfig, digests, guide=None) -
         or saved.meta.get("steps_done") != config.train_steps
     ):
         return None
+    recorded = saved.meta.get("settings")
+    if isinstance(recorded, dict):
+        now = settings_record(config)
+        if any(recorded.get(key) != value for key, value in now.items() if key not in RENDER_SETTINGS):
+            return None
     return saved.maps_low
+
+
+def finished_outputs(paths: MorphPaths, config: MorphConfig, options, digests, guide=None) -> bool:
+    """Whether the pair's folder holds a complete set published for exactly what is asked now.
+
+    That is: finished maps (:func:`finished_maps`) whose file records this run's every setting,
+    render settings included (frames, fps, hold, pacing...), and its output options
+    (formats, GIF size, boomerang, report); and every output of that set (maps file,
+    ``preds.npy``, strip, maps image, each format's file or folder, the report and the point
+    files when asked) still there as published (its size and time in the set's manifest).
+    Anything else (an earlier version's set, other settings, a deleted or edited output): False.
+    """
+    if finished_maps(paths, config, digests, guide) is None:
+        return False
+    meta = mapsfile.load_maps(paths.maps_npz).meta
+    if meta.get("settings") != settings_record(config) or meta.get("outputs") != outputs_record(options):
+        return False
+    wanted = [paths.maps_npz, paths.preds, paths.result, paths.maps_jpg]
+    wanted += [path for fmt, path in paths.video_files().items() if fmt in options.formats]
+    wanted += paths.report_files if options.report else []
+    wanted += [paths.points_csv, paths.points_jpg] if guide is not None else []
+    manifest = read_manifest(paths.root, "morph")
+    return all(is_earlier_output(path, manifest, paths.root) for path in wanted)
 
 
 def resumable(paths: MorphPaths, config: MorphConfig, digests, guide=None) -> bool:
@@ -141,10 +181,13 @@ def fit_serially(jobs, config: MorphConfig, progress: Progress = SILENT):
     """Fit ``jobs`` one after another in this process with one :class:`Fitter` (compiled once).
 
     Yields an :class:`Outcome` per job, in order; a job that fails with a user error
-    (:data:`~diffmorph.errors.USER_ERRORS`) gives an outcome with ``error`` and the next one runs.
+    (:data:`~diffmorph.errors.USER_ERRORS`) gives an outcome with ``error`` and the next one runs
+    (a caller that stops iterating fits no more).
 
     Raises:
-      Interrupted: on Ctrl-C (the current pair's checkpoint is saved).
+      Cancelled: ``progress.cancel()`` was called: ``"cancelled before LABEL"`` between jobs,
+        or the fit's own message followed by ``" (LABEL)"`` (its checkpoint is saved).
+      Interrupted: on Ctrl-C, the fit's message followed by ``" (LABEL)"`` (its checkpoint is saved).
     """
     import os
 
@@ -153,7 +196,13 @@ def fit_serially(jobs, config: MorphConfig, progress: Progress = SILENT):
     fitter = Fitter(config)
     for job in jobs:
         try:
+            progress.check_cancelled()
+        except Cancelled:
+            raise Cancelled(f"cancelled before {job.label}") from None
+        try:
             fitted = fit_in_folder(job.pair, job.paths, config, fitter, progress, job.guide)
+        except Interrupted as exc:  # or Cancelled: the same class, with the pair named
+            raise type(exc)(f"{exc.message} ({job.label})", exc.resumable) from None
         except USER_ERRORS as exc:
             yield Outcome(job, error=exc, worker=f"pid {os.getpid()}", peak_mb=peak_memory_mb())
             continue

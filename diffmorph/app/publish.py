@@ -9,6 +9,8 @@ a failure or a cancel leaves the previous set complete.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 from ..errors import OutputError, display_path, stopped
@@ -21,6 +23,34 @@ from .progress import Progress
 from .report import Measurement
 from .stream import PairFrames
 from .write import OutputOptions, write_video
+
+
+def settings_record(config) -> dict:
+    """Every setting of ``config`` as JSON values (tuples as lists), as a maps file records them
+    under ``"settings"``: a later run compares them to its own to know whether the maps, and the
+    outputs rendered from them, were made as it asks now.
+
+    >>> from diffmorph.config import MorphConfig
+    >>> record = settings_record(MorphConfig(size=64, hold=2))
+    >>> record["size"], record["hold"], record["size_schedule"]
+    (64, 2, [])
+    """
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def outputs_record(options: OutputOptions) -> dict:
+    """The output options of a published set as a maps file records them under ``"outputs"``
+    (formats sorted: their order changes no output).
+
+    >>> outputs_record(OutputOptions(formats=("mp4", "gif")))
+    {'formats': ['gif', 'mp4'], 'gif_max_side': 512, 'boomerang': False, 'report': False}
+    """
+    return {
+        "formats": sorted(options.formats),
+        "gif_max_side": options.gif_max_side,
+        "boomerang": options.boomerang,
+        "report": options.report,
+    }
 
 
 def publish_pair(
@@ -62,6 +92,7 @@ def publish_pair(
     try:
         with OutputSet(paths.root, "morph") as outputs:
             extra = guide.meta() if guide is not None else {}
+            extra.update(settings=settings_record(config), outputs=outputs_record(options))
             mapsfile.save_maps(outputs.stage(paths.maps_npz), maps_low, config, pair.digests, steps_done, **extra)
             if guide is not None:
                 write_points(outputs.stage(paths.points_csv), guide.pixels)

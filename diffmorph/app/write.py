@@ -128,6 +128,19 @@ def check_outputs(size: tuple[int, int], pairs: int, config: MorphConfig, option
     Raises:
       InputError: naming the settings to change.
     """
+    check_strip(config)
+    per_pair = config.frames + 2 * config.hold
+    check_output_budget(size, total_frames(pairs, per_pair, options.boomerang), options)
+
+
+def check_strip(config: MorphConfig) -> None:
+    """Refuse settings whose strip ``result.jpg`` (``k`` tiles of ``size`` for every 10th of the
+    morph's own ``frames``) would be wider than JPEG's :data:`MAX_JPEG_SIDE` (the settings alone
+    decide it, whatever the images).
+
+    Raises:
+      InputError: naming the settings to change.
+    """
     columns = strip_columns(config.frames)
     if columns * config.size > MAX_JPEG_SIDE:
         widest = MAX_JPEG_SIDE // config.size  # strip columns that fit
@@ -137,8 +150,6 @@ def check_outputs(size: tuple[int, int], pairs: int, config: MorphConfig, option
             f"{MAX_JPEG_SIDE}; at size {config.size} at most {widest * 10 + 9} frames fit: lower frames=N or size=N",
             setting="frames",
         )
-    per_pair = config.frames + 2 * config.hold
-    check_output_budget(size, total_frames(pairs, per_pair, options.boomerang), options)
 
 
 def check_frames_folder(folder: Path) -> None:
