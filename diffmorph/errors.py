@@ -72,6 +72,11 @@ class Cancelled(Interrupted):
         super().__init__(message, resumable)
 
 
+class TimeLimitError(RuntimeError):
+    """A pair's optimisation went past its time limit (``pair_time_limit``) and was stopped;
+    its checkpoint is kept (a run without the limit resumes it). Exit status 1."""
+
+
 def stopped(cause: BaseException, what: str, resumable: bool = False) -> Interrupted:
     """The error to raise for a run stopped by ``cause``: :class:`Cancelled` when ``cause``
     is one, else :class:`Interrupted`; its message is ``"cancelled "`` or ``"interrupted "``
@@ -81,7 +86,7 @@ def stopped(cause: BaseException, what: str, resumable: bool = False) -> Interru
     return Interrupted(f"interrupted {what}", resumable)
 
 
-USER_ERRORS = (InputError, OutputError, NonFiniteLossError)  # reported as one line, no traceback
+USER_ERRORS = (InputError, OutputError, NonFiniteLossError, TimeLimitError)  # reported as one line, no traceback
 
 
 def exit_status(error: BaseException) -> int:

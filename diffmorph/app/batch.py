@@ -42,7 +42,7 @@ from ..io.outputs import FolderLock, recover, sweep
 from .cluster import Cluster, uses_cluster
 from .inputs import load_pair
 from .layout import MorphPaths, check_before_work, check_ffmpeg, refuse_inputs_as_outputs
-from .pairs import PairJob, finished_maps, finished_outputs, fit_serially
+from .pairs import PairJob, check_time_limit, finished_maps, finished_outputs, fit_serially
 from .points import guide_for
 from .progress import SILENT, Progress
 from .publish import publish_pair
@@ -256,6 +256,7 @@ def morph_batch(
     shared_dir=None,
     options: OutputOptions | None = None,
     progress: Progress = SILENT,
+    pair_time_limit: float | None = None,
 ) -> BatchResult:
     """Morph every row's pair into ``out_dir/NAME/`` and write ``out_dir/batch.json``.
 
@@ -269,6 +270,9 @@ def morph_batch(
         see :func:`diffmorph.app.sequence.morph_sequence`.
       shared_dir: a folder every node sees at the same path (inputs below it go as paths).
       options: formats, GIF size, boomerang, report (as :func:`diffmorph.app.morph.morph`).
+      pair_time_limit: seconds each row's optimisation may take, here or on a worker (checked at
+        every train step; None: no limit); a row past it fails with its checkpoint kept (a
+        re-run without the limit resumes it).
       progress: receives notices, the ``pairs`` phase, each row's ``render`` (and, serially,
         ``optimise``); ``progress.cancel()`` stops the batch at the next train step, frame or row.
 
@@ -293,7 +297,10 @@ def morph_batch(
         rows = batch_rows(rows)
     out = Path(out_dir)
     check_strip(config)  # the settings alone: every row would fail
-    cluster = Cluster(workers, ray_address, shared_dir) if uses_cluster(workers, ray_address) else None
+    time_limit = check_time_limit(pair_time_limit)
+    cluster = None
+    if uses_cluster(workers, ray_address):
+        cluster = Cluster(workers, ray_address, shared_dir, pair_time_limit=time_limit)
     if out.exists() and not out.is_dir():
         raise InputError(f"the output folder {display_path(out)} exists and is not a folder")
     ensure_folder(out)
@@ -303,7 +310,7 @@ def morph_batch(
     result = BatchResult([results[r.row] for r in rows], out)
     with FolderLock(out, ".batch.lock"):
         try:
-            _run(rows, out, config, options, progress, cluster, results, result)
+            _run(rows, out, config, options, progress, cluster, results, result, time_limit)
         except Interrupted as exc:  # or Cancelled
             result.seconds = time.perf_counter() - started
             _write_summary(out, result)
@@ -313,7 +320,7 @@ def morph_batch(
     return result
 
 
-def _run(rows, out: Path, config, options, progress: Progress, cluster, results: dict, result: BatchResult) -> None:
+def _run(rows, out: Path, config, options, progress: Progress, cluster, results: dict, result: BatchResult, time_limit):
     jobs, to_render = [], []
     for row in rows:
         record = results[row.row]
@@ -352,7 +359,7 @@ def _run(rows, out: Path, config, options, progress: Progress, cluster, results:
             progress.update(done)
         with contextlib.ExitStack() as stack:
             if cluster is None:
-                outcomes = fit_serially(jobs, config, progress)
+                outcomes = fit_serially(jobs, config, progress, time_limit)
             else:
                 stack.enter_context(cluster)
                 result.workers = dict(cluster.plan)

@@ -20,14 +20,14 @@ import time
 import numpy as np
 
 from ..config import RENDER_SETTINGS, MorphConfig
-from ..errors import Cancelled, InputError, Interrupted
+from ..errors import Cancelled, InputError, Interrupted, TimeLimitError
 from ..io import mapsfile
 from ..io.files import ensure_folder
 from ..io.outputs import is_earlier_output, read_manifest
 from .fit import Fitter, WorkFiles, guide_key
 from .inputs import Pair
 from .layout import MorphPaths
-from .progress import SILENT, Progress
+from .progress import SILENT, Deadline, Progress
 from .publish import outputs_record, settings_record
 
 
@@ -113,6 +113,22 @@ class Fitted:
     seconds: float
 
 
+def check_time_limit(seconds) -> float | None:
+    """``pair_time_limit`` as a float of seconds > 0 (or None: no limit).
+
+    Raises:
+      InputError: anything else.
+    """
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < float("inf"):
+        raise InputError(
+            f"pair_time_limit must be a number of seconds > 0, or None for no limit (got {seconds!r})",
+            setting="pair_time_limit",
+        )
+    return float(seconds)
+
+
 def fit_in_folder(
     pair: Pair,
     paths: MorphPaths,
@@ -120,20 +136,35 @@ def fit_in_folder(
     fitter: Fitter | None = None,
     progress: Progress = SILENT,
     guide=None,
+    time_limit: float | None = None,
 ) -> Fitted:
     """Fit ``pair`` with snapshots and checkpoints in ``paths`` (resuming its checkpoint when it
     is for this pair, these settings and these point pairs, ``guide``). The maps file is not
     written: the caller does.
 
+    ``time_limit``: seconds the fit may take (checked at every train step; None: no limit);
+    past it the fit stops as a cancel would, with its checkpoint saved, so a later run without
+    the limit (or with a longer one) resumes it.
+
     Raises:
       OutputError, NonFiniteLossError, Interrupted: as :meth:`Fitter.fit`.
+      TimeLimitError: the fit went past ``time_limit`` (says what was kept).
     """
     started = time.perf_counter()
     for folder in (paths.root, paths.morph, paths.train):
         ensure_folder(folder)
     resume = resumable(paths, config, pair.digests, guide)
     step = checkpoint_step(paths) if resume else 0
-    maps_low = (fitter or Fitter(config)).fit(pair, WorkFiles(paths.train, paths.checkpoint), resume, progress, guide)
+    deadline = Deadline(progress, time_limit) if time_limit is not None else None
+    try:
+        maps_low = (fitter or Fitter(config)).fit(
+            pair, WorkFiles(paths.train, paths.checkpoint), resume, deadline or progress, guide
+        )
+    except Cancelled as exc:
+        if deadline is None or not deadline.expired:
+            raise
+        what = exc.message.removeprefix("cancelled ")
+        raise TimeLimitError(f"stopped at its time limit of {time_limit:g} s (pair_time_limit) {what}") from None
     return Fitted(maps_low, step, time.perf_counter() - started)
 
 
@@ -177,8 +208,9 @@ def peak_memory_mb() -> float:
     return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
-def fit_serially(jobs, config: MorphConfig, progress: Progress = SILENT):
-    """Fit ``jobs`` one after another in this process with one :class:`Fitter` (compiled once).
+def fit_serially(jobs, config: MorphConfig, progress: Progress = SILENT, time_limit: float | None = None):
+    """Fit ``jobs`` one after another in this process with one :class:`Fitter` (compiled once),
+    each within ``time_limit`` seconds (None: no limit; see :func:`fit_in_folder`).
 
     Yields an :class:`Outcome` per job, in order; a job that fails with a user error
     (:data:`~diffmorph.errors.USER_ERRORS`) gives an outcome with ``error`` and the next one runs
@@ -200,7 +232,7 @@ def fit_serially(jobs, config: MorphConfig, progress: Progress = SILENT):
         except Cancelled:
             raise Cancelled(f"cancelled before {job.label}") from None
         try:
-            fitted = fit_in_folder(job.pair, job.paths, config, fitter, progress, job.guide)
+            fitted = fit_in_folder(job.pair, job.paths, config, fitter, progress, job.guide, time_limit)
         except Interrupted as exc:  # or Cancelled: the same class, with the pair named
             raise type(exc)(f"{exc.message} ({job.label})", exc.resumable) from None
         except USER_ERRORS as exc:

@@ -44,7 +44,7 @@ from ..io.outputs import FolderLock, OutputSet, is_earlier_output, read_manifest
 from .cluster import Cluster, uses_cluster
 from .inputs import Pair, check_path, check_types, load_images
 from .layout import MorphPaths, check_ffmpeg
-from .pairs import PairJob, fit_serially
+from .pairs import PairJob, check_time_limit, fit_serially
 from .pairs import finished_maps as _finished_maps
 from .points import guide_for, pair_guides, write_guide
 from .progress import SILENT, Progress
@@ -154,6 +154,7 @@ def morph_sequence(
     workers: int | None = None,
     ray_address: str | None = None,
     shared_dir=None,
+    pair_time_limit: float | None = None,
 ) -> SequenceResult:
     """Morph ``images`` (in video order) into one video ``output`` (an ``.mp4`` path).
 
@@ -180,6 +181,10 @@ def morph_sequence(
         Rendering and publishing stay in this process; only the pairs' fits run on workers.
       shared_dir: a folder every node sees at the same path: inputs below it reach the
         workers as paths, and a work folder below it gets the checkpoints directly.
+      pair_time_limit: seconds each pair's optimisation may take, here or on a worker
+        (checked at every train step; None: no limit); a pair past it fails the sequence
+        (:class:`~diffmorph.errors.TimeLimitError`) with its checkpoint and the finished
+        pairs kept, so a re-run without the limit continues.
 
     Returns:
       :class:`SequenceResult`.
@@ -226,9 +231,10 @@ def morph_sequence(
             "loop=True and boomerang=True cannot be combined (both return to the first image)", setting="loop"
         )
     work = Path(work_dir) if work_dir is not None else out.with_name(out.stem + "_pairs")
+    time_limit = check_time_limit(pair_time_limit)
     cluster = None
-    if uses_cluster(workers, ray_address):
-        cluster = Cluster(workers, ray_address, shared_dir)  # Ray and the address are checked here
+    if uses_cluster(workers, ray_address):  # Ray and the address are checked here
+        cluster = Cluster(workers, ray_address, shared_dir, pair_time_limit=time_limit)
     names = [str(x) if isinstance(x, (str, os.PathLike)) else f"image{k + 1}" for k, x in enumerate(images)]
     written = output_files(out, options.formats) | (_reports(out) if options.report else {})
     refuse_inputs(list(written.values()), images)
@@ -255,7 +261,7 @@ def morph_sequence(
         sweep(list(all_outputs(out).values()))
         inputs = [(images[i], images[j]) for i, j in indices]
         with cluster if cluster is not None else contextlib.nullcontext():
-            reused = _fit_pairs(pairs, inputs, config, progress, guides, cluster)
+            reused = _fit_pairs(pairs, inputs, config, progress, guides, cluster, time_limit)
         points = sum(guide.count for guide in guides if guide is not None)
         frames = _render(pairs, config, out, files, options, progress, work, points)
     return SequenceResult(files, frames, len(pairs), reused, work)
@@ -287,7 +293,7 @@ def _prepare(out: Path, work: Path, files: dict, options: OutputOptions) -> None
         check_ffmpeg()
 
 
-def _fit_pairs(pairs, images, config: MorphConfig, progress: Progress, guides, cluster=None) -> int:
+def _fit_pairs(pairs, images, config: MorphConfig, progress: Progress, guides, cluster=None, time_limit=None) -> int:
     """Give every pair finished maps in its maps file: re-used, or resumed/optimised and saved.
 
     The pairs to fit go as :class:`~diffmorph.app.pairs.PairJob` through the path a batch's rows
@@ -313,7 +319,10 @@ def _fit_pairs(pairs, images, config: MorphConfig, progress: Progress, guides, c
     with progress.phase("pairs", len(pairs), reused):
         done = reused
         try:
-            outcomes = fit_serially(jobs, config, progress) if cluster is None else cluster.fit(jobs, config, progress)
+            if cluster is None:
+                outcomes = fit_serially(jobs, config, progress, time_limit)
+            else:
+                outcomes = cluster.fit(jobs, config, progress)
             for outcome in outcomes:
                 if outcome.error is None:
                     _save(outcome, config)

@@ -78,6 +78,7 @@ FLAGS = {
     "workers": ("workers", "--workers"),
     "ray_address": ("ray_address", "--ray-address"),
     "shared_dir": ("shared_dir", "--shared-dir"),
+    "pair_time_limit": ("pair_time_limit", "--pair-time-limit"),
     # colour transfer's settings (TransferSettings)
     "method": ("method", "--method"),
     "bins": ("bins", "--bins"),

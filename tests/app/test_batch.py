@@ -174,3 +174,82 @@ def test_a_batch_is_followed_and_cancelled_while_it_renders(tmp_path, pair):
     assert not (out / "r" / "morph" / "morph.gif").exists()
     summary = json.loads((out / "batch.json").read_text())
     assert [r["status"] for r in summary["rows"]] == ["stopped"]
+
+
+def test_a_pair_past_its_time_limit_fails_with_its_checkpoint_and_resumes_later(tmp_path, pair, monkeypatch):
+    """``pair_time_limit``: a clock that advances 1 s at each look stops the fit after a few train steps; the row
+    fails naming the setting, its checkpoint is saved, and a run without the limit resumes from it."""
+    import itertools
+
+    from diffmorph.app import progress as progress_module
+
+    ticks = itertools.count()
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: float(next(ticks)))
+    rows, out = [(*pair, "r")], tmp_path / "out"
+    config = CONFIG.replace(train_steps=20)
+    (row,) = morph_batch(rows, out, config, options=GIF, pair_time_limit=5).rows
+    assert row.status == "failed"
+    assert "stopped at its time limit of 5 s (pair_time_limit) at train step" in row.reason
+    assert "checkpoint saved" in row.reason and (out / "r" / "morph" / "checkpoint.npz").is_file()
+    monkeypatch.undo()
+    (again,) = morph_batch(rows, out, config, options=GIF).rows
+    assert again.status == "done" and 0 < again.resumed_from < 20
+
+
+@pytest.mark.parametrize("limit", [0, -1, float("inf"), "10", True])
+def test_a_bad_time_limit_is_refused_naming_the_setting(tmp_path, pair, limit):
+    with pytest.raises(InputError, match="^pair_time_limit must be a number of seconds > 0"):
+        morph_batch([(*pair, "r")], tmp_path / "out", CONFIG, pair_time_limit=limit)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_workers_temporary_folder_is_removed_when_its_pair_fails(tmp_path, monkeypatch):
+    """A worker on a node that does not see the work folder fits in its own temporary folder: removed when the pair
+    fails too (it was removed only on success), so failed pairs do not fill the node's disk."""
+    import sys
+    import tempfile
+    import types
+
+    from diffmorph.app import cluster
+    from diffmorph.errors import NonFiniteLossError
+
+    node = types.SimpleNamespace(get_node_id=lambda: "remote-node-0123")
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(get_runtime_context=lambda: node))
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    made = []
+
+    def diverging(pair, paths, config, guide=None, time_limit=None):
+        (paths.root / "morph").mkdir(parents=True)
+        (paths.root / "morph" / "checkpoint.npz").write_bytes(b"state")
+        made.append(paths.root)
+        raise NonFiniteLossError("the loss became NaN at train step 3")
+
+    monkeypatch.setattr(cluster, "fit_in_folder", diverging)
+    worker = cluster.PairWorker.__new__(cluster.PairWorker)  # no TensorFlow import: fit only
+    worker.folder = None
+    image = make_test_image(8, 8)
+    from diffmorph.io.images import pixels_digest
+
+    spec = {
+        "files": (None, None),
+        "shape": image.shape,
+        "digests": (pixels_digest(image), pixels_digest(image)),
+        "folder": str(tmp_path / "driver" / "r"),
+        "shared": False,
+        "driver_node": "driver-node",
+        "key": "abc",
+        "config": CONFIG,
+        "guide": None,
+        "time_limit": None,
+    }
+    answer = worker.fit(spec, image, image)
+    assert isinstance(answer["error"], NonFiniteLossError)
+    assert made == [tmp_path / "diffmorph-ray" / "abc"] and not made[0].exists()
+
+
+def test_the_time_limit_flag_is_checked_before_any_work(tmp_path, pair):
+    csv_file = tmp_path / "pairs.csv"
+    csv_file.write_text("source,target\nimg0.png,img1.png\n")
+    run = run_cli(["batch", csv_file, "-o", tmp_path / "out", "--pair-time-limit", 0, "-q"])
+    assert_one_line_error(run, 2, "--pair-time-limit must be a number of seconds > 0")
+    assert not (tmp_path / "out").exists()
