@@ -163,7 +163,7 @@ def pair_guides(points, count: int) -> list:
 
 def write_guide(paths, pair, guide: Guide | None) -> None:
     """A sequence pair's ``points.csv`` and ``points.jpg`` in its folder (``paths``, a
-    :class:`~diffmorph.app.morph.MorphPaths`), or none (removed) without points.
+    :class:`~diffmorph.app.layout.MorphPaths`), or none (removed) without points.
 
     Raises:
       OutputError: a file cannot be written.

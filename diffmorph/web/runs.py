@@ -16,10 +16,9 @@ from pathlib import Path
 
 import diffmorph
 
+from ..app.write import FORMATS  # a run writes every format (plus the report)
 from .progress import WebProgress
 from .sessions import Session
-
-FORMATS = ("mp4", "gif", "frames")  # what a run writes (plus the report)
 
 
 class Runner:
