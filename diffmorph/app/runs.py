@@ -3,7 +3,7 @@ in one output folder (the web app's sessions, a notebook): where the outputs are
 stopped run can be resumed, and the newest training snapshot.
 
 Each answer comes from the one place that decides it: the layout from
-:class:`~diffmorph.app.morph.MorphPaths`, the resume decision from
+:class:`~diffmorph.app.layout.MorphPaths`, the resume decision from
 :func:`~diffmorph.app.pairs.resumable` (the checkpoint's own record of the pixels,
 settings and point pairs it was made with), the snapshot names from
 :data:`~diffmorph.app.fit.SNAPSHOT_NAME`. Nothing here writes.
@@ -17,7 +17,7 @@ from ..config import MorphConfig
 from ..errors import InputError
 from .fit import snapshot_files
 from .inputs import load_pair
-from .morph import MorphPaths
+from .layout import MorphPaths
 from .pairs import resumable
 from .points import guide_for
 
