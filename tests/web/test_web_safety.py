@@ -113,6 +113,7 @@ def test_a_direct_post_cannot_skip_the_queue(app):
     assert runs_alive() == []
 
 
+@pytest.mark.slow  # real optimisation runs or a subprocess
 def test_a_client_that_goes_away_cancels_its_run(app, tmp_path):
     """A client killed mid-run: its run stops (its thread ends) instead of training on."""
     url, _ = app
@@ -146,6 +147,7 @@ def test_a_client_that_goes_away_cancels_its_run(app, tmp_path):
     assert mp4.endswith(".mp4")
 
 
+@pytest.mark.slow  # real optimisation runs or a subprocess
 def test_only_what_the_app_made_is_deleted_or_served(server, tmp_path):
     """A foreign folder (two days old) and a file in the root survive a run; the root's files
     cannot be fetched through /gradio_api/file=; the run's own outputs are served."""
@@ -185,6 +187,7 @@ def test_requests_over_the_limits_are_refused_before_any_work(app, server):
         morph(small_disk)
 
 
+@pytest.mark.slow  # real optimisation runs or a subprocess
 def test_a_run_past_its_time_limit_is_cancelled(server):
     from gradio_client.exceptions import AppError
 
@@ -197,6 +200,7 @@ def test_a_run_past_its_time_limit_is_cancelled(server):
     wait_until(lambda: not runs_alive(), 30, "the run to end")
 
 
+@pytest.mark.slow  # real optimisation runs or a subprocess
 def test_a_flood_of_sessions_keeps_a_bounded_number(server, tmp_path):
     """Each client is a new session; the server keeps at most max_sessions of them (and their
     folders), replacing idle ones."""
@@ -239,6 +243,7 @@ def test_page_messages_carry_no_server_paths(app):
     assert said == "the run failed (RuntimeError: the output folder/x failed)"
 
 
+@pytest.mark.slow  # real optimisation runs or a subprocess
 def test_the_command_warns_about_a_reachable_host_and_checks_auth(tmp_path):
     from conftest import run_cli
 
@@ -270,6 +275,7 @@ def test_the_command_warns_about_a_reachable_host_and_checks_auth(tmp_path):
     )
 
 
+@pytest.mark.slow  # real optimisation runs or a subprocess
 def test_a_full_queue_refuses_more(server):
     """At most queue_size events wait; more are refused at once instead of piling up."""
     from gradio_client import Client, handle_file
