@@ -27,7 +27,7 @@ _EXPORTS = {
     "preset_config": "diffmorph.config",
     "OutputOptions": "diffmorph.app.write",
     "Progress": "diffmorph.app.progress",
-    "BarProgress": "diffmorph.cli.bars",
+    "BarProgress": "diffmorph.app.bars",
     "morph": "diffmorph.app.morph",
     "MorphResult": "diffmorph.app.morph",
     "render_frames": "diffmorph.app.morph",

@@ -265,6 +265,8 @@ def _schedule_problem(schedule) -> str | None:
 
 # The settings the maps depend on: maps made with other values mean something else.
 MAPS_SETTINGS = ("size", "add_scale", "mult_scale", "warp_scale", "add_first", "map_size", "mult_floor")
+# The settings that only change how maps are rendered into frames (not the optimisation).
+RENDER_SETTINGS = ("frames", "fps", "render", "render_kernel", "pacing", "ease", "hold", "colour_path")
 
 
 # Named sets of settings applied to MorphConfig's defaults. "faithful" is the original

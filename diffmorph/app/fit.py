@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import MorphConfig
+from ..config import RENDER_SETTINGS, MorphConfig
 from ..errors import InputError, Interrupted, NonFiniteLossError, OutputError, display_path, stopped
 from ..io import mapsfile
 from ..io.files import save_image
@@ -63,17 +63,8 @@ _COMPILED_LOCK = threading.Lock()
 
 def compile_key(config: MorphConfig) -> MorphConfig:
     """The settings an optimiser's compiled programs depend on (the rest set to defaults)."""
-    render_only = dict(
-        frames=MorphConfig.frames,
-        fps=MorphConfig.fps,
-        seed=None,
-        render=MorphConfig.render,
-        render_kernel=MorphConfig.render_kernel,
-        pacing=MorphConfig.pacing,
-        ease=MorphConfig.ease,
-        hold=MorphConfig.hold,
-        colour_path=MorphConfig.colour_path,
-    )
+    render_only = {name: getattr(MorphConfig, name) for name in RENDER_SETTINGS}
+    render_only["seed"] = None
     if config.lr_schedule == "constant":
         render_only["train_steps"] = MorphConfig.train_steps  # a schedule over the steps is compiled in
     return config.replace(**render_only)

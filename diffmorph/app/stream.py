@@ -187,7 +187,7 @@ class FrameStream:
       boomerang: after the frames, all of them again backwards without repeating the
         turning frames (:func:`frame_order`).
       alphas: the alphas of every pair (default: each pair's :class:`Schedules`).
-      tiles: indices of the pairs whose strip frames (:func:`~diffmorph.core.render.strip_indices`)
+      tiles: indices of the pairs whose strip frames (:attr:`strip_frames`)
         carry their tiles on the way forward (for ``result.jpg``).
       progress: asked once per frame whether the caller cancelled (``progress.check_cancelled()``).
 
@@ -240,15 +240,32 @@ class FrameStream:
         return len(self._pair(0 if self._current is None else self._current[0])[2])
 
     @property
+    def strip_frames(self) -> list[int]:
+        """The indices (within a pair's frames) of the frames shown in its strip ``result.jpg``:
+        :func:`~diffmorph.core.render.strip_indices` of the morph's own ``config.frames``, after
+        the ``hold`` copies of the source (held frames repeat the ends: the strip never shows them).
+        With ``alphas`` given: those of all the frames."""
+        from ..core.render import strip_indices
+
+        first, count = self.strip_span
+        return [first + i for i in strip_indices(count)]
+
+    @property
+    def strip_span(self) -> tuple[int, int]:
+        """``(first, count)``: the morph's own frames within a pair's frames (after ``hold`` held
+        copies of the source; with ``alphas`` given, all of them)."""
+        if self._alphas is not None:
+            return 0, self.frames
+        return self.config.hold, self.config.frames
+
+    @property
     def total(self) -> int:
         """Frames the stream yields: :func:`total_frames`."""
         return total_frames(len(self.pairs), self.frames, self.boomerang)
 
     def __iter__(self) -> Iterator[StreamFrame]:
-        from ..core.render import strip_indices
-
         frames = self.frames
-        strip_columns = set(strip_indices(frames))
+        strip_columns = set(self.strip_frames)
         forward_frames = len(self.pairs) * frames
         last = (None, None)  # ((pair, alpha), image) of the frame yielded last
         for count, (p, i) in enumerate(frame_order(len(self.pairs), frames, self.boomerang)):

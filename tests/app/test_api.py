@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -222,3 +224,30 @@ def test_a_second_morph_reuses_the_compiled_optimiser_and_repeats_the_first(tmp_
     assert built == [1, 1] and len(fit._COMPILED) == 1  # other scales: compiled again, the old one freed
     diffmorph.clear_compiled()
     assert fit._COMPILED == {}
+
+
+def test_the_package_exports_nothing_from_the_layers_above_the_library():
+    """``diffmorph.X`` is the library: no name comes from the command line or the web app (the layers above)."""
+    import diffmorph
+
+    above = [
+        f"{name} from {module}" for name, module in diffmorph._EXPORTS.items() if module.split(".")[1] in ("cli", "web")
+    ]
+    assert above == []
+    bars = diffmorph.BarProgress(quiet=True)
+    assert type(bars).__module__ == "diffmorph.app.bars"
+
+
+def test_one_first_line_and_one_formats_across_the_package():
+    """Helpers of the same meaning are defined once (a second copy drifts: another length, another rule)."""
+    import re
+
+    package = Path(diffmorph.__file__).parent
+    defined = {"first_line": [], "FORMATS": []}
+    for path in package.rglob("*.py"):
+        text = path.read_text()
+        if re.search(r"^def _?first_line\(", text, re.M):
+            defined["first_line"].append(path.relative_to(package).as_posix())
+        if re.search(r"^FORMATS\s*=", text, re.M):
+            defined["FORMATS"].append(path.relative_to(package).as_posix())
+    assert defined == {"first_line": ["errors.py"], "FORMATS": ["app/write.py"]}

@@ -321,7 +321,7 @@ def test_cancel_stops_the_workers_and_keeps_the_summary(tmp_path, ray_cluster):
 def test_inputs_go_as_paths_only_below_the_shared_folder(tmp_path):
     from diffmorph.app.cluster import Cluster
     from diffmorph.app.inputs import load_pair
-    from diffmorph.app.morph import MorphPaths
+    from diffmorph.app.layout import MorphPaths
     from diffmorph.app.pairs import PairJob
 
     a, b, _ = images(tmp_path)
