@@ -18,10 +18,10 @@ def test_a_sequence_fits_its_pairs_as_jobs_of_the_shared_path(tmp_path, monkeypa
     seen = []
     real = sequence.fit_serially
 
-    def recording(jobs, config, progress):
+    def recording(jobs, config, progress, time_limit=None):
         jobs = list(jobs)
         seen.extend(jobs)
-        return real(jobs, config, progress)
+        return real(jobs, config, progress, time_limit)
 
     monkeypatch.setattr(sequence, "fit_serially", recording)
     images = [make_test_image(24, 16, seed=k) for k in range(3)]
