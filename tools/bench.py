@@ -45,6 +45,7 @@ Timings on a shared machine are noisy: use ``--runs`` and give ranges.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -70,6 +71,7 @@ from tools.benchlib import (
 PAIR_SIZE = (600, 400)  # width, height of the benchmark's photo pair
 PRESETS = {
     "preview": {"size": 256, "train_steps": 200, "frames": 20},
+    "default300": {"size": 1024, "train_steps": 300, "frames": 20},  # the issue's default-size job
     "default": {"size": 1024, "train_steps": 1000, "frames": 100},
     "fast": {"preset": "fast", "size": 1024, "frames": 100},  # the fast preset's own train steps
 }
@@ -124,48 +126,102 @@ def make_pair(folder: Path) -> tuple[Path, Path]:
 
 
 def child_end_to_end(args) -> int:
-    """In a fresh process: one whole morph through ``diffmorph.morph``, timed by phase."""
-    started = time.perf_counter()
+    """In a fresh process: one whole morph through ``diffmorph.morph``, timed by phase.
+
+    Marks are wall-clock times (``time.time()``, so the parent can place them after its
+    own launch time): TensorFlow imported, diffmorph imported, the optimise phase's start,
+    every train step (the first step at each working size is the one that traces and
+    compiles), the render phase's start and end, the morph's return. The time spent in
+    the frame writers (MP4 pipe and ffmpeg's finish, GIF, PNGs) is summed by wrapping
+    :func:`diffmorph.io.video.frame_writers` (this process only): it is ``encode_s``.
+    """
+    marks = {"child_start": time.time()}
     from diffmorph.app.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    imported = time.perf_counter()
+    marks["tf_imported"] = time.time()
     import diffmorph
+    import diffmorph.app.morph  # noqa: F401 (the pipeline's own modules, imported by the call below anyway)
+    from diffmorph.io import video
 
-    marks, used = {}, {}
+    marks["package_imported"] = time.time()
+    used = {}
+    first_at: dict[int, list[float]] = {}  # working size -> [time of the step before, time of its first step]
+    steps: list[tuple[int, float]] = []  # (working size, time) of every step
+    encode = [0.0]
+    config = job_config(args.preset, seed=0)
+    size_word = re.compile(r"\(working size (\d+)\)")
 
     class Clock(diffmorph.Progress):
         def start(self, phase, total, done=0):
-            marks[f"{phase}_start"] = time.perf_counter()
+            marks[f"{phase}_start"] = time.time()
 
         def update(self, done, status=None):
+            now = time.time()
+            if "render_start" in marks:
+                return
+            found = size_word.search(status or "")
+            size = int(found.group(1)) if found else config.size
+            before = steps[-1][1] if steps else marks["optimise_start"]
+            first_at.setdefault(size, [before, now])
+            steps.append((size, now))
             if done == 1:
-                marks.setdefault("first_update", time.perf_counter())
                 used.setdefault("start", usage())
 
         def end(self):
-            marks.setdefault("optimise_end", time.perf_counter())
+            now = time.time()
+            if "render_start" in marks:
+                marks.setdefault("render_end", now)
+                return
+            marks.setdefault("optimise_end", now)
             if "start" in used:
                 used.setdefault("span", usage_since(used["start"]))
 
-    config = job_config(args.preset, seed=0)
+    original_writers = video.frame_writers
+
+    @contextlib.contextmanager
+    def timed_writers(*a, **k):
+        with original_writers(*a, **k) as write:
+
+            def timed(frame):
+                clock = time.perf_counter()
+                write(frame)
+                encode[0] += time.perf_counter() - clock
+
+            yield timed
+            closing = time.perf_counter()
+        encode[0] += time.perf_counter() - closing  # the writers' close: ffmpeg finishing, the GIF written
+
+    video.frame_writers = timed_writers
     diffmorph.morph(args.source, args.target, args.out, config, progress=Clock())
-    done = time.perf_counter()
-    steps = config.train_steps
-    print(
-        json.dumps(
-            {
-                "import_s": imported - started,
-                "setup_s": marks["optimise_start"] - imported,
-                "first_step_s": marks["first_update"] - marks["optimise_start"],
-                "steps_per_s": (steps - 1) / (marks["optimise_end"] - marks["first_update"]),
-                "render_s": done - marks["render_start"],
-                "peak_rss_mb": peak_rss_mb(),
-                **per_step(used["span"], steps - 1),
-            }
-        )
-    )
+    marks["done"] = time.time()
+    print(json.dumps(phases_of_ours(marks, first_at, steps, encode[0], used, config.train_steps)))
     return 0
+
+
+def phases_of_ours(marks: dict, first_at: dict, steps: list, encode_s: float, used: dict, train_steps: int) -> dict:
+    """The phase budget (seconds) of one run of ours from its marks (see :func:`child_end_to_end`)."""
+    first = {size: end - before for size, (before, end) in first_at.items()}
+    optimise = marks["optimise_end"] - marks["optimise_start"]
+    rest = len(steps) - len(first)
+    render_all = marks["render_end"] - marks["render_start"]
+    out = {
+        "import_s": marks["tf_imported"] - marks["child_start"],
+        "package_s": marks["package_imported"] - marks["tf_imported"],
+        "setup_s": marks["optimise_start"] - marks["package_imported"],
+        "first_step_s": sum(first.values()),
+        "first_step_by_size": {str(size): seconds for size, seconds in first.items()},
+        "train_s": optimise - sum(first.values()),
+        "steps_per_s": rest / max(optimise - sum(first.values()), 1e-9) if rest else math.nan,
+        "render_s": render_all - encode_s,
+        "encode_s": encode_s,
+        "publish_s": (marks["render_start"] - marks["optimise_end"]) + (marks["done"] - marks["render_end"]),
+        "peak_rss_mb": peak_rss_mb(),
+        "marks": marks,
+    }
+    if "span" in used:
+        out.update(per_step(used["span"], max(train_steps - 1, 1)))
+    return out
 
 
 def run_ours(args, source: Path, target: Path, cache: Path, work: Path) -> dict:
@@ -174,32 +230,104 @@ def run_ours(args, source: Path, target: Path, cache: Path, work: Path) -> dict:
     command = module_command(
         "bench", CHILD, "--preset", args.preset, "--source", source, "--target", target, "--out", work
     )
-    started = time.perf_counter()
+    launched, started = time.time(), time.perf_counter()
     proc = subprocess.run(command, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"our run failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
-    return {"wall_s": wall, **json.loads(proc.stdout.strip().splitlines()[-1])}
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    marks = figures.pop("marks")
+    # Python's own start (interpreter, tools.bench) before the child's first mark, and its exit after the last
+    figures["python_s"] = (marks["child_start"] - launched) + max(wall - (marks["done"] - launched), 0.0)
+    return {"wall_s": wall, **figures}
 
 
 # ----------------------------------------------------------------------------- end to end (the original)
 
 
-def run_original(args, source: Path, target: Path, work: Path) -> dict:
-    """One run of the original script (a temporary copy with the preset's working size) in ``work``."""
-    code = Path(args.original).read_text()
-    size = PRESETS[args.preset]["size"]
+MARK = "BENCH-MARK"  # stderr lines "BENCH-MARK name time" from the instrumented copy of the original
+ORIGINAL_MARKS = (  # (pattern, replacement) inserted into the copy: timing only, the computation is unchanged
+    (r"^(from tqdm import tqdm\n)", r"\1_bench_mark('imported')\n"),
+    (
+        r"^(        train_step\(maps, origins, targets\)\n)",
+        r"\1        if epoch == 1:\n            _bench_mark('first_step')\n",
+    ),
+    (
+        r"^(    )(produce_warp_maps\(origins, targets\)\n)(    )(use_warp_maps\(.*\)\n)",
+        r"\1_bench_mark('loaded')\n\1\2\1_bench_mark('optimised')\n\3\4\3_bench_mark('rendered')\n"
+        r"\3_bench_mark('encode', _bench_encode[0])\n",
+    ),
+    (r"^(\s+)(video\.write\(output_img\)|video\.release\(\))\n", r"\1_bench_timed(lambda: \2)\n"),
+)
+ORIGINAL_PROLOGUE = (
+    "import sys as _bench_sys, time as _bench_time\n"
+    "def _bench_mark(name, value=None):\n"
+    "    value = _bench_time.time() if value is None else value\n"
+    f"    print('{MARK}', name, repr(value), file=_bench_sys.stderr, flush=True)\n"
+    "_bench_encode = [0.0]\n"
+    "def _bench_timed(call):\n"
+    "    started = _bench_time.perf_counter()\n"
+    "    call()\n"
+    "    _bench_encode[0] += _bench_time.perf_counter() - started\n"
+    "_bench_mark('start')\n"
+)
+
+
+def instrument_original(code: str, size: int) -> str:
+    """The original's code with working size ``size`` and timing marks (:data:`ORIGINAL_MARKS`).
+
+    The marks: ``start`` (first line run), ``imported`` (TensorFlow, tensorflow-addons,
+    OpenCV, tqdm), ``loaded`` (images read and resized), ``first_step`` (after train step
+    1: the Keras model built, the step traced and run), ``optimised`` (all train steps
+    and snapshots), ``rendered`` (frames rendered and written), and ``encode``: the
+    seconds inside ``VideoWriter.write`` and ``release`` (OpenCV's MP4 encoder, which
+    the original calls in its render loop). A pattern that is not found leaves its marks
+    out (their phases read NaN); the working size must be found.
+    """
     code, count = re.subn(r"^im_sz = \d+", f"im_sz = {size}", code, flags=re.M)
     if count != 1:
-        raise RuntimeError(f"{args.original}: no 'im_sz = ...' line to set the working size in")
+        raise RuntimeError("no 'im_sz = ...' line to set the working size in")
     # its last call closes GUI windows, which a headless OpenCV build cannot (everything is written by then)
     code = code.replace("cv2.destroyAllWindows()", "pass")
+    for pattern, replacement in ORIGINAL_MARKS:
+        code = re.sub(pattern, replacement, code, flags=re.M)
+    lines = code.splitlines(keepends=True)
+    head = 1 if lines and lines[0].startswith("#!") else 0  # after the shebang line
+    return "".join(lines[:head]) + ORIGINAL_PROLOGUE + "".join(lines[head:])
+
+
+def original_phases(marks: dict, wall: float) -> dict:
+    """The phase budget (seconds) of one run of the original from its marks (NaN where one is missing)."""
+
+    def between(a, b):
+        return marks[b] - marks[a] if a in marks and b in marks else math.nan
+
+    out = {
+        "python_s": between("launched", "start") + max(wall - between("launched", "rendered"), 0.0),
+        "import_s": between("start", "imported"),
+        "setup_s": between("imported", "loaded"),
+        "first_step_s": between("loaded", "first_step"),
+        "train_s": between("first_step", "optimised"),
+        "render_s": between("optimised", "rendered") - marks.get("encode", math.nan),
+        "encode_s": marks.get("encode", math.nan),
+    }
+    return out
+
+
+def run_original(args, source: Path, target: Path, work: Path) -> dict:
+    """One run of the original script (an instrumented temporary copy, :func:`instrument_original`) in ``work``."""
+    size = PRESETS[args.preset]["size"]
+    try:
+        code = instrument_original(Path(args.original).read_text(), size)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{args.original}: {exc}") from None
     work.mkdir(parents=True, exist_ok=True)
     script = work / "original_morph.py"
     script.write_text(code)
     steps, frames = job_config(args.preset).train_steps, PRESETS[args.preset]["frames"]
     wrapper = (
-        "import resource, subprocess, sys\n"
+        "import resource, subprocess, sys, time\n"
+        f"print('{MARK} launched', repr(time.time()), file=sys.stderr, flush=True)\n"
         "code = subprocess.call(sys.argv[1:])\n"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
         "sys.exit(code)\n"
@@ -225,11 +353,22 @@ def run_original(args, source: Path, target: Path, work: Path) -> dict:
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"the original failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
+    lines = proc.stderr.replace("\r", "\n").splitlines()
+    marks = {}
+    for line in lines:
+        if line.startswith(MARK + " "):
+            _, name, value = line.split(" ", 2)
+            marks[name] = float(value)
     # the training bar's rate at its last update ("Epoch N, Loss: X: ...| 200/200 [..., 19.5it/s]")
-    training = [line for line in proc.stderr.replace("\r", "\n").splitlines() if line.startswith("Epoch")]
+    training = [line for line in lines if line.startswith("Epoch")]
     rates = re.findall(r"([\d.]+)(it/s|s/it)\]", training[-1]) if training else []
     rate = (float(rates[-1][0]) if rates[-1][1] == "it/s" else 1 / float(rates[-1][0])) if rates else math.nan
-    return {"wall_s": wall, "steps_per_s": rate, "peak_rss_mb": maxrss_mb(int(proc.stderr.strip().splitlines()[-1]))}
+    return {
+        "wall_s": wall,
+        "steps_per_s": rate,
+        "peak_rss_mb": maxrss_mb(int(proc.stderr.strip().splitlines()[-1])),
+        **original_phases(marks, wall),
+    }
 
 
 def end_to_end(args) -> dict:
@@ -299,7 +438,56 @@ def e2e_table(summary: dict) -> str:
         ]
     if "warm_start_speedup" in summary:
         lines.append(f"start-up (import + setup + first step), cold / best warm: x{summary['warm_start_speedup']:.2f}")
+    lines += ["", *phase_table(summary["rows"])]
     return "\n".join(lines)
+
+
+PHASES = (  # key of a row's figures, label in the phase budget
+    ("python_s", "Python start and exit"),
+    ("import_s", "import TensorFlow (+ its Keras; original: + addons, OpenCV)"),
+    ("package_s", "import diffmorph"),
+    ("setup_s", "load images, checks, build the net"),
+    ("first_step_s", "first train step per working size (trace, compile)"),
+    ("train_s", "the other train steps (snapshots included)"),
+    ("render_s", "render frames (strip, maps image)"),
+    ("encode_s", "encode (MP4, GIF writers)"),
+    ("publish_s", "publish (maps files, preds.npy, renames)"),
+    ("wall_s", "end to end (wall)"),
+)
+
+
+def span(values: list[float]) -> str:
+    """``min-max`` (or one value) of the finite ``values``, ``-`` if none."""
+    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not values:
+        return "-"
+    low, high = min(values), max(values)
+    return f"{low:.2f}" if len(values) == 1 or f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}-{high:.2f}"
+
+
+def phase_table(rows: list[dict]) -> list[str]:
+    """The phase budget: seconds per phase, ours (cold and warm compilation cache) beside the original.
+
+    Ranges are min-max over the runs. The original's phases come from timing marks in
+    an instrumented copy (:func:`instrument_original`); its rendering and MP4 encoding
+    run in one loop and are split by timing its ``VideoWriter`` calls.
+    """
+    groups = {
+        "ours, cold cache": [r for r in rows if r["who"] == "ours" and r.get("cache") == "cold"],
+        "ours, warm cache": [r for r in rows if r["who"] == "ours" and r.get("cache") == "warm"],
+        "original": [r for r in rows if r["who"] == "original"],
+    }
+    groups = {name: group for name, group in groups.items() if group}
+    head = f"{'phase budget, seconds (min-max over runs)':<62}" + "".join(f"{name:>18}" for name in groups)
+    lines = [head]
+    for key, label in PHASES:
+        lines.append(f"{label:<62}" + "".join(f"{span([r.get(key) for r in g]):>18}" for g in groups.values()))
+        if key == "first_step_s":
+            sizes = sorted({int(k) for g in groups.values() for r in g for k in r.get("first_step_by_size", {})})
+            for size in sizes:
+                cells = [span([r.get("first_step_by_size", {}).get(str(size)) for r in g]) for g in groups.values()]
+                lines.append(f"{'    at working size ' + str(size):<62}" + "".join(f"{c:>18}" for c in cells))
+    return lines
 
 
 # ----------------------------------------------------------------------------- step level: plain vs fast
