@@ -490,6 +490,127 @@ def phase_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+# ----------------------------------------------------------------------------- interactive: runs in one process
+
+POINTS = [  # point pairs on the 600 x 400 pair (source x, y, target x, y), one more in each later run
+    (300.0, 150.0, 300.0, 170.0),
+    (200.0, 250.0, 220.0, 250.0),
+    (420.0, 300.0, 400.0, 290.0),
+    (150.0, 120.0, 160.0, 110.0),
+]
+INTERACTIVE_RUNS = (  # (label, preset, settings, point pairs): what a web session does, in order
+    ("1: 256, 200 steps, 2 point pairs", "faithful", {"size": 256, "train_steps": 200, "frames": 20}, 2),
+    ("2: same, a new point pair", "faithful", {"size": 256, "train_steps": 200, "frames": 20}, 3),
+    ("3: preview preset, same pairs", "preview", {}, 3),
+    ("4: preview preset, a new point pair", "preview", {}, 4),
+)
+
+
+def child_interactive(args) -> int:
+    """In a fresh process: the :data:`INTERACTIVE_RUNS` one after another through ``diffmorph.morph``
+    with the web app's outputs (MP4, GIF, frames, report), as the web app runs them on its
+    worker thread. Per run: wall seconds, seconds to the first training snapshot on disk (what
+    the page shows first), the first step's seconds, and the estimate made before the run."""
+    import threading
+
+    marks = {"child_start": time.time()}
+    from diffmorph.app.runtime import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    marks["tf_imported"] = time.time()
+    import numpy as np
+
+    import diffmorph
+    from diffmorph.app.estimate import estimate_seconds
+    from diffmorph.app.fit import is_compiled
+    from diffmorph.config import preset_config
+
+    rows = []
+    for number, (label, preset, settings, count) in enumerate(INTERACTIVE_RUNS):
+        config = preset_config(preset, seed=0, **settings)
+        out = Path(args.out) / f"run{number}"
+        snapshot = out / "train" / "a_to_b_10.jpg"
+        estimate = estimate_seconds(config, PAIR_SIZE[::-1], compiled=is_compiled(config))
+        seen = {}
+        stop = threading.Event()
+
+        def watch(snapshot=snapshot, seen=seen, stop=stop):
+            while not stop.is_set() and not snapshot.exists():
+                time.sleep(0.02)
+            seen.setdefault("snapshot", time.perf_counter())
+
+        steps = []
+
+        class Clock(diffmorph.Progress):
+            def update(self, done, status=None, steps=steps):
+                if len(steps) < 2:
+                    steps.append(time.perf_counter())
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        started = time.perf_counter()
+        watcher.start()
+        options = diffmorph.OutputOptions(formats=("mp4", "gif", "frames"), report=True)
+        diffmorph.morph(
+            args.source, args.target, out, config, points=np.array(POINTS[:count]), options=options, progress=Clock()
+        )
+        done = time.perf_counter()
+        stop.set()
+        watcher.join()
+        rows.append(
+            {
+                "run": label,
+                "wall_s": done - started,
+                "first_snapshot_s": seen["snapshot"] - started if "snapshot" in seen else math.nan,
+                "first_step_s": steps[0] - started if steps else math.nan,
+                "estimate_s": estimate.total_s,
+                "size": config.size,
+                "train_steps": config.train_steps,
+                "frames": config.frames,
+                "points": count,
+            }
+        )
+    print(json.dumps({"import_s": marks["tf_imported"] - marks["child_start"], "runs": rows}))
+    return 0
+
+
+def interactive(args) -> dict:
+    with tempfile.TemporaryDirectory(prefix="diffmorph-bench-") as tmp:
+        tmp = Path(tmp)
+        source, target = make_pair(tmp)
+        env = child_env(DIFFMORPH_CACHE_DIR=str(tmp / "cache"), **allocator_env(args))
+        results = []
+        for run in range(args.runs):
+            progress_line(args.quiet, f"interactive: session {run + 1}/{args.runs} (a fresh process)")
+            command = module_command(
+                "bench", CHILD, "--interactive", "--source", source, "--target", target, "--out", tmp / f"s{run}"
+            )
+            proc = subprocess.run(command, env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"the interactive run failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
+            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return {"benchmark": "diffmorph interactive", "sessions": results, "machine": machine_info()}
+
+
+def interactive_table(summary: dict) -> str:
+    lines = [
+        "interactive: the runs of one web session in one process (the first session: empty compilation cache)",
+        f"machine: {describe_cpu(summary['machine'])}, {summary['machine']['system']}, {summary['machine']['date']}",
+        "",
+        f"{'run':<40}{'wall s':>16}{'1st snapshot s':>16}{'1st step s':>14}{'estimate s':>12}",
+    ]
+    sessions = summary["sessions"]
+    for index, row in enumerate(sessions[0]["runs"]):
+        cells = [span([s["runs"][index][key] for s in sessions]) for key in ("wall_s", "first_snapshot_s")]
+        cells.append(span([s["runs"][index]["first_step_s"] for s in sessions]))
+        cells.append(span([s["runs"][index]["estimate_s"] for s in sessions]))
+        lines.append(f"{row['run']:<40}{cells[0]:>16}{cells[1]:>16}{cells[2]:>14}{cells[3]:>12}")
+    ratios = [s["runs"][1]["wall_s"] / s["runs"][0]["wall_s"] for s in sessions]
+    lines.append(
+        f"second run / first run (wall): {span(ratios)}; TensorFlow import: {span([s['import_s'] for s in sessions])} s"
+    )
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- step level: plain vs fast
 
 
@@ -597,6 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt("--original", help="the original DiffMorph's morph.py, to run side by side")
     opt("--original-python", default="python3", help="the interpreter for --original (default python3)")
     opt("--compare", action="store_true", help="step level: plain against fast path, with the loss-curve check")
+    opt("--interactive", action="store_true", help="the runs of one web session in one process (see the docstring)")
     opt("--size", type=int, default=256, help="--compare: working size (default 256)")
     opt("--epochs", type=int, default=20, help="--compare: timed steps after the first (default 20)")
     opt("--steps", type=int, default=10, help="--compare: frames to render (default 10)")
@@ -623,20 +745,21 @@ def main(argv=None) -> int:
         if args.path:
             print(json.dumps(measure(args.path, args)))
             return 0
-        return child_end_to_end(args)
-    if bool(args.preset) == args.compare:
-        parser.error("give one of --preset NAME or --compare")
+        return child_interactive(args) if args.interactive else child_end_to_end(args)
+    if sum((bool(args.preset), args.compare, args.interactive)) != 1:
+        parser.error("give one of --preset NAME, --compare or --interactive")
     if args.runs < 1:
         parser.error("--runs must be >= 1")
     if args.original and not Path(args.original).is_file():
         parser.error(f"{args.original}: no such file")
     try:
-        summary = end_to_end(args) if args.preset else step_compare(args)
+        summary = end_to_end(args) if args.preset else interactive(args) if args.interactive else step_compare(args)
     except RuntimeError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 1
     if not args.json_only:
-        print(e2e_table(summary) if args.preset else compare_table(summary))
+        table = e2e_table if args.preset else interactive_table if args.interactive else compare_table
+        print(table(summary))
     print(json.dumps(summary), flush=True)
     return 0 if summary.get("losses_match", True) else 1
 
