@@ -354,11 +354,8 @@ def run_original(args, source: Path, target: Path, work: Path) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"the original failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
     lines = proc.stderr.replace("\r", "\n").splitlines()
-    marks = {}
-    for line in lines:
-        if line.startswith(MARK + " "):
-            _, name, value = line.split(" ", 2)
-            marks[name] = float(value)
+    # a mark may follow a progress bar's text on its line (tqdm ends its lines with no newline)
+    marks = {name: float(value) for name, value in re.findall(MARK + r" (\w+) (\S+)", proc.stderr)}
     # the training bar's rate at its last update ("Epoch N, Loss: X: ...| 200/200 [..., 19.5it/s]")
     training = [line for line in lines if line.startswith("Epoch")]
     rates = re.findall(r"([\d.]+)(it/s|s/it)\]", training[-1]) if training else []

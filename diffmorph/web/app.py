@@ -393,18 +393,47 @@ class Page:
         return str(runner.result.paths.mp4), str(runner.result.paths.gif)
 
 
+FIRST_PRESET = "preview"  # the page opens with a quick first result (seconds); "faithful" is one click away
+FULL_PRESET = "faithful"
+SHOWN = ("size", "train_steps", "frames", "fps", "pacing", "ease", "hold", "colour_path", "render_kernel")
+
+
 def preset_values(name: str):
-    """The settings panel's values a preset changes (others are left as they are)."""
+    """The settings panel's values (:data:`SHOWN`) for a preset: its own, else the defaults."""
     preset = defaults.PRESETS.get(name, {})
-    shown = ("train_steps", "frames", "fps", "pacing", "ease", "hold", "colour_path", "render_kernel")
     base = defaults.MorphConfig()
-    return [gr.update(value=preset[k]) if k in preset else gr.update(value=getattr(base, k)) for k in shown]
+    return [gr.update(value=preset[k]) if k in preset else gr.update(value=getattr(base, k)) for k in SHOWN]
+
+
+def full_quality():
+    """The Full quality button: the faithful preset and its values, then a run."""
+    return [gr.update(value=FULL_PRESET), *preset_values(FULL_PRESET)]
+
+
+def estimate_line(preset, size, train_steps, frames, hold, source) -> str:
+    """The estimated run time on this machine for the page's settings (:func:`diffmorph.estimate_seconds`)."""
+    try:
+        config = make_config(preset, size=size, train_steps=train_steps, frames=frames, hold=hold)
+    except gr.Error:
+        return "Estimated time: - (check the settings)"
+    output = None
+    if source:
+        try:
+            from PIL import Image
+
+            with Image.open(source) as image:  # reads the header only
+                output = (image.height, image.width)
+        except (OSError, ValueError):
+            output = None
+    estimate = diffmorph.estimate_seconds(config, output, compiled=diffmorph.is_compiled(config))
+    return f"Estimated time on this machine: {estimate.text()}"
 
 
 def build(sessions: Sessions) -> gr.Blocks:
     """The page (not launched)."""
     page = Page(sessions)
     base = defaults.MorphConfig()
+    first = defaults.preset_config(FIRST_PRESET)
     presets = list(defaults.PRESETS)
     with gr.Blocks(title="diffmorph", analytics_enabled=False, delete_cache=(3600, int(sessions.max_age_s))) as demo:
         gr.Markdown("## diffmorph: morph one image into another")
@@ -415,10 +444,10 @@ def build(sessions: Sessions) -> gr.Blocks:
             gr.Examples([[str(EXAMPLES / "astronaut.jpg"), str(EXAMPLES / "cat.jpg")]], [source, target])
         with gr.Accordion("Settings", open=True):
             with gr.Row():
-                preset = gr.Dropdown(presets, value="faithful", label="Preset", elem_id="preset")
-                size = gr.Number(base.size, label="Working size", precision=0, elem_id="size")
-                train_steps = gr.Number(base.train_steps, label="Train steps", precision=0, elem_id="train-steps")
-                frames = gr.Number(base.frames, label="Frames", precision=0, elem_id="frames")
+                preset = gr.Dropdown(presets, value=FIRST_PRESET, label="Preset", elem_id="preset")
+                size = gr.Number(first.size, label="Working size", precision=0, elem_id="size")
+                train_steps = gr.Number(first.train_steps, label="Train steps", precision=0, elem_id="train-steps")
+                frames = gr.Number(first.frames, label="Frames", precision=0, elem_id="frames")
                 fps = gr.Number(base.fps, label="Frames per second", elem_id="fps")
                 seed = gr.Textbox("", label="Seed (blank: random)", elem_id="seed")
             with gr.Row():
@@ -440,8 +469,10 @@ def build(sessions: Sessions) -> gr.Blocks:
                 auto = gr.Button("Auto points")
                 load = gr.UploadButton("Import CSV", file_types=[".csv", ".txt"])
                 export = gr.DownloadButton("Export CSV")
+        estimate = gr.Markdown("", elem_id="estimate")
         with gr.Row():
             run = gr.Button("Run", variant="primary", elem_id="run")
+            full = gr.Button("Full quality (faithful: 1024, 1000 steps)", elem_id="full-quality")
             stop = gr.Button("Stop", variant="stop", elem_id="stop")
             again = gr.Button("Re-render from the last maps", elem_id="rerender")
         status = gr.Markdown("", elem_id="status")
@@ -466,11 +497,24 @@ def build(sessions: Sessions) -> gr.Blocks:
         clear.click(page.clear_pairs, None, view, api_visibility="private")
         auto.click(page.auto_pairs, None, view, api_visibility="private")
         load.upload(page.import_pairs, [load], view, api_visibility="private")
-        preset.change(preset_values, [preset], [train_steps, frames, fps, pacing, ease, hold, colour_path, kernel])
+        shown = [size, train_steps, frames, fps, pacing, ease, hold, colour_path, kernel]
+        preset.change(preset_values, [preset], shown)
+        estimated = [preset, size, train_steps, frames, hold, source]
+        for box in estimated:
+            box.change(estimate_line, estimated, [estimate], queue=False, api_visibility="private")
+        demo.load(estimate_line, estimated, [estimate], queue=False, api_visibility="private")
 
         results = [status, snapshot, video, gif, middle, maps, report, downloads]
         frame_settings = [frames, fps, pacing, ease, hold, colour_path, kernel]
         run.click(
+            page.run,
+            [source, target, preset, size, train_steps, *frame_settings, seed],
+            results,
+            concurrency_limit=1,
+            concurrency_id=RUN_SLOT,
+            api_visibility="private",
+        ).then(estimate_line, estimated, [estimate], queue=False, api_visibility="private")  # measured steps, compiled
+        full.click(full_quality, None, [preset, *shown], queue=False, api_visibility="private").then(
             page.run,
             [source, target, preset, size, train_steps, *frame_settings, seed],
             results,
