@@ -1,22 +1,26 @@
 """Speed and memory benchmark of diffmorph (a script beside the package, not a test).
 
-Two modes:
+Three modes:
 
 Run from the repository root as a module (``python -m tools.bench``).
 
-``python -m tools.bench --preset preview|default|fast [--runs N] [--original PATH --original-python PY]``
+``python -m tools.bench --preset preview|default300|default|fast [--runs N] [--original PATH --original-python PY]``
     The whole job, end to end, through the public API (``diffmorph.morph``), each run
-    in a fresh process: ``preview`` is README's quick preview (working size 256, 200
-    train steps, 20 frames), ``default`` the original's defaults (1024, 1000 steps,
-    100 frames), ``fast`` the ``fast`` preset at 1024 with 100 frames, all on a 600 x
-    400 photo pair made from the bundled images. For each run it reports:
+    in a fresh process: ``preview`` is the quick preview (working size 256, 200 train
+    steps, 20 frames), ``default300`` working size 1024 with 300 train steps and 20
+    frames, ``default`` the original's defaults (1024, 1000 steps, 100 frames), ``fast``
+    the ``fast`` preset at 1024 with 100 frames, all on a 600 x 400 photo pair made from
+    the bundled images. For each run it reports:
 
     * ``wall_s``: the process's wall time (Python start to exit), what a user waits;
-    * the start-up split: ``import_s`` (Python and TensorFlow), ``setup_s`` (images,
-      checks, net), ``first_step_s`` (tracing, XLA compilation or loading it from the
-      persistent cache, and the first step);
-    * ``steps_per_s``: the steady rate of the remaining steps (snapshots included, as
-      in a real run), and ``render_s``: rendering and writing MP4 and GIF;
+    * the phase budget (:data:`PHASES`, printed as a table, ours beside the original's):
+      ``python_s`` (interpreter start and exit), ``import_s`` (TensorFlow), ``package_s``
+      (diffmorph), ``setup_s`` (images, checks, net), ``first_step_s`` (the first step at
+      each working size: tracing, XLA compilation or loading it from the persistent
+      cache; ``first_step_by_size``), ``train_s`` (the other steps, snapshots included),
+      ``render_s`` (rendering), ``encode_s`` (inside the frame writers), ``publish_s``
+      (maps files and renames); see :func:`child_end_to_end` and :func:`instrument_original`;
+    * ``steps_per_s``: the steady rate of the steps after the first at each size;
     * ``peak_rss_mb``: the process's peak resident memory (``ru_maxrss``, 10^6 bytes);
     * ``minor_faults_per_step``, ``user_s_per_step``, ``system_s_per_step``: page faults
       and CPU time per train step over the steady steps (``getrusage``): fresh memory
@@ -25,10 +29,17 @@ Run from the repository root as a module (``python -m tools.bench``).
     The first run starts with an empty compilation cache (``cold``), later runs reuse it
     (``warm``). With ``--original`` the original DiffMorph script (its own ``morph.py``,
     run by ``--original-python``, e.g. a venv with TensorFlow 2.15.1 and
-    tensorflow-addons 0.23.0) runs the same job in turn with each of ours, in a temporary
-    folder (its working size, a constant in that script, is substituted in a temporary
-    copy for the preview, and its final ``cv2.destroyAllWindows()``, which a headless
-    OpenCV cannot run, is skipped). Its steps/s are read from its progress bar.
+    tensorflow-addons 0.23.0) runs the same job in turn with each of ours, from an
+    instrumented temporary copy in a temporary folder (its working size, a constant in
+    that script, substituted; timing marks written in; its final
+    ``cv2.destroyAllWindows()``, which a headless OpenCV cannot run, skipped). Its
+    steps/s are read from its progress bar, its phases from the marks.
+
+``python -m tools.bench --interactive [--runs N]``
+    The runs of one web session (:data:`INTERACTIVE_RUNS`) one after another in one fresh
+    process per session: per run the wall time, the time to the first training snapshot
+    on disk (what the web page shows first), the first step's time and the estimate
+    (:func:`diffmorph.estimate_seconds`) made before it.
 
 ``python -m tools.bench --compare [--size S] [--epochs N] [--steps F]``
     The optimisation step alone, plain path against fast path, in one process each:

@@ -77,3 +77,11 @@ def test_a_morph_records_its_step_and_frame_times(tmp_path):
     assert not diffmorph.is_compiled(config.replace(size=48))
     timing = current_timing()
     assert timing.source.startswith("measured") and timing.step_s > 0
+
+
+@pytest.mark.slow
+def test_calibrate_measures_steps_at_its_sizes():
+    timing = estimate.calibrate(sizes=(16, 32), steps=2)
+    assert sorted(estimate._STEPS) == [16, 32] and all(len(t) == 2 for t in estimate._STEPS.values())
+    assert timing.source.startswith("measured") and timing.step_s >= 0 and timing.first_step_s >= 0
+    assert timing.step_seconds(32) > 0
