@@ -333,6 +333,8 @@ def run_original(args, source: Path, target: Path, work: Path) -> dict:
     except RuntimeError as exc:
         raise RuntimeError(f"{args.original}: {exc}") from None
     work.mkdir(parents=True, exist_ok=True)
+    for folder in ("train", "morph"):  # its repository ships them; without them its JPEGs and MP4 go nowhere, silently
+        (work / folder).mkdir(exist_ok=True)
     script = work / "original_morph.py"
     script.write_text(code)
     steps, frames = job_config(args.preset).train_steps, PRESETS[args.preset]["frames"]

@@ -70,7 +70,9 @@ def use_warp_maps(origins, targets, fps, steps):
 
 
 if __name__ == "__main__":
-    json.dump({'im_sz': im_sz, 'argv': sys.argv[1:]}, open('seen.json', 'w'))
+    import os
+    folders = [os.path.isdir('train'), os.path.isdir('morph')]
+    json.dump({'im_sz': im_sz, 'argv': sys.argv[1:], 'folders': folders}, open('seen.json', 'w'))
     origins = targets = None
     produce_warp_maps(origins, targets)
     use_warp_maps(origins, targets, 45, 2)
@@ -121,6 +123,7 @@ def test_original_runs_from_an_instrumented_copy_and_its_phases_are_read(bench, 
     seen = json.loads((tmp_path / "work" / "seen.json").read_text())
     assert seen["im_sz"] == 256  # the preview's working size, in the copy
     assert seen["argv"] == ["-s", str(TOY_A), "-t", str(TOY_B), "-e", "200", "--steps", "20"]
+    assert seen["folders"] == [True, True]  # train/ and morph/, where it writes, as in its repository
     assert result["steps_per_s"] == 19.5  # the training bar, not the render bar
     assert result["wall_s"] > 0 and result["peak_rss_mb"] > 0
     assert result["encode_s"] >= 0.02  # two writes of 10 ms
