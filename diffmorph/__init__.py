@@ -41,6 +41,8 @@ _EXPORTS = {
     "read_batch_csv": "diffmorph.app.batch",
     "load_image": "diffmorph.app.inputs",
     "clear_compiled": "diffmorph.app.fit",
+    "is_compiled": "diffmorph.app.fit",
+    "estimate_seconds": "diffmorph.app.estimate",
     "read_points": "diffmorph.io.points",
     "find_points": "diffmorph.app.points",
     "InputError": "diffmorph.errors",

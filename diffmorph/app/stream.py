@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -127,6 +128,45 @@ def frame_order(pairs: int, frames: int, boomerang: bool) -> Iterator[tuple[int,
                     yield p, i
 
 
+# Render programs kept for the next renders in this process (each FrameStream used to trace
+# and compile its own): render key -> RenderPrograms, least recently used first. A
+# tf.function may be called from several threads at once, so entries are shared, not taken.
+RENDER_PROGRAMS_KEPT = 4
+_RENDER_PROGRAMS: dict = {}
+_RENDER_LOCK = threading.Lock()
+RENDER_SETTINGS = ("add_scale", "mult_scale", "add_first", "mult_floor", "render_kernel", "plain")
+
+
+def render_key(config: MorphConfig) -> tuple:
+    """The settings :class:`~diffmorph.core.render.RenderPrograms` are traced with (the colour
+    transform's scales, floor and order; the kernel; the plain path): the rest (frames, alphas,
+    sizes, maps) are arguments of the programs."""
+    return tuple(getattr(config, name) for name in RENDER_SETTINGS)
+
+
+def render_programs(config: MorphConfig):
+    """The process's :class:`~diffmorph.core.render.RenderPrograms` for ``config``'s render
+    settings (:func:`render_key`), made on first use: a later render of the same settings,
+    at any output size already seen, neither traces nor compiles again. Same values."""
+    from ..core.render import RenderPrograms
+
+    key = render_key(config)
+    with _RENDER_LOCK:
+        programs = _RENDER_PROGRAMS.pop(key, None)
+        if programs is None:
+            programs = RenderPrograms(config)
+        _RENDER_PROGRAMS[key] = programs  # the most recently used last
+        while len(_RENDER_PROGRAMS) > RENDER_PROGRAMS_KEPT:
+            del _RENDER_PROGRAMS[next(iter(_RENDER_PROGRAMS))]
+    return programs
+
+
+def clear_render_programs() -> None:
+    """Free the kept render programs (:func:`render_programs`)."""
+    with _RENDER_LOCK:
+        _RENDER_PROGRAMS.clear()
+
+
 class Schedules:
     """The alphas of each pair (:func:`diffmorph.core.pacing.alphas_for` with the config's
     pacing, ease and hold). Uniform pacing measures a dense pass rendered by the pair's
@@ -150,7 +190,7 @@ class Schedules:
     def _measuring(self, pair: PairFrames, renderer):
         import cv2
 
-        from ..core.render import FrameRenderer, RenderPrograms
+        from ..core.render import FrameRenderer
 
         height, width = pair.source.shape[:2]
         scale = PACE_SIDE / max(height, width)
@@ -159,7 +199,7 @@ class Schedules:
         size = (max(2, round(width * scale)), max(2, round(height * scale)))
         small = [cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (pair.source, pair.target)]
         if self._programs is None:
-            self._programs = RenderPrograms(self.config)
+            self._programs = render_programs(self.config)
         return FrameRenderer(*small, renderer.maps_low, self.config, programs=self._programs)
 
 
@@ -206,15 +246,13 @@ class FrameStream:
         tiles=(),
         progress: Progress = SILENT,
     ):
-        from ..core.render import RenderPrograms
-
         self.pairs = pairs
         self.config = config
         self.boomerang = boomerang
         self.progress = progress
         self.tile_pairs = set(tiles)
         self._alphas = None if alphas is None else [float(a) for a in alphas]
-        self._programs = RenderPrograms(config)
+        self._programs = render_programs(config)
         self._schedules = Schedules(config)
         self._current = None  # (pair index, renderer, alphas, colour path)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from ..config import MorphConfig
 from ..errors import InputError, display_path
 from ..io.files import save_image
 from ..io.outputs import OutputSet
+from .estimate import record_frame
 from .progress import SILENT, Progress
 from .stream import FrameStream, PairFrames, StreamFrame, frame_order, total_frames
 
@@ -224,6 +226,7 @@ def write_video(
         progress.phase("render", stream.total),
         frame_writers(options.formats, staged, pairs[0].source.shape[:2], config.fps, options.gif_max_side) as write,
     ):
+        clock = time.perf_counter()
         for frame in stream:
             pair_images.add(frame)
             write(frame.image)
@@ -231,6 +234,10 @@ def write_video(
                 measurement.add(frame.image)
             written += 1
             progress.update(written)
+            now = time.perf_counter()
+            if written > 1:  # the first frame traces the render programs
+                record_frame(*frame.image.shape[:2], now - clock)
+            clock = now
     return written
 
 

@@ -215,8 +215,9 @@ def add_morph_options(parser: argparse.ArgumentParser) -> None:
         help="faithful: the original DiffMorph's settings (default); best: sharper, evenly paced morphs "
         "(learning rate 0.002 decaying along a cosine, colour gain floor 0.5, bicubic render kernel, "
         "uniform pacing; docs/guides/presets.md); fast: faithful's quality sooner (coarse-to-fine: most train steps at "
-        "working size 128, with best's learning rate and gain floor). Flags given explicitly override the "
-        "preset's values",
+        "working size 128, with best's learning rate and gain floor); preview: a quick look in seconds (working "
+        "size 128, 120 train steps, 20 frames, fast's learning rate and gain floor). Flags given explicitly "
+        "override the preset's values",
     )
     opt(
         "-e",

@@ -64,20 +64,21 @@ except InputError:
 TABLE_HEADERS = ["#", *point_pairs.HEADER]
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 FRAME_SETTINGS = ("frames", "fps", "pacing", "ease", "hold", "colour_path", "render_kernel")
-
-
 PAGE_SETTINGS = ("size", "train_steps", *FRAME_SETTINGS)  # the settings panel's numbers and choices
+FIRST_PRESET = "preview"  # the page opens with a quick first result (seconds); "faithful" is one click away
+FULL_PRESET = "faithful"
 
 
 def page_defaults() -> dict:
     """The settings the page (and the ``/morph`` endpoint) start with: the one place they are set.
 
-    ``preset`` and the values of :data:`PAGE_SETTINGS` (:class:`diffmorph.MorphConfig`'s
-    defaults). A preset's values replace them when the user picks it; a blank field
-    uses :class:`diffmorph.MorphConfig`'s default.
+    ``preset`` (:data:`FIRST_PRESET`: a quick first result) and the values of
+    :data:`PAGE_SETTINGS` that preset gives (:func:`diffmorph.preset_config`). Another
+    preset's values replace them when the user picks it (:func:`preset_values`); a blank
+    field uses :class:`diffmorph.MorphConfig`'s default.
     """
-    base = defaults.MorphConfig()
-    return {"preset": "faithful", **{name: getattr(base, name) for name in PAGE_SETTINGS}}
+    first = defaults.preset_config(FIRST_PRESET)
+    return {"preset": FIRST_PRESET, **{name: getattr(first, name) for name in PAGE_SETTINGS}}
 
 
 def is_local(host: str) -> bool:
@@ -511,11 +512,34 @@ class Page:
 
 
 def preset_values(name: str):
-    """The settings panel's values a preset changes (others back to :func:`page_defaults`)."""
+    """The settings panel's values (:data:`PAGE_SETTINGS`) for a preset: its own, else the library's defaults."""
     preset = defaults.PRESETS.get(name, {})
-    start = page_defaults()
-    shown = ("train_steps", *FRAME_SETTINGS)
-    return [gr.update(value=preset.get(k, start[k])) for k in shown]
+    base = defaults.MorphConfig()
+    return [gr.update(value=preset[k]) if k in preset else gr.update(value=getattr(base, k)) for k in PAGE_SETTINGS]
+
+
+def full_quality():
+    """The Full quality button: the faithful preset and its values, then a run."""
+    return [gr.update(value=FULL_PRESET), *preset_values(FULL_PRESET)]
+
+
+def estimate_line(preset, size, train_steps, frames, hold, source) -> str:
+    """The estimated run time on this machine for the page's settings (:func:`diffmorph.estimate_seconds`)."""
+    try:
+        config = make_config(preset, size=size, train_steps=train_steps, frames=frames, hold=hold)
+    except gr.Error:
+        return "Estimated time: - (check the settings)"
+    output = None
+    if source:
+        try:
+            from PIL import Image
+
+            with Image.open(source) as image:  # reads the header only
+                output = (image.height, image.width)
+        except (OSError, ValueError):
+            output = None
+    estimate = diffmorph.estimate_seconds(config, output, compiled=diffmorph.is_compiled(config))
+    return f"Estimated time on this machine: {estimate.text()}"
 
 
 def build(page: Page) -> gr.Blocks:
@@ -565,8 +589,10 @@ def build(page: Page) -> gr.Blocks:
                 auto = gr.Button("Auto points")
                 load = gr.UploadButton("Import CSV", file_types=[".csv", ".txt", ".json"])
                 export = gr.DownloadButton("Export CSV")
+        estimate = gr.Markdown("", elem_id="estimate")
         with gr.Row():
             run = gr.Button("Run", variant="primary", elem_id="run")
+            full = gr.Button("Full quality (faithful: 1024, 1000 steps)", elem_id="full-quality")
             stop = gr.Button("Stop", variant="stop", elem_id="stop")
             again = gr.Button("Re-render from the last maps", elem_id="rerender")
         status = gr.Markdown("", elem_id="status")
@@ -594,14 +620,20 @@ def build(page: Page) -> gr.Blocks:
         auto.click(page.auto_pairs, None, view, **private)
         load.upload(page.import_pairs, [load], view, **private)
         table.input(page.edit_pairs, [table], view, **private)
-        preset.change(
-            preset_values, [preset], [train_steps, frames, fps, pacing, ease, hold, colour_path, kernel], **private
-        )
+        shown = [size, train_steps, frames, fps, pacing, ease, hold, colour_path, kernel]  # PAGE_SETTINGS
+        preset.change(preset_values, [preset], shown, **private)
+        estimated = [preset, size, train_steps, frames, hold, source]
+        for box in estimated:
+            box.change(estimate_line, estimated, [estimate], **private)
+        demo.load(estimate_line, estimated, [estimate], **private)
 
         results = [status, snapshot, video, gif, middle, maps, report, downloads]
         frame_settings = [frames, fps, pacing, ease, hold, colour_path, kernel]
         slot = dict(concurrency_limit=1, concurrency_id=RUN_SLOT)
         run.click(
+            page.run, [source, target, preset, size, train_steps, *frame_settings, seed], results, **slot, **private
+        ).then(estimate_line, estimated, [estimate], **private)  # the steps just measured, the programs compiled
+        full.click(full_quality, None, [preset, *shown], **private).then(
             page.run, [source, target, preset, size, train_steps, *frame_settings, seed], results, **slot, **private
         )
         again.click(page.rerender, frame_settings, results, **slot, **private)

@@ -379,3 +379,28 @@ def test_the_pairs_table_edited_by_hand_is_read_by_the_librarys_reader(tmp_path)
         with pytest.warns(UserWarning, match=said):  # the page's warning toast, outside a request
             page.edit_pairs(pd.DataFrame([bad], columns=["#", *points.HEADER]), request)
         assert session.pairs[0] == [10.0, 20.0, 30.5, 29.5]  # unchanged
+
+
+def test_the_page_opens_with_the_preview_and_estimates_the_run():
+    from diffmorph.app import estimate
+    from diffmorph.config import preset_config
+    from diffmorph.web import app
+
+    assert app.FIRST_PRESET == "preview" and app.FULL_PRESET == "faithful"
+    faithful = [update["value"] for update in app.preset_values("faithful")]
+    assert faithful[:3] == [1024, 1000, 100]  # size, train steps, frames: the library's defaults
+    preview = preset_config("preview")
+    assert [update["value"] for update in app.preset_values("preview")][:3] == [
+        preview.size,
+        preview.train_steps,
+        preview.frames,
+    ]
+    full = app.full_quality()
+    assert full[0]["value"] == "faithful" and [u["value"] for u in full[1:]] == faithful
+    estimate.clear_records()
+    quick = app.estimate_line("preview", 128, 120, 20, 0, str(TOY_A))
+    slow = app.estimate_line("faithful", 1024, 1000, 100, 0, str(TOY_A))
+    assert quick.startswith("Estimated time on this machine: about ") and " s (start " in quick
+    assert " min (start " in slow  # 1000 steps at 1024: minutes
+    assert app.estimate_line("faithful", 8, 1000, 100, 0, None) == "Estimated time: - (check the settings)"
+    assert app.estimate_line("faithful", 64, 10, 5, 0, str(TOY_A) + ".missing").startswith("Estimated time on")
