@@ -265,11 +265,15 @@ def _schedule_problem(schedule) -> str | None:
 
 # The settings the maps depend on: maps made with other values mean something else.
 MAPS_SETTINGS = ("size", "add_scale", "mult_scale", "warp_scale", "add_first", "map_size", "mult_floor")
+# The settings that only change how maps are rendered into frames (not the optimisation).
+RENDER_SETTINGS = ("frames", "fps", "render", "render_kernel", "pacing", "ease", "hold", "colour_path")
 
 
 # Named sets of settings applied to MorphConfig's defaults. "faithful" is the original
 # DiffMorph; "best" is the quality preset chosen by tools/quality_bench.py; "fast" is
-# coarse-to-fine with best's optimiser settings (faithful's rendering), chosen the same way.
+# coarse-to-fine with best's optimiser settings (faithful's rendering), chosen the same way;
+# "preview" is a small, short run with fast's optimiser settings, for interactive use (the
+# web app's first result), measured by ``python -m tools.bench --interactive``.
 PRESETS: dict[str, dict] = {
     "faithful": {},
     "best": {
@@ -278,6 +282,14 @@ PRESETS: dict[str, dict] = {
         "mult_floor": 0.5,
         "render_kernel": "bicubic",
         "pacing": "uniform",
+    },
+    "preview": {  # a quick look (a new point pair's effect) in seconds: working size 128, 120 steps, 20 frames
+        "size": 128,
+        "train_steps": 120,
+        "frames": 20,
+        "lr_schedule": "cosine",
+        "learning_rate": 0.002,
+        "mult_floor": 0.5,
     },
     "fast": {  # 800 of the 1000 train steps at working size 128, the last 200 at size
         "size_schedule": ((128, 0.8),),
@@ -293,7 +305,8 @@ def preset_config(name: str, **explicit) -> MorphConfig:
 
     Args:
       name: a key of :data:`PRESETS` (``"faithful"``: the original's defaults;
-        ``"best"``: the quality preset; ``"fast"``: coarse-to-fine, faithful's quality sooner).
+        ``"best"``: the quality preset; ``"fast"``: coarse-to-fine, faithful's quality sooner;
+        ``"preview"``: working size 128, 120 train steps, 20 frames: a quick look).
       explicit: MorphConfig fields given by the caller; they override the preset's values.
 
     Raises:

@@ -72,6 +72,11 @@ class Cancelled(Interrupted):
         super().__init__(message, resumable)
 
 
+class TimeLimitError(RuntimeError):
+    """A pair's optimisation went past its time limit (``pair_time_limit``) and was stopped;
+    its checkpoint is kept (a run without the limit resumes it). Exit status 1."""
+
+
 def stopped(cause: BaseException, what: str, resumable: bool = False) -> Interrupted:
     """The error to raise for a run stopped by ``cause``: :class:`Cancelled` when ``cause``
     is one, else :class:`Interrupted`; its message is ``"cancelled "`` or ``"interrupted "``
@@ -81,7 +86,7 @@ def stopped(cause: BaseException, what: str, resumable: bool = False) -> Interru
     return Interrupted(f"interrupted {what}", resumable)
 
 
-USER_ERRORS = (InputError, OutputError, NonFiniteLossError)  # reported as one line, no traceback
+USER_ERRORS = (InputError, OutputError, NonFiniteLossError, TimeLimitError)  # reported as one line, no traceback
 
 
 def exit_status(error: BaseException) -> int:
@@ -98,3 +103,25 @@ def display_path(path) -> str:
     """
     text = str(path)
     return text if text.isprintable() else repr(text)
+
+
+def printable(text: str) -> str:
+    r"""``text`` with whitespace runs as one space and other unprintable characters as ``?``.
+
+    >>> printable("a\tb\x00c")
+    'a b?c'
+    """
+    return "".join(char if char.isprintable() else "?" for char in " ".join(text.split()))
+
+
+def first_line(error: BaseException) -> str:
+    r"""The first non-empty line of an error's message (ffmpeg's, Ray's and decoders' are long),
+    printable and at most 200 characters; the error's class name when the message is empty.
+
+    >>> first_line(RuntimeError("\n  boom: bad frame\nTraceback ..."))
+    'boom: bad frame'
+    >>> first_line(ValueError())
+    'ValueError'
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return printable(lines[0][:200]) if lines else type(error).__name__

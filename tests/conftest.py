@@ -371,12 +371,12 @@ class WebApp(tuple):
 
 @pytest.fixture(scope="module")
 def web_app(tmp_path_factory):
-    """The web app (``diffmorph.web.app.launch``) serving on a free localhost port for one
+    """The web app (``diffmorph.web.app.serve``) serving on a free localhost port for one
     test module: a :class:`WebApp` ``(url, sessions root folder)`` that keeps the server's log."""
     import logging
     import logging.handlers
 
-    from diffmorph.web.app import launch
+    from diffmorph.web.app import serve
 
     handler = logging.handlers.BufferingHandler(capacity=10_000)  # its records: handler.buffer
     handler.setLevel(logging.INFO)
@@ -384,7 +384,7 @@ def web_app(tmp_path_factory):
     for logger in loggers:
         logger.addHandler(handler)
     root = tmp_path_factory.mktemp("web-sessions")
-    demo, url = launch("127.0.0.1", free_port(), root, block=False)
+    demo, url = serve("127.0.0.1", free_port(), root)
     yield WebApp(url, root, handler.buffer)
     demo.close()
     for logger in loggers:

@@ -1,22 +1,26 @@
 """Speed and memory benchmark of diffmorph (a script beside the package, not a test).
 
-Two modes:
+Three modes:
 
 Run from the repository root as a module (``python -m tools.bench``).
 
-``python -m tools.bench --preset preview|default|fast [--runs N] [--original PATH --original-python PY]``
+``python -m tools.bench --preset preview|default300|default|fast [--runs N] [--original PATH --original-python PY]``
     The whole job, end to end, through the public API (``diffmorph.morph``), each run
-    in a fresh process: ``preview`` is the quick preview of docs/getting-started.md (working size 256, 200
-    train steps, 20 frames), ``default`` the original's defaults (1024, 1000 steps,
-    100 frames), ``fast`` the ``fast`` preset at 1024 with 100 frames, all on a 600 x
-    400 photo pair made from the bundled images. For each run it reports:
+    in a fresh process: ``preview`` is the quick preview of docs/getting-started.md (working size 256, 200 train
+    steps, 20 frames), ``default300`` working size 1024 with 300 train steps and 20
+    frames, ``default`` the original's defaults (1024, 1000 steps, 100 frames), ``fast``
+    the ``fast`` preset at 1024 with 100 frames, all on a 600 x 400 photo pair made from
+    the bundled images. For each run it reports:
 
     * ``wall_s``: the process's wall time (Python start to exit), what a user waits;
-    * the start-up split: ``import_s`` (Python and TensorFlow), ``setup_s`` (images,
-      checks, net), ``first_step_s`` (tracing, XLA compilation or loading it from the
-      persistent cache, and the first step);
-    * ``steps_per_s``: the steady rate of the remaining steps (snapshots included, as
-      in a real run), and ``render_s``: rendering and writing MP4 and GIF;
+    * the phase budget (:data:`PHASES`, printed as a table, ours beside the original's):
+      ``python_s`` (interpreter start and exit), ``import_s`` (TensorFlow), ``package_s``
+      (diffmorph), ``setup_s`` (images, checks, net), ``first_step_s`` (the first step at
+      each working size: tracing, XLA compilation or loading it from the persistent
+      cache; ``first_step_by_size``), ``train_s`` (the other steps, snapshots included),
+      ``render_s`` (rendering), ``encode_s`` (inside the frame writers), ``publish_s``
+      (maps files and renames); see :func:`child_end_to_end` and :func:`instrument_original`;
+    * ``steps_per_s``: the steady rate of the steps after the first at each size;
     * ``peak_rss_mb``: the process's peak resident memory (``ru_maxrss``, 10^6 bytes);
     * ``minor_faults_per_step``, ``user_s_per_step``, ``system_s_per_step``: page faults
       and CPU time per train step over the steady steps (``getrusage``): fresh memory
@@ -25,10 +29,17 @@ Run from the repository root as a module (``python -m tools.bench``).
     The first run starts with an empty compilation cache (``cold``), later runs reuse it
     (``warm``). With ``--original`` the original DiffMorph script (its own ``morph.py``,
     run by ``--original-python``, e.g. a venv with TensorFlow 2.15.1 and
-    tensorflow-addons 0.23.0) runs the same job in turn with each of ours, in a temporary
-    folder (its working size, a constant in that script, is substituted in a temporary
-    copy for the preview, and its final ``cv2.destroyAllWindows()``, which a headless
-    OpenCV cannot run, is skipped). Its steps/s are read from its progress bar.
+    tensorflow-addons 0.23.0) runs the same job in turn with each of ours, from an
+    instrumented temporary copy in a temporary folder (its working size, a constant in
+    that script, substituted; timing marks written in; its final
+    ``cv2.destroyAllWindows()``, which a headless OpenCV cannot run, skipped). Its
+    steps/s are read from its progress bar, its phases from the marks.
+
+``python -m tools.bench --interactive [--runs N]``
+    The runs of one web session (:data:`INTERACTIVE_RUNS`) one after another in one fresh
+    process per session: per run the wall time, the time to the first training snapshot
+    on disk (what the web page shows first), the first step's time and the estimate
+    (:func:`diffmorph.estimate_seconds`) made before it.
 
 ``python -m tools.bench --compare [--size S] [--epochs N] [--steps F]``
     The optimisation step alone, plain path against fast path, in one process each:
@@ -45,6 +56,7 @@ Timings on a shared machine are noisy: use ``--runs`` and give ranges.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -70,6 +82,7 @@ from tools.benchlib import (
 PAIR_SIZE = (600, 400)  # width, height of the benchmark's photo pair
 PRESETS = {
     "preview": {"size": 256, "train_steps": 200, "frames": 20},
+    "default300": {"size": 1024, "train_steps": 300, "frames": 20},  # the issue's default-size job
     "default": {"size": 1024, "train_steps": 1000, "frames": 100},
     "fast": {"preset": "fast", "size": 1024, "frames": 100},  # the fast preset's own train steps
 }
@@ -124,48 +137,102 @@ def make_pair(folder: Path) -> tuple[Path, Path]:
 
 
 def child_end_to_end(args) -> int:
-    """In a fresh process: one whole morph through ``diffmorph.morph``, timed by phase."""
-    started = time.perf_counter()
+    """In a fresh process: one whole morph through ``diffmorph.morph``, timed by phase.
+
+    Marks are wall-clock times (``time.time()``, so the parent can place them after its
+    own launch time): TensorFlow imported, diffmorph imported, the optimise phase's start,
+    every train step (the first step at each working size is the one that traces and
+    compiles), the render phase's start and end, the morph's return. The time spent in
+    the frame writers (MP4 pipe and ffmpeg's finish, GIF, PNGs) is summed by wrapping
+    :func:`diffmorph.io.video.frame_writers` (this process only): it is ``encode_s``.
+    """
+    marks = {"child_start": time.time()}
     from diffmorph.app.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    imported = time.perf_counter()
+    marks["tf_imported"] = time.time()
     import diffmorph
+    import diffmorph.app.morph  # noqa: F401 (the pipeline's own modules, imported by the call below anyway)
+    from diffmorph.io import video
 
-    marks, used = {}, {}
+    marks["package_imported"] = time.time()
+    used = {}
+    first_at: dict[int, list[float]] = {}  # working size -> [time of the step before, time of its first step]
+    steps: list[tuple[int, float]] = []  # (working size, time) of every step
+    encode = [0.0]
+    config = job_config(args.preset, seed=0)
+    size_word = re.compile(r"\(working size (\d+)\)")
 
     class Clock(diffmorph.Progress):
         def start(self, phase, total, done=0):
-            marks[f"{phase}_start"] = time.perf_counter()
+            marks[f"{phase}_start"] = time.time()
 
         def update(self, done, status=None):
+            now = time.time()
+            if "render_start" in marks:
+                return
+            found = size_word.search(status or "")
+            size = int(found.group(1)) if found else config.size
+            before = steps[-1][1] if steps else marks["optimise_start"]
+            first_at.setdefault(size, [before, now])
+            steps.append((size, now))
             if done == 1:
-                marks.setdefault("first_update", time.perf_counter())
                 used.setdefault("start", usage())
 
         def end(self):
-            marks.setdefault("optimise_end", time.perf_counter())
+            now = time.time()
+            if "render_start" in marks:
+                marks.setdefault("render_end", now)
+                return
+            marks.setdefault("optimise_end", now)
             if "start" in used:
                 used.setdefault("span", usage_since(used["start"]))
 
-    config = job_config(args.preset, seed=0)
+    original_writers = video.frame_writers
+
+    @contextlib.contextmanager
+    def timed_writers(*a, **k):
+        with original_writers(*a, **k) as write:
+
+            def timed(frame):
+                clock = time.perf_counter()
+                write(frame)
+                encode[0] += time.perf_counter() - clock
+
+            yield timed
+            closing = time.perf_counter()
+        encode[0] += time.perf_counter() - closing  # the writers' close: ffmpeg finishing, the GIF written
+
+    video.frame_writers = timed_writers
     diffmorph.morph(args.source, args.target, args.out, config, progress=Clock())
-    done = time.perf_counter()
-    steps = config.train_steps
-    print(
-        json.dumps(
-            {
-                "import_s": imported - started,
-                "setup_s": marks["optimise_start"] - imported,
-                "first_step_s": marks["first_update"] - marks["optimise_start"],
-                "steps_per_s": (steps - 1) / (marks["optimise_end"] - marks["first_update"]),
-                "render_s": done - marks["render_start"],
-                "peak_rss_mb": peak_rss_mb(),
-                **per_step(used["span"], steps - 1),
-            }
-        )
-    )
+    marks["done"] = time.time()
+    print(json.dumps(phases_of_ours(marks, first_at, steps, encode[0], used, config.train_steps)))
     return 0
+
+
+def phases_of_ours(marks: dict, first_at: dict, steps: list, encode_s: float, used: dict, train_steps: int) -> dict:
+    """The phase budget (seconds) of one run of ours from its marks (see :func:`child_end_to_end`)."""
+    first = {size: end - before for size, (before, end) in first_at.items()}
+    optimise = marks["optimise_end"] - marks["optimise_start"]
+    rest = len(steps) - len(first)
+    render_all = marks["render_end"] - marks["render_start"]
+    out = {
+        "import_s": marks["tf_imported"] - marks["child_start"],
+        "package_s": marks["package_imported"] - marks["tf_imported"],
+        "setup_s": marks["optimise_start"] - marks["package_imported"],
+        "first_step_s": sum(first.values()),
+        "first_step_by_size": {str(size): seconds for size, seconds in first.items()},
+        "train_s": optimise - sum(first.values()),
+        "steps_per_s": rest / max(optimise - sum(first.values()), 1e-9) if rest else math.nan,
+        "render_s": render_all - encode_s,
+        "encode_s": encode_s,
+        "publish_s": (marks["render_start"] - marks["optimise_end"]) + (marks["done"] - marks["render_end"]),
+        "peak_rss_mb": peak_rss_mb(),
+        "marks": marks,
+    }
+    if "span" in used:
+        out.update(per_step(used["span"], max(train_steps - 1, 1)))
+    return out
 
 
 def run_ours(args, source: Path, target: Path, cache: Path, work: Path) -> dict:
@@ -174,32 +241,106 @@ def run_ours(args, source: Path, target: Path, cache: Path, work: Path) -> dict:
     command = module_command(
         "bench", CHILD, "--preset", args.preset, "--source", source, "--target", target, "--out", work
     )
-    started = time.perf_counter()
+    launched, started = time.time(), time.perf_counter()
     proc = subprocess.run(command, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"our run failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
-    return {"wall_s": wall, **json.loads(proc.stdout.strip().splitlines()[-1])}
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    marks = figures.pop("marks")
+    # Python's own start (interpreter, tools.bench) before the child's first mark, and its exit after the last
+    figures["python_s"] = (marks["child_start"] - launched) + max(wall - (marks["done"] - launched), 0.0)
+    return {"wall_s": wall, **figures}
 
 
 # ----------------------------------------------------------------------------- end to end (the original)
 
 
-def run_original(args, source: Path, target: Path, work: Path) -> dict:
-    """One run of the original script (a temporary copy with the preset's working size) in ``work``."""
-    code = Path(args.original).read_text()
-    size = PRESETS[args.preset]["size"]
+MARK = "BENCH-MARK"  # stderr lines "BENCH-MARK name time" from the instrumented copy of the original
+ORIGINAL_MARKS = (  # (pattern, replacement) inserted into the copy: timing only, the computation is unchanged
+    (r"^(from tqdm import tqdm\n)", r"\1_bench_mark('imported')\n"),
+    (
+        r"^(        train_step\(maps, origins, targets\)\n)",
+        r"\1        if epoch == 1:\n            _bench_mark('first_step')\n",
+    ),
+    (
+        r"^(    )(produce_warp_maps\(origins, targets\)\n)(    )(use_warp_maps\(.*\)\n)",
+        r"\1_bench_mark('loaded')\n\1\2\1_bench_mark('optimised')\n\3\4\3_bench_mark('rendered')\n"
+        r"\3_bench_mark('encode', _bench_encode[0])\n",
+    ),
+    (r"^(\s+)(video\.write\(output_img\)|video\.release\(\))\n", r"\1_bench_timed(lambda: \2)\n"),
+)
+ORIGINAL_PROLOGUE = (
+    "import sys as _bench_sys, time as _bench_time\n"
+    "def _bench_mark(name, value=None):\n"
+    "    value = _bench_time.time() if value is None else value\n"
+    f"    print('{MARK}', name, repr(value), file=_bench_sys.stderr, flush=True)\n"
+    "_bench_encode = [0.0]\n"
+    "def _bench_timed(call):\n"
+    "    started = _bench_time.perf_counter()\n"
+    "    call()\n"
+    "    _bench_encode[0] += _bench_time.perf_counter() - started\n"
+    "_bench_mark('start')\n"
+)
+
+
+def instrument_original(code: str, size: int) -> str:
+    """The original's code with working size ``size`` and timing marks (:data:`ORIGINAL_MARKS`).
+
+    The marks: ``start`` (first line run), ``imported`` (TensorFlow, tensorflow-addons,
+    OpenCV, tqdm), ``loaded`` (images read and resized), ``first_step`` (after train step
+    1: the Keras model built, the step traced and run), ``optimised`` (all train steps
+    and snapshots), ``rendered`` (frames rendered and written), and ``encode``: the
+    seconds inside ``VideoWriter.write`` and ``release`` (OpenCV's MP4 encoder, which
+    the original calls in its render loop). A pattern that is not found leaves its marks
+    out (their phases read NaN); the working size must be found.
+    """
     code, count = re.subn(r"^im_sz = \d+", f"im_sz = {size}", code, flags=re.M)
     if count != 1:
-        raise RuntimeError(f"{args.original}: no 'im_sz = ...' line to set the working size in")
+        raise RuntimeError("no 'im_sz = ...' line to set the working size in")
     # its last call closes GUI windows, which a headless OpenCV build cannot (everything is written by then)
     code = code.replace("cv2.destroyAllWindows()", "pass")
+    for pattern, replacement in ORIGINAL_MARKS:
+        code = re.sub(pattern, replacement, code, flags=re.M)
+    lines = code.splitlines(keepends=True)
+    head = 1 if lines and lines[0].startswith("#!") else 0  # after the shebang line
+    return "".join(lines[:head]) + ORIGINAL_PROLOGUE + "".join(lines[head:])
+
+
+def original_phases(marks: dict, wall: float) -> dict:
+    """The phase budget (seconds) of one run of the original from its marks (NaN where one is missing)."""
+
+    def between(a, b):
+        return marks[b] - marks[a] if a in marks and b in marks else math.nan
+
+    out = {
+        "python_s": between("launched", "start") + max(wall - between("launched", "rendered"), 0.0),
+        "import_s": between("start", "imported"),
+        "setup_s": between("imported", "loaded"),
+        "first_step_s": between("loaded", "first_step"),
+        "train_s": between("first_step", "optimised"),
+        "render_s": between("optimised", "rendered") - marks.get("encode", math.nan),
+        "encode_s": marks.get("encode", math.nan),
+    }
+    return out
+
+
+def run_original(args, source: Path, target: Path, work: Path) -> dict:
+    """One run of the original script (an instrumented temporary copy, :func:`instrument_original`) in ``work``."""
+    size = PRESETS[args.preset]["size"]
+    try:
+        code = instrument_original(Path(args.original).read_text(), size)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{args.original}: {exc}") from None
     work.mkdir(parents=True, exist_ok=True)
+    for folder in ("train", "morph"):  # its repository ships them; without them its JPEGs and MP4 go nowhere, silently
+        (work / folder).mkdir(exist_ok=True)
     script = work / "original_morph.py"
     script.write_text(code)
     steps, frames = job_config(args.preset).train_steps, PRESETS[args.preset]["frames"]
     wrapper = (
-        "import resource, subprocess, sys\n"
+        "import resource, subprocess, sys, time\n"
+        f"print('{MARK} launched', repr(time.time()), file=sys.stderr, flush=True)\n"
         "code = subprocess.call(sys.argv[1:])\n"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
         "sys.exit(code)\n"
@@ -225,11 +366,19 @@ def run_original(args, source: Path, target: Path, work: Path) -> dict:
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"the original failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
+    lines = proc.stderr.replace("\r", "\n").splitlines()
+    # a mark may follow a progress bar's text on its line (tqdm ends its lines with no newline)
+    marks = {name: float(value) for name, value in re.findall(MARK + r" (\w+) (\S+)", proc.stderr)}
     # the training bar's rate at its last update ("Epoch N, Loss: X: ...| 200/200 [..., 19.5it/s]")
-    training = [line for line in proc.stderr.replace("\r", "\n").splitlines() if line.startswith("Epoch")]
+    training = [line for line in lines if line.startswith("Epoch")]
     rates = re.findall(r"([\d.]+)(it/s|s/it)\]", training[-1]) if training else []
     rate = (float(rates[-1][0]) if rates[-1][1] == "it/s" else 1 / float(rates[-1][0])) if rates else math.nan
-    return {"wall_s": wall, "steps_per_s": rate, "peak_rss_mb": maxrss_mb(int(proc.stderr.strip().splitlines()[-1]))}
+    return {
+        "wall_s": wall,
+        "steps_per_s": rate,
+        "peak_rss_mb": maxrss_mb(int(proc.stderr.strip().splitlines()[-1])),
+        **original_phases(marks, wall),
+    }
 
 
 def end_to_end(args) -> dict:
@@ -299,6 +448,176 @@ def e2e_table(summary: dict) -> str:
         ]
     if "warm_start_speedup" in summary:
         lines.append(f"start-up (import + setup + first step), cold / best warm: x{summary['warm_start_speedup']:.2f}")
+    lines += ["", *phase_table(summary["rows"])]
+    return "\n".join(lines)
+
+
+PHASES = (  # key of a row's figures, label in the phase budget
+    ("python_s", "Python start and exit"),
+    ("import_s", "import TensorFlow (+ its Keras; original: + addons, OpenCV)"),
+    ("package_s", "import diffmorph"),
+    ("setup_s", "load images, checks, build the net"),
+    ("first_step_s", "first train step per working size (trace, compile)"),
+    ("train_s", "the other train steps (snapshots included)"),
+    ("render_s", "render frames (strip, maps image)"),
+    ("encode_s", "encode (MP4, GIF writers)"),
+    ("publish_s", "publish (maps files, preds.npy, renames)"),
+    ("wall_s", "end to end (wall)"),
+)
+
+
+def span(values: list[float]) -> str:
+    """``min-max`` (or one value) of the finite ``values``, ``-`` if none."""
+    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not values:
+        return "-"
+    low, high = min(values), max(values)
+    return f"{low:.2f}" if len(values) == 1 or f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}-{high:.2f}"
+
+
+def phase_table(rows: list[dict]) -> list[str]:
+    """The phase budget: seconds per phase, ours (cold and warm compilation cache) beside the original.
+
+    Ranges are min-max over the runs. The original's phases come from timing marks in
+    an instrumented copy (:func:`instrument_original`); its rendering and MP4 encoding
+    run in one loop and are split by timing its ``VideoWriter`` calls.
+    """
+    groups = {
+        "ours, cold cache": [r for r in rows if r["who"] == "ours" and r.get("cache") == "cold"],
+        "ours, warm cache": [r for r in rows if r["who"] == "ours" and r.get("cache") == "warm"],
+        "original": [r for r in rows if r["who"] == "original"],
+    }
+    groups = {name: group for name, group in groups.items() if group}
+    head = f"{'phase budget, seconds (min-max over runs)':<62}" + "".join(f"{name:>18}" for name in groups)
+    lines = [head]
+    for key, label in PHASES:
+        lines.append(f"{label:<62}" + "".join(f"{span([r.get(key) for r in g]):>18}" for g in groups.values()))
+        if key == "first_step_s":
+            sizes = sorted({int(k) for g in groups.values() for r in g for k in r.get("first_step_by_size", {})})
+            for size in sizes:
+                cells = [span([r.get("first_step_by_size", {}).get(str(size)) for r in g]) for g in groups.values()]
+                lines.append(f"{'    at working size ' + str(size):<62}" + "".join(f"{c:>18}" for c in cells))
+    return lines
+
+
+# ----------------------------------------------------------------------------- interactive: runs in one process
+
+POINTS = [  # point pairs on the 600 x 400 pair (source x, y, target x, y), one more in each later run
+    (300.0, 150.0, 300.0, 170.0),
+    (200.0, 250.0, 220.0, 250.0),
+    (420.0, 300.0, 400.0, 290.0),
+    (150.0, 120.0, 160.0, 110.0),
+]
+INTERACTIVE_RUNS = (  # (label, preset, settings, point pairs): what a web session does, in order
+    ("1: 256, 200 steps, 2 point pairs", "faithful", {"size": 256, "train_steps": 200, "frames": 20}, 2),
+    ("2: same, a new point pair", "faithful", {"size": 256, "train_steps": 200, "frames": 20}, 3),
+    ("3: preview preset, same pairs", "preview", {}, 3),
+    ("4: preview preset, a new point pair", "preview", {}, 4),
+)
+
+
+def child_interactive(args) -> int:
+    """In a fresh process: the :data:`INTERACTIVE_RUNS` one after another through ``diffmorph.morph``
+    with the web app's outputs (MP4, GIF, frames, report), as the web app runs them on its
+    worker thread. Per run: wall seconds, seconds to the first training snapshot on disk (what
+    the page shows first), the first step's seconds, and the estimate made before the run."""
+    import threading
+
+    marks = {"child_start": time.time()}
+    from diffmorph.app.runtime import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    marks["tf_imported"] = time.time()
+    import numpy as np
+
+    import diffmorph
+    from diffmorph.app.estimate import estimate_seconds
+    from diffmorph.app.fit import is_compiled
+    from diffmorph.config import preset_config
+
+    rows = []
+    for number, (label, preset, settings, count) in enumerate(INTERACTIVE_RUNS):
+        config = preset_config(preset, seed=0, **settings)
+        out = Path(args.out) / f"run{number}"
+        snapshot = out / "train" / "a_to_b_10.jpg"
+        estimate = estimate_seconds(config, PAIR_SIZE[::-1], compiled=is_compiled(config))
+        seen = {}
+        stop = threading.Event()
+
+        def watch(snapshot=snapshot, seen=seen, stop=stop):
+            while not stop.is_set() and not snapshot.exists():
+                time.sleep(0.02)
+            seen.setdefault("snapshot", time.perf_counter())
+
+        steps = []
+
+        class Clock(diffmorph.Progress):
+            def update(self, done, status=None, steps=steps):
+                if len(steps) < 2:
+                    steps.append(time.perf_counter())
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        started = time.perf_counter()
+        watcher.start()
+        options = diffmorph.OutputOptions(formats=("mp4", "gif", "frames"), report=True)
+        diffmorph.morph(
+            args.source, args.target, out, config, points=np.array(POINTS[:count]), options=options, progress=Clock()
+        )
+        done = time.perf_counter()
+        stop.set()
+        watcher.join()
+        rows.append(
+            {
+                "run": label,
+                "wall_s": done - started,
+                "first_snapshot_s": seen["snapshot"] - started if "snapshot" in seen else math.nan,
+                "first_step_s": steps[0] - started if steps else math.nan,
+                "estimate_s": estimate.total_s,
+                "size": config.size,
+                "train_steps": config.train_steps,
+                "frames": config.frames,
+                "points": count,
+            }
+        )
+    print(json.dumps({"import_s": marks["tf_imported"] - marks["child_start"], "runs": rows}))
+    return 0
+
+
+def interactive(args) -> dict:
+    with tempfile.TemporaryDirectory(prefix="diffmorph-bench-") as tmp:
+        tmp = Path(tmp)
+        source, target = make_pair(tmp)
+        env = child_env(DIFFMORPH_CACHE_DIR=str(tmp / "cache"), **allocator_env(args))
+        results = []
+        for run in range(args.runs):
+            progress_line(args.quiet, f"interactive: session {run + 1}/{args.runs} (a fresh process)")
+            command = module_command(
+                "bench", CHILD, "--interactive", "--source", source, "--target", target, "--out", tmp / f"s{run}"
+            )
+            proc = subprocess.run(command, env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"the interactive run failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
+            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return {"benchmark": "diffmorph interactive", "sessions": results, "machine": machine_info()}
+
+
+def interactive_table(summary: dict) -> str:
+    lines = [
+        "interactive: the runs of one web session in one process (the first session: empty compilation cache)",
+        f"machine: {describe_cpu(summary['machine'])}, {summary['machine']['system']}, {summary['machine']['date']}",
+        "",
+        f"{'run':<40}{'wall s':>16}{'1st snapshot s':>16}{'1st step s':>14}{'estimate s':>12}",
+    ]
+    sessions = summary["sessions"]
+    for index, row in enumerate(sessions[0]["runs"]):
+        cells = [span([s["runs"][index][key] for s in sessions]) for key in ("wall_s", "first_snapshot_s")]
+        cells.append(span([s["runs"][index]["first_step_s"] for s in sessions]))
+        cells.append(span([s["runs"][index]["estimate_s"] for s in sessions]))
+        lines.append(f"{row['run']:<40}{cells[0]:>16}{cells[1]:>16}{cells[2]:>14}{cells[3]:>12}")
+    ratios = [s["runs"][1]["wall_s"] / s["runs"][0]["wall_s"] for s in sessions]
+    lines.append(
+        f"second run / first run (wall): {span(ratios)}; TensorFlow import: {span([s['import_s'] for s in sessions])} s"
+    )
     return "\n".join(lines)
 
 
@@ -409,6 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt("--original", help="the original DiffMorph's morph.py, to run side by side")
     opt("--original-python", default="python3", help="the interpreter for --original (default python3)")
     opt("--compare", action="store_true", help="step level: plain against fast path, with the loss-curve check")
+    opt("--interactive", action="store_true", help="the runs of one web session in one process (see the docstring)")
     opt("--size", type=int, default=256, help="--compare: working size (default 256)")
     opt("--epochs", type=int, default=20, help="--compare: timed steps after the first (default 20)")
     opt("--steps", type=int, default=10, help="--compare: frames to render (default 10)")
@@ -435,20 +755,21 @@ def main(argv=None) -> int:
         if args.path:
             print(json.dumps(measure(args.path, args)))
             return 0
-        return child_end_to_end(args)
-    if bool(args.preset) == args.compare:
-        parser.error("give one of --preset NAME or --compare")
+        return child_interactive(args) if args.interactive else child_end_to_end(args)
+    if sum((bool(args.preset), args.compare, args.interactive)) != 1:
+        parser.error("give one of --preset NAME, --compare or --interactive")
     if args.runs < 1:
         parser.error("--runs must be >= 1")
     if args.original and not Path(args.original).is_file():
         parser.error(f"{args.original}: no such file")
     try:
-        summary = end_to_end(args) if args.preset else step_compare(args)
+        summary = end_to_end(args) if args.preset else interactive(args) if args.interactive else step_compare(args)
     except RuntimeError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 1
     if not args.json_only:
-        print(e2e_table(summary) if args.preset else compare_table(summary))
+        table = e2e_table if args.preset else interactive_table if args.interactive else compare_table
+        print(table(summary))
     print(json.dumps(summary), flush=True)
     return 0 if summary.get("losses_match", True) else 1
 

@@ -135,7 +135,7 @@ def picture(path: str, config: MorphConfig) -> None:
     middle frames unguided and guided, in a row of four labelled tiles (JPEG)."""
     import cv2
 
-    from diffmorph.io.points import draw_points
+    from diffmorph.app.markers import draw_points
 
     a, b = qb.read_rgb(qb.IMAGES / "astronaut.jpg"), qb.read_rgb(qb.IMAGES / "cat.jpg")
     drawn = draw_points(a, b, HAND_POINTS)

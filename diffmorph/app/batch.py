@@ -2,14 +2,22 @@
 
 Rows come from a CSV file (:func:`read_batch_csv`) or from Python (:func:`batch_rows`);
 each row ``NAME`` becomes ``OUT_DIR/NAME/`` with the morph command's layout
-(:mod:`diffmorph.app.morph`: ``train/``, ``preds.npy``, ``morph/morph.mp4``, ``morph.gif``,
+(:mod:`diffmorph.app.layout`: ``train/``, ``preds.npy``, ``morph/morph.mp4``, ``morph.gif``,
 ``maps.npz``...). The pairs are fitted one after another in this process, or several
 at once on a Ray cluster (``workers``/``ray_address``, :mod:`diffmorph.app.cluster`);
 rendering and publishing each row's outputs happen here, as each pair's maps arrive.
 
-A re-run skips the rows that are finished (maps file for the same pixels and settings,
-and every asked-for output there), renders the rows whose maps are finished but whose
-outputs are not, and resumes an interrupted row from its checkpoint. A row that cannot
+Before any work every row gets the checks :func:`~diffmorph.app.morph.morph` makes before its
+work (inputs that an output would replace, the strip's width, the GIF's memory, the folders);
+the settings' own problems (a strip wider than JPEG allows) refuse the whole batch.
+
+A re-run skips the rows that are finished for what is asked now (maps file for the same
+pixels and settings, and the set published there with the same settings, render settings and
+output options included, every output unchanged: :func:`~diffmorph.app.pairs.finished_outputs`),
+renders again the rows whose maps are finished but whose outputs are not (other frames, fps,
+hold, formats, GIF size, report...), and resumes an interrupted row from its checkpoint. A
+publish cut off by a kill is rolled back (:func:`~diffmorph.io.outputs.recover`) before a row
+is judged. A row that cannot
 be done (a missing or unreadable image, a divergence, a write failure) is a failed row
 with its one-line reason; the other rows go on. ``OUT_DIR/batch.json`` (written
 atomically at the end, also after Ctrl-C) lists every row: its status (``done``,
@@ -33,12 +41,13 @@ from ..io.files import ensure_folder, write_bytes
 from ..io.outputs import FolderLock, recover, sweep
 from .cluster import Cluster, uses_cluster
 from .inputs import load_pair
-from .morph import MorphPaths, _publish, check_ffmpeg, prepare_folders
-from .pairs import PairJob, finished_maps, fit_serially
+from .layout import MorphPaths, check_before_work, check_ffmpeg, refuse_inputs_as_outputs
+from .pairs import PairJob, check_time_limit, finished_maps, finished_outputs, fit_serially
 from .points import AUTOMATIC, guide_for
 from .progress import SILENT, Progress
+from .publish import publish_pair
 from .runtime import import_tensorflow_quietly
-from .write import OutputOptions, check_output_budget, total_frames
+from .write import OutputOptions, check_strip
 
 COLUMNS = ("source", "target", "name", "points")
 REQUIRED = ("source", "target")
@@ -196,8 +205,9 @@ def batch_rows(rows) -> list[BatchRow]:
 
     Raises:
       InputError: a row without a source or target, a name that is not a plain folder name
-        (letters, digits, ``. _ -``; not starting with ``.``), a name used twice, or points
-        when this version has no point pairs.
+        (letters, digits, ``. _ -``; not starting with ``.``), a name used twice, also when
+        the two differ only in case (one folder on a case-insensitive file system: macOS,
+        Windows).
     """
     out, seen = [], {}
     for k, item in enumerate(rows, start=1):
@@ -223,18 +233,17 @@ def batch_rows(rows) -> list[BatchRow]:
                 f"{where}: the name {name!r} is not a plain folder name (letters, digits, '.', '_', '-'; "
                 f"at most 100 characters; not {SUMMARY_FILE})"
             )
-        if name in seen:
-            raise InputError(f"{where}: the name {name!r} is already used by row {seen[name]}")
-        seen[name] = row
+        if name.casefold() in seen:
+            first, taken = seen[name.casefold()]
+            same = (
+                "" if taken == name else f" as {taken!r} (names differing only in case share a folder on some systems)"
+            )
+            raise InputError(f"{where}: the name {name!r} is already used by row {first}{same}")
+        seen[name.casefold()] = (row, name)
         out.append(BatchRow(row, name, item["source"], item["target"], item.get("points")))
     if not out:
         raise InputError("the batch has no rows")
     return out
-
-
-def _outputs_there(paths: MorphPaths, options: OutputOptions) -> bool:
-    wanted = {"mp4": paths.mp4, "gif": paths.gif, "frames": paths.frames}
-    return all(wanted[f].exists() for f in options.formats) and paths.maps_npz.is_file() and paths.preds.is_file()
 
 
 def morph_batch(
@@ -247,6 +256,7 @@ def morph_batch(
     shared_dir=None,
     options: OutputOptions | None = None,
     progress: Progress = SILENT,
+    pair_time_limit: float | None = None,
 ) -> BatchResult:
     """Morph every row's pair into ``out_dir/NAME/`` and write ``out_dir/batch.json``.
 
@@ -260,17 +270,23 @@ def morph_batch(
         see :func:`diffmorph.app.sequence.morph_sequence`.
       shared_dir: a folder every node sees at the same path (inputs below it go as paths).
       options: formats, GIF size, boomerang, report (as :func:`diffmorph.app.morph.morph`).
-      progress: receives notices and the ``pairs`` phase (and, serially, each ``optimise``).
+      pair_time_limit: seconds each row's optimisation may take, here or on a worker (checked at
+        every train step; None: no limit); a row past it fails with its checkpoint kept (a
+        re-run without the limit resumes it).
+      progress: receives notices, the ``pairs`` phase, each row's ``render`` (and, serially,
+        ``optimise``); ``progress.cancel()`` stops the batch at the next train step, frame or row.
 
     Returns:
       :class:`BatchResult` (``failed`` counts the failed rows; the rows' reasons are in it).
 
     Raises:
-      InputError: bad rows (missing column, duplicate name...), Ray missing, the cluster
-        unreachable, an output folder that is a file (before any work).
+      InputError: bad rows (missing column, duplicate name...), settings no row could be written
+        with (a strip wider than JPEG allows), Ray missing, the cluster unreachable, an output
+        folder that is a file (before any work).
       OutputError: the output folder cannot be created, ffmpeg is missing, ``batch.json``
         cannot be written.
       Interrupted: Ctrl-C; finished rows are kept, ``batch.json`` lists the rest as stopped.
+      Cancelled: ``progress.cancel()``; as Interrupted.
     """
     started = time.perf_counter()
     config = config or MorphConfig()
@@ -280,7 +296,11 @@ def morph_batch(
     else:
         rows = batch_rows(rows)
     out = Path(out_dir)
-    cluster = Cluster(workers, ray_address, shared_dir) if uses_cluster(workers, ray_address) else None
+    check_strip(config)  # the settings alone: every row would fail
+    time_limit = check_time_limit(pair_time_limit)
+    cluster = None
+    if uses_cluster(workers, ray_address):
+        cluster = Cluster(workers, ray_address, shared_dir, pair_time_limit=time_limit)
     if out.exists() and not out.is_dir():
         raise InputError(f"the output folder {display_path(out)} exists and is not a folder")
     ensure_folder(out)
@@ -290,31 +310,32 @@ def morph_batch(
     result = BatchResult([results[r.row] for r in rows], out)
     with FolderLock(out, ".batch.lock"):
         try:
-            _run(rows, out, config, options, progress, cluster, results, result)
-        except Interrupted as exc:
+            _run(rows, out, config, options, progress, cluster, results, result, time_limit)
+        except Interrupted as exc:  # or Cancelled
             result.seconds = time.perf_counter() - started
             _write_summary(out, result)
-            raise Interrupted(f"{exc.message}; finished rows are kept in {display_path(out)}", True) from None
+            raise type(exc)(f"{exc.message}; finished rows are kept in {display_path(out)}", True) from None
     result.seconds = time.perf_counter() - started
     _write_summary(out, result)
     return result
 
 
-def _run(rows, out: Path, config, options, progress: Progress, cluster, results: dict, result: BatchResult) -> None:
+def _run(rows, out: Path, config, options, progress: Progress, cluster, results: dict, result: BatchResult, time_limit):
     jobs, to_render = [], []
     for row in rows:
         record = results[row.row]
         paths = MorphPaths(out / row.name)
         try:
             notices = _Prefixed(progress, row.name)
+            refuse_inputs_as_outputs(paths, [row.source, row.target])
             pair = load_pair(row.source, row.target, notices)
             guide = guide_for(row.points, pair.source, pair.target, pair.target_size, notices)
-            check_output_budget(pair.source.shape[:2], total_frames(1, config.frames, options.boomerang), options)
-            maps = finished_maps(paths, config, pair.digests, guide)
-            if maps is not None and _outputs_there(paths, options):
+            _recover(paths)  # a publish cut off by a kill is rolled back before the row is judged
+            if finished_outputs(paths, config, options, pair.digests, guide):
                 record.status = "skipped"
                 continue
-            prepare_folders(paths, options, optimising=maps is None)
+            maps = finished_maps(paths, config, pair.digests, guide)
+            check_before_work(paths, pair.source.shape[:2], config, options, optimising=maps is None)
         except USER_ERRORS as exc:
             record.status, record.reason = "failed", str(exc)
             continue
@@ -338,7 +359,7 @@ def _run(rows, out: Path, config, options, progress: Progress, cluster, results:
             progress.update(done)
         with contextlib.ExitStack() as stack:
             if cluster is None:
-                outcomes = fit_serially(jobs, config, progress)
+                outcomes = fit_serially(jobs, config, progress, time_limit)
             else:
                 stack.enter_context(cluster)
                 result.workers = dict(cluster.plan)
@@ -354,9 +375,18 @@ def _run(rows, out: Path, config, options, progress: Progress, cluster, results:
                 progress.update(done)
 
 
+def _recover(paths: MorphPaths) -> None:
+    """Roll back a cut-off publish in the row's folder and sweep its leftovers (under its lock)."""
+    if paths.root.is_dir():
+        with FolderLock(paths.root):
+            recover(paths.root, "morph")
+            sweep(paths.set_files() + [paths.frames])
+
+
 def _publish_row(job: PairJob, maps_low, outcome, config, options, progress, results):
     """Render and publish one row's outputs as one set (``outcome``: its fit, None when its maps
-    were finished earlier); a failure fails the row only."""
+    were finished earlier) with the caller's ``progress`` (its ``render`` phase; a cancel stops
+    it, the previous outputs kept); a failure fails the row only."""
     record = results[job.index]
     started = time.perf_counter()
     paths = job.paths
@@ -364,10 +394,12 @@ def _publish_row(job: PairJob, maps_low, outcome, config, options, progress, res
         with FolderLock(paths.root):
             recover(paths.root, "morph")
             sweep(paths.set_files() + [paths.frames])
-            _publish(job.pair, maps_low, config, paths, options, config.train_steps, SILENT, True, job.guide)
+            publish_pair(job.pair, maps_low, config, paths, options, config.train_steps, progress, True, job.guide)
     except USER_ERRORS as exc:
         record.status, record.reason = "failed", str(exc)
         return
+    except Interrupted as exc:  # or Cancelled
+        raise type(exc)(f"{exc.message} ({job.label})", exc.resumable) from None
     record.status = "done"
     record.render_seconds = time.perf_counter() - started
     record.seconds = record.render_seconds

@@ -20,7 +20,12 @@ Where things run and how much they take:
   when they lie below ``shared_dir`` (a folder every node sees at the same path).
 - A worker on this machine (or with the work folder below ``shared_dir``) writes a
   pair's snapshots and checkpoints in its work folder; a worker elsewhere keeps them
-  in its own temporary folder until the pair is done.
+  in its own temporary folder until the pair is done (or has failed: the folder is
+  removed either way, so a node's disk does not fill up with failed pairs).
+- ``pair_time_limit``: the seconds one pair's optimisation may take on its worker
+  (checked at every train step); past it the pair stops with its checkpoint saved and
+  comes back as a :class:`~diffmorph.errors.TimeLimitError` outcome, and the worker
+  takes the next pair.
 
 Faults: a worker process that dies is restarted by Ray (``max_restarts``) and its pair
 is retried (``max_task_retries``); the retry resumes from the pair's last checkpoint
@@ -44,8 +49,8 @@ import uuid
 from collections import deque
 from pathlib import Path
 
-from ..errors import USER_ERRORS, InputError, Interrupted, OutputError, display_path
-from .pairs import Outcome, PairJob, fit_in_folder, peak_memory_mb
+from ..errors import USER_ERRORS, InputError, Interrupted, OutputError, display_path, first_line
+from .pairs import Outcome, PairJob, check_time_limit, fit_in_folder, peak_memory_mb
 
 RAY_MISSING = 'pairs on a cluster need Ray, which is not installed: pip install "diffmorph[cluster]"'
 ADDRESS_ENV = "RAY_ADDRESS"  # Ray's own convention
@@ -133,11 +138,6 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         ) from None
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
-
-
 def _package_root() -> str:
     """The folder holding the ``diffmorph`` package (local workers import it from there)."""
     return str(Path(__file__).resolve().parents[2])
@@ -185,7 +185,7 @@ class PairWorker:
 
         from ..io.images import pixels_digest
         from .inputs import Pair, as_pixels, match_size
-        from .morph import MorphPaths
+        from .layout import MorphPaths
 
         node = ray.get_runtime_context().get_node_id()
         here = {"worker": f"pid {os.getpid()} on node {node[:8]}", "peak_mb": 0.0}
@@ -205,13 +205,13 @@ class PairWorker:
                 local = Path(tempfile.gettempdir()) / "diffmorph-ray" / spec["key"]
                 paths = MorphPaths(local)
             self.folder = str(paths.root)
-            fitted = fit_in_folder(pair, paths, spec["config"], guide=spec["guide"])
+            fitted = fit_in_folder(pair, paths, spec["config"], guide=spec["guide"], time_limit=spec.get("time_limit"))
         except USER_ERRORS as exc:
             return {"error": exc, **here, "peak_mb": peak_memory_mb()}
         finally:
             self.folder = None
-        if local is not None:
-            shutil.rmtree(local, ignore_errors=True)
+            if local is not None:  # on success and on failure: the driver cannot see it, nothing resumes from it
+                shutil.rmtree(local, ignore_errors=True)
         return {"fitted": fitted, **here, "peak_mb": peak_memory_mb()}
 
 
@@ -224,13 +224,24 @@ class Cluster:
       address: a cluster to join (see :func:`resolve_address`); None: a local cluster.
       shared_dir: a folder every node sees at the same path (see the module docstring).
       threads: TensorFlow threads per worker (default: the cluster's CPUs shared out).
+      pair_time_limit: seconds one pair's optimisation may take (None: no limit; see the
+        module docstring).
 
     Raises:
       InputError: Ray is missing, ``workers`` is not an integer >= 1, the address is
-        malformed or unreachable, ``shared_dir`` is not a folder (checked here, before any work).
+        malformed or unreachable, ``shared_dir`` is not a folder, ``pair_time_limit`` is not
+        a number of seconds > 0 (checked here, before any work).
     """
 
-    def __init__(self, workers: int | None = None, address: str | None = None, shared_dir=None, threads=None):
+    def __init__(
+        self,
+        workers: int | None = None,
+        address: str | None = None,
+        shared_dir=None,
+        threads=None,
+        pair_time_limit: float | None = None,
+    ):
+        self.pair_time_limit = check_time_limit(pair_time_limit)
         self.ray = import_ray()
         self.workers = check_workers(workers)
         self.address = resolve_address(address)
@@ -272,7 +283,7 @@ class Cluster:
                 try:
                     ray.init(address=self.address, **quiet)
                 except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
-                    raise InputError(f"cannot join the Ray cluster at {self.address}: {_first_line(exc)}") from None
+                    raise InputError(f"cannot join the Ray cluster at {self.address}: {first_line(exc)}") from None
             else:
                 # Ray lowers its workers' priority (nice 15) by default; a local run's workers get this
                 # process's, as the pairs of a serial run would (read by Ray's raylet when it starts)
@@ -287,7 +298,7 @@ class Cluster:
                         **quiet,
                     )
                 except Exception as exc:
-                    raise OutputError(f"cannot start a local Ray cluster: {_first_line(exc)}") from None
+                    raise OutputError(f"cannot start a local Ray cluster: {first_line(exc)}") from None
                 finally:
                     if saved is None:
                         os.environ.pop(NICENESS_ENV, None)
@@ -357,6 +368,7 @@ class Cluster:
             "key": key,
             "config": config,
             "guide": job.guide,
+            "time_limit": self.pair_time_limit,
         }
         return spec, as_files
 
@@ -428,7 +440,7 @@ class Cluster:
         except ray.exceptions.RayError as exc:
             gone = isinstance(exc, ray.exceptions.RayActorError)
             cause = getattr(exc, "cause", None) or exc  # a RayTaskError carries the worker's exception
-            reason = f"the cluster worker failed: {type(cause).__name__}: {_first_line(cause)}"
+            reason = f"the cluster worker failed: {type(cause).__name__}: {first_line(cause)}"
             return Outcome(job, error=OutputError(f"{job.label}: {reason}")), gone
         if "error" in result:
             return Outcome(job, error=result["error"], worker=result["worker"], peak_mb=result["peak_mb"]), False

@@ -21,21 +21,24 @@ Ctrl-C saves a checkpoint (when a step was done) and raises
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import os
 import re
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 
-from ..config import MorphConfig
+from ..config import RENDER_SETTINGS, MorphConfig
 from ..errors import InputError, Interrupted, NonFiniteLossError, OutputError, display_path, stopped
 from ..io import mapsfile
 from ..io.files import save_image
 from ..worker import Worker
+from .estimate import record_step
 from .inputs import Pair, match_size
 from .progress import SILENT, Progress
 
@@ -52,37 +55,59 @@ class WorkFiles:
     checkpoint: Path | None = None
 
 
-# The compiled optimiser of the last settings, kept for the next morph in this process
-# (a notebook's second morph at the same settings starts without tracing or compiling).
-# At most one entry: compile key -> (Trainer, SnapshotRenderer). clear_compiled() frees it.
-# A Fitter takes the entry out while it fits a pair and puts it back after, under
-# _COMPILED_LOCK, so two threads never share one optimiser (the other compiles its own).
-_COMPILED: dict = {}
+# The compiled optimisers of the latest settings, kept for the next morphs in this process
+# (a notebook's or the web app's next morph at the same settings starts without tracing or
+# compiling, also after a run at other settings, e.g. a quick preview between two full
+# runs). Least recently used first: compile key -> (Trainer, SnapshotRenderer, stage
+# Trainers). At most COMPILED_KEPT entries whose working pixels (every stage's size
+# squared) add up to at most COMPILED_PIXELS: the memory they hold grows with those pixels
+# (~1 GB at 1024). clear_compiled() frees them. A Fitter takes its entry out while it fits
+# a pair and puts it back after, under _COMPILED_LOCK, so two threads never share one
+# optimiser (the other compiles its own).
+COMPILED_KEPT = 3
+COMPILED_PIXELS = 1024 * 1024 + 2 * 512 * 512
+_COMPILED: collections.OrderedDict = collections.OrderedDict()
 _COMPILED_LOCK = threading.Lock()
+
+
+def working_pixels(config: MorphConfig) -> int:
+    """The pixels an optimiser of ``config`` works on: the sum of its stages' working sizes squared."""
+    return sum(size * size for size in {size for size, _ in config.stages()})
+
+
+def _make_room(pixels: int) -> None:
+    """Drop the least recently used optimisers until one more of ``pixels`` fits (caller holds the lock)."""
+    while _COMPILED and (
+        len(_COMPILED) >= COMPILED_KEPT or sum(working_pixels(key) for key in _COMPILED) + pixels > COMPILED_PIXELS
+    ):
+        _COMPILED.popitem(last=False)
 
 
 def compile_key(config: MorphConfig) -> MorphConfig:
     """The settings an optimiser's compiled programs depend on (the rest set to defaults)."""
-    render_only = dict(
-        frames=MorphConfig.frames,
-        fps=MorphConfig.fps,
-        seed=None,
-        render=MorphConfig.render,
-        render_kernel=MorphConfig.render_kernel,
-        pacing=MorphConfig.pacing,
-        ease=MorphConfig.ease,
-        hold=MorphConfig.hold,
-        colour_path=MorphConfig.colour_path,
-    )
+    render_only = {name: getattr(MorphConfig, name) for name in RENDER_SETTINGS}
+    render_only["seed"] = None
     if config.lr_schedule == "constant":
         render_only["train_steps"] = MorphConfig.train_steps  # a schedule over the steps is compiled in
     return config.replace(**render_only)
 
 
+def is_compiled(config: MorphConfig) -> bool:
+    """Whether an optimiser of ``config``'s compile settings is kept in this process (a run starts at once)."""
+    with _COMPILED_LOCK:
+        return compile_key(config) in _COMPILED
+
+
 def clear_compiled() -> None:
-    """Free the compiled optimiser kept for the next morph (its memory: ~0.1 GB at 256, ~1 GB at 1024)."""
+    """Free the compiled optimisers kept for the next morphs (their memory: ~0.1 GB at 256, ~1 GB at 1024 each).
+
+    Also frees the kept render programs (:func:`diffmorph.app.stream.render_programs`).
+    """
+    from .stream import clear_render_programs
+
     with _COMPILED_LOCK:
         _COMPILED.clear()
+    clear_render_programs()
 
 
 class Fitter:
@@ -111,7 +136,7 @@ class Fitter:
         with _COMPILED_LOCK:  # take it out: no other thread may use it while this one fits
             taken = _COMPILED.pop(key, None)
             if taken is None:
-                _COMPILED.clear()  # one at a time: free the old programs before compiling new ones
+                _make_room(working_pixels(key))  # free old programs before compiling new ones
         if taken is None:
             self.trainer = Trainer(working_a, working_b, self.config)
             self.snapshots = SnapshotRenderer(self.trainer.source, self.trainer.target, self.config)
@@ -145,9 +170,11 @@ class Fitter:
     def _give_back(self) -> None:
         """Keep the compiled optimiser for the next pair or morph (of any thread)."""
         if self.trainer is not None:
+            key = compile_key(self.config)
             with _COMPILED_LOCK:
-                _COMPILED.clear()
-                _COMPILED[compile_key(self.config)] = (self.trainer, self.snapshots, self.stage_trainers)
+                _COMPILED.pop(key, None)  # another thread's optimiser of the same settings: this one is newer
+                _make_room(working_pixels(key))
+                _COMPILED[key] = (self.trainer, self.snapshots, self.stage_trainers)
             self.trainer = self.snapshots = None
 
     def fit(
@@ -235,14 +262,19 @@ class Fitter:
             try:
                 progress.check_cancelled()
                 staged_run = len(config.stages()) > 1
+                last = None  # (working size, time) after the previous step: step times for the estimates
                 for step in staged.run():
-                    at = f" (working size {staged.current.config.size})" if staged_run else ""
+                    now, size = time.perf_counter(), staged.current.config.size
+                    if last is not None and last[0] == size and step.maps_low is None:
+                        record_step(size, now - last[1])  # not a first step at its size, not a snapshot step
+                    at = f" (working size {size})" if staged_run else ""
                     progress.update(step.step, f"loss {step.loss:.6f}{at}")
                     progress.check_cancelled()
                     if step.maps_low is not None:
                         _check_finite(step.maps_low, step.step)
                         images = self.snapshots(step.maps_low) if files.train is not None else ()
                         writer.put((step.step, images, staged.current.state()))
+                    last = (size, time.perf_counter())  # after the snapshot's rendering, if any
                 writer.finish()
             except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or progress.cancel()
                 with contextlib.suppress(Exception):

@@ -34,84 +34,18 @@ from pathlib import Path
 import numpy as np
 
 from ..config import MorphConfig
-from ..errors import InputError, OutputError, display_path, stopped
-from ..io import mapsfile
-from ..io.files import ensure_folder, save_image, save_npy
-from ..io.outputs import FolderLock, OutputSet, is_earlier_output, read_manifest, recover, refuse_inputs, sweep
-from ..io.points import write_points
-from .fit import Fitter, WorkFiles, snapshot_files
+from ..errors import InputError
+from ..io.outputs import FolderLock, recover, sweep
+from .fit import Fitter, WorkFiles
 from .inputs import check_types, load_pair
+from .layout import MorphPaths, check_before_work, refuse_inputs_as_outputs
 from .points import guide_for
 from .progress import SILENT, Progress
-from .report import Measurement
+from .publish import publish_pair
 from .runtime import import_tensorflow_quietly
 from .saved_maps import resolve_maps
-from .stream import PairFrames, stream_frames
-from .write import OutputOptions, check_frames_folder, check_outputs, write_video
-
-LAYOUT = {  # attribute of MorphPaths -> path below the output folder (the original's layout)
-    "train": "train",
-    "morph": "morph",
-    "preds": "preds.npy",
-    "mp4": "morph/morph.mp4",
-    "gif": "morph/morph.gif",
-    "result": "morph/result.jpg",
-    "maps_jpg": "morph/maps.jpg",
-    "maps_npz": "morph/maps.npz",
-    "checkpoint": "morph/checkpoint.npz",
-    "report_json": "morph/report.json",
-    "report_png": "morph/report.png",
-    "points_csv": "morph/points.csv",
-    "points_jpg": "morph/points.jpg",
-    "default_frames": "morph/frames",
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class MorphPaths:
-    """Where one morph writes, below ``root``: ``paths.mp4`` is ``root/morph/morph.mp4``, and
-    so on for every name in :data:`LAYOUT`.
-
-    ``frames_dir`` overrides where numbered frames go (default ``root/morph/frames``).
-    """
-
-    root: Path
-    frames_dir: Path | None = None
-
-    def __getattr__(self, name: str) -> Path:
-        if name not in LAYOUT:
-            raise AttributeError(name)
-        return self.root / LAYOUT[name]
-
-    @property
-    def frames(self) -> Path:
-        return self.frames_dir if self.frames_dir is not None else self.default_frames
-
-    @property
-    def report_files(self) -> list[Path]:
-        return [self.report_json, self.report_png]
-
-    def video_files(self) -> dict[str, Path]:
-        return {"mp4": self.mp4, "gif": self.gif, "frames": self.frames}
-
-    def set_files(self) -> list[Path]:
-        """Every output a run may publish at its default place (retired when not written).
-
-        A ``frames_dir`` chosen by the user is never in it: it is replaced when frames
-        are written there, and never removed otherwise.
-        """
-        return [
-            self.preds,
-            self.mp4,
-            self.gif,
-            self.result,
-            self.maps_jpg,
-            self.maps_npz,
-            self.default_frames,
-            *self.report_files,
-            self.points_csv,
-            self.points_jpg,
-        ]
+from .stream import stream_frames
+from .write import OutputOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,59 +62,6 @@ class MorphResult:
     paths: MorphPaths
     frames: int
     train_steps: int
-
-
-def prepare_folders(paths: MorphPaths, options: OutputOptions, optimising: bool) -> None:
-    """Check and create the output folders before any work (fail fast).
-
-    Raises:
-      InputError: the output folder or the frames folder is an existing file, or the
-        frames folder holds other files or frames no earlier run published there; an
-        output name is taken by a folder.
-      OutputError: a folder cannot be created or is not writable; ffmpeg is missing.
-    """
-    for folder, what, setting in (
-        (paths.root, "output folder", "out_dir"),
-        (paths.frames, "frames folder", "frames_dir"),
-    ):
-        try:
-            if folder.exists() and not folder.is_dir():
-                raise InputError(f"the {what} {display_path(folder)} exists and is not a folder", setting=setting)
-        except OSError as exc:
-            raise InputError(
-                f"the {what} {display_path(folder)} cannot be used ({exc.strerror or exc})", setting=setting
-            ) from None
-    if "frames" in options.formats:
-        check_frames_folder(paths.frames)
-        frames = paths.frames
-        if (
-            frames.is_dir()
-            and any(frames.iterdir())
-            and not is_earlier_output(frames, read_manifest(paths.root, "morph"), paths.root)
-        ):
-            raise InputError(
-                f"the frames folder {display_path(frames)} holds frames an earlier run into "
-                f"{display_path(paths.root)} did not write (or changed since); it would be replaced as a whole: "
-                f"choose an empty or new folder (or delete it yourself if it is an old output)"
-            )
-    for folder in (paths.root, paths.morph) + ((paths.train,) if optimising else ()):
-        ensure_folder(folder)
-    if "frames" in options.formats:
-        ensure_folder(paths.frames.parent)
-    for file in (paths.preds, paths.mp4, paths.gif, paths.result, paths.maps_jpg, paths.maps_npz, paths.checkpoint):
-        if file.is_dir():
-            raise InputError(f"{display_path(file)} is a folder; cannot write the output there", setting="out_dir")
-    if "mp4" in options.formats:
-        check_ffmpeg()
-
-
-def check_ffmpeg() -> None:
-    """Raise OutputError unless an ffmpeg for the MP4 writer is there (one clear line)."""
-    from ..io import video
-
-    checker = getattr(video, "check_ffmpeg", None)
-    if checker is not None:
-        checker()
 
 
 def morph(
@@ -278,7 +159,7 @@ def morph(
             "points guide an optimisation; maps are rendered as saved (leave points out)", setting="points"
         )
     paths = MorphPaths(Path(out_dir), Path(frames_dir) if frames_dir is not None else None)
-    refuse_inputs(paths.set_files() + [paths.frames, paths.checkpoint, *snapshot_files(paths.train)], [source, target])
+    refuse_inputs_as_outputs(paths, [source, target])
     pair = load_pair(source, target, progress)
     guide = guide_for(points, pair.source, pair.target, pair.target_size, progress)
     if maps is not None:
@@ -286,85 +167,16 @@ def morph(
     else:
         config = config or MorphConfig()
         maps_low, steps_done = None, config.train_steps
-    check_outputs(pair.source.shape[:2], 1, config, options)
-    prepare_folders(paths, options, optimising=maps is None)
+    check_before_work(paths, pair.source.shape[:2], config, options, optimising=maps is None)
     with FolderLock(paths.root):  # before the heavy work: a second run on the folder is refused at once
         import_tensorflow_quietly()
-        recover(paths.root, "morph")
+        recover(paths.root, "morph", also=[paths.frames])
         sweep(paths.set_files() + [paths.checkpoint, paths.frames])
         if maps_low is None:
             files = WorkFiles(paths.train, paths.checkpoint)
             maps_low = Fitter(config).fit(pair, files, resume, progress, guide, force)
-        frames = _publish(pair, maps_low, config, paths, options, steps_done, progress, maps is None, guide)
+        frames = publish_pair(pair, maps_low, config, paths, options, steps_done, progress, maps is None, guide)
     return MorphResult(maps_low, config, paths, frames, steps_done)
-
-
-def _publish(
-    pair,
-    maps_low,
-    config,
-    paths: MorphPaths,
-    options: OutputOptions,
-    steps_done: int,
-    progress: Progress,
-    fitted: bool,
-    guide=None,
-) -> int:
-    """Write every output of the set under temporary names, then publish them together."""
-    from ..core.model import upsample_maps
-
-    kept = f"; the optimised maps are kept in {display_path(paths.checkpoint)}" if fitted else ""
-    measurement = None
-    try:
-        with OutputSet(paths.root, "morph") as outputs:
-            extra = guide.meta() if guide is not None else {}
-            mapsfile.save_maps(outputs.stage(paths.maps_npz), maps_low, config, pair.digests, steps_done, **extra)
-            if guide is not None:
-                write_points(outputs.stage(paths.points_csv), guide.pixels)
-                save_image(outputs.stage(paths.points_jpg), guide.drawing(pair.source, pair.target), quality=90)
-            save_npy(outputs.stage(paths.preds), upsample_maps(maps_low, config.size).numpy())
-            files = {fmt: path for fmt, path in paths.video_files().items() if fmt in options.formats}
-            if options.report:
-                measurement = Measurement()
-            frames = write_video(
-                [PairFrames(pair.source, pair.target, maps_low, paths.result, paths.maps_jpg)],
-                config,
-                files,
-                options,
-                outputs,
-                progress,
-                measurement,
-            )
-            if measurement is not None:
-                points = guide.count if guide is not None else 0
-                stage_report(outputs, measurement, paths.report_files, pair.source, pair.target, paths.morph, points)
-            for path in paths.set_files():
-                if fitted or path not in (paths.points_csv, paths.points_jpg):  # saved maps keep their points
-                    outputs.retire(path)  # what this run wrote is staged, so not retired
-            outputs.publish()
-    except OutputError as exc:
-        hint = " (resume with resume=True to write the outputs)" if fitted else ""
-        raise OutputError(f"{exc}{kept}{hint}", setting=exc.setting) from None
-    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or progress.cancel()
-        raise stopped(
-            exc, f"while writing the outputs; the previous outputs are unchanged{kept}", resumable=fitted
-        ) from None
-    finally:
-        if measurement is not None:
-            measurement.close()
-    return frames
-
-
-def stage_report(outputs: OutputSet, measurement, files, source, target, measured: Path, points: int = 0) -> None:
-    """Stage ``report.json`` and ``report.png`` (``files``) of the frames ``measurement`` saw
-    (``points``: the point pairs that guided the morph, recorded in the input)."""
-    from ..io.files import write_bytes
-
-    described = {"path": str(measured), "kind": "rendered frames", "points": int(points)}
-    result = measurement.result(source, target, origin=described)
-    contents = measurement.contents(result, files)
-    for path in files:
-        write_bytes(outputs.stage(path), contents[path])
 
 
 def render_frames(

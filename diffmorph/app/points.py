@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import InputError
 from ..io import points as point_files
 from .inputs import as_pixels
+from .markers import draw_points
 from .progress import SILENT, Progress
 
 AUTO = "auto"
@@ -69,7 +70,7 @@ class Guide:
     def drawing(self, source: np.ndarray, target: np.ndarray) -> np.ndarray:
         """``points.jpg``: ``source`` and ``target`` (at the size they are morphed) side by side, pairs numbered."""
         on_target = point_files.to_pixels(self.normalised, source.shape[:2], target.shape[:2])
-        return point_files.draw_points(source, target, np.concatenate([self.pixels[:, :2], on_target[:, 2:]], axis=1))
+        return draw_points(source, target, np.concatenate([self.pixels[:, :2], on_target[:, 2:]], axis=1))
 
 
 def find_points(source, target, progress: Progress = SILENT, method: str = AUTO) -> np.ndarray:
@@ -244,7 +245,7 @@ def pair_guides(points, count: int) -> list:
 
 def write_guide(paths, pair, guide: Guide | None) -> None:
     """A sequence pair's ``points.csv`` and ``points.jpg`` in its folder (``paths``, a
-    :class:`~diffmorph.app.morph.MorphPaths`), or none (removed) without points.
+    :class:`~diffmorph.app.layout.MorphPaths`), or none (removed) without points.
 
     Raises:
       OutputError: a file cannot be written.

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 
 from ..errors import Cancelled
 
@@ -108,3 +109,48 @@ class _Silent(Progress):
 
 
 SILENT = _Silent()
+
+
+class Deadline(Progress):
+    """Passes everything on to ``progress`` and stops the run, as a cancel would, once ``seconds``
+    have passed (checked wherever the pipelines check for a cancel: every train step, frame, pair).
+
+    ``expired`` says whether the time ran out (rather than a cancel of ``progress`` or of this one).
+
+    Example:
+      >>> deadline = Deadline(Progress(), 0.0)
+      >>> try:
+      ...     deadline.check_cancelled()
+      ... except Cancelled:
+      ...     print(deadline.expired)
+      True
+    """
+
+    def __init__(self, progress: Progress, seconds: float):
+        self.progress = progress
+        self.seconds = seconds
+        self.ends = time.monotonic() + seconds
+        self.expired = False
+
+    def notice(self, text: str) -> None:
+        self.progress.notice(text)
+
+    def start(self, phase: str, total: int | None, done: int = 0) -> None:
+        self.progress.start(phase, total, done)
+
+    def update(self, done: int, status: str | None = None) -> None:
+        self.progress.update(done, status)
+
+    def end(self) -> None:
+        self.progress.end()
+
+    @property
+    def cancelled(self) -> bool:
+        return super().cancelled or self.progress.cancelled
+
+    def check_cancelled(self) -> None:
+        self.progress.check_cancelled()
+        super().check_cancelled()
+        if time.monotonic() >= self.ends:
+            self.expired = True
+            raise Cancelled("cancelled")

@@ -32,19 +32,30 @@ THUMB_HEIGHT = 128  # pixels, their height in the strip (before matplotlib scale
 REPORT_JSON, REPORT_PNG = "report.json", "report.png"
 
 
-def _reference(image, name: str) -> np.ndarray | None:
-    """``image`` (None, a path, or uint8 ``(H, W, 3)``) as pixels. Raises :class:`InputError`."""
-    if image is None:
-        return None
-    if not isinstance(image, (np.ndarray, str, os.PathLike)):
-        raise InputError(f"{name} must be an image file path or a uint8 (H, W, 3) array (got {type(image).__name__})")
-    if isinstance(image, np.ndarray):
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise InputError(f"the {name} image must be uint8 (H, W, 3) RGB; got {image.dtype} {image.shape}")
-        return image
-    from ..io.images import read_image
+def _inputs(source, target, truth, progress: Progress) -> dict:
+    """The reference images as pixels, read exactly as :func:`~diffmorph.app.morph.morph` reads its
+    inputs (:func:`~diffmorph.app.inputs.load_pair`: the target resized to the source's size, with
+    a notice; :func:`~diffmorph.app.inputs.as_pixels` for one alone and the truth).
 
-    return read_image(image).pixels
+    Raises:
+      InputError: an unusable image or argument, naming it.
+    """
+    from .inputs import as_pixels, load_pair
+
+    if source is not None and target is not None:
+        pair = load_pair(source, target, progress)
+        images = {"source": pair.source, "target": pair.target}
+    else:
+        images = {
+            name: None if image is None else as_pixels(image, _name(image, name), progress)
+            for name, image in (("source", source), ("target", target))
+        }
+    images["truth"] = None if truth is None else as_pixels(truth, _name(truth, "truth"), progress)
+    return images
+
+
+def _name(image, fallback: str) -> str:
+    return display_path(image) if isinstance(image, (str, os.PathLike)) and str(image).strip() else fallback
 
 
 class _Thumbnails:
@@ -115,8 +126,10 @@ def report(frames, source=None, target=None, truth=None, out_dir=None, progress:
     Args:
       frames: a video, a GIF, a folder of frames, or a morph output folder (``morph/``
         or its parent), see :mod:`diffmorph.io.readers`.
-      source, target: the morph's inputs (paths, or uint8 ``(H, W, 3)`` RGB arrays) of
-        the frames' size, or None; the end frames are compared with them.
+      source, target: the morph's inputs (paths, or uint8 ``(H, W, 3)`` RGB arrays), or None;
+        read as :func:`~diffmorph.app.morph.morph` reads them (the target resized to the
+        source's size; alone, to the frames' size, as the morph's frames have the source's);
+        the end frames are compared with them.
       truth: a known midpoint (path or array) of the frames' size, or None; the middle
         frame is compared with it.
       out_dir: a folder (created if needed) to write ``report.json`` and ``report.png``
@@ -163,9 +176,7 @@ def report(frames, source=None, target=None, truth=None, out_dir=None, progress:
     import_tensorflow_quietly()
     measurement = None
     try:
-        images = {
-            name: _reference(image, name) for name, image in (("source", source), ("target", target), ("truth", truth))
-        }
+        images = _inputs(source, target, truth, progress)
         stream = iter(reader)
         first = next(stream)  # raises InputError for a stream without frames
         crop = _padding_of(reader.kind, first.shape[:2], images)
@@ -173,6 +184,15 @@ def report(frames, source=None, target=None, truth=None, out_dir=None, progress:
             stream = (frame[: crop[0], : crop[1]] for frame in stream)
             first = first[: crop[0], : crop[1]]
         height, width = first.shape[:2]
+        target = images["target"]
+        if images["source"] is None and target is not None and target.shape[:2] != (height, width):
+            from .inputs import match_size
+
+            progress.notice(
+                f"target is {target.shape[1]}x{target.shape[0]}, the frames {width}x{height}: "
+                f"resizing the target to the frames' size (as the morph resized it to the source's)"
+            )
+            images["target"] = match_size(target, height, width)
         for name, image in images.items():
             if image is not None and image.shape[:2] != (height, width):
                 raise InputError(

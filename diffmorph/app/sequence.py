@@ -26,6 +26,7 @@ finished for the same pixels and settings, and resumes a pair that was interrupt
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -35,19 +36,19 @@ from pathlib import Path
 import numpy as np
 
 from ..config import MorphConfig
-from ..errors import Cancelled, InputError, Interrupted, display_path, stopped
+from ..errors import InputError, Interrupted, display_path, stopped
 from ..io import mapsfile
 from ..io.files import ensure_folder
 from ..io.images import pixels_digest
 from ..io.outputs import FolderLock, OutputSet, is_earlier_output, read_manifest, recover, refuse_inputs, sweep
-from .cluster import Cluster, PairJob, uses_cluster
-from .fit import Fitter, WorkFiles
+from .cluster import Cluster, uses_cluster
 from .inputs import Pair, check_path, check_types, load_images
-from .morph import MorphPaths, check_ffmpeg, stage_report
+from .layout import MorphPaths, check_ffmpeg
+from .pairs import PairJob, check_time_limit, fit_serially
 from .pairs import finished_maps as _finished_maps
-from .pairs import resumable as _resumable
 from .points import guide_for, pair_guides, write_guide
 from .progress import SILENT, Progress
+from .publish import settings_record, stage_report
 from .report import Measurement
 from .runtime import import_tensorflow_quietly
 from .stream import PairFrames
@@ -153,6 +154,7 @@ def morph_sequence(
     workers: int | None = None,
     ray_address: str | None = None,
     shared_dir=None,
+    pair_time_limit: float | None = None,
 ) -> SequenceResult:
     """Morph ``images`` (in video order) into one video ``output`` (an ``.mp4`` path).
 
@@ -179,6 +181,10 @@ def morph_sequence(
         Rendering and publishing stay in this process; only the pairs' fits run on workers.
       shared_dir: a folder every node sees at the same path: inputs below it reach the
         workers as paths, and a work folder below it gets the checkpoints directly.
+      pair_time_limit: seconds each pair's optimisation may take, here or on a worker
+        (checked at every train step; None: no limit); a pair past it fails the sequence
+        (:class:`~diffmorph.errors.TimeLimitError`) with its checkpoint and the finished
+        pairs kept, so a re-run without the limit continues.
 
     Returns:
       :class:`SequenceResult`.
@@ -225,9 +231,10 @@ def morph_sequence(
             "loop=True and boomerang=True cannot be combined (both return to the first image)", setting="loop"
         )
     work = Path(work_dir) if work_dir is not None else out.with_name(out.stem + "_pairs")
+    time_limit = check_time_limit(pair_time_limit)
     cluster = None
-    if uses_cluster(workers, ray_address):
-        cluster = Cluster(workers, ray_address, shared_dir)  # Ray and the address are checked here
+    if uses_cluster(workers, ray_address):  # Ray and the address are checked here
+        cluster = Cluster(workers, ray_address, shared_dir, pair_time_limit=time_limit)
     names = [str(x) if isinstance(x, (str, os.PathLike)) else f"image{k + 1}" for k, x in enumerate(images)]
     written = output_files(out, options.formats) | (_reports(out) if options.report else {})
     refuse_inputs(list(written.values()), images)
@@ -252,12 +259,9 @@ def morph_sequence(
         import_tensorflow_quietly()
         recover(out.parent, out.name)
         sweep(list(all_outputs(out).values()))
-        if cluster is None:
-            reused = _fit_pairs(pairs, config, progress, guides)
-        else:
-            with cluster:
-                inputs = [(images[i], images[j]) for i, j in indices]
-                reused = _fit_pairs_on(cluster, pairs, inputs, config, progress, guides)
+        inputs = [(images[i], images[j]) for i, j in indices]
+        with cluster if cluster is not None else contextlib.nullcontext():
+            reused = _fit_pairs(pairs, inputs, config, progress, guides, cluster, time_limit)
         points = sum(guide.count for guide in guides if guide is not None)
         frames = _render(pairs, config, out, files, options, progress, work, points)
     return SequenceResult(files, frames, len(pairs), reused, work)
@@ -289,88 +293,68 @@ def _prepare(out: Path, work: Path, files: dict, options: OutputOptions) -> None
         check_ffmpeg()
 
 
-def _fit_pairs(pairs, config: MorphConfig, progress: Progress, guides) -> int:
+def _fit_pairs(pairs, images, config: MorphConfig, progress: Progress, guides, cluster=None, time_limit=None) -> int:
     """Give every pair finished maps in its maps file: re-used, or resumed/optimised and saved.
 
-    Returns the number of pairs re-used. The maps stay on disk (0.45 MB a pair), so
-    memory does not grow with the number of pairs.
-    """
-    fitter = Fitter(config)
-    reused = 0
-    with progress.phase("pairs", len(pairs)):
-        for k, ((paths, pair), guide) in enumerate(zip(pairs, guides)):
-            label = f"pair {k + 1}/{len(pairs)}"
-            try:
-                progress.check_cancelled()
-            except Cancelled:
-                raise Cancelled(
-                    f"cancelled before {label}; finished pairs are kept in {display_path(paths.root.parent)}"
-                ) from None
-            for folder in (paths.root, paths.morph, paths.train):
-                ensure_folder(folder)
-            if _finished_maps(paths, config, pair.digests, guide) is not None:
-                progress.notice(f"reusing {label} ({display_path(paths.maps_npz)})")
-                reused += 1
-            else:
-                resume = _resumable(paths, config, pair.digests, guide)
-                try:
-                    maps_low = fitter.fit(pair, WorkFiles(paths.train, paths.checkpoint), resume, progress, guide)
-                except Interrupted as exc:  # or Cancelled: the same class, with the pair named
-                    raise type(exc)(
-                        f"{exc.message} ({label}); finished pairs are kept in {display_path(paths.root.parent)}",
-                        exc.resumable,
-                    ) from None
-                extra = guide.meta() if guide is not None else {}
-                mapsfile.save_maps(paths.maps_npz, maps_low, config, pair.digests, config.train_steps, **extra)
-                write_guide(paths, pair, guide)
-            progress.update(k + 1)
-    return reused
+    The pairs to fit go as :class:`~diffmorph.app.pairs.PairJob` through the path a batch's rows
+    take: :func:`~diffmorph.app.pairs.fit_serially` in this process (one compiled optimiser; the
+    first failure stops the sequence at once), or :meth:`Cluster.fit` on its workers (every pair
+    runs to its end, then the first failure is raised). Each maps file is written here as its
+    pair arrives (an interrupted run keeps it).
 
-
-def _fit_pairs_on(cluster, pairs, inputs, config: MorphConfig, progress: Progress, guides) -> int:
-    """:func:`_fit_pairs` with the fits on the cluster's workers; the maps files are written here.
-
-    Every pair runs to its end; the first failure is raised after that (finished pairs are kept).
+    Returns the number of pairs re-used. The maps stay on disk (0.45 MB a pair), so memory
+    does not grow with the number of pairs.
     """
     jobs, reused = [], 0
     for k, ((paths, pair), guide) in enumerate(zip(pairs, guides)):
+        label = f"pair {k + 1}/{len(pairs)}"
         if _finished_maps(paths, config, pair.digests, guide) is not None:
-            progress.notice(f"reusing pair {k + 1}/{len(pairs)} ({display_path(paths.maps_npz)})")
+            progress.notice(f"reusing {label} ({display_path(paths.maps_npz)})")
             reused += 1
         else:
-            named = tuple(f if isinstance(f, (str, Path)) else None for f in inputs[k])
-            jobs.append(PairJob(k, pair, paths, f"pair {k + 1}/{len(pairs)}", named, guide))
+            named = tuple(f if isinstance(f, (str, Path)) else None for f in images[k])
+            jobs.append(PairJob(k, pair, paths, label, named, guide))
+    work = pairs[0][0].root.parent
+    failures = []
     with progress.phase("pairs", len(pairs), reused):
         done = reused
         try:
-            outcomes = list(_saved(cluster.fit(jobs, config, progress), config, progress, done))
-        except Interrupted as exc:
-            work = pairs[0][0].root.parent
-            raise Interrupted(f"{exc.message}; finished pairs are kept in {display_path(work)}", True) from None
-    failures = [outcome for outcome in outcomes if outcome.error is not None]
+            if cluster is None:
+                outcomes = fit_serially(jobs, config, progress, time_limit)
+            else:
+                outcomes = cluster.fit(jobs, config, progress)
+            for outcome in outcomes:
+                if outcome.error is None:
+                    _save(outcome, config)
+                else:
+                    failures.append(outcome)
+                    if cluster is None:
+                        break  # serially the next pairs would be fitted for a sequence that cannot be made
+                done += 1
+                progress.update(done)
+        except Interrupted as exc:  # or Cancelled: the same class, with the pairs kept named
+            resumable = exc.resumable or cluster is not None  # a worker's pair keeps its last checkpoint
+            raise type(exc)(f"{exc.message}; finished pairs are kept in {display_path(work)}", resumable) from None
     if failures:
         first = failures[0]
         raise type(first.error)(f"{first.job.label}: {first.error}") from None
     return reused
 
 
-def _saved(outcomes, config: MorphConfig, progress: Progress, done: int):
-    """Write each finished pair's maps file as it arrives (so an interrupted run keeps it)."""
-    for outcome in outcomes:
-        if outcome.error is None:
-            guide = outcome.job.guide
-            mapsfile.save_maps(
-                outcome.job.paths.maps_npz,
-                outcome.fitted.maps_low,
-                config,
-                outcome.job.pair.digests,
-                config.train_steps,
-                **(guide.meta() if guide is not None else {}),
-            )
-            write_guide(outcome.job.paths, outcome.job.pair, guide)
-        done += 1
-        progress.update(done)
-        yield outcome
+def _save(outcome, config: MorphConfig) -> None:
+    """Write a fitted pair's maps file (with every setting, :func:`settings_record`) and its point files."""
+    job, guide = outcome.job, outcome.job.guide
+    extra = guide.meta() if guide is not None else {}
+    mapsfile.save_maps(
+        job.paths.maps_npz,
+        outcome.fitted.maps_low,
+        config,
+        job.pair.digests,
+        config.train_steps,
+        settings=settings_record(config),
+        **extra,
+    )
+    write_guide(job.paths, job.pair, guide)
 
 
 def _render(

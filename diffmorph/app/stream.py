@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -127,6 +128,45 @@ def frame_order(pairs: int, frames: int, boomerang: bool) -> Iterator[tuple[int,
                     yield p, i
 
 
+# Render programs kept for the next renders in this process (each FrameStream used to trace
+# and compile its own): render key -> RenderPrograms, least recently used first. A
+# tf.function may be called from several threads at once, so entries are shared, not taken.
+RENDER_PROGRAMS_KEPT = 4
+_RENDER_PROGRAMS: dict = {}
+_RENDER_LOCK = threading.Lock()
+RENDER_SETTINGS = ("add_scale", "mult_scale", "add_first", "mult_floor", "render_kernel", "plain")
+
+
+def render_key(config: MorphConfig) -> tuple:
+    """The settings :class:`~diffmorph.core.render.RenderPrograms` are traced with (the colour
+    transform's scales, floor and order; the kernel; the plain path): the rest (frames, alphas,
+    sizes, maps) are arguments of the programs."""
+    return tuple(getattr(config, name) for name in RENDER_SETTINGS)
+
+
+def render_programs(config: MorphConfig):
+    """The process's :class:`~diffmorph.core.render.RenderPrograms` for ``config``'s render
+    settings (:func:`render_key`), made on first use: a later render of the same settings,
+    at any output size already seen, neither traces nor compiles again. Same values."""
+    from ..core.render import RenderPrograms
+
+    key = render_key(config)
+    with _RENDER_LOCK:
+        programs = _RENDER_PROGRAMS.pop(key, None)
+        if programs is None:
+            programs = RenderPrograms(config)
+        _RENDER_PROGRAMS[key] = programs  # the most recently used last
+        while len(_RENDER_PROGRAMS) > RENDER_PROGRAMS_KEPT:
+            del _RENDER_PROGRAMS[next(iter(_RENDER_PROGRAMS))]
+    return programs
+
+
+def clear_render_programs() -> None:
+    """Free the kept render programs (:func:`render_programs`)."""
+    with _RENDER_LOCK:
+        _RENDER_PROGRAMS.clear()
+
+
 class Schedules:
     """The alphas of each pair (:func:`diffmorph.core.pacing.alphas_for` with the config's
     pacing, ease and hold). Uniform pacing measures a dense pass rendered by the pair's
@@ -150,7 +190,7 @@ class Schedules:
     def _measuring(self, pair: PairFrames, renderer):
         import cv2
 
-        from ..core.render import FrameRenderer, RenderPrograms
+        from ..core.render import FrameRenderer
 
         height, width = pair.source.shape[:2]
         scale = PACE_SIDE / max(height, width)
@@ -159,7 +199,7 @@ class Schedules:
         size = (max(2, round(width * scale)), max(2, round(height * scale)))
         small = [cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (pair.source, pair.target)]
         if self._programs is None:
-            self._programs = RenderPrograms(self.config)
+            self._programs = render_programs(self.config)
         return FrameRenderer(*small, renderer.maps_low, self.config, programs=self._programs)
 
 
@@ -187,7 +227,7 @@ class FrameStream:
       boomerang: after the frames, all of them again backwards without repeating the
         turning frames (:func:`frame_order`).
       alphas: the alphas of every pair (default: each pair's :class:`Schedules`).
-      tiles: indices of the pairs whose strip frames (:func:`~diffmorph.core.render.strip_indices`)
+      tiles: indices of the pairs whose strip frames (:attr:`strip_frames`)
         carry their tiles on the way forward (for ``result.jpg``).
       progress: asked once per frame whether the caller cancelled (``progress.check_cancelled()``).
 
@@ -206,15 +246,13 @@ class FrameStream:
         tiles=(),
         progress: Progress = SILENT,
     ):
-        from ..core.render import RenderPrograms
-
         self.pairs = pairs
         self.config = config
         self.boomerang = boomerang
         self.progress = progress
         self.tile_pairs = set(tiles)
         self._alphas = None if alphas is None else [float(a) for a in alphas]
-        self._programs = RenderPrograms(config)
+        self._programs = render_programs(config)
         self._schedules = Schedules(config)
         self._current = None  # (pair index, renderer, alphas, colour path)
 
@@ -240,15 +278,32 @@ class FrameStream:
         return len(self._pair(0 if self._current is None else self._current[0])[2])
 
     @property
+    def strip_frames(self) -> list[int]:
+        """The indices (within a pair's frames) of the frames shown in its strip ``result.jpg``:
+        :func:`~diffmorph.core.render.strip_indices` of the morph's own ``config.frames``, after
+        the ``hold`` copies of the source (held frames repeat the ends: the strip never shows them).
+        With ``alphas`` given: those of all the frames."""
+        from ..core.render import strip_indices
+
+        first, count = self.strip_span
+        return [first + i for i in strip_indices(count)]
+
+    @property
+    def strip_span(self) -> tuple[int, int]:
+        """``(first, count)``: the morph's own frames within a pair's frames (after ``hold`` held
+        copies of the source; with ``alphas`` given, all of them)."""
+        if self._alphas is not None:
+            return 0, self.frames
+        return self.config.hold, self.config.frames
+
+    @property
     def total(self) -> int:
         """Frames the stream yields: :func:`total_frames`."""
         return total_frames(len(self.pairs), self.frames, self.boomerang)
 
     def __iter__(self) -> Iterator[StreamFrame]:
-        from ..core.render import strip_indices
-
         frames = self.frames
-        strip_columns = set(strip_indices(frames))
+        strip_columns = set(self.strip_frames)
         forward_frames = len(self.pairs) * frames
         last = (None, None)  # ((pair, alpha), image) of the frame yielded last
         for count, (p, i) in enumerate(frame_order(len(self.pairs), frames, self.boomerang)):

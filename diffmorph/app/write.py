@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from ..config import MorphConfig
 from ..errors import InputError, display_path
 from ..io.files import save_image
 from ..io.outputs import OutputSet
+from .estimate import record_frame
 from .progress import SILENT, Progress
 from .stream import FrameStream, PairFrames, StreamFrame, frame_order, total_frames
 
@@ -121,25 +123,35 @@ def check_outputs(size: tuple[int, int], pairs: int, config: MorphConfig, option
 
     ``size`` is ``(height, width)`` of the frames, ``pairs`` the pairs in the video.
     The strip ``result.jpg`` is ``3 S`` high and ``k S`` wide for its ``k`` frames
-    (:func:`diffmorph.core.render.strip_indices` of ``frames + 2 hold``), which must
-    stay within JPEG's :data:`MAX_JPEG_SIDE`; the GIF must fit its memory budget
-    (:func:`check_output_budget`).
+    (:func:`diffmorph.core.render.strip_indices` of the morph's own ``frames``: ``hold``'s
+    repeated frames are not in it), which must stay within JPEG's :data:`MAX_JPEG_SIDE`;
+    the GIF, with its held frames, must fit its memory budget (:func:`check_output_budget`).
 
     Raises:
       InputError: naming the settings to change.
     """
+    check_strip(config)
     per_pair = config.frames + 2 * config.hold
-    columns = strip_columns(per_pair)
+    check_output_budget(size, total_frames(pairs, per_pair, options.boomerang), options)
+
+
+def check_strip(config: MorphConfig) -> None:
+    """Refuse settings whose strip ``result.jpg`` (``k`` tiles of ``size`` for every 10th of the
+    morph's own ``frames``) would be wider than JPEG's :data:`MAX_JPEG_SIDE` (the settings alone
+    decide it, whatever the images).
+
+    Raises:
+      InputError: naming the settings to change.
+    """
+    columns = strip_columns(config.frames)
     if columns * config.size > MAX_JPEG_SIDE:
         widest = MAX_JPEG_SIDE // config.size  # strip columns that fit
         raise InputError(
             f"the strip result.jpg would be {columns * config.size} pixels wide ({columns} frames of "
-            f"{config.size} pixels: frames {config.frames} plus 2 x hold {config.hold}), over JPEG's limit of "
-            f"{MAX_JPEG_SIDE}; at size {config.size} at most {widest * 10 + 9} frames including the held "
-            f"ones fit: lower frames=N, hold=N or size=N",
+            f"{config.size} pixels: every 10th of frames {config.frames}), over JPEG's limit of "
+            f"{MAX_JPEG_SIDE}; at size {config.size} at most {widest * 10 + 9} frames fit: lower frames=N or size=N",
             setting="frames",
         )
-    check_output_budget(size, total_frames(pairs, per_pair, options.boomerang), options)
 
 
 def check_frames_folder(folder: Path) -> None:
@@ -214,6 +226,7 @@ def write_video(
         progress.phase("render", stream.total),
         frame_writers(options.formats, staged, pairs[0].source.shape[:2], config.fps, options.gif_max_side) as write,
     ):
+        clock = time.perf_counter()
         for frame in stream:
             pair_images.add(frame)
             write(frame.image)
@@ -221,6 +234,10 @@ def write_video(
                 measurement.add(frame.image)
             written += 1
             progress.update(written)
+            now = time.perf_counter()
+            if written > 1:  # the first frame traces the render programs
+                record_frame(*frame.image.shape[:2], now - clock)
+            clock = now
     return written
 
 
@@ -249,7 +266,8 @@ class PairImages:
         if frame.index == 0:
             if pair.maps_image is not None:
                 save_image(self.outputs.stage(pair.maps_image), maps_image(self.stream.renderer.maps))
-            self.strip = StripBuilder(self.stream.frames, self.config.size) if pair.strip is not None else None
+            first, count = self.stream.strip_span  # the morph's own frames, not the held copies
+            self.strip = StripBuilder(count, self.config.size, first) if pair.strip is not None else None
         if self.strip is None:
             return
         self.strip.add(frame)

@@ -12,6 +12,8 @@ import argparse
 import dataclasses
 import re
 
+from ..app import write
+from ..app.write import DEFAULT_GIF_MAX_SIDE, FORMATS
 from ..config import (
     COLOUR_PATHS,
     DEFAULT_ADD_SCALE,
@@ -31,9 +33,7 @@ from ..config import (
     preset_config,
 )
 
-FORMATS = ("mp4", "gif", "frames")
-DEFAULT_FORMATS = "mp4,gif"
-DEFAULT_GIF_MAX_SIDE = 512
+DEFAULT_FORMATS = ",".join(write.DEFAULT_FORMATS)  # the flag's default, as typed
 TRUE_WORDS = ("1", "true", "t", "yes", "y", "on")
 FALSE_WORDS = ("0", "false", "f", "no", "n", "off")
 
@@ -78,6 +78,7 @@ FLAGS = {
     "workers": ("workers", "--workers"),
     "ray_address": ("ray_address", "--ray-address"),
     "shared_dir": ("shared_dir", "--shared-dir"),
+    "pair_time_limit": ("pair_time_limit", "--pair-time-limit"),
     # colour transfer's settings (TransferSettings)
     "method": ("method", "--method"),
     "bins": ("bins", "--bins"),
@@ -214,8 +215,9 @@ def add_morph_options(parser: argparse.ArgumentParser) -> None:
         help="faithful: the original DiffMorph's settings (default); best: sharper, evenly paced morphs "
         "(learning rate 0.002 decaying along a cosine, colour gain floor 0.5, bicubic render kernel, "
         "uniform pacing; docs/guides/presets.md); fast: faithful's quality sooner (coarse-to-fine: most train steps at "
-        "working size 128, with best's learning rate and gain floor). Flags given explicitly override the "
-        "preset's values",
+        "working size 128, with best's learning rate and gain floor); preview: a quick look in seconds (working "
+        "size 128, 120 train steps, 20 frames, fast's learning rate and gain floor). Flags given explicitly "
+        "override the preset's values",
     )
     opt(
         "-e",

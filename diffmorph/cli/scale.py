@@ -36,14 +36,28 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
         help="a folder every cluster node sees at the same path: images below it are read by the "
         "workers, and a work folder below it gets their checkpoints",
     )
+    opt(
+        "--pair-time-limit",
+        type=number(float, "pair-time-limit"),
+        metavar="SECONDS",
+        help="stop a pair's optimisation after SECONDS (here or on a worker), keeping its checkpoint; "
+        "the pair fails and a re-run without the limit resumes it (default: no limit)",
+    )
 
 
 def cluster_arguments(args) -> dict:
-    """The ``workers``, ``ray_address`` and ``shared_dir`` arguments of the parsed flags.
+    """The ``workers``, ``ray_address``, ``shared_dir`` and ``pair_time_limit`` arguments of the parsed flags.
 
     Raises:
-      UsageError: ``--workers`` below 1.
+      UsageError: ``--workers`` below 1, ``--pair-time-limit`` not above 0.
     """
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be an integer >= 1 (got {args.workers})")
-    return {"workers": args.workers, "ray_address": args.ray_address, "shared_dir": args.shared_dir}
+    if args.pair_time_limit is not None and not args.pair_time_limit > 0:
+        raise UsageError(f"--pair-time-limit must be a number of seconds > 0 (got {args.pair_time_limit:g})")
+    return {
+        "workers": args.workers,
+        "ray_address": args.ray_address,
+        "shared_dir": args.shared_dir,
+        "pair_time_limit": args.pair_time_limit,
+    }

@@ -32,7 +32,7 @@ from ..config import MorphConfig
 from ..errors import NonFiniteLossError
 from .maps import apply_maps, colour_transform, flow_pixels, split_maps
 from .model import KERNEL, NET_NAME, FastUpsampler, build_map_net, build_net_input, shrink_input, upsample_maps
-from .points import point_loss
+from .points import padded_points, point_capacity, point_loss
 from .warp import dense_image_warp, warp_many
 
 __all__ = [
@@ -76,7 +76,7 @@ def learning_rate_schedule(config: MorphConfig):
     return config.learning_rate
 
 
-def morph_loss(maps, net_input, source, target, config: MorphConfig, points=None, point_scale=1.0):
+def morph_loss(maps, net_input, source, target, config: MorphConfig, points=None, point_scale=1.0, point_count=None):
     """DiffMorph's loss, written as the original does it: four separate warps.
 
     Args:
@@ -88,6 +88,7 @@ def morph_loss(maps, net_input, source, target, config: MorphConfig, points=None
         morph: :func:`~diffmorph.core.points.point_loss` times ``point_scale`` is
         added), or ``None``.
       point_scale: a factor on the point loss (a scalar or variable; 1 normally).
+      point_count: how many rows of ``points`` are pairs (the rest padding), or ``None``: all.
 
     Returns:
       float32 scalar.
@@ -99,10 +100,12 @@ def morph_loss(maps, net_input, source, target, config: MorphConfig, points=None
     there = dense_image_warp(net_input, flow_pixels(a_to_b.flow, fs))  # (1, S, S, 8)
     back = dense_image_warp(there, flow_pixels(b_to_a.flow, fs))  # (1, S, S, 8)
     loss = weighted_loss(net_input, back, warped_a, warped_b, source, target, config)
-    return loss if points is None else loss + point_scale * point_loss(maps, points, config)
+    return loss if points is None else loss + point_scale * point_loss(maps, points, config, point_count)
 
 
-def morph_loss_fused(maps, net_input, source, target, config: MorphConfig, points=None, point_scale=1.0):
+def morph_loss_fused(
+    maps, net_input, source, target, config: MorphConfig, points=None, point_scale=1.0, point_count=None
+):
     """The same loss as :func:`morph_loss`, with the warps that share a flow fused.
 
     The A->B image warp and the first consistency warp use the same flow, as do the
@@ -118,7 +121,7 @@ def morph_loss_fused(maps, net_input, source, target, config: MorphConfig, point
     )  # (1, S, S, 3), (1, S, S, 8)
     warped_b, back = warp_many(flow_pixels(b_to_a.flow, fs), [colour_transform(target, b_to_a, config), there])
     loss = weighted_loss(net_input, back, warped_a, warped_b, source, target, config)
-    return loss if points is None else loss + point_scale * point_loss(maps, points, config)
+    return loss if points is None else loss + point_scale * point_loss(maps, points, config, point_count)
 
 
 def is_snapshot_step(step: int, last: int) -> bool:
@@ -174,7 +177,10 @@ class Trainer:
         self.loss_sum = 0.0
         # point pairs of a guided morph (fractions of their images, see set_points); the
         # unguided step is traced without them, so an unguided morph is unchanged
+        # padded to point_capacity rows, so the compiled loss is reused when pairs are added
+        # (its shape changes only at 8, 16, 32... pairs); point_count rows are pairs
         self.points = tf.Variable(np.zeros((0, 4), np.float32), trainable=False, shape=tf.TensorShape([None, 4]))
+        self.point_count = tf.Variable(1.0, trainable=False)
         self.guided = False
         self.point_scale = tf.Variable(1.0, trainable=False)  # a factor on the point loss (a schedule may change it)
         self._predict_low = tf.function(self.net)
@@ -237,7 +243,11 @@ class Trainer:
         """
         self.guided = normalised is not None and len(normalised) > 0
         self.point_scale.assign(1.0)
-        self.points.assign(np.zeros((0, 4), np.float32) if not self.guided else np.asarray(normalised, np.float32))
+        if not self.guided:
+            self.points.assign(np.zeros((0, 4), np.float32))
+            return
+        self.points.assign(padded_points(normalised, point_capacity(len(normalised))))
+        self.point_count.assign(float(len(normalised)))
 
     def _maps(self):
         return upsample_maps(self.net(self.small_input), self.config.size)  # (1, S, S, 16)
@@ -248,7 +258,14 @@ class Trainer:
         points = self.points if guided else None
         with tf.GradientTape() as tape:
             loss = morph_loss(
-                self._maps(), self.net_input, self.source, self.target, self.config, points, self.point_scale
+                self._maps(),
+                self.net_input,
+                self.source,
+                self.target,
+                self.config,
+                points,
+                self.point_scale,
+                self.point_count,
             )
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
@@ -258,7 +275,7 @@ class Trainer:
         with tf.GradientTape() as tape:
             tape.watch(maps)
             loss = morph_loss_fused(
-                maps, self.net_input, self.source, self.target, self.config, points, self.point_scale
+                maps, self.net_input, self.source, self.target, self.config, points, self.point_scale, self.point_count
             )
         return loss, tape.gradient(loss, maps)  # scalar, (1, S, S, 16)
 

@@ -24,9 +24,10 @@ import tensorflow as tf
 from ..config import MorphConfig
 from .maps import flow_scale_tensor, split_maps
 
-__all__ = ["REFERENCE_SIZE", "working_points", "sample_bilinear", "point_loss"]
+__all__ = ["REFERENCE_SIZE", "working_points", "sample_bilinear", "point_loss", "point_capacity", "padded_points"]
 
 REFERENCE_SIZE = 256  # point errors are weighed as pixels at this working size
+MIN_CAPACITY = 8  # point pairs a Trainer holds room for at least (padding rows do not count)
 
 
 def working_points(normalised, size: int):
@@ -72,13 +73,39 @@ def sample_bilinear(field, y, x):
     return top * (1 - fy) + bottom * fy
 
 
-def point_loss(maps, normalised, config: MorphConfig):
+def point_capacity(count: int) -> int:
+    """Rows a Trainer holds for ``count`` point pairs: the next power of two, at least
+    :data:`MIN_CAPACITY`. The compiled loss depends on the rows' shape, so adding a pair
+    recompiles it only when the count crosses a power of two (8, 16, 32...).
+
+    Example:
+      >>> [point_capacity(n) for n in (1, 8, 9, 100)]
+      [8, 8, 16, 128]
+    """
+    return max(MIN_CAPACITY, 1 << max(count - 1, 0).bit_length())
+
+
+def padded_points(normalised, capacity: int):
+    """``(N, 4)`` point pairs then zero rows: float32 ``(capacity, 4)`` (see :func:`point_loss`'s ``count``)."""
+    import numpy as np
+
+    rows = np.asarray(normalised, np.float32).reshape(-1, 4)
+    out = np.zeros((capacity, 4), np.float32)
+    out[: len(rows)] = rows
+    return out
+
+
+def point_loss(maps, normalised, config: MorphConfig, count=None):
     """``L_points`` (module docstring) for the maps at the working size.
 
     Args:
       maps: float32 ``(1, S, S, 16)``, S = ``config.size``.
       normalised: float32 ``(N, 4)`` point pairs as fractions of their images, N >= 1.
       config: supplies ``size``, ``warp_scale`` (via ``flow_scale``) and ``point_weight``.
+      count: the number of pairs that count (a scalar or variable, >= 1): only the first
+        ``count`` rows of ``normalised`` are used, the rest are padding
+        (:func:`padded_points`); ``None``: every row. The sum of the rows' errors divided
+        by ``count`` is the mean over the pairs, as without padding.
 
     Returns:
       float32 scalar: ``point_weight`` times the mean squared error in pixels of a
@@ -92,4 +119,10 @@ def point_loss(maps, normalised, config: MorphConfig):
     flow_ab = sample_bilinear(a_to_b.flow, b[:, 0], b[:, 1]) * scale  # (N, 2) at the target points
     flow_ba = sample_bilinear(b_to_a.flow, a[:, 0], a[:, 1]) * scale  # (N, 2) at the source points
     error = tf.reduce_sum(tf.square(flow_ab - (b - a)), axis=1) + tf.reduce_sum(tf.square(flow_ba - (a - b)), axis=1)
-    return config.point_weight * (REFERENCE_SIZE / config.size) ** 2 * tf.reduce_mean(error)
+    if count is None:
+        mean = tf.reduce_mean(error)
+    else:
+        count = tf.cast(count, tf.float32)
+        used = tf.range(tf.shape(error)[0], dtype=tf.float32) < count  # (N,) the rows that are pairs
+        mean = tf.reduce_sum(tf.where(used, error, tf.zeros_like(error))) / count
+    return config.point_weight * (REFERENCE_SIZE / config.size) ** 2 * mean

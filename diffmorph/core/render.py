@@ -344,8 +344,11 @@ class StripBuilder:
     it is 94 MB, so saving it needs no converted copy); ``image`` is an RGB view.
     """
 
-    def __init__(self, frames: int, size: int):
-        self.columns = {i: c for c, i in enumerate(strip_indices(frames))}
+    def __init__(self, frames: int, size: int, first: int = 0):
+        """``frames``: the morph's own frames (:func:`strip_indices` of them are shown); ``first``: the
+        index of the morph's first frame in the frames added (``hold``: the held copies before it
+        are not shown)."""
+        self.columns = {first + i: c for c, i in enumerate(strip_indices(frames))}
         self.size = size
         self.bgr = np.zeros((3 * size, len(self.columns) * size, 3), np.uint8)  # (3S, kS, 3)
 

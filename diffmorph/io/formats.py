@@ -14,6 +14,8 @@ import contextlib
 import re
 from typing import NamedTuple
 
+from ..errors import first_line
+
 
 class Format(NamedTuple):
     """A format this module names in its refusal."""
@@ -344,17 +346,6 @@ def _pillow_has(feature: str) -> bool:
         return bool(features.check(feature))
     except Exception:  # noqa: BLE001 - an unknown feature: not available
         return False
-
-
-def first_line(error: BaseException) -> str:
-    """The first non-empty line of an error's message, printable and at most 200 characters."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return printable(lines[0][:200]) if lines else type(error).__name__
-
-
-def printable(text: str) -> str:
-    """``text`` with whitespace runs as one space and other unprintable characters as ``?``."""
-    return "".join(char if char.isprintable() else "?" for char in " ".join(text.split()))
 
 
 def tiff_ifd0(handle, header: bytes) -> dict:

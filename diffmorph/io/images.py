@@ -36,8 +36,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import InputError, display_path
-from .formats import TIFF_MAGIC, camera_raw, first_line, not_identified, printable, sniff, tiff_ifd0
+from ..errors import InputError, display_path, first_line, printable
+from .formats import TIFF_MAGIC, camera_raw, not_identified, sniff, tiff_ifd0
 from .paths import open_regular, os_reason
 from .stderr import captured_stderr
 

@@ -324,13 +324,19 @@ def _roll_back(done) -> None:
                 _move(backup, final)
 
 
-def recover(root, name: str = "outputs") -> bool:
+def recover(root, name: str = "outputs", also=()) -> bool:
     """Roll back a publish of the set ``name`` that was cut off (its journal
     ``.NAME.publish.json`` is still in ``root``): every output is restored to what it
     was before, and the staged files and backups are deleted.
 
     Call it while holding the folder's lock (:class:`FolderLock`), before writing.
     Journals of other sets are left alone (another run may be publishing them).
+
+    The journal is a file in the output folder, so anyone who can write there can edit it:
+    an entry is followed only if its output lies in ``root`` or below it (or is one of
+    ``also``, outputs this run places elsewhere, such as a frames folder chosen by the
+    user) and its temporary and backup names are the ones :class:`OutputSet` gives, beside
+    that output. Other entries are ignored (nothing outside the folder is moved or deleted).
 
     Returns:
       True if a half-published set was rolled back.
@@ -345,6 +351,8 @@ def recover(root, name: str = "outputs") -> bool:
         ]
     except (OSError, ValueError, KeyError, TypeError):
         moves = []
+    allowed = {os.path.abspath(path) for path in also}
+    moves = [move for move in moves if _trusted(Path(root), allowed, *move)]
     _roll_back(moves)
     for _, staged, backup in moves:
         if staged is not None:
@@ -353,6 +361,28 @@ def recover(root, name: str = "outputs") -> bool:
     with contextlib.suppress(OSError):
         journal.unlink()
     return bool(moves)
+
+
+def _trusted(root: Path, allowed: set, final: Path, staged: Path | None, backup: Path) -> bool:
+    """Whether a journal entry names an output of this set and its own temporary names (see :func:`recover`)."""
+    try:
+        base = os.path.realpath(root)
+        place = os.path.realpath(final.parent)
+    except (OSError, ValueError):
+        return False
+    inside = place == base or place.startswith(base.rstrip(os.sep) + os.sep)
+    if not inside and os.path.abspath(final) not in allowed:
+        return False
+    if final.name in ("", ".", "..") or os.path.abspath(final) == os.path.abspath(root):
+        return False
+    for path, kind in ((staged, "part"), (backup, "old")):
+        if path is None:
+            continue
+        if os.path.abspath(path.parent) != os.path.abspath(final.parent):
+            return False
+        if not path.name.startswith(f".{final.name}.{kind}-"):
+            return False
+    return True
 
 
 def sweep(finals) -> None:

@@ -1,4 +1,4 @@
-"""Point pairs ("this goes there"): reading, checking, writing and drawing them.
+"""Point pairs ("this goes there"): reading, checking and writing them (drawn by :mod:`diffmorph.app.markers`).
 
 A guided morph takes point pairs: rows ``(source_x, source_y, target_x, target_y)``,
 each point in its own image's pixels: x to the right, y down, the origin at the
@@ -155,37 +155,6 @@ def points_digest(points: np.ndarray | None) -> str | None:
     if points is None:
         return None
     return hashlib.sha256(np.ascontiguousarray(points, np.float32).tobytes()).hexdigest()
-
-
-def draw_points(source: np.ndarray, target: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """The two images side by side with the numbered pairs, uint8 ``(H, W1 + W2, 3)`` RGB.
-
-    Args:
-      source, target: uint8 ``(H, W, 3)`` RGB (the target at the size it is drawn;
-        ``points`` must be in those images' pixels).
-      points: ``(N, 4)`` rows ``(source_x, source_y, target_x, target_y)``.
-    """
-    import cv2
-
-    height = max(source.shape[0], target.shape[0])
-    width = source.shape[1] + target.shape[1]
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    canvas[: source.shape[0], : source.shape[1]] = source
-    canvas[: target.shape[0], source.shape[1] :] = target
-    radius = max(2, round(min(source.shape[:2]) / 100))
-    font = max(0.35, min(source.shape[:2]) / 600)
-    thick = max(1, radius // 2)
-    for k, (sx, sy, tx, ty) in enumerate(np.asarray(points, np.float64)):
-        hue = int(179 * ((k * 0.618) % 1.0))
-        colour = cv2.cvtColor(np.uint8([[[hue, 230, 255]]]), cv2.COLOR_HSV2RGB)[0, 0].tolist()
-        for x, y in ((sx, sy), (tx + source.shape[1], ty)):
-            centre = (round(x), round(y))
-            cv2.circle(canvas, centre, radius + thick, (0, 0, 0), -1, cv2.LINE_AA)
-            cv2.circle(canvas, centre, radius, colour, -1, cv2.LINE_AA)
-            origin = (centre[0] + radius + 2, centre[1] - radius - 2)
-            cv2.putText(canvas, str(k + 1), origin, cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), thick + 2, cv2.LINE_AA)
-            cv2.putText(canvas, str(k + 1), origin, cv2.FONT_HERSHEY_SIMPLEX, font, colour, thick, cv2.LINE_AA)
-    return canvas
 
 
 def _text_of(path_or_text) -> tuple[str, str, bool]:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, display_path
+from ..errors import InputError, display_path, first_line
 
 FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 MORPH_VIDEO, MORPH_GIF, MORPH_FRAMES = "morph.mp4", "morph.gif", "frames"
@@ -194,7 +194,7 @@ class FrameReader:
             image = Image.open(self.path)
             image.load()
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise InputError(f"{display_path(self.path)}: not a readable GIF ({_first_line(exc)})") from None
+            raise InputError(f"{display_path(self.path)}: not a readable GIF ({first_line(exc)})") from None
         return image
 
     def _gif(self) -> Iterator[np.ndarray]:
@@ -207,7 +207,7 @@ class FrameReader:
                     rgba = image.convert("RGBA")
                 except (OSError, SyntaxError, ValueError, EOFError) as exc:
                     raise InputError(
-                        f"{display_path(self.path)}: frame {index} cannot be decoded ({_first_line(exc)})"
+                        f"{display_path(self.path)}: frame {index} cannot be decoded ({first_line(exc)})"
                     ) from None
                 white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 yield np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
@@ -244,7 +244,7 @@ class FrameReader:
                     return
                 except (OSError, RuntimeError) as exc:
                     raise InputError(
-                        f"{display_path(self.path)}: the video cannot be decoded ({_first_line(exc)})"
+                        f"{display_path(self.path)}: the video cannot be decoded ({first_line(exc)})"
                     ) from None
                 frame = np.frombuffer(data, np.uint8).reshape(height, width, 3)
                 yield frame if crop is None else frame[: crop[0], : crop[1]]
@@ -293,11 +293,6 @@ def probe_video(path) -> tuple[int | None, tuple[int, int] | None]:
     sizes = re.findall(rb"comment\s*:\s*diffmorph frame size (\d+)x(\d+)", done.stderr)
     stored = (int(sizes[0][1]), int(sizes[0][0])) if sizes else None
     return (int(counts[-1]) if done.returncode == 0 and counts else None), stored
-
-
-def _first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
 
 
 def read_frames(path, count: bool = True) -> FrameReader:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import OutputError, display_path
+from ..errors import OutputError, display_path, first_line
 from ..worker import Worker
 
 MP4_CRF = 18  # x264 quality: 18 is visually lossless for most content
@@ -363,12 +363,6 @@ def frame_writers(formats, files: dict, size: tuple[int, int], fps: float, gif_m
         for writer in writers:
             writer.abort()
         raise
-
-
-def first_line(error: BaseException) -> str:
-    """The first non-empty line of an error's message (ffmpeg's are long)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
 
 
 def _remove(path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -219,6 +221,59 @@ def test_a_second_morph_reuses_the_compiled_optimiser_and_repeats_the_first(tmp_
     assert built == [1]  # compiled once; frames and fps do not change the optimiser
     np.testing.assert_array_equal(first.maps_low, second.maps_low)  # a reset net repeats a fresh one
     diffmorph.morph(source, target, tmp_path / "c", CONFIG.replace(warp_scale=0.1), options=options)
-    assert built == [1, 1] and len(fit._COMPILED) == 1  # other scales: compiled again, the old one freed
+    assert built == [1, 1] and len(fit._COMPILED) == 2  # other scales: compiled again, both kept
+    third = diffmorph.morph(source, target, tmp_path / "d", CONFIG, options=options)
+    assert built == [1, 1]  # back to the first settings: nothing compiled again
+    np.testing.assert_array_equal(first.maps_low, third.maps_low)
     diffmorph.clear_compiled()
     assert fit._COMPILED == {}
+
+
+def test_the_package_exports_nothing_from_the_layers_above_the_library():
+    """``diffmorph.X`` is the library: no name comes from the command line or the web app (the layers above)."""
+    import diffmorph
+
+    above = [
+        f"{name} from {module}" for name, module in diffmorph._EXPORTS.items() if module.split(".")[1] in ("cli", "web")
+    ]
+    assert above == []
+    bars = diffmorph.BarProgress(quiet=True)
+    assert type(bars).__module__ == "diffmorph.app.bars"
+
+
+def test_one_first_line_and_one_formats_across_the_package():
+    """Helpers of the same meaning are defined once (a second copy drifts: another length, another rule)."""
+    import re
+
+    package = Path(diffmorph.__file__).parent
+    defined = {"first_line": [], "FORMATS": []}
+    for path in package.rglob("*.py"):
+        text = path.read_text()
+        if re.search(r"^def _?first_line\(", text, re.M):
+            defined["first_line"].append(path.relative_to(package).as_posix())
+        if re.search(r"^FORMATS\s*=", text, re.M):
+            defined["FORMATS"].append(path.relative_to(package).as_posix())
+    assert defined == {"first_line": ["errors.py"], "FORMATS": ["app/write.py"]}
+
+
+def test_kept_optimisers_are_bounded_by_count_and_working_pixels(monkeypatch):
+    from diffmorph.app import fit
+
+    monkeypatch.setattr(fit, "_COMPILED", fit.collections.OrderedDict())
+    keys = [diffmorph.MorphConfig(size=size, seed=None) for size in (256, 512, 128)]
+    for key in keys:
+        with fit._COMPILED_LOCK:
+            fit._make_room(fit.working_pixels(key))
+            fit._COMPILED[key] = key.size
+    assert list(fit._COMPILED.values()) == [256, 512, 128]  # three fit (count and pixels)
+    big = diffmorph.MorphConfig(size=1024)
+    fit._make_room(fit.working_pixels(big))  # 1024^2 + the rest > COMPILED_PIXELS: the oldest go first
+    assert list(fit._COMPILED.values()) == [512, 128]
+    fit._make_room(fit.working_pixels(diffmorph.MorphConfig(size=64)))  # a third fits: nothing goes
+    assert list(fit._COMPILED.values()) == [512, 128]
+    fit._COMPILED[diffmorph.MorphConfig(size=64)] = 64
+    fit._make_room(fit.working_pixels(diffmorph.MorphConfig(size=64)))
+    assert list(fit._COMPILED.values()) == [128, 64]
+    staged = diffmorph.preset_config("fast", size=1024)  # every stage's working pixels count
+    assert fit.working_pixels(staged) == sum(s * s for s, _ in staged.stages())
+    assert fit.working_pixels(diffmorph.MorphConfig(size=1024)) == 1024 * 1024

@@ -321,7 +321,7 @@ def test_cancel_stops_the_workers_and_keeps_the_summary(tmp_path, ray_cluster):
 def test_inputs_go_as_paths_only_below_the_shared_folder(tmp_path):
     from diffmorph.app.cluster import Cluster
     from diffmorph.app.inputs import load_pair
-    from diffmorph.app.morph import MorphPaths
+    from diffmorph.app.layout import MorphPaths
     from diffmorph.app.pairs import PairJob
 
     a, b, _ = images(tmp_path)
@@ -330,6 +330,7 @@ def test_inputs_go_as_paths_only_below_the_shared_folder(tmp_path):
     inside = [write_rgb(shared / p.name, make_test_image(40, 32, seed=k)) for k, p in enumerate((a, b))]
     pair = load_pair(a, b)
     cluster = Cluster.__new__(Cluster)  # only the spec's logic: no Ray needed
+    cluster.pair_time_limit = 30.0
     for shared_dir, files, work, as_files, shared_work in (
         (None, (a, b), tmp_path / "w", False, False),
         (shared, (a, b), shared / "w", False, True),
@@ -342,3 +343,4 @@ def test_inputs_go_as_paths_only_below_the_shared_folder(tmp_path):
         assert sent_as_files == as_files and spec["shared"] == shared_work
         assert spec["files"] == (tuple(str(f) for f in files) if as_files else (None, None))
         assert spec["digests"] == pair.digests and spec["shape"] == (32, 40, 3)
+        assert spec["time_limit"] == 30.0  # the worker stops the pair's fit after it

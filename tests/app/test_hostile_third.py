@@ -211,7 +211,7 @@ def test_transfer_settings_in_python_name_the_setting():
 @pytest.mark.parametrize(
     ("flags", "needles"),
     [
-        (["--size", 256, "--hold", 1300], ["result.jpg", "69120 pixels wide", "65500"]),
+        (["--size", 2048, "--steps", 320], ["result.jpg", "65536 pixels wide", "65500", "at most 319 frames"]),
         (["--steps", 640], ["result.jpg", "65536 pixels wide"]),  # at the default size 1024
     ],
 )
@@ -235,10 +235,10 @@ def test_the_largest_strip_that_fits_is_accepted_by_the_check():
         check_outputs((16, 16), 1, MorphConfig(frames=640), OutputOptions(formats=("mp4",)))
 
 
-def test_sequence_strip_with_held_frames_is_refused_before_work(tmp_path):
-    """Variant: the strip of each pair of a sequence, made too wide by --hold."""
-    run = run_cli(["sequence", TOY_A, TOY_B, "-o", tmp_path / "v.mp4", "--size", 512, "--hold", 700, "-q"])
-    assert_one_line_error(run, 2, "result.jpg", "hold 700")
+def test_sequence_strip_too_wide_is_refused_before_work(tmp_path):
+    """Variant: the strip of each pair of a sequence, made too wide by its frames."""
+    run = run_cli(["sequence", TOY_A, TOY_B, "-o", tmp_path / "v.mp4", "--size", 512, "--steps", 1300, "-q"])
+    assert_one_line_error(run, 2, "result.jpg", "frames 1300")
     assert not (tmp_path / "v_pairs").exists()
 
 
@@ -676,3 +676,33 @@ def test_threads_in_a_fresh_process_import_tensorflow_once(tmp_path):
     done = run_process([tmp_path, REPO], entry=[str(script)])
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[('a', 2), ('b', 2)]", (done.stdout, done.stderr)
+
+
+def test_held_frames_never_widen_the_strip_nor_block_a_format():
+    """``--size 256 --hold 1300 --formats gif``: the strip shows the morph's own frames (10 of 100), so only
+    the GIF, with its held frames, is checked (2,700 frames of 256 x 256 fit its budget)."""
+    from diffmorph.app.write import OutputOptions, check_outputs
+    from diffmorph.config import MorphConfig
+
+    check_outputs((256, 256), 1, MorphConfig(size=256, hold=1300), OutputOptions(formats=("gif",)))
+    with pytest.raises(InputError, match="GIF of 16002 frames"):  # the held frames still count where they are
+        check_outputs((256, 256), 1, MorphConfig(size=256, frames=2, hold=8000), OutputOptions(formats=("gif",)))
+
+
+def test_the_strip_shows_the_morphs_own_frames_not_the_held_ones(tmp_path):
+    """With zero maps a frame is a cross-fade at its alpha: the strip's tile of 12 frames is frame 9 (alpha 9/11)
+    whatever the hold (counted with the 2 x 3 held frames it would be frame 9 of 18: alpha 6/11)."""
+    import diffmorph
+    from diffmorph.config import MorphConfig
+
+    dark, light = np.zeros((16, 16, 3), np.uint8), np.full((16, 16, 3), 220, np.uint8)
+    still = np.zeros((1, 84, 84, 16), np.float32)
+    strips = {}
+    for hold in (0, 3):
+        out = tmp_path / f"hold{hold}"
+        config = MorphConfig(size=16, frames=12, hold=hold)
+        diffmorph.morph(dark, light, out, config, maps=still, options=diffmorph.OutputOptions(formats=("gif",)))
+        strips[hold] = read_rgb(out / "morph" / "result.jpg")
+    assert strips[3].shape == strips[0].shape == (48, 16, 3)  # one column: frame / a2b / b2a
+    assert abs(float(strips[3][:16].mean()) - 220 * 9 / 11) < 3
+    assert np.abs(strips[3].astype(int) - strips[0].astype(int)).max() <= 2

@@ -406,3 +406,45 @@ def test_api_points_argument_forms(tmp_path):
         diffmorph.morph(TOY_A, TOY_B, tmp_path / "b", config, points=[1, 2, 3, 4], options=options)
     assert not (tmp_path / "b").exists()
     np.testing.assert_array_equal(diffmorph.read_points(HEADER + "1,2,3,4\n"), [[1, 2, 3, 4]])
+
+
+def test_padded_point_rows_do_not_count_and_adding_a_pair_keeps_the_compiled_shape():
+    """The Trainer pads its point pairs to 8, 16, 32... rows (so adding a pair reuses the compiled
+    loss); the padding changes neither the loss nor (beyond its last bit) its gradient, eagerly or under XLA."""
+    import tensorflow as tf
+
+    from diffmorph.config import MorphConfig
+    from diffmorph.core.optimise import Trainer
+    from diffmorph.core.points import padded_points, point_capacity, point_loss
+
+    size = 16
+    config = MorphConfig(size=size, seed=0)
+    rng = np.random.default_rng(5)
+    u = rng.uniform(0.05, 0.95, (3, 4)).astype(np.float32)
+    maps = tf.constant(rng.normal(0, 0.5, (1, size, size, 16)).astype(np.float32))
+    padded = padded_points(u, point_capacity(3))
+    assert padded.shape == (8, 4) and (padded[3:] == 0).all()
+
+    def loss_and_grad(points, count):
+        with tf.GradientTape() as tape:
+            tape.watch(maps)
+            loss = point_loss(maps, points, config, count)
+        return loss, tape.gradient(loss, maps)
+
+    for run in (loss_and_grad, tf.function(loss_and_grad, jit_compile=True)):
+        plain_loss, plain_grad = run(tf.constant(u), None)
+        pad_loss, pad_grad = run(tf.constant(padded), tf.constant(3.0))
+        assert float(pad_loss) == float(plain_loss)
+        # a sum divided by the count instead of a mean: the gradient may differ in its last bit
+        np.testing.assert_allclose(pad_grad.numpy(), plain_grad.numpy(), rtol=1e-6, atol=0)
+
+    a = rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32)
+    trainer = Trainer(a, a[:, ::-1], config)
+    trainer.set_points(u[:2])
+    assert trainer.points.numpy().shape == (8, 4) and float(trainer.point_count) == 2
+    trainer.set_points(u)  # a new pair: the same shape, so the compiled loss is reused
+    assert trainer.points.numpy().shape == (8, 4) and float(trainer.point_count) == 3
+    trainer.set_points(np.tile(u, (3, 1)))  # 9 pairs: the next capacity
+    assert trainer.points.numpy().shape == (16, 4) and float(trainer.point_count) == 9
+    trainer.set_points(None)
+    assert not trainer.guided and trainer.points.numpy().shape == (0, 4)

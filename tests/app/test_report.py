@@ -213,3 +213,25 @@ def test_bad_inputs_raise_one_line_and_write_nothing(tmp_path, case):
             kwargs, match = {"truth": tmp_path / "truth.png"}, "not an image file"
     one_line_error(lambda: report(source, out_dir=out, **kwargs), match)
     assert not out.exists()
+
+
+def test_report_reads_the_inputs_as_morph_does(tmp_path):
+    """``report OUT/morph/morph.mp4 --source A --target B``: A of odd size 45x31, B 64x64. The morph resized B to
+    A's size (and the MP4 is padded to even sizes); the report reads A and B the same way and measures our video."""
+    import diffmorph
+    from conftest import make_test_image, run_cli, write_rgb
+
+    source = write_rgb(tmp_path / "a.png", make_test_image(45, 31, seed=1))
+    target = write_rgb(tmp_path / "b.png", make_test_image(64, 64, seed=2))
+    config = diffmorph.MorphConfig(size=16, train_steps=2, frames=3, seed=0)
+    options = diffmorph.OutputOptions(formats=("mp4",))
+    diffmorph.morph(source, target, tmp_path / "out", config, options=options)
+    video = tmp_path / "out" / "morph" / "morph.mp4"
+    result = report(video, source, target)
+    assert result["frames"] == 3
+    assert result["endpoints"]["source"]["psnr"] > 25 and result["endpoints"]["target"]["psnr"] > 25
+    alone = report(video, target=target)  # alone: resized to the frames' size, as the morph's frames have A's
+    assert alone["endpoints"]["target"] == result["endpoints"]["target"]
+    run = run_cli(["report", video, "--source", source, "--target", target, "-o", tmp_path / "r", "-q"])
+    assert run.returncode == 0, run.stderr
+    assert json.loads((tmp_path / "r" / REPORT_JSON).read_text())["endpoints"]["target"]["psnr"] > 25

@@ -114,3 +114,29 @@ def test_cancel_stops_the_stream_before_the_next_frame():
             if frame.index == 1:
                 progress.cancel()  # e.g. a Stop button, from any thread
     assert got == [0, 1]
+
+
+def test_render_programs_are_kept_per_render_setting_and_render_the_same_frames():
+    from diffmorph.app import stream
+    from diffmorph.core.render import FrameRenderer, RenderPrograms
+
+    stream.clear_render_programs()
+    a, b = small_pair()
+    rng = np.random.default_rng(3)
+    maps = rng.normal(0, 0.3, (1, 6, 6, 16)).astype(np.float32)  # maps that move and recolour
+    config = MorphConfig(size=SIZE, frames=4)
+    first = [f.image for f in diffmorph.stream_frames(maps, a, b, config)]
+    kept = stream.render_programs(config)
+    assert stream.render_programs(config.replace(frames=7, size=32, seed=3, fps=10)) is kept  # not render settings
+    assert stream.render_programs(config.replace(mult_floor=0.5)) is not kept
+    again = [f.image for f in diffmorph.stream_frames(maps, a, b, config)]
+    fresh = FrameRenderer(a, b, maps, config, programs=RenderPrograms(config))  # its own programs
+    for x, y, alpha in zip(first, again, [0, 1 / 3, 2 / 3, 1]):
+        np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(x, fresh.render(0, alpha).image)
+    for n in range(stream.RENDER_PROGRAMS_KEPT + 1):  # bounded: the least recently used go first
+        stream.render_programs(config.replace(add_scale=0.5 + n / 10))
+    assert len(stream._RENDER_PROGRAMS) == stream.RENDER_PROGRAMS_KEPT
+    assert stream.render_programs(config) is not kept
+    stream.clear_render_programs()
+    assert stream._RENDER_PROGRAMS == {}

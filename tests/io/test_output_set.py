@@ -194,3 +194,46 @@ def test_retired_outputs_come_back_when_publishing_fails(tmp_path, monkeypatch):
             out.publish()
     assert snapshot(tmp_path) == before
     assert part_files(tmp_path) == []
+
+
+def test_recover_never_follows_a_journal_outside_its_folder(tmp_path):
+    """A journal is a file in the output folder: one edited to name files elsewhere moves and deletes nothing there."""
+    import json
+
+    root, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    victim = elsewhere / "notes.txt"
+    victim.write_text("mine")
+    other = elsewhere / "other.txt"
+    other.write_text("also mine")
+    inside = root / "morph.mp4"
+    inside.write_text("new video")
+    entries = [
+        {"final": str(victim), "staged": str(elsewhere / ".notes.txt.part-1"), "backup": str(other)},
+        {"final": str(root / ".." / "elsewhere" / "other.txt"), "staged": None, "backup": str(victim)},
+        {"final": str(inside), "staged": str(other), "backup": str(root / ".morph.mp4.old-1")},
+        {"final": str(inside), "staged": str(root / ".morph.mp4.part-1"), "backup": str(victim)},
+    ]
+    (root / ".morph.publish.json").write_text(json.dumps(entries))
+    recover(root, "morph")
+    assert victim.read_text() == "mine" and other.read_text() == "also mine"
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["notes.txt", "other.txt"]
+    assert not (root / ".morph.publish.json").exists()
+
+
+def test_recover_follows_an_output_placed_outside_when_the_run_names_it(tmp_path):
+    """A frames folder chosen outside the output folder is rolled back when the run passes it as ``also``."""
+    import json
+
+    root, frames = tmp_path / "out", tmp_path / "frames"
+    root.mkdir()
+    frames.mkdir()
+    (frames / "frame_00000.png").write_text("new")
+    backup = tmp_path / ".frames.old-1"
+    backup.mkdir()
+    (backup / "frame_00000.png").write_text("old")
+    entry = {"final": str(frames), "staged": str(tmp_path / ".frames.part-1"), "backup": str(backup)}
+    (root / ".morph.publish.json").write_text(json.dumps([entry]))
+    assert recover(root, "morph", also=[frames]) is True
+    assert (frames / "frame_00000.png").read_text() == "old" and not backup.exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import time
 import urllib.request
+import zipfile
 
 import pytest
 
@@ -215,7 +216,7 @@ def test_run_with_a_picked_pair_plays_the_video_downloads_it_and_re_renders(brow
     assert duration == pytest.approx(5 / 45, abs=0.05)
     links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#downloads a")]
     names = sorted({link.split("/")[-1].split("?")[0] for link in links if link})
-    assert names == ["frames.zip", "maps.npz", "morph.gif", "morph.mp4"]
+    assert names == ["maps.npz", "morph.gif", "morph.mp4"]
     mp4 = next(link for link in links if link and link.split("?")[0].endswith(".mp4"))
     assert mp4.startswith(app)
     data = urllib.request.urlopen(mp4, timeout=30).read()
@@ -223,6 +224,14 @@ def test_run_with_a_picked_pair_plays_the_video_downloads_it_and_re_renders(brow
     path.write_bytes(data)
     frames, meta = read_video(path)
     assert len(frames) == 5 and meta["codec"] == "h264"
+    click(browser, "zip-frames")  # the frames' ZIP is made when asked for
+    zipped = wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#frames-zip a"), 60, "the frames' ZIP")[
+        0
+    ].get_attribute("href")
+    assert zipped.startswith(app) and zipped.split("?")[0].endswith("/frames.zip")
+    (tmp_path / "frames.zip").write_bytes(urllib.request.urlopen(zipped, timeout=30).read())
+    with zipfile.ZipFile(tmp_path / "frames.zip") as archive:
+        assert [n for n in archive.namelist() if n.endswith(".png")] == [f"frame_{k:05d}.png" for k in range(5)]
 
     set_number(browser, "frames", 3)  # re-rendered from the maps: no training
     click(browser, "rerender")
@@ -256,15 +265,15 @@ def test_a_text_file_as_source_shows_the_one_line_error_and_the_next_run_works(b
 
 
 def test_stop_during_training_then_run_resumes(browser):
-    start_small_run(browser, 3000)
+    start_small_run(browser, 2000)
     wait_for(browser, lambda: "Training: " in status(browser) and _step(status(browser)) >= 20, what="training")
     click(browser, "stop")
     wait_for(browser, lambda: status(browser).startswith("Stopped"), 120, "the stop")
     stopped = status(browser)
     assert "checkpoint saved" in stopped and "Press Run to resume" in stopped
     step = int(stopped.split("train step ")[1].split(";")[0])
-    assert 20 <= step < 3000
-    set_number(browser, "train-steps", 3000)
+    assert 20 <= step < 2000
+    set_number(browser, "train-steps", 2000)
     click_run(browser)
     first = wait_for(browser, lambda: _step(status(browser)), 120, "the resumed training")
     assert first >= step
