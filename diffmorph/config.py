@@ -39,6 +39,8 @@ COLOUR_PATHS = ("none", "bures")  # bures: frame colours moved onto the W2 geode
 MAX_HOLD = 10_000  # extra copies of the first and last frames
 LR_SCHEDULES = ("constant", "cosine")  # Adam's learning rate over the train steps
 POINT_WEIGHT = 0.0002  # point-pair loss per squared pixel of a 256 working image; used only with points
+POINT_PRIORS = ("auto", "none", "tps")  # dense flow prior from the point pairs (auto: tps when pairs are given)
+GEOMETRIES = ("auto", "scaled", "between")  # how frames are warped (auto: between for a guided morph)
 MAX_SEED = 2**32  # seeds are [0, 2**32); the net's layers use seed, seed + 1, seed + 2
 MAX_STAGES = 8  # coarse stages of a size schedule
 
@@ -79,6 +81,18 @@ class MorphConfig:
         squared pixel of error measured at a 256 working size, so the same at every size;
         see ``docs/algorithm.md``, "Point pairs"); used only when point pairs are given,
         so it changes nothing otherwise.
+      point_prior: a dense flow prior from the point pairs of a guided morph, which the
+        net's flow refines (added to it): ``"tps"``, a thin-plate spline through the pairs
+        (both directions, image border pinned), so the optimisation starts aligned;
+        ``"none"``: no prior; ``"auto"`` (default): ``"tps"`` when point pairs are given.
+        Without point pairs there is never a prior (see ``docs/algorithm.md``, "Large
+        deformations").
+      geometry: how a frame's two halves are warped. ``"scaled"``: the original's
+        alpha-scaled backward flows; ``"between"``: both images are warped to the
+        in-between geometry (each point of the source at ``(1 - alpha) a + alpha b``, as
+        a classic morph does; :mod:`diffmorph.core.geometry`); ``"auto"`` (default):
+        ``"between"`` for a guided morph, else ``"scaled"``, so an unguided morph renders
+        as the original. Rendering only.
       size_schedule: coarse-to-fine optimisation (opt-in; ``()``: every step at ``size``).
         ``((working size, fraction of train_steps), ...)`` in increasing sizes: the first
         ``fraction`` of the train steps run at that working size, and so on; the steps
@@ -125,6 +139,8 @@ class MorphConfig:
     colour_path: str = "none"
     lr_schedule: str = "constant"
     point_weight: float = POINT_WEIGHT
+    point_prior: str = "auto"
+    geometry: str = "auto"
     size_schedule: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self):
@@ -179,6 +195,8 @@ class MorphConfig:
             ("pacing", PACINGS),
             ("ease", EASES),
             ("colour_path", COLOUR_PATHS),
+            ("point_prior", POINT_PRIORS),
+            ("geometry", GEOMETRIES),
         ):
             if getattr(self, name) not in choices:
                 out.append((name, f"must be one of {', '.join(choices)} (got {getattr(self, name)!r})"))
@@ -235,6 +253,24 @@ class MorphConfig:
         h = self.size if height is None else height
         w = self.size if width is None else width
         return (h * self.warp_scale, w * self.warp_scale)
+
+    def for_guide(self, guided: bool) -> MorphConfig:
+        """The settings with ``point_prior`` and ``geometry`` ``"auto"`` resolved.
+
+        ``guided``: point pairs are given. ``"auto"`` becomes ``"tps"`` / ``"between"``
+        for a guided morph and ``"none"`` / ``"scaled"`` otherwise; explicit values stay.
+
+        Example:
+          >>> c = MorphConfig().for_guide(True)
+          >>> c.point_prior, c.geometry, MorphConfig().for_guide(False).geometry
+          ('tps', 'between', 'scaled')
+        """
+        changes = {}
+        if self.point_prior == "auto":
+            changes["point_prior"] = "tps" if guided else "none"
+        if self.geometry == "auto":
+            changes["geometry"] = "between" if guided else "scaled"
+        return self.replace(**changes) if changes else self
 
     def replace(self, **changes) -> MorphConfig:
         """A copy with ``changes`` applied (validated again)."""

@@ -73,6 +73,7 @@ def compile_key(config: MorphConfig) -> MorphConfig:
         ease=MorphConfig.ease,
         hold=MorphConfig.hold,
         colour_path=MorphConfig.colour_path,
+        geometry=MorphConfig.geometry,
     )
     if config.lr_schedule == "constant":
         render_only["train_steps"] = MorphConfig.train_steps  # a schedule over the steps is compiled in

@@ -22,7 +22,9 @@ from ..config import (
     DEFAULT_TRAIN_STEPS,
     DEFAULT_WARP_SCALE,
     EASES,
+    GEOMETRIES,
     PACINGS,
+    POINT_PRIORS,
     POINT_WEIGHT,
     PRESETS,
     RENDER_KERNELS,
@@ -60,6 +62,8 @@ FLAGS = {
     "colour_path": ("colour_path", "--colour-path"),
     "plain": ("plain", "--plain"),
     "point_weight": ("point_weight", "--point-weight"),
+    "point_prior": ("point_prior", "--point-prior"),
+    "geometry": ("geometry", "--geometry"),
     "size_schedule": ("size_schedule", "--size-schedule"),
     # arguments of morph(), morph_sequence() and OutputOptions
     "preset": ("preset", "--preset"),
@@ -309,6 +313,20 @@ def add_morph_options(parser: argparse.ArgumentParser) -> None:
         metavar="W",
         help=f"weight of the point pairs' loss with --points (default {POINT_WEIGHT:g}; per squared pixel of "
         "error, measured at a 256 working size)",
+    )
+    opt(
+        "--point-prior",
+        choices=POINT_PRIORS,
+        dest="point_prior",
+        help="with --points: tps starts the flow from a thin-plate spline through the pairs, which the "
+        "optimisation refines; none: from zero; auto (default): tps when points are given",
+    )
+    opt(
+        "--geometry",
+        choices=GEOMETRIES,
+        help="how frames are warped: scaled, the original's alpha-scaled flows; between, both images warped "
+        "to the in-between geometry, as a classic morph (one subject when points move far); auto (default): "
+        "between for a guided morph, else scaled",
     )
     opt(
         "--report",
