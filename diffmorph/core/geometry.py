@@ -33,6 +33,7 @@ __all__ = ["PIN_FRACTIONS", "tps_fit", "tps_prior", "flows_pixels", "solve", "fr
 PIN_FRACTIONS = (0.0, 0.5, 1.0)  # border pins: the corners and edge midpoints (fractions of the image)
 NEWTON_STEPS = 12
 INVERSE_GRID = 512  # the grid on which the prior's B->A flow is inverted for its A->B flow
+INVERSE_TOLERANCE = 0.5  # pixels of that grid: an inverse further off is a fold
 MIN_DET = 0.05  # below this (a fold) a Newton step falls back to a fixed-point step
 
 
@@ -96,7 +97,10 @@ def tps_prior(normalised: np.ndarray, grid: int, warp_scale: float) -> np.ndarra
     morph's map from the source; the A->B flow (on the target's grid) is its inverse
     (``f_AB(p) = p - q`` where ``q - f_BA(q) = p``, by :func:`solve` on a 512 x 512
     grid), so it is ``b_i - a_i`` at ``b_i`` and the two directions pair every point the
-    same way. (Two independent splines would agree only at the pairs: on the bundled
+    same way. Where the spline folds (crossing pairs, a point pulled hard against a pin)
+    and has no inverse, the A->B flow is the spline through ``b_i - a_i`` at ``b_i``; and
+    where the inverse misses a target point (a fold's other preimage), a spline through
+    what it misses at the target points is added, so ``f_AB(b_i) = b_i - a_i`` always. (Two independent splines would agree only at the pairs: on the bundled
     pair their frames' halves were 1.5 % of the diagonal apart, 0.4 % with the inverse.)
     At full strength each source point lands on its target point and the frame's border
     stays put.
@@ -130,9 +134,23 @@ def tps_prior(normalised: np.ndarray, grid: int, warp_scale: float) -> np.ndarra
     fine = INVERSE_GRID
     ramp_fine = (np.arange(fine) + 0.5) / fine
     f_ba = spline(np.stack(np.meshgrid(ramp_fine, ramp_fine, indexing="ij"), -1).reshape(-1, 2)) * fine
+    f_ba = f_ba.reshape(fine, fine, 2)
     p = where * fine - 0.5  # the maps' pixel centres in pixels of the fine grid
-    q = solve(f_ba.reshape(fine, fine, 2), 1.0, p)
-    out[0, :, :, 6:8] = ((p - q) / fine / warp_scale).reshape(grid, grid, 2)
+    q = solve(f_ba, 1.0, p)
+    inverse = (p - q) / fine
+    # where the spline folds (points that cross, or pulled hard against a pin) it has no
+    # inverse there: there the A->B flow is the spline through b_i - a_i at b_i instead
+    missed = np.linalg.norm(q - _sample(f_ba, q) - p, axis=-1) > INVERSE_TOLERANCE
+    if missed.any():
+        direct = tps_fit(np.concatenate([b, pins]), np.concatenate([b - a, zero]))
+        inverse[missed] = direct(where[missed])
+    # a fold can also send a target point to another of its preimages: a spline through
+    # what is still missing at the target points (0 where nothing is) makes them exact
+    at_b = b * fine - 0.5
+    missing = (b - a) - (at_b - solve(f_ba, 1.0, at_b)) / fine
+    if np.abs(missing).max() > INVERSE_TOLERANCE / fine:
+        inverse += tps_fit(np.concatenate([b, pins]), np.concatenate([missing, zero]))(where)
+    out[0, :, :, 6:8] = (inverse / warp_scale).reshape(grid, grid, 2)
     return out
 
 
