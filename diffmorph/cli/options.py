@@ -79,6 +79,7 @@ FLAGS = {
     "boomerang": ("boomerang", "--boomerang"),
     "report": ("report", "--report"),
     "points": ("points", "--points"),
+    "held_out": ("held_out", "--held-out"),
     "workers": ("workers", "--workers"),
     "ray_address": ("ray_address", "--ray-address"),
     "shared_dir": ("shared_dir", "--shared-dir"),

@@ -100,10 +100,11 @@ def tps_prior(normalised: np.ndarray, grid: int, warp_scale: float) -> np.ndarra
     same way. Where the spline folds (crossing pairs, a point pulled hard against a pin)
     and has no inverse, the A->B flow is the spline through ``b_i - a_i`` at ``b_i``; and
     where the inverse misses a target point (a fold's other preimage), a spline through
-    what it misses at the target points is added, so ``f_AB(b_i) = b_i - a_i`` always. (Two independent splines would agree only at the pairs: on the bundled
-    pair their frames' halves were 1.5 % of the diagonal apart, 0.4 % with the inverse.)
-    At full strength each source point lands on its target point and the frame's border
-    stays put.
+    what it misses at the target points is added, so ``f_AB(b_i) = b_i - a_i`` always.
+    (Two independent splines would agree only at the pairs: on the bundled pair their
+    frames' halves were 1.5 % of the diagonal apart, 0.4 % with the inverse.) At full
+    strength each source point lands on its target point and the frame's border stays
+    put.
 
     Args:
       normalised: float ``(N, 4)`` pairs as fractions of their images
