@@ -12,6 +12,7 @@ whose point pairs move far, scored on the middle frame (alpha 0.5):
   ``RBFInterpolator(kernel="thin_plate_spline")`` maps the in-between geometry
   (each pair at ``(a + b) / 2``, the image's corners and edge midpoints pinned) back to
   each image, OpenCV's ``remap`` warps both, and they are cross-dissolved.
+* ablations (``--ways prior-only between-only``): one of the two changes alone.
 
 Pairs
 -----
@@ -57,6 +58,7 @@ from tools import guided_bench as gb  # noqa: E402
 from tools import quality_bench as qb  # noqa: E402
 
 WAYS = ("unguided", "guided-old", "guided", "tps")
+ABLATIONS = ("prior-only", "between-only")  # one of the two changes alone (--ways)
 PAIRS = ("astronaut-cat", "zoom-2x", "astro-15")
 POINTS_CSV = benchlib.IMAGES / "astronaut_cat_points.csv"
 # astronaut -> cat pairs not given to the morph (each image's own pixels): inner eye corners, mouth corners
@@ -66,6 +68,8 @@ SETTINGS = {
     "unguided": {},
     "guided-old": {"point_prior": "none", "geometry": "scaled"},
     "guided": {"point_prior": "tps", "geometry": "between"},
+    "prior-only": {"point_prior": "tps", "geometry": "scaled"},
+    "between-only": {"point_prior": "none", "geometry": "between"},
 }
 
 
@@ -178,7 +182,7 @@ def step_times(config: MorphConfig, rounds: int) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", nargs="+", default=list(PAIRS), metavar="PAIR")
-    parser.add_argument("--ways", nargs="+", default=list(WAYS), choices=WAYS)
+    parser.add_argument("--ways", nargs="+", default=list(WAYS), choices=WAYS + ABLATIONS)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--train-steps", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0, help="the net's seed")
