@@ -41,6 +41,8 @@ LR_SCHEDULES = ("constant", "cosine")  # Adam's learning rate over the train ste
 POINT_WEIGHT = 0.0002  # point-pair loss per squared pixel of a 256 working image; used only with points
 POINT_PRIORS = ("auto", "none", "tps")  # dense flow prior from the point pairs (auto: tps when pairs are given)
 GEOMETRIES = ("auto", "scaled", "between")  # how frames are warped (auto: between for a guided morph)
+COLOUR_MAPS = ("auto", "on", "off")  # the mult and add maps (auto: off for a guided morph)
+POINT_CONSISTENCY_WEIGHT = 100.0  # a guided morph's consistency weight (tools/deform_bench.py)
 MAX_SEED = 2**32  # seeds are [0, 2**32); the net's layers use seed, seed + 1, seed + 2
 MAX_STAGES = 8  # coarse stages of a size schedule
 
@@ -93,6 +95,16 @@ class MorphConfig:
         a classic morph does; :mod:`diffmorph.core.geometry`); ``"auto"`` (default):
         ``"between"`` for a guided morph, else ``"scaled"``, so an unguided morph renders
         as the original. Rendering only.
+      colour_maps: ``"on"``: the mult and add maps change the colours (the original);
+        ``"off"``: they are not used, so all change of shape is the warp's and the frames
+        are warps plus a cross-dissolve (the colour maps otherwise paint the other image's
+        features in place, a smeared, painted look when points move far); ``"auto"``
+        (default): ``"off"`` for a guided morph, else ``"on"``.
+      point_consistency_weight: the consistency weight a guided morph uses in place of
+        ``consistency_weight`` (finite, >= 0; default 100): it keeps the two directions'
+        flows each other's inverse, so both halves of a frame put the same content in
+        the same place (``tools/deform_bench.py``; ``docs/algorithm.md``, "Large
+        deformations").
       size_schedule: coarse-to-fine optimisation (opt-in; ``()``: every step at ``size``).
         ``((working size, fraction of train_steps), ...)`` in increasing sizes: the first
         ``fraction`` of the train steps run at that working size, and so on; the steps
@@ -141,6 +153,8 @@ class MorphConfig:
     point_weight: float = POINT_WEIGHT
     point_prior: str = "auto"
     geometry: str = "auto"
+    colour_maps: str = "auto"
+    point_consistency_weight: float = POINT_CONSISTENCY_WEIGHT
     size_schedule: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self):
@@ -188,7 +202,7 @@ class MorphConfig:
         integer("map_size", 13, 1024)
         if self.render not in RENDER_MODES:
             out.append(("render", f"must be one of {', '.join(RENDER_MODES)} (got {self.render!r})"))
-        for name in ("consistency_weight", "image_weight", "mult_floor", "point_weight"):
+        for name in ("consistency_weight", "image_weight", "mult_floor", "point_weight", "point_consistency_weight"):
             scale(name)
         for name, choices in (
             ("render_kernel", RENDER_KERNELS),
@@ -197,6 +211,7 @@ class MorphConfig:
             ("colour_path", COLOUR_PATHS),
             ("point_prior", POINT_PRIORS),
             ("geometry", GEOMETRIES),
+            ("colour_maps", COLOUR_MAPS),
         ):
             if getattr(self, name) not in choices:
                 out.append((name, f"must be one of {', '.join(choices)} (got {getattr(self, name)!r})"))
@@ -255,17 +270,25 @@ class MorphConfig:
         return (h * self.warp_scale, w * self.warp_scale)
 
     def for_guide(self, guided: bool) -> MorphConfig:
-        """The settings with ``point_prior`` and ``geometry`` ``"auto"`` resolved.
+        """The settings with ``point_prior``, ``geometry`` and ``colour_maps`` ``"auto"`` resolved.
 
-        ``guided``: point pairs are given. ``"auto"`` becomes ``"tps"`` / ``"between"``
-        for a guided morph and ``"none"`` / ``"scaled"`` otherwise; explicit values stay.
+        ``guided``: point pairs are given. ``"auto"`` becomes ``"tps"`` / ``"between"`` /
+        ``"off"`` for a guided morph and ``"none"`` / ``"scaled"`` / ``"on"`` otherwise;
+        explicit values stay. A guided morph's ``consistency_weight`` becomes
+        ``point_consistency_weight``.
 
         Example:
           >>> c = MorphConfig().for_guide(True)
-          >>> c.point_prior, c.geometry, MorphConfig().for_guide(False).geometry
-          ('tps', 'between', 'scaled')
+          >>> c.point_prior, c.geometry, c.colour_maps, c.consistency_weight
+          ('tps', 'between', 'off', 100.0)
+          >>> MorphConfig().for_guide(False).geometry
+          'scaled'
         """
         changes = {}
+        if self.colour_maps == "auto":
+            changes["colour_maps"] = "off" if guided else "on"
+        if guided and self.consistency_weight != self.point_consistency_weight:
+            changes["consistency_weight"] = self.point_consistency_weight
         if self.point_prior == "auto":
             changes["point_prior"] = "tps" if guided else "none"
         if self.geometry == "auto":

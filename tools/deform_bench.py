@@ -4,15 +4,19 @@ A benchmark script (it prints figures; it is not a test). Four ways to morph a p
 whose point pairs move far, scored on the middle frame (alpha 0.5):
 
 * ``unguided``: DiffMorph as the original (no points).
-* ``guided-old``: with the point pairs, ``point_prior="none"``, ``geometry="scaled"``
-  (guided morphs before the large-deformation work).
-* ``guided``: with the point pairs and the defaults for them, ``point_prior="tps"`` and
-  ``geometry="between"`` (:mod:`diffmorph.core.geometry`).
+* ``guided-old``: with the point pairs as guided morphs were before the
+  large-deformation work: ``point_prior="none"``, ``geometry="scaled"``,
+  ``colour_maps="on"``, ``point_consistency_weight=1``.
+* ``guided``: with the point pairs and the defaults for them (``"auto"``):
+  ``point_prior="tps"``, ``geometry="between"``, ``colour_maps="off"``, consistency
+  weight 100 (:mod:`diffmorph.core.geometry`).
 * ``tps``: a classic morph from the same pairs: SciPy's
   ``RBFInterpolator(kernel="thin_plate_spline")`` maps the in-between geometry
   (each pair at ``(a + b) / 2``, the image's corners and edge midpoints pinned) back to
   each image, OpenCV's ``remap`` warps both, and they are cross-dissolved.
-* ablations (``--ways prior-only between-only``): one of the two changes alone.
+* ablations (``--ways prior-only between-only colour-on consistency-1``): the prior or
+  the geometry alone on the old settings; the new ones with the colour maps on, or the
+  original consistency weight.
 
 Pairs
 -----
@@ -58,18 +62,21 @@ from tools import guided_bench as gb  # noqa: E402
 from tools import quality_bench as qb  # noqa: E402
 
 WAYS = ("unguided", "guided-old", "guided", "tps")
-ABLATIONS = ("prior-only", "between-only")  # one of the two changes alone (--ways)
+ABLATIONS = ("prior-only", "between-only", "colour-on", "consistency-1")  # one change alone or left out
 PAIRS = ("astronaut-cat", "zoom-2x", "astro-15")
 POINTS_CSV = benchlib.IMAGES / "astronaut_cat_points.csv"
 # astronaut -> cat pairs not given to the morph (each image's own pixels): inner eye corners, mouth corners
 HELD_OUT = np.array([[111, 109, 95, 110], [138, 110, 160, 118], [110, 158, 128, 224], [139, 158, 158, 226]], float)
 ZOOM, ZOOM_CENTRE, ZOOM_MOVE = 2.0, 0.4, 0.25
+OLD = {"point_prior": "none", "geometry": "scaled", "colour_maps": "on", "point_consistency_weight": 1.0}
 SETTINGS = {
     "unguided": {},
-    "guided-old": {"point_prior": "none", "geometry": "scaled"},
-    "guided": {"point_prior": "tps", "geometry": "between"},
-    "prior-only": {"point_prior": "tps", "geometry": "scaled"},
-    "between-only": {"point_prior": "none", "geometry": "between"},
+    "guided-old": OLD,
+    "guided": {},  # the guided defaults ("auto")
+    "prior-only": {**OLD, "point_prior": "tps"},
+    "between-only": {**OLD, "geometry": "between"},
+    "colour-on": {"colour_maps": "on"},
+    "consistency-1": {"point_consistency_weight": 1.0},
 }
 
 

@@ -158,7 +158,7 @@ def _maps_alignment(maps, frames, sizes, points, held_out) -> dict | None:
     saved = mapsfile.load_maps(path)
     config = settings_for_maps(saved, None)
     if saved.meta.get("geometry") in ("scaled", "between"):
-        config = config.replace(geometry=saved.meta["geometry"])
+        config = config.replace(geometry=saved.meta["geometry"])  # (the colour maps do not move content)
     if points is None and (path.parent / "points.csv").is_file():
         points = path.parent / "points.csv"
 

@@ -13,6 +13,7 @@ import dataclasses
 import re
 
 from ..config import (
+    COLOUR_MAPS,
     COLOUR_PATHS,
     DEFAULT_ADD_SCALE,
     DEFAULT_FPS,
@@ -24,6 +25,7 @@ from ..config import (
     EASES,
     GEOMETRIES,
     PACINGS,
+    POINT_CONSISTENCY_WEIGHT,
     POINT_PRIORS,
     POINT_WEIGHT,
     PRESETS,
@@ -64,6 +66,8 @@ FLAGS = {
     "point_weight": ("point_weight", "--point-weight"),
     "point_prior": ("point_prior", "--point-prior"),
     "geometry": ("geometry", "--geometry"),
+    "colour_maps": ("colour_maps", "--colour-maps"),
+    "point_consistency_weight": ("point_consistency_weight", "--point-consistency"),
     "size_schedule": ("size_schedule", "--size-schedule"),
     # arguments of morph(), morph_sequence() and OutputOptions
     "preset": ("preset", "--preset"),
@@ -328,6 +332,21 @@ def add_morph_options(parser: argparse.ArgumentParser) -> None:
         help="how frames are warped: scaled, the original's alpha-scaled flows; between, both images warped "
         "to the in-between geometry, as a classic morph (one subject when points move far); auto (default): "
         "between for a guided morph, else scaled",
+    )
+    opt(
+        "--colour-maps",
+        choices=COLOUR_MAPS,
+        dest="colour_maps",
+        help="on: the mult and add maps change colours (the original); off: shape changes only by the warp, "
+        "with a cross-dissolve (no painted-in features); auto (default): off for a guided morph, else on",
+    )
+    opt(
+        "--point-consistency",
+        type=number(float, "point-consistency"),
+        dest="point_consistency_weight",
+        metavar="W",
+        help=f"consistency weight of a guided morph: keeps both directions' flows each other's inverse "
+        f"(default {POINT_CONSISTENCY_WEIGHT:g}; the unguided weight is the original's 1)",
     )
     opt(
         "--report",
