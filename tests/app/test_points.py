@@ -405,3 +405,23 @@ def test_api_points_argument_forms(tmp_path):
         diffmorph.morph(TOY_A, TOY_B, tmp_path / "b", config, points=[1, 2, 3, 4], options=options)
     assert not (tmp_path / "b").exists()
     np.testing.assert_array_equal(diffmorph.read_points(HEADER + "1,2,3,4\n"), [[1, 2, 3, 4]])
+
+
+@pytest.mark.slow
+def test_guided_morph_records_its_geometry_and_renders_it_again(tmp_path):
+    import diffmorph
+    from diffmorph.io import mapsfile
+
+    config = diffmorph.MorphConfig(size=32, train_steps=3, frames=3, seed=0)
+    options = diffmorph.OutputOptions(formats=("gif",))
+    result = diffmorph.morph(TOY_A, TOY_B, tmp_path / "out", config, points=_toy_points(tmp_path), options=options)
+    assert (result.config.point_prior, result.config.geometry, result.config.colour_maps) == ("tps", "between", "off")
+    saved = mapsfile.load_maps(tmp_path / "out" / "morph" / "maps.npz")
+    assert saved.meta["geometry"] == "between" and saved.meta["colour_maps"] == "off"
+    assert saved.meta["point_prior"] == "tps" and saved.meta["consistency_weight"] == 100.0
+    maps = tmp_path / "out" / "morph" / "maps.npz"
+    again = list(diffmorph.render_frames(maps, TOY_A, TOY_B, alphas=[0.5]))[0]
+    explicit = config.for_guide(True)
+    same = list(diffmorph.render_frames(result.maps_low, TOY_A, TOY_B, explicit, alphas=[0.5]))[0]
+    assert np.array_equal(again, same)
+    assert np.array_equal(list(diffmorph.render_frames(maps, TOY_A, TOY_B, alphas=[0.0]))[0], read_rgb(TOY_A))

@@ -238,3 +238,25 @@ def test_new_settings_are_validated():
     with pytest.raises(ValueError, match=r"geometry must be one of auto, scaled, between"):
         MorphConfig(geometry="forward")
     assert MorphConfig(geometry="scaled").for_guide(True).geometry == "scaled"  # explicit values stay
+
+
+def test_guided_settings_resolve_and_colour_maps_off_leave_the_image():
+    import tensorflow as tf
+
+    from diffmorph.core.maps import Maps, colour_transform
+
+    guided = MorphConfig().for_guide(True)
+    assert (guided.point_prior, guided.geometry, guided.colour_maps) == ("tps", "between", "off")
+    assert guided.consistency_weight == guided.point_consistency_weight == 100.0
+    assert guided.for_guide(True) == guided  # resolving twice changes nothing
+    plain = MorphConfig().for_guide(False)
+    assert (plain.colour_maps, plain.consistency_weight) == ("on", 1.0)
+    image = tf.constant(np.full((1, 4, 4, 3), 0.25, np.float32))
+    maps = Maps(*(tf.ones((1, 4, 4, c)) for c in (3, 3, 2)))
+    assert colour_transform(image, maps, guided) is image
+    for config in (MorphConfig(), plain):  # "auto" without points: the original's formula
+        np.testing.assert_allclose(colour_transform(image, maps, config).numpy(), 0.25 * 1.4 + 0.8)
+    with pytest.raises(ValueError, match="colour_maps must be one of auto, on, off"):
+        MorphConfig(colour_maps="none")
+    with pytest.raises(ValueError, match="point_consistency_weight must be a finite number >= 0"):
+        MorphConfig(point_consistency_weight=-1)
