@@ -22,7 +22,7 @@ output pixels:
 With ``geometry="between"`` each half is warped to the frame's in-between geometry
 instead (:func:`~diffmorph.core.geometry.frame_flows`: every point of the source at
 ``(1 - alpha) a + alpha b``, as a classic morph does); the colour maps are scaled as
-above. The in-between flows are solved on a grid of at most 256 x 256 and resized like
+above. The in-between flows are solved on a grid of at most 128 x 128 and resized like
 the maps.
 
 Float images are in [-1, 1]; uint8 conversion rounds to nearest. Specification:
@@ -52,7 +52,7 @@ from .maps import (
 from .pacing import linear_alphas
 from .warp import bicubic_warp_rows, warp_rows
 
-GEOMETRY_GRID = 256  # geometry="between": the in-between flows are solved on at most this grid, then resized
+GEOMETRY_GRID = 128  # geometry="between": the in-between flows are solved on at most this grid, then resized
 MAPS_BUDGET_BYTES = 128 * 2**20  # native-size maps held at once (bands beyond this)
 STRIP_EVERY = 10  # the original's strip takes every 10th frame
 
