@@ -260,3 +260,20 @@ def test_guided_settings_resolve_and_colour_maps_off_leave_the_image():
         MorphConfig(colour_maps="none")
     with pytest.raises(ValueError, match="point_consistency_weight must be a finite number >= 0"):
         MorphConfig(point_consistency_weight=-1)
+
+
+@pytest.mark.parametrize("kernel", ["bilinear", "bicubic"])
+def test_in_between_frames_keep_exact_ends_in_every_render_path(kernel):
+    from diffmorph.core.render import FrameRenderer
+
+    rng = np.random.default_rng(0)
+    source, target = (rng.integers(0, 256, (40, 48, 3), np.uint8) for _ in range(2))
+    maps = rng.normal(0, 0.3, (1, 84, 84, 16)).astype(np.float32)
+    config = MorphConfig(size=32, geometry="between", render_kernel=kernel)
+    whole = FrameRenderer(source, target, maps, config)
+    banded = FrameRenderer(source, target, maps, config, maps_budget=48 * 16 * 4 * 8)  # bands of 8 rows
+    assert len(banded.bounds) == 5
+    assert np.array_equal(whole.render(0, 0.0).image, source) and np.array_equal(whole.render(2, 1.0).image, target)
+    assert np.array_equal(banded.render(1, 0.5).image, whole.render(1, 0.5).image)
+    working = FrameRenderer(source, target, maps, config.replace(render="working")).render(1, 0.5, with_tiles=True)
+    assert working.image.shape == source.shape and working.tiles[0].shape == (32, 32, 3)
