@@ -39,6 +39,10 @@ COLOUR_PATHS = ("none", "bures")  # bures: frame colours moved onto the W2 geode
 MAX_HOLD = 10_000  # extra copies of the first and last frames
 LR_SCHEDULES = ("constant", "cosine")  # Adam's learning rate over the train steps
 POINT_WEIGHT = 0.0002  # point-pair loss per squared pixel of a 256 working image; used only with points
+POINT_PRIORS = ("auto", "none", "tps")  # dense flow prior from the point pairs (auto: tps when pairs are given)
+GEOMETRIES = ("auto", "scaled", "between")  # how frames are warped (auto: between for a guided morph)
+COLOUR_MAPS = ("auto", "on", "off")  # the mult and add maps (auto: off for a guided morph)
+POINT_CONSISTENCY_WEIGHT = 100.0  # a guided morph's consistency weight (tools/deform_bench.py)
 MAX_SEED = 2**32  # seeds are [0, 2**32); the net's layers use seed, seed + 1, seed + 2
 MAX_STAGES = 8  # coarse stages of a size schedule
 
@@ -79,6 +83,28 @@ class MorphConfig:
         squared pixel of error measured at a 256 working size, so the same at every size;
         see ``docs/algorithm.md``, "Point pairs"); used only when point pairs are given,
         so it changes nothing otherwise.
+      point_prior: a dense flow prior from the point pairs of a guided morph, which the
+        net's flow refines (added to it): ``"tps"``, a thin-plate spline through the pairs
+        (both directions, image border pinned), so the optimisation starts aligned;
+        ``"none"``: no prior; ``"auto"`` (default): ``"tps"`` when point pairs are given.
+        Without point pairs there is never a prior (see ``docs/algorithm.md``, "Large
+        deformations").
+      geometry: how a frame's two halves are warped. ``"scaled"``: the original's
+        alpha-scaled backward flows; ``"between"``: both images are warped to the
+        in-between geometry (each point of the source at ``(1 - alpha) a + alpha b``, as
+        a classic morph does; :mod:`diffmorph.core.geometry`); ``"auto"`` (default):
+        ``"between"`` for a guided morph, else ``"scaled"``, so an unguided morph renders
+        as the original. Rendering only.
+      colour_maps: ``"on"``: the mult and add maps change the colours (the original);
+        ``"off"``: they are not used, so all change of shape is the warp's and the frames
+        are warps plus a cross-dissolve (the colour maps otherwise paint the other image's
+        features in place, a smeared, painted look when points move far); ``"auto"``
+        (default): ``"off"`` for a guided morph, else ``"on"``.
+      point_consistency_weight: the consistency weight a guided morph uses in place of
+        ``consistency_weight`` (finite, >= 0; default 100): it keeps the two directions'
+        flows each other's inverse, so both halves of a frame put the same content in
+        the same place (``tools/deform_bench.py``; ``docs/algorithm.md``, "Large
+        deformations").
       size_schedule: coarse-to-fine optimisation (opt-in; ``()``: every step at ``size``).
         ``((working size, fraction of train_steps), ...)`` in increasing sizes: the first
         ``fraction`` of the train steps run at that working size, and so on; the steps
@@ -125,6 +151,10 @@ class MorphConfig:
     colour_path: str = "none"
     lr_schedule: str = "constant"
     point_weight: float = POINT_WEIGHT
+    point_prior: str = "auto"
+    geometry: str = "auto"
+    colour_maps: str = "auto"
+    point_consistency_weight: float = POINT_CONSISTENCY_WEIGHT
     size_schedule: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self):
@@ -172,13 +202,16 @@ class MorphConfig:
         integer("map_size", 13, 1024)
         if self.render not in RENDER_MODES:
             out.append(("render", f"must be one of {', '.join(RENDER_MODES)} (got {self.render!r})"))
-        for name in ("consistency_weight", "image_weight", "mult_floor", "point_weight"):
+        for name in ("consistency_weight", "image_weight", "mult_floor", "point_weight", "point_consistency_weight"):
             scale(name)
         for name, choices in (
             ("render_kernel", RENDER_KERNELS),
             ("pacing", PACINGS),
             ("ease", EASES),
             ("colour_path", COLOUR_PATHS),
+            ("point_prior", POINT_PRIORS),
+            ("geometry", GEOMETRIES),
+            ("colour_maps", COLOUR_MAPS),
         ):
             if getattr(self, name) not in choices:
                 out.append((name, f"must be one of {', '.join(choices)} (got {getattr(self, name)!r})"))
@@ -236,6 +269,32 @@ class MorphConfig:
         w = self.size if width is None else width
         return (h * self.warp_scale, w * self.warp_scale)
 
+    def for_guide(self, guided: bool) -> MorphConfig:
+        """The settings with ``point_prior``, ``geometry`` and ``colour_maps`` ``"auto"`` resolved.
+
+        ``guided``: point pairs are given. ``"auto"`` becomes ``"tps"`` / ``"between"`` /
+        ``"off"`` for a guided morph and ``"none"`` / ``"scaled"`` / ``"on"`` otherwise;
+        explicit values stay. A guided morph's ``consistency_weight`` becomes
+        ``point_consistency_weight``.
+
+        Example:
+          >>> c = MorphConfig().for_guide(True)
+          >>> c.point_prior, c.geometry, c.colour_maps, c.consistency_weight
+          ('tps', 'between', 'off', 100.0)
+          >>> MorphConfig().for_guide(False).geometry
+          'scaled'
+        """
+        changes = {}
+        if self.colour_maps == "auto":
+            changes["colour_maps"] = "off" if guided else "on"
+        if guided and self.consistency_weight != self.point_consistency_weight:
+            changes["consistency_weight"] = self.point_consistency_weight
+        if self.point_prior == "auto":
+            changes["point_prior"] = "tps" if guided else "none"
+        if self.geometry == "auto":
+            changes["geometry"] = "between" if guided else "scaled"
+        return self.replace(**changes) if changes else self
+
     def replace(self, **changes) -> MorphConfig:
         """A copy with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
@@ -266,7 +325,7 @@ def _schedule_problem(schedule) -> str | None:
 # The settings the maps depend on: maps made with other values mean something else.
 MAPS_SETTINGS = ("size", "add_scale", "mult_scale", "warp_scale", "add_first", "map_size", "mult_floor")
 # The settings that only change how maps are rendered into frames (not the optimisation).
-RENDER_SETTINGS = ("frames", "fps", "render", "render_kernel", "pacing", "ease", "hold", "colour_path")
+RENDER_SETTINGS = ("frames", "fps", "render", "render_kernel", "pacing", "ease", "hold", "colour_path", "geometry")
 
 
 # Named sets of settings applied to MorphConfig's defaults. "faithful" is the original

@@ -108,7 +108,9 @@ def morph(
         SIFT matches; see :func:`diffmorph.app.points.find_points`; none: unguided, with
         a notice naming the reason). The
         pairs used are written to ``morph/points.csv`` and drawn in ``morph/points.jpg``;
-        weight: ``config.point_weight``. Not with ``maps`` (saved maps need no points).
+        weight: ``config.point_weight``. With points, ``config.point_prior`` and
+        ``config.geometry`` ``"auto"`` become ``"tps"`` and ``"between"`` (the
+        result's ``config`` says so). Not with ``maps`` (saved maps need no points).
       progress: receives notices and the ``optimise`` and ``render`` phases.
 
     Returns:
@@ -166,6 +168,8 @@ def morph(
         maps_low, config, steps_done = resolve_maps(maps, pair, config, force, explicit, progress)
     else:
         config = config or MorphConfig()
+        if guide is not None:  # point_prior and geometry "auto": the guided choices (recorded in the maps file)
+            config = config.for_guide(True)
         maps_low, steps_done = None, config.train_steps
     check_before_work(paths, pair.source.shape[:2], config, options, optimising=maps is None)
     with FolderLock(paths.root):  # before the heavy work: a second run on the folder is refused at once

@@ -112,7 +112,14 @@ def publish_pair(
             )
             if measurement is not None:
                 points = guide.count if guide is not None else 0
-                stage_report(outputs, measurement, paths.report_files, pair.source, pair.target, paths.morph, points)
+                from .report import alignment_entry
+
+                aligned = alignment_entry(
+                    maps_low, config, None if guide is None else guide.normalised, maps_path=paths.maps_npz
+                )
+                stage_report(
+                    outputs, measurement, paths.report_files, pair.source, pair.target, paths.morph, points, aligned
+                )
             for path in paths.set_files():
                 if fitted or path not in (paths.points_csv, paths.points_jpg):  # saved maps keep their points
                     outputs.retire(path)  # what this run wrote is staged, so not retired
@@ -130,13 +137,16 @@ def publish_pair(
     return frames
 
 
-def stage_report(outputs: OutputSet, measurement, files, source, target, measured: Path, points: int = 0) -> None:
+def stage_report(
+    outputs: OutputSet, measurement, files, source, target, measured: Path, points: int = 0, alignment=None
+) -> None:
     """Stage ``report.json`` and ``report.png`` (``files``) of the frames ``measurement`` saw
-    (``points``: the point pairs that guided the morph, recorded in the input)."""
+    (``points``: the point pairs that guided the morph, recorded in the input; ``alignment``:
+    :func:`~diffmorph.app.report.alignment_entry` of the maps, or None)."""
     from ..io.files import write_bytes
 
     described = {"path": str(measured), "kind": "rendered frames", "points": int(points)}
-    result = measurement.result(source, target, origin=described)
+    result = {**measurement.result(source, target, origin=described), "alignment": alignment}
     contents = measurement.contents(result, files)
     for path in files:
         write_bytes(outputs.stage(path), contents[path])

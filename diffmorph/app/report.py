@@ -120,7 +120,83 @@ def default_report_folder(input) -> Path:
     return path.parent
 
 
-def report(frames, source=None, target=None, truth=None, out_dir=None, progress: Progress = SILENT) -> dict:
+def alignment_entry(maps_low, config, points=None, held_out=None, maps_path=None) -> dict:
+    """The report's ``"alignment"``: where the two halves of the middle frame (alpha 0.5)
+    put the same content (:func:`diffmorph.core.geometry.alignment`), in % of the diagonal.
+
+    Args:
+      maps_low: float32 ``(1, n, n, 16)``. config: its settings (``size``, ``warp_scale``,
+        ``geometry``: ``"auto"`` is measured as ``"scaled"``, as it renders without points).
+      points, held_out: float ``(N, 4)`` pairs as fractions of their images, or None.
+      maps_path: what to record as the maps' origin.
+
+    Returns:
+      ``{"alpha", "geometry", "dense", "points", "held_out", "maps"}``.
+    """
+    from ..core.geometry import alignment
+
+    geometry = "scaled" if config.geometry == "auto" else config.geometry
+    out = alignment(maps_low, config.size, config.warp_scale, geometry, 0.5, points, held_out)
+    return {**out, "maps": None if maps_path is None else str(maps_path)}
+
+
+def _find_maps(frames) -> Path | None:
+    """The maps file of a morph's outputs (``OUT/morph/maps.npz``, ``morph/maps.npz``, or
+    beside a video, GIF or frames folder in ``morph/``), or None."""
+    path = Path(frames)
+    candidates = [path / "morph" / "maps.npz", path / "maps.npz"] if path.is_dir() else []
+    for candidate in candidates + [path.parent / "maps.npz"]:  # a video or frames folder in morph/
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _maps_alignment(maps, frames, sizes, points, held_out) -> dict | None:
+    """The alignment entry for ``report``: from ``maps`` or the morph folder's own maps file.
+
+    ``points`` None: the morph's own ``points.csv`` beside the maps file, if any.
+    ``sizes``: ``(source (H, W), target (H, W))`` the pairs' pixels are in.
+    """
+    from ..io import mapsfile
+    from ..io import points as point_files
+    from .saved_maps import settings_for_maps
+
+    path = Path(maps) if maps is not None else _find_maps(frames)
+    if path is None:
+        if held_out is not None:
+            raise InputError("held_out: needs the morph's maps (a morph output folder, or maps=)", setting="held_out")
+        return None
+    saved = mapsfile.load_maps(path)
+    config = settings_for_maps(saved, None)
+    if saved.meta.get("geometry") in ("scaled", "between"):
+        config = config.replace(geometry=saved.meta["geometry"])  # (the colour maps do not move content)
+    if points is None and (path.parent / "points.csv").is_file():
+        points = path.parent / "points.csv"
+
+    def fractions(given, name):
+        if given is None:
+            return None
+        pixels = point_files.as_points(given)
+        point_files.check_points(pixels, *sizes, name=name)
+        return point_files.normalise(pixels, *sizes)
+
+    return alignment_entry(
+        saved.maps_low, config, fractions(points, "points"), fractions(held_out, "held_out"), display_path(path)
+    )
+
+
+def report(
+    frames,
+    source=None,
+    target=None,
+    truth=None,
+    out_dir=None,
+    progress: Progress = SILENT,
+    *,
+    maps=None,
+    points=None,
+    held_out=None,
+) -> dict:
     """Measure a morph's frames; optionally write ``report.json`` and ``report.png``.
 
     Args:
@@ -136,11 +212,19 @@ def report(frames, source=None, target=None, truth=None, out_dir=None, progress:
         in, or None to write nothing.
       progress: a :class:`~diffmorph.app.progress.Progress`: receives the ``measure``
         phase (frames; its total is None when the input does not say how many), and can cancel.
+      maps: the morph's maps file (default: ``morph/maps.npz`` of a morph output folder):
+        with it the report measures the alignment of the middle frame's halves.
+      points: point pairs (a ``.csv``/``.json`` file or an ``(N, 4)`` array, each
+        image's own pixels) to measure the alignment at (default: the morph's own
+        ``points.csv`` beside the maps file).
+      held_out: more pairs, not used by the morph, measured the same way.
 
     Returns:
       :meth:`diffmorph.core.meter.PathMeter.result` plus ``"diffmorph"`` (the
-      version), ``"input"`` (the path read and its kind) and ``"files"`` (the paths
-      written, empty without ``out_dir``).
+      version), ``"input"`` (the path read and its kind), ``"alignment"``
+      (:func:`alignment_entry`, or None without maps) and ``"files"`` (the paths
+      written, empty without ``out_dir``). Pair coordinates are in the source's and
+      the target's own pixels (the frames' size when no ``target`` is given).
 
     Raises:
       InputError: unreadable or missing input, no frames, one frame, frames of
@@ -217,6 +301,11 @@ def report(frames, source=None, target=None, truth=None, out_dir=None, progress:
         result = measurement.result(**images, origin={"path": str(reader.path), "kind": reader.kind})
     except ValueError as exc:  # fewer frames than counted, and the like
         raise InputError(f"{display_path(frames)}: {exc}") from None
+    sizes = (
+        (height, width),
+        images["target"].shape[:2] if images["target"] is not None else (height, width),
+    )
+    result["alignment"] = _maps_alignment(maps, frames, sizes, points, held_out)
     if out_dir is not None:
         result["files"] = _publish(Path(out_dir), measurement, result)
     return result
@@ -437,5 +526,16 @@ def format_table(result: dict) -> str:
     ]
     if result.get("truth") is not None:
         rows.append(f"truth           middle frame vs truth: {_fidelity(result['truth'])}")
+    aligned = result.get("alignment")
+    if aligned is not None:
+        parts = [f"dense {aligned['dense']['mean']:.2f} (p90 {aligned['dense']['p90']:.2f})"]
+        for key, label in (("points", "point pairs"), ("held_out", "held-out pairs")):
+            if aligned.get(key) is not None:
+                entry = aligned[key]
+                parts.append(f"{entry['count']} {label} {entry['mean']:.2f} (p90 {entry['p90']:.2f})")
+        rows.append(
+            f"alignment       halves of the middle frame apart, % of the diagonal ({aligned['geometry']}): "
+            + "; ".join(parts)
+        )
     rows.append("(weight-free measures: not comparable with LPIPS- or FID-based figures)")
     return "\n".join(rows)

@@ -120,4 +120,7 @@ def resolve_maps(
             f"use force=True to render with it anyway",
             setting="maps",
         )
+    for name, values in (("geometry", ("scaled", "between")), ("colour_maps", ("on", "off"))):
+        if getattr(config, name) == "auto" and saved.meta.get(name) in values:
+            config = config.replace(**{name: saved.meta[name]})  # render as the maps were made to be
     return saved.maps_low, config, saved.meta.get("steps_done", 0)

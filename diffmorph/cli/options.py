@@ -15,6 +15,7 @@ import re
 from ..app import write
 from ..app.write import DEFAULT_GIF_MAX_SIDE, FORMATS
 from ..config import (
+    COLOUR_MAPS,
     COLOUR_PATHS,
     DEFAULT_ADD_SCALE,
     DEFAULT_FPS,
@@ -24,7 +25,10 @@ from ..config import (
     DEFAULT_TRAIN_STEPS,
     DEFAULT_WARP_SCALE,
     EASES,
+    GEOMETRIES,
     PACINGS,
+    POINT_CONSISTENCY_WEIGHT,
+    POINT_PRIORS,
     POINT_WEIGHT,
     PRESETS,
     RENDER_KERNELS,
@@ -60,6 +64,10 @@ FLAGS = {
     "colour_path": ("colour_path", "--colour-path"),
     "plain": ("plain", "--plain"),
     "point_weight": ("point_weight", "--point-weight"),
+    "point_prior": ("point_prior", "--point-prior"),
+    "geometry": ("geometry", "--geometry"),
+    "colour_maps": ("colour_maps", "--colour-maps"),
+    "point_consistency_weight": ("point_consistency_weight", "--point-consistency"),
     "size_schedule": ("size_schedule", "--size-schedule"),
     # arguments of morph(), morph_sequence() and OutputOptions
     "preset": ("preset", "--preset"),
@@ -75,6 +83,7 @@ FLAGS = {
     "boomerang": ("boomerang", "--boomerang"),
     "report": ("report", "--report"),
     "points": ("points", "--points"),
+    "held_out": ("held_out", "--held-out"),
     "workers": ("workers", "--workers"),
     "ray_address": ("ray_address", "--ray-address"),
     "shared_dir": ("shared_dir", "--shared-dir"),
@@ -311,6 +320,35 @@ def add_morph_options(parser: argparse.ArgumentParser) -> None:
         metavar="W",
         help=f"weight of the point pairs' loss with --points (default {POINT_WEIGHT:g}; per squared pixel of "
         "error, measured at a 256 working size)",
+    )
+    opt(
+        "--point-prior",
+        choices=POINT_PRIORS,
+        dest="point_prior",
+        help="with --points: tps starts the flow from a thin-plate spline through the pairs, which the "
+        "optimisation refines; none: from zero; auto (default): tps when points are given",
+    )
+    opt(
+        "--geometry",
+        choices=GEOMETRIES,
+        help="how frames are warped: scaled, the original's alpha-scaled flows; between, both images warped "
+        "to the in-between geometry, as a classic morph (one subject when points move far); auto (default): "
+        "between for a guided morph, else scaled",
+    )
+    opt(
+        "--colour-maps",
+        choices=COLOUR_MAPS,
+        dest="colour_maps",
+        help="on: the mult and add maps change colours (the original); off: shape changes only by the warp, "
+        "with a cross-dissolve (no painted-in features); auto (default): off for a guided morph, else on",
+    )
+    opt(
+        "--point-consistency",
+        type=number(float, "point-consistency"),
+        dest="point_consistency_weight",
+        metavar="W",
+        help=f"consistency weight of a guided morph: keeps both directions' flows each other's inverse "
+        f"(default {POINT_CONSISTENCY_WEIGHT:g}; the unguided weight is the original's 1)",
     )
     opt(
         "--report",

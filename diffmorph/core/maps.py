@@ -85,8 +85,11 @@ def colour_transform(image, maps: Maps, config: MorphConfig):
       config: supplies ``mult_scale``, ``add_scale`` and ``add_first``.
 
     Returns:
-      float32 ``(N, H, W, 3)``, not clipped.
+      float32 ``(N, H, W, 3)``, not clipped; ``image`` itself with
+      ``config.colour_maps == "off"`` (the maps are not used).
     """
+    if config.colour_maps == "off":
+        return image
     gain = tf.maximum(config.mult_floor, 1 + maps.mult * config.mult_scale)
     offset = maps.add * 2 * config.add_scale
     if config.add_first:

@@ -183,6 +183,11 @@ class Trainer:
         self.point_count = tf.Variable(1.0, trainable=False)
         self.guided = False
         self.point_scale = tf.Variable(1.0, trainable=False)  # a factor on the point loss (a schedule may change it)
+        # the dense flow prior of a guided morph (point_prior="tps"), added to the net's output;
+        # the step is traced without it when there is none
+        low_size = config.map_size - 3 * (KERNEL - 1)
+        self.prior = tf.Variable(np.zeros((1, low_size, low_size, 16), np.float32), trainable=False)
+        self.has_prior = False
         self._predict_low = tf.function(self.net)
         if not config.plain:
             # The net runs once per step as plain TensorFlow ops on a tape (oneDNN runs its
@@ -236,6 +241,10 @@ class Trainer:
     def set_points(self, normalised: np.ndarray | None) -> None:
         """Guide the optimisation with point pairs, or stop guiding it (``None``).
 
+        With ``config.point_prior`` ``"tps"`` (or ``"auto"``) the pairs' thin-plate-spline
+        flow (:func:`~diffmorph.core.geometry.tps_prior`) is added to the net's output from
+        then on, so the optimisation starts aligned and the net learns what is left.
+
         Args:
           normalised: float32 ``(N, 4)``, N >= 1: ``(source_x, source_y, target_x,
             target_y)`` as fractions of each image (:func:`diffmorph.io.points.normalise`);
@@ -243,22 +252,29 @@ class Trainer:
         """
         self.guided = normalised is not None and len(normalised) > 0
         self.point_scale.assign(1.0)
+        self.has_prior = False
         if not self.guided:
             self.points.assign(np.zeros((0, 4), np.float32))
             return
         self.points.assign(padded_points(normalised, point_capacity(len(normalised))))
         self.point_count.assign(float(len(normalised)))
+        self.has_prior = self.config.for_guide(True).point_prior == "tps" and self.config.warp_scale > 0
+        if self.has_prior:
+            from .geometry import tps_prior
 
-    def _maps(self):
-        return upsample_maps(self.net(self.small_input), self.config.size)  # (1, S, S, 16)
+            self.prior.assign(tps_prior(normalised, self.prior.shape[1], self.config.warp_scale))
 
-    def _step(self, guided: bool):
+    def _maps(self, prior: bool = False):
+        low = self.net(self.small_input)
+        return upsample_maps(low + self.prior if prior else low, self.config.size)  # (1, S, S, 16)
+
+    def _step(self, guided: bool, prior: bool = False):
         """Plain path: one graph, autodiff through the four separate warps."""
         variables = self.net.trainable_variables
         points = self.points if guided else None
         with tf.GradientTape() as tape:
             loss = morph_loss(
-                self._maps(),
+                self._maps(prior),
                 self.net_input,
                 self.source,
                 self.target,
@@ -279,31 +295,35 @@ class Trainer:
             )
         return loss, tape.gradient(loss, maps)  # scalar, (1, S, S, 16)
 
-    def _chained_step(self, guided: bool):
+    def _chained_step(self, guided: bool, prior: bool = False):
         """Fast path: the same gradient as :meth:`_step`, by the chain rule over the net
-        (on a tape) and three XLA programs (upsample, loss and gradient, transpose)."""
+        (on a tape) and three XLA programs (upsample, loss and gradient, transpose).
+        The prior is a constant added to the net's output: the gradient is unchanged by it."""
         variables = self.net.trainable_variables
         with tf.GradientTape() as tape:
             maps_low = self.net(self.small_input)  # (1, n, n, 16)
-        loss, maps_grad = self._loss_grad_xla(self._upsample_xla(maps_low), guided)  # scalar, (1, S, S, 16)
+        total = maps_low + self.prior if prior else maps_low
+        loss, maps_grad = self._loss_grad_xla(self._upsample_xla(total), guided)  # scalar, (1, S, S, 16)
         grads = tape.gradient(maps_low, variables, output_gradients=self._transpose_xla(maps_grad))
         self.optimizer.apply_gradients(zip(grads, variables))
         return loss
 
     def step(self) -> float:
         """Run one Adam step; return its loss (computed before the update)."""
-        loss = float(self._train_step(self.guided))
+        loss = float(self._train_step(self.guided, self.has_prior) if self.has_prior else self._train_step(self.guided))
         self.step_count += 1
         self.loss_sum += loss
         return loss
 
     def maps_low(self) -> np.ndarray:
-        """The net's current output, float32 ``(1, 84, 84, 16)`` (``map_size - 12``).
+        """The net's current output, float32 ``(1, 84, 84, 16)`` (``map_size - 12``),
+        plus the point pairs' flow prior when there is one (:meth:`set_points`).
 
         The working-size maps are ``model.upsample_maps(maps_low, size)``: a deterministic
         bilinear resize, so storing ``maps_low`` (450 KB) is storing the maps.
         """
-        return self._predict_low(self.small_input).numpy()
+        low = self._predict_low(self.small_input).numpy()
+        return low + self.prior.numpy() if self.has_prior else low
 
     def maps(self) -> np.ndarray:
         """The current maps at the working size, float32 ``(1, S, S, 16)``."""

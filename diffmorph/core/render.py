@@ -19,6 +19,12 @@ output pixels:
 * ``working``: render at ``S x S`` and resize each frame to ``H x W`` with
   ``INTER_AREA`` (the original's path, blurrier when ``H, W > S``... or ``< S``).
 
+With ``geometry="between"`` each half is warped to the frame's in-between geometry
+instead (:func:`~diffmorph.core.geometry.frame_flows`: every point of the source at
+``(1 - alpha) a + alpha b``, as a classic morph does); the colour maps are scaled as
+above. The in-between flows are solved on a grid of at most 128 x 128 and resized like
+the maps.
+
 Float images are in [-1, 1]; uint8 conversion rounds to nearest. Specification:
 ``docs/algorithm.md``, "Rendering" (and "Differences from the original" there).
 """
@@ -46,6 +52,7 @@ from .maps import (
 from .pacing import linear_alphas
 from .warp import bicubic_warp_rows, warp_rows
 
+GEOMETRY_GRID = 128  # geometry="between": the in-between flows are solved on at most this grid, then resized
 MAPS_BUDGET_BYTES = 128 * 2**20  # native-size maps held at once (bands beyond this)
 STRIP_EVERY = 10  # the original's strip takes every 10th frame
 
@@ -175,6 +182,13 @@ class FrameRenderer:
         self._whole_flows = None if self._whole is None else tf.gather(self._whole, FLOW_CHANNELS, axis=-1)
         self._colour_buffer = None  # (1, H, W, 3) variable for banded renders, made on first use
         self.programs = programs if programs is not None else RenderPrograms(config)
+        self.between = config.geometry == "between"  # "auto" is resolved by the pipeline; here it is "scaled"
+        if self.between:  # both flows at the geometry grid, in its pixels (float64)
+            from .geometry import flows_pixels
+
+            self.grid = min(size, GEOMETRY_GRID)
+            self._flows_px = flows_pixels(self.maps_low, self.grid, config.warp_scale)
+            self._fraction_scale = flow_scale_tensor((height, width))  # fractions of the image to output pixels
 
     def _band(self, row0: int, row1: int, channels=slice(None)) -> tf.Tensor:
         """The maps' ``channels`` for output rows ``row0..row1-1`` at the output width.
@@ -223,11 +237,18 @@ class FrameRenderer:
         height, width = self.work_size
         blend = np.empty((height, width, 3), np.float32)
         warped = [np.empty((height, width, 3), np.uint8) for _ in range(2)] if with_tiles else None
+        between = self._between_flows(alpha) if self.between else None
         for which, (strength, weight) in enumerate(((alpha, 1 - alpha), (1 - alpha, alpha))):
             strength32 = tf.constant(strength, tf.float32)
             colour = self.programs.warp_input(self._colour_image(which, strength32))
             flow_channels = FLOW_CHANNELS[2 * which : 2 * which + 2]
             for row0, row1 in self.bounds:
+                if between is not None:  # this frame's in-between flow (fractions), at strength 1
+                    flow = tf.constant(resize_maps_rows(between[which], height, width, row0, row1))
+                    out = self.programs.warp(colour, flow, tf.constant(1.0), self._fraction_scale, row0)
+                    out = np.asarray(out)[0]  # (h, W, 3)
+                    self._accumulate(which, out, weight, blend, warped, row0, row1)
+                    continue
                 if self._whole is not None:
                     flow = split_flows(self._whole_flows)[which]  # (1, H, W, 2)
                 else:
@@ -254,6 +275,23 @@ class FrameRenderer:
             size = (self.config.size, self.config.size)
             tiles = tuple(cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (frame, *warped))
         return Frame(index, alpha, frame, tiles)
+
+    def _between_flows(self, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+        """The frame's in-between backward flows (``geometry="between"``) as fractions of the
+        image, float32 ``(1, G, G, 2)`` per half (:func:`~diffmorph.core.geometry.frame_flows`)."""
+        from .geometry import frame_flows
+
+        halves = frame_flows(*self._flows_px, alpha, "between")
+        return tuple((g / self.grid).astype(np.float32)[None] for g in halves)
+
+    @staticmethod
+    def _accumulate(which, out, weight, blend, warped, row0, row1) -> None:
+        if which == 0:
+            np.multiply(out, weight, out=blend[row0:row1], dtype=np.float32)
+        else:
+            blend[row0:row1] += out * np.float32(weight)
+        if warped is not None:
+            warped[which][row0:row1] = to_uint8(out)
 
     def frames(self, alphas=None) -> Iterator[Frame]:
         """The frames at ``alphas`` (default :func:`~diffmorph.core.pacing.linear_alphas` of ``config.frames``),

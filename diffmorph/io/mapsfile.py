@@ -7,7 +7,10 @@ Both are ``.npz`` files holding the arrays plus a JSON object ``meta`` with:
 * the settings the maps depend on (:data:`diffmorph.config.MAPS_SETTINGS`: working
   size, scales, add_first, map_size, mult_floor), ``seed`` and ``train_steps``
   (``steps_done`` is how many were done), and the optimiser's settings
-  (:data:`OPTIMISER_SETTINGS`: learning rate, its schedule, the working-size schedule);
+  (:data:`OPTIMISER_SETTINGS`: learning rate, its schedule, the working-size schedule,
+  the point pairs' flow prior, the colour maps, the consistency weight), and the frames'
+  ``geometry`` (:data:`RENDER_SETTINGS`: rendering such a file with ``geometry`` or
+  ``colour_maps`` ``"auto"`` uses the recorded value);
 * the package version and a SHA-256 of each input's pixels, so that maps made for
   other images or settings are recognised;
 * for a guided morph, ``points`` (how many point pairs) and ``points_sha256`` (their
@@ -40,8 +43,17 @@ FORMAT = "diffmorph-maps-1"
 MAPS_KIND, CHECKPOINT_KIND = "maps", "checkpoint"
 MAPS_CHANNELS = 16
 # the optimiser's settings: they do not change how maps render, but a resumed run must go on with them
-OPTIMISER_SETTINGS = ("learning_rate", "lr_schedule", "size_schedule")
-STORED_SETTINGS = MAPS_SETTINGS + ("seed", "train_steps") + OPTIMISER_SETTINGS  # what a maps file records
+OPTIMISER_SETTINGS = (
+    "learning_rate",
+    "lr_schedule",
+    "size_schedule",
+    "point_prior",
+    "colour_maps",
+    "consistency_weight",
+)
+# rendering settings the maps were made for: "auto" renders a file with its recorded value
+RENDER_SETTINGS = ("geometry", "colour_maps")
+STORED_SETTINGS = MAPS_SETTINGS + ("seed", "train_steps") + OPTIMISER_SETTINGS + ("geometry",)  # what a file records
 # settings stored by diffmorph 0.1 under other names
 LEGACY_NAMES = {"epochs": "train_steps"}
 # settings stored by earlier versions that were renamed with their meaning inverted

@@ -193,14 +193,14 @@ def test_trainer_guided_steps_plain_and_fused_agree_and_unguided_is_unchanged():
     u = pf.normalise(np.array([[5, 5, 20, 10], [25, 20, 12, 25]]), (32, 32), (32, 32))
     losses = {}
     for fast in (True, False):
-        trainer = Trainer(a, b, MorphConfig(size=32, seed=3, plain=not fast))
+        trainer = Trainer(a, b, MorphConfig(size=32, seed=3, plain=not fast, point_prior="none"))
         plain = [trainer.step() for _ in range(2)]
         trainer.reset(a, b, 3)
         trainer.set_points(u)
         guided = [trainer.step() for _ in range(2)]
         trainer.reset(a, b, 3)  # reset drops the points
         assert [trainer.step() for _ in range(2)] == plain
-        assert guided[0] > plain[0] + 1  # the points are far from the zero-ish initial flow
+        assert guided[0] > plain[0] + 1  # the points are far from the zero-ish initial flow (no prior)
         losses[fast] = guided
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-4)
 
@@ -448,3 +448,23 @@ def test_padded_point_rows_do_not_count_and_adding_a_pair_keeps_the_compiled_sha
     assert trainer.points.numpy().shape == (16, 4) and float(trainer.point_count) == 9
     trainer.set_points(None)
     assert not trainer.guided and trainer.points.numpy().shape == (0, 4)
+
+
+@pytest.mark.slow
+def test_guided_morph_records_its_geometry_and_renders_it_again(tmp_path):
+    import diffmorph
+    from diffmorph.io import mapsfile
+
+    config = diffmorph.MorphConfig(size=32, train_steps=3, frames=3, seed=0)
+    options = diffmorph.OutputOptions(formats=("gif",))
+    result = diffmorph.morph(TOY_A, TOY_B, tmp_path / "out", config, points=_toy_points(tmp_path), options=options)
+    assert (result.config.point_prior, result.config.geometry, result.config.colour_maps) == ("tps", "between", "off")
+    saved = mapsfile.load_maps(tmp_path / "out" / "morph" / "maps.npz")
+    assert saved.meta["geometry"] == "between" and saved.meta["colour_maps"] == "off"
+    assert saved.meta["point_prior"] == "tps" and saved.meta["consistency_weight"] == 100.0
+    maps = tmp_path / "out" / "morph" / "maps.npz"
+    again = list(diffmorph.render_frames(maps, TOY_A, TOY_B, alphas=[0.5]))[0]
+    explicit = config.for_guide(True)
+    same = list(diffmorph.render_frames(result.maps_low, TOY_A, TOY_B, explicit, alphas=[0.5]))[0]
+    assert np.array_equal(again, same)
+    assert np.array_equal(list(diffmorph.render_frames(maps, TOY_A, TOY_B, alphas=[0.0]))[0], read_rgb(TOY_A))

@@ -235,3 +235,49 @@ def test_report_reads_the_inputs_as_morph_does(tmp_path):
     run = run_cli(["report", video, "--source", source, "--target", target, "-o", tmp_path / "r", "-q"])
     assert run.returncode == 0, run.stderr
     assert json.loads((tmp_path / "r" / REPORT_JSON).read_text())["endpoints"]["target"]["psnr"] > 25
+
+
+# ----------------------------------------------------------------------------- alignment of the halves
+
+
+def shift_maps(ab_dx: float, ba_dx: float, size: int) -> np.ndarray:
+    """Net output with uniform horizontal flows, in pixels at working size ``size`` (w_s 0.05)."""
+    maps = np.zeros((1, 84, 84, 16), np.float32)
+    maps[..., 7], maps[..., 15] = ab_dx / (size * 0.05), ba_dx / (size * 0.05)
+    return maps
+
+
+def test_report_measures_the_alignment_of_the_middle_frame_by_hand(tmp_path):
+    from diffmorph.config import MorphConfig
+    from diffmorph.io import mapsfile
+    from diffmorph.io.points import write_points
+
+    size = 64
+    frames = write_folder(tmp_path / "frames", gradient_frames())  # 48 x 32 frames
+    (tmp_path / "saved").mkdir()
+    maps = tmp_path / "saved" / "maps.npz"  # not beside the frames: only found when given
+    # A->B moves 6 working pixels right, B->A 2 back: the halves disagree by |6 - 2| / 2 = 2 px everywhere
+    mapsfile.save_maps(maps, shift_maps(6, -2, size), MorphConfig(size=size), ("a" * 64, "b" * 64), 10)
+    # pairs in the frames' pixels (48 wide: 6 working pixels are 4.5 frame pixels)
+    pairs = tmp_path / "pairs.csv"
+    write_points(pairs, np.array([[10.0, 10, 14.5, 10], [30, 20, 34.5, 20]]))
+    held = tmp_path / "held.csv"
+    write_points(held, np.array([[20.0, 16, 24.5, 16]]))
+    result = report(frames, maps=maps, points=pairs, held_out=held, out_dir=tmp_path / "out")
+    aligned = result["alignment"]
+    diagonal = size * np.sqrt(2)
+    assert aligned["geometry"] == "scaled" and aligned["alpha"] == 0.5 and aligned["maps"].endswith("maps.npz")
+    assert aligned["dense"]["mean"] == pytest.approx(2 / diagonal * 100, rel=1e-3)
+    # a pair that moves 6 px right: the source half puts a at a + 3 (alpha 0.5 of 6), the target half
+    # shows b at b - (1 - 0.5) * 2 = b - 1 = a + 5: 2 px apart
+    assert aligned["points"]["count"] == 2 and aligned["points"]["mean"] == pytest.approx(2 / diagonal * 100, rel=1e-3)
+    assert aligned["held_out"]["count"] == 1
+    assert "alignment" in format_table(result) and "held-out pairs" in format_table(result)
+    assert json.loads((tmp_path / "out" / REPORT_JSON).read_text())["alignment"] == json.loads(json.dumps(aligned))
+    # consistent flows: 0
+    mapsfile.save_maps(maps, shift_maps(6, -6, size), MorphConfig(size=size), ("a" * 64, "b" * 64), 10)
+    assert report(frames, maps=maps, points=pairs)["alignment"]["points"]["mean"] < 1e-3
+    # no maps: no alignment; held-out pairs then are bad input
+    assert report(frames)["alignment"] is None
+    with pytest.raises(InputError, match="held_out: needs the morph's maps"):
+        report(frames, held_out=held)

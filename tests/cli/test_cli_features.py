@@ -116,6 +116,7 @@ def test_report_on_a_morph_is_part_of_its_set(tmp_path):
     assert result["endpoints"]["source"] == {"psnr": None, "ssim": 1.0, "max_abs_diff": 0, "exact": True}  # PSNR inf
     assert result["endpoints"]["target"]["exact"] is True and result["input"]["kind"] == "rendered frames"
     assert (out / "morph" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert result["alignment"]["geometry"] == "scaled" and result["alignment"]["points"] is None  # unguided
     # the next run does not ask for a report: the old one goes with the old set
     run = run_cli(["-s", TOY_A, "-t", TOY_B, "--maps", out / "morph" / "maps.npz", "-q", "--formats", "gif", "-o", out])
     assert run.returncode == 0, run.stderr
@@ -134,7 +135,7 @@ def test_report_command_on_a_folder_a_video_and_a_gif(tmp_path):
     ):
         run = run_cli(["report", target, "--source", TOY_A, "--target", TOY_B])
         assert run.returncode == 0, run.stderr
-        assert "path length" in run.stdout and "std/mean" in run.stdout
+        assert "path length" in run.stdout and "std/mean" in run.stdout and "alignment" in run.stdout
         result = json.loads((folder / "report.json").read_text())
         assert result["frames"] == 5
     gif = run_cli(["report", out / "morph" / "morph.gif", "-o", tmp_path / "gif_report", "-q"])

@@ -62,6 +62,10 @@ def test_maps_round_trip_keeps_values_and_settings(tmp_path):
         "learning_rate": 0.001,
         "lr_schedule": "cosine",
         "size_schedule": (),
+        "point_prior": "auto",  # large deformations: what a guided morph used (auto: none without points)
+        "colour_maps": "auto",
+        "consistency_weight": 1.0,
+        "geometry": "auto",
     }
     assert MorphConfig(**settings).replace(frames=3) == config.replace(frames=3)
     assert saved.meta["steps_done"] == 40 and saved.meta["kind"] == "maps"
