@@ -34,6 +34,7 @@ PIN_FRACTIONS = (0.0, 0.5, 1.0)  # border pins: the corners and edge midpoints (
 NEWTON_STEPS = 12
 INVERSE_GRID = 512  # the grid on which the prior's B->A flow is inverted for its A->B flow
 INVERSE_TOLERANCE = 0.5  # pixels of that grid: an inverse further off is a fold
+MERGE_DISTANCE = 0.005  # pairs whose points are closer (fractions of the image) share one spline value
 MIN_DET = 0.05  # below this (a fold) a Newton step falls back to a fixed-point step
 
 
@@ -43,8 +44,44 @@ def _tps_kernel(r2: np.ndarray) -> np.ndarray:
         return np.where(r2 > 0, 0.5 * r2 * np.log(np.where(r2 > 0, r2, 1.0)), 0.0)
 
 
-def tps_fit(centres: np.ndarray, values: np.ndarray):
+def merge_close(centres: np.ndarray, values: np.ndarray, min_distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Centres closer than ``min_distance`` to an earlier kept centre merged into it (their values averaged).
+
+    An interpolating spline cannot take two different values at one point: centres nearly on
+    top of each other with different values (a closed mouth's upper and lower lip landmarks
+    paired with an open mouth's) make its weights explode (1e4 at 1e-7 apart). Merging them
+    asks for the mean there instead, the least-squares answer for coincident centres.
+
+    Args:
+      centres: float ``(K, 2)``; values: float ``(K, D)``; min_distance: in the centres' unit (>= 0).
+
+    Returns:
+      ``(centres, values)`` of the kept centres, in their first order, float64.
+
+    Example:
+      >>> c, v = merge_close(np.array([[0., 0], [0, 1e-6], [1, 0]]), np.array([[0.], [2], [5]]), 1e-3)
+      >>> c.tolist(), v.tolist()
+      ([[0.0, 0.0], [1.0, 0.0]], [[1.0], [5.0]])
+    """
+    c = np.asarray(centres, np.float64)
+    v = np.asarray(values, np.float64)
+    owner = np.arange(len(c))
+    for i in range(len(c)):
+        near = np.flatnonzero(np.linalg.norm(c[:i] - c[i], axis=-1) < min_distance)
+        near = near[owner[near] == near]  # only kept centres take others
+        if near.size:
+            owner[i] = near[0]
+    kept = np.flatnonzero(owner == np.arange(len(c)))
+    means = np.stack([v[owner == k].mean(axis=0) for k in kept]) if len(kept) else v[:0]
+    return c[kept], means
+
+
+def tps_fit(centres: np.ndarray, values: np.ndarray, min_distance: float = 0.0):
     """A thin-plate spline through ``values`` at ``centres`` (exact interpolation).
+
+    Centres closer than ``min_distance`` (the centres' unit) are first merged, their values
+    averaged (:func:`merge_close`), so near-coincident centres with different values cannot
+    make the spline explode.
 
     ``f(x) = sum_i w_i U(|x - c_i|) + a_0 + a_1 x_0 + a_2 x_1`` with ``U(r) = r^2 log r``
     and ``sum_i w_i = sum_i w_i c_i = 0`` (Bookstein, "Principal warps", IEEE TPAMI
@@ -63,8 +100,7 @@ def tps_fit(centres: np.ndarray, values: np.ndarray):
       array([[1.5],
              [3. ]])
     """
-    c = np.asarray(centres, np.float64)
-    v = np.asarray(values, np.float64)
+    c, v = merge_close(centres, values, min_distance)
     k = len(c)
     kernel = _tps_kernel(np.sum((c[:, None] - c[None]) ** 2, axis=-1))
     poly = np.concatenate([np.ones((k, 1)), c], axis=1)  # (K, 3)
@@ -104,7 +140,10 @@ def tps_prior(normalised: np.ndarray, grid: int, warp_scale: float) -> np.ndarra
     (Two independent splines would agree only at the pairs: on the bundled pair their
     frames' halves were 1.5 % of the diagonal apart, 0.4 % with the inverse.) At full
     strength each source point lands on its target point and the frame's border stays
-    put.
+    put. Points closer than :data:`MERGE_DISTANCE` to another (a closed mouth's two lip
+    landmarks) share one value, the mean of their pairs' (:func:`merge_close`): a spline
+    through two different values that close together explodes; the point loss still
+    pulls each pair on its own.
 
     Args:
       normalised: float ``(N, 4)`` pairs as fractions of their images
@@ -128,7 +167,7 @@ def tps_prior(normalised: np.ndarray, grid: int, warp_scale: float) -> np.ndarra
     ramp = (np.arange(grid) + 0.5) / grid
     where = np.stack(np.meshgrid(ramp, ramp, indexing="ij"), axis=-1).reshape(-1, 2)  # (n*n, 2) (y, x)
     zero = np.zeros((len(pins), 2))
-    spline = tps_fit(np.concatenate([a, pins]), np.concatenate([a - b, zero]))
+    spline = tps_fit(np.concatenate([a, pins]), np.concatenate([a - b, zero]), MERGE_DISTANCE)
     out[0, :, :, 14:16] = (spline(where) / warp_scale).reshape(grid, grid, 2)
     # A->B: the inverse of the B->A correspondence (not a second spline, which would pair
     # the points but disagree with the first between them): f_AB(p) = p - q with q - f_BA(q) = p
@@ -143,14 +182,14 @@ def tps_prior(normalised: np.ndarray, grid: int, warp_scale: float) -> np.ndarra
     # inverse there: there the A->B flow is the spline through b_i - a_i at b_i instead
     missed = np.linalg.norm(q - _sample(f_ba, q) - p, axis=-1) > INVERSE_TOLERANCE
     if missed.any():
-        direct = tps_fit(np.concatenate([b, pins]), np.concatenate([b - a, zero]))
+        direct = tps_fit(np.concatenate([b, pins]), np.concatenate([b - a, zero]), MERGE_DISTANCE)
         inverse[missed] = direct(where[missed])
     # a fold can also send a target point to another of its preimages: a spline through
     # what is still missing at the target points (0 where nothing is) makes them exact
     at_b = b * fine - 0.5
     missing = (b - a) - (at_b - solve(f_ba, 1.0, at_b)) / fine
     if np.abs(missing).max() > INVERSE_TOLERANCE / fine:
-        inverse += tps_fit(np.concatenate([b, pins]), np.concatenate([missing, zero]))(where)
+        inverse += tps_fit(np.concatenate([b, pins]), np.concatenate([missing, zero]), MERGE_DISTANCE)(where)
     out[0, :, :, 6:8] = (inverse / warp_scale).reshape(grid, grid, 2)
     return out
 

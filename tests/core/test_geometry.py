@@ -61,6 +61,22 @@ def test_tps_prior_values_by_hand():
     assert not np.any(geo.tps_prior(pair, 8, 0.0))
 
 
+def test_coincident_points_with_different_moves_do_not_make_the_prior_explode():
+    """A closed mouth's upper and lower lip landmarks (one point) paired with an open mouth's
+    (two points): exact interpolation asks for two values at one place (weights of 1e4 and
+    more); the pairs are merged to their mean, so the prior stays about as large as the moves."""
+    c = np.array([[0.2, 0.2], [0.2, 0.2 + 1e-7], [0.8, 0.2], [0.5, 0.8], [0.3, 0.6]])
+    v = np.array([[0.0], [0.1], [0.0], [0.0], [0.05]])
+    anywhere = np.random.default_rng(0).uniform(0, 1, (500, 2))
+    assert np.abs(geo.tps_fit(c, v)(anywhere)).max() > 1000  # what happens without merging
+    merged = geo.tps_fit(c, v, geo.MERGE_DISTANCE)
+    assert np.abs(merged(anywhere)).max() < 0.2
+    np.testing.assert_allclose(merged(c[[0, 2, 3, 4]]), [[0.05], [0], [0], [0.05]], atol=1e-9)  # the mean there
+    lips = np.array([[0.45, 0.6, 0.45, 0.55], [0.45, 0.6, 0.45, 0.65], [0.3, 0.3, 0.3, 0.3], [0.7, 0.3, 0.7, 0.3]])
+    prior = geo.tps_prior(lips, 21, 0.05)
+    assert np.isfinite(prior).all() and np.abs(prior).max() < 2.0  # flow units: 0.1 of the image is 2
+
+
 def test_the_prior_directions_pair_points_the_same_way():
     pairs = np.array([[0.3, 0.3, 0.25, 0.2], [0.7, 0.3, 0.8, 0.25], [0.5, 0.6, 0.5, 0.75]])
     f_ab, f_ba = geo.flows_pixels(geo.tps_prior(pairs, 84, WS), 128, WS)
