@@ -285,6 +285,17 @@ def deny_unreadable(monkeypatch):
     monkeypatch.setattr(os, "open", guarded_open)
 
 
+@pytest.fixture
+def no_face_extra(monkeypatch):
+    """dlib made unimportable (as without the faces extra); the loaded face models forgotten before and after."""
+    from diffmorph.core import faces
+
+    faces._models.cache_clear()
+    monkeypatch.setitem(sys.modules, "dlib", None)
+    yield
+    faces._models.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def toy_pair():
     """The toy images as uint8 (256, 256, 3) RGB: (source, target)."""

@@ -140,15 +140,6 @@ def test_a_sequence_takes_faces_for_every_pair():
     assert points_argument(["faces"]) == "faces" and points_argument(["faces68"]) == "faces68"
 
 
-@pytest.fixture
-def no_face_extra(monkeypatch):
-    """dlib made unimportable (as without the faces extra); loaded models forgotten before and after."""
-    faces._models.cache_clear()
-    monkeypatch.setitem(sys.modules, "dlib", None)
-    yield
-    faces._models.cache_clear()
-
-
 def test_without_the_extra_faces_is_one_line_and_auto_falls_back_to_sift(no_face_extra):
     with pytest.raises(InputError) as caught:
         guide_for("faces", astronaut(), astronaut())

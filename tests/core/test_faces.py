@@ -6,8 +6,6 @@ missing optional extra or face mesh.
 Portraits (public domain): images/astronaut.jpg (Eileen Collins, NASA) and matplotlib's
 bundled sample_data/grace_hopper.jpg (Grace Hopper, US Navy)."""
 
-import sys
-
 import numpy as np
 import pytest
 
@@ -177,15 +175,6 @@ def test_pairs_are_clipped_to_the_images_and_a_repeated_source_point_is_dropped(
     source, target = np.ones((50, 30, 3), np.uint8), np.zeros((50, 30, 3), np.uint8)
     pairs = faces.face_pairs(source, target, 5)
     np.testing.assert_array_equal(pairs, [[0, 5, 1, 2], [10, 10, 3, 4], [29, 49, 7, 8]])
-
-
-@pytest.fixture
-def no_face_extra(monkeypatch):
-    """dlib made unimportable (as without the extra), the loaded models forgotten before and after."""
-    faces._models.cache_clear()
-    monkeypatch.setitem(sys.modules, "dlib", None)
-    yield
-    faces._models.cache_clear()
 
 
 def test_without_the_extra_one_line_names_it(no_face_extra):
