@@ -123,13 +123,7 @@ def test_a_client_that_goes_away_cancels_its_run(app, tmp_path):
         "client = Client(sys.argv[1], verbose=False)\n"
         "job = client.submit(handle_file(sys.argv[2]), handle_file(sys.argv[3]), 'faithful', 128, 2000, 3, '',"
         " api_name='/morph')\n"
-        "end = time.monotonic() + 240\n"
-        "while str(job.status().code) != 'Status.PROCESSING':\n"
-        "    if job.done() or time.monotonic() > end:\n"  # refused, failed or stuck: say so instead of waiting
-        "        print('not running:', job.status().code, repr(job.exception(0) if job.done() else None), flush=True)\n"
-        "        sys.exit(1)\n"
-        "    time.sleep(0.2)\n"
-        "print('running', flush=True)\n"
+        "print('submitted', flush=True)\n"
         "time.sleep(600)\n"
     )
     client = subprocess.Popen(
@@ -140,8 +134,8 @@ def test_a_client_that_goes_away_cancels_its_run(app, tmp_path):
         text=True,
     )
     try:
-        assert client.stdout.readline().strip() == "running"
-        wait_until(lambda: runs_alive(), 120, "the run to start")
+        assert client.stdout.readline().strip() == "submitted"
+        wait_until(lambda: runs_alive(), 180, "the run to start")  # seen on the server, not by the client's status
         time.sleep(3)  # training
     finally:
         os.kill(client.pid, signal.SIGKILL)
