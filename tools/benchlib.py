@@ -22,6 +22,25 @@ SIMD_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_
 WHO = {"self": resource.RUSAGE_SELF, "children": resource.RUSAGE_CHILDREN}
 
 
+def alternating_step_times(trainers: dict, rounds: int, block: int = 10, warm_up: int = 3) -> dict[str, list[float]]:
+    """Seconds per train step of each trainer (anything with ``step()``), measured in
+    alternating blocks of ``block`` steps after ``warm_up`` steps (compilation), so that a
+    shared machine's load hits every trainer alike: ``{name: [seconds per step, per round]}``."""
+    import time
+
+    for trainer in trainers.values():
+        for _ in range(warm_up):
+            trainer.step()
+    times: dict[str, list[float]] = {name: [] for name in trainers}
+    for _ in range(rounds):
+        for name, trainer in trainers.items():
+            start = time.perf_counter()
+            for _ in range(block):
+                trainer.step()
+            times[name].append((time.perf_counter() - start) / block)
+    return times
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """This process's environment with the checkout first on ``PYTHONPATH`` (plus ``extra``)."""
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))

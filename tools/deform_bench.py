@@ -173,15 +173,7 @@ def step_times(config: MorphConfig, rounds: int) -> dict:
         )
         if way == "guided":
             trainers[way].set_points(normalise(pairs, a.shape[:2], b.shape[:2]))
-        for _ in range(3):
-            trainers[way].step()  # compile
-    times: dict[str, list] = {way: [] for way in trainers}
-    for _ in range(rounds):
-        for way, trainer in trainers.items():
-            start = time.perf_counter()
-            for _ in range(10):
-                trainer.step()
-            times[way].append((time.perf_counter() - start) / 10)
+    times = benchlib.alternating_step_times(trainers, rounds)
     return {way: float(np.median(values)) for way, values in times.items()}
 
 

@@ -55,6 +55,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from diffmorph.config import MorphConfig  # noqa: E402
+from tools import benchlib  # noqa: E402
 from tools import quality_bench as qb  # noqa: E402
 
 SCENES = ("astro", "cat", "texture")
@@ -166,15 +167,7 @@ def step_times(config: MorphConfig, rounds: int) -> None:
         trainers[way] = Trainer(to_working(a, config.size), to_working(b, config.size), config)
         if way == "true":
             trainers[way].set_points(normalise(points, a.shape[:2], b.shape[:2]))
-        for _ in range(3):
-            trainers[way].step()  # compile
-    times: dict[str, list] = {way: [] for way in trainers}
-    for _ in range(rounds):
-        for way, trainer in trainers.items():
-            start = time.perf_counter()
-            for _ in range(10):
-                trainer.step()
-            times[way].append((time.perf_counter() - start) / 10)
+    times = benchlib.alternating_step_times(trainers, rounds)
     for way, values in times.items():
         print(
             f"# step time {way:<9} median {np.median(values) * 1000:.1f} ms (min {min(values) * 1000:.1f}, "

@@ -254,12 +254,7 @@ class FrameRenderer:
                 else:
                     flow = self._band(row0, row1, flow_channels)  # (1, h, W, 2)
                 out = np.asarray(self.programs.warp(colour, flow, strength32, self._flow_scale, row0))[0]  # (h, W, 3)
-                if which == 0:
-                    np.multiply(out, weight, out=blend[row0:row1], dtype=np.float32)
-                else:
-                    blend[row0:row1] += out * np.float32(weight)
-                if warped is not None:
-                    warped[which][row0:row1] = to_uint8(out)
+                self._accumulate(which, out, weight, blend, warped, row0, row1)
             del colour
         frame = np.empty((height, width, 3), np.uint8)
         for row0, row1 in self.bounds:
