@@ -142,17 +142,9 @@ def tps_middle(a: np.ndarray, b: np.ndarray, pairs: np.ndarray, alpha: float = 0
 
 def run_net(a, b, pairs, config: MorphConfig):
     """Optimise and render the middle frame; ``(middle, maps_low, seconds)``."""
-    from diffmorph.core.optimise import Trainer, optimise
-    from diffmorph.core.render import FrameRenderer, to_working
-    from diffmorph.io.points import normalise
+    from diffmorph.core.render import FrameRenderer
 
-    trainer = Trainer(to_working(a, config.size), to_working(b, config.size), config)
-    if pairs is not None:
-        trainer.set_points(normalise(pairs, a.shape[:2], b.shape[:2]))
-    start = time.perf_counter()
-    for _ in optimise(trainer, config.train_steps):
-        pass
-    seconds = time.perf_counter() - start
+    trainer, seconds = gb.fit(a, b, pairs, config)
     maps_low = trainer.maps_low()
     middle = FrameRenderer(a, b, maps_low, config).render(1, 0.5).image
     return middle, maps_low, seconds

@@ -60,7 +60,6 @@ import argparse
 import functools
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -171,6 +170,13 @@ def placed(points: np.ndarray, flow: np.ndarray, strength: float, rounds: int = 
 def held_out(maps_low, config, land_a, land_b, keep: np.ndarray, shape) -> tuple[float, float]:
     """Mean and 90th percentile of |p - q| over the landmarks ``keep``, in % of the diagonal."""
     height, width = shape
+    if config.geometry == "between":  # the in-between geometry: the project's own alignment measure
+        from diffmorph.core.geometry import alignment
+        from diffmorph.io.points import normalise
+
+        pairs = normalise(np.concatenate([land_a[keep], land_b[keep]], axis=1), shape, shape)
+        found = alignment(maps_low, config.size, config.warp_scale, "between", 0.5, held_out=pairs)["held_out"]
+        return found["mean"], found["p90"]
     flow_ab, flow_ba = flows_in_pixels(maps_low, config, height, width)
     p = placed(land_a[keep], flow_ab, 0.5)
     q = placed(land_b[keep], flow_ba, 0.5)
@@ -180,17 +186,10 @@ def held_out(maps_low, config, land_a, land_b, keep: np.ndarray, shape) -> tuple
 
 def optimised(a, b, points, config):
     """``(maps_low, seconds)`` of an optimisation guided by ``points`` (None: unguided)."""
-    from diffmorph.core.optimise import Trainer, optimise
-    from diffmorph.core.render import to_working
-    from diffmorph.io.points import normalise
+    from tools.guided_bench import fit
 
-    trainer = Trainer(to_working(a, config.size), to_working(b, config.size), config)
-    if points is not None:
-        trainer.set_points(normalise(points, a.shape[:2], b.shape[:2]))
-    start = time.perf_counter()
-    for _ in optimise(trainer, config.train_steps):
-        pass
-    return trainer.maps_low(), time.perf_counter() - start
+    trainer, seconds = fit(a, b, points, config)
+    return trainer.maps_low(), seconds
 
 
 def run_pair(name: str, ways, config, save: Path | None):
@@ -226,10 +225,11 @@ def run_pair(name: str, ways, config, save: Path | None):
             elif way == "faces68":
                 points = face_pairs(a, b, 68)
             count = 0 if points is None else len(points)
-            maps_low, seconds = optimised(a, b, points, config)
-            renderer = FrameRenderer(a, b, maps_low, config)
+            guided = config.for_guide(points is not None)
+            maps_low, seconds = optimised(a, b, points, guided)
+            renderer = FrameRenderer(a, b, maps_low, guided)
             frames = {alpha: renderer.render(k, alpha).image for k, alpha in enumerate(ALPHAS)}
-            held = held_out(maps_low, config, land_a, land_b, keep, a.shape[:2])
+            held = held_out(maps_low, guided, land_a, land_b, keep, a.shape[:2])
         faces = [count_faces(frames[alpha]) for alpha in ALPHAS]
         error = nme(frames[0.5], middle)
         rows.append((way, count, faces, error, held, seconds))

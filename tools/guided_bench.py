@@ -110,10 +110,12 @@ def psnr(image: np.ndarray, truth: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / max(mse, 1e-12)))
 
 
-def run_way(a, b, points, config: MorphConfig, boost: float, boost_share: float):
-    """Optimise (guided by ``points`` unless None), render the middle and end frames."""
+def fit(a, b, points, config: MorphConfig, boost: float = 1.0, boost_share: float = 0.0):
+    """Optimise a Trainer on ``a`` -> ``b`` (uint8 RGB), guided by ``points`` (``(N, 4)`` in
+    each image's pixels; None or empty: unguided), the point loss times ``boost`` for the
+    first ``boost_share`` of the train steps; returns ``(trainer, seconds optimising)``."""
     from diffmorph.core.optimise import Trainer, optimise
-    from diffmorph.core.render import FrameRenderer, to_working
+    from diffmorph.core.render import to_working
     from diffmorph.io.points import normalise
 
     trainer = Trainer(to_working(a, config.size), to_working(b, config.size), config)
@@ -124,7 +126,14 @@ def run_way(a, b, points, config: MorphConfig, boost: float, boost_share: float)
     for step in optimise(trainer, config.train_steps):
         if step.step == round(boost_share * config.train_steps):
             trainer.point_scale.assign(1.0)
-    seconds = time.perf_counter() - start
+    return trainer, time.perf_counter() - start
+
+
+def run_way(a, b, points, config: MorphConfig, boost: float, boost_share: float):
+    """Optimise (guided by ``points`` unless None), render the middle and end frames."""
+    from diffmorph.core.render import FrameRenderer
+
+    trainer, seconds = fit(a, b, points, config, boost, boost_share)
     renderer = FrameRenderer(a, b, trainer.maps_low(), config)
     middle = renderer.render(1, 0.5).image
     ends = np.array_equal(renderer.render(0, 0.0).image, a) and np.array_equal(renderer.render(2, 1.0).image, b)
